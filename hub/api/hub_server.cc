@@ -1,0 +1,105 @@
+// Wires the hub together; see hub_server.h.
+#include "hub/api/hub_server.h"
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+
+#include <filesystem>
+#include <iostream>
+
+#include "absl/strings/str_cat.h"
+#include "hub/api/services.h"
+#include "hub/ingest/bays.h"
+#include "hub/ingest/station_link_service.h"
+#include "hub/live/live_bus.h"
+#include "hub/store/store.h"
+
+namespace stephub::api {
+
+struct HubServer::Parts {
+  std::string database_path;
+  std::unique_ptr<store::ClinicStore> store;
+  live::LiveBus bus;
+  std::unique_ptr<ingest::Bays> bays;
+  std::unique_ptr<ingest::StationLinkService> station_link;
+  std::unique_ptr<ClinicService> clinic;
+  std::unique_ptr<DashboardService> dashboard;
+  std::unique_ptr<ReportsService> reports;
+  std::unique_ptr<grpc::Server> server;
+  int port = 0;
+  bool shut_down = false;
+};
+
+absl::StatusOr<std::unique_ptr<HubServer>> HubServer::Start(
+    const HubOptions& options) {
+  auto parts = std::make_unique<Parts>();
+  std::error_code ec;
+  std::filesystem::create_directories(options.data_dir, ec);
+  if (ec) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "cannot create data directory ", options.data_dir, ": ", ec.message()));
+  }
+  parts->database_path =
+      (std::filesystem::path(options.data_dir) / "stephub.db").string();
+  auto store = store::OpenSqliteStore(parts->database_path);
+  if (!store.ok()) return store.status();
+  parts->store = std::move(*store);
+  parts->bays = std::make_unique<ingest::Bays>(*parts->store, parts->bus);
+  if (auto s = parts->bays->Load(); !s.ok()) return s;
+
+  parts->station_link = std::make_unique<ingest::StationLinkService>(
+      *parts->store, *parts->bays);
+  parts->clinic = std::make_unique<ClinicService>(*parts->store, *parts->bays);
+  parts->dashboard = std::make_unique<DashboardService>(
+      *parts->store, *parts->bays, parts->bus);
+  parts->reports = std::make_unique<ReportsService>(*parts->store);
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  // Plaintext on the configured address until TLS lands (issue 8); the
+  // default address is loopback-only for that reason.
+  builder.AddListeningPort(options.listen_address,
+                           grpc::InsecureServerCredentials(), &parts->port);
+  builder.SetMaxReceiveMessageSize(options.max_receive_message_bytes);
+  builder.RegisterService(parts->station_link.get());
+  builder.RegisterService(parts->clinic.get());
+  builder.RegisterService(parts->dashboard.get());
+  builder.RegisterService(parts->reports.get());
+  parts->server = builder.BuildAndStart();
+  if (!parts->server || parts->port == 0) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on ", options.listen_address,
+                     " (address in use or invalid?)"));
+  }
+  parts->server->GetHealthCheckService()->SetServingStatus(true);
+  return std::unique_ptr<HubServer>(new HubServer(std::move(parts)));
+}
+
+HubServer::HubServer(std::unique_ptr<Parts> parts) : parts_(std::move(parts)) {}
+
+HubServer::~HubServer() {
+  Shutdown();
+  parts_->server->Wait();
+  parts_->server.reset();
+  // Drain the writer while the bays its commit callbacks touch still exist.
+  parts_->store.reset();
+}
+
+int HubServer::port() const { return parts_->port; }
+std::string HubServer::database_path() const { return parts_->database_path; }
+
+void HubServer::Shutdown() {
+  if (parts_->shut_down) return;
+  parts_->shut_down = true;
+  parts_->server->GetHealthCheckService()->SetServingStatus(false);
+  // Live watchers and station streams never end by themselves: give calls a
+  // moment, then cancel them.
+  parts_->server->Shutdown(std::chrono::system_clock::now() +
+                           std::chrono::seconds(2));
+}
+
+void HubServer::Wait() { parts_->server->Wait(); }
+
+}  // namespace stephub::api

@@ -1,0 +1,40 @@
+// The hub: opens the store, serves StationLink, Clinic, Dashboard and
+// Reports on one gRPC port, with server reflection and the health service.
+#ifndef STEPHUB_HUB_API_HUB_SERVER_H_
+#define STEPHUB_HUB_API_HUB_SERVER_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+
+namespace stephub::api {
+
+struct HubOptions {
+  std::string listen_address = "127.0.0.1:50051";  // port 0 picks one
+  std::string data_dir = "stephub-data";           // holds stephub.db
+  int max_receive_message_bytes = 1 << 20;         // a batch is ~10-40 KiB
+};
+
+class HubServer {
+ public:
+  static absl::StatusOr<std::unique_ptr<HubServer>> Start(
+      const HubOptions& options);
+  ~HubServer();  // shuts down if still running
+
+  int port() const;
+  std::string database_path() const;
+  // Ends every call (live watchers included) and stops serving.
+  void Shutdown();
+  // Blocks until Shutdown.
+  void Wait();
+
+ private:
+  struct Parts;
+  explicit HubServer(std::unique_ptr<Parts> parts);
+  std::unique_ptr<Parts> parts_;
+};
+
+}  // namespace stephub::api
+
+#endif  // STEPHUB_HUB_API_HUB_SERVER_H_

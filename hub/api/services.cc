@@ -1,0 +1,348 @@
+// Clinic, Dashboard and Reports services; see services.h.
+#include "hub/api/services.h"
+
+#include <google/protobuf/util/time_util.h>
+
+#include <deque>
+#include <memory>
+#include <mutex>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_replace.h"
+#include "hub/progress/progress.h"
+
+namespace stephub::api {
+namespace {
+
+grpc::Status ToGrpc(const absl::Status& s) {
+  return grpc::Status(static_cast<grpc::StatusCode>(s.code()),
+                      std::string(s.message()));
+}
+
+// Text a person typed: bounded and valid UTF-8 (protobuf already enforces
+// UTF-8 on proto3 strings; control characters would garble reports).
+absl::Status CheckText(const std::string& value, const char* field,
+                       size_t min_len, size_t max_len) {
+  if (value.size() < min_len || value.size() > max_len) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%s must be %d to %d characters", field, min_len, max_len));
+  }
+  for (unsigned char c : value) {
+    if (c < 0x20 || c == 0x7f) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(field, " must not contain control characters"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+grpc::Status ClinicService::CreatePatient(
+    grpc::ServerContext*, const v1::CreatePatientRequest* request,
+    v1::Patient* response) {
+  if (auto s = CheckText(request->display_name(), "display_name", 1, 100);
+      !s.ok()) {
+    return ToGrpc(s);
+  }
+  if (auto s = CheckText(request->external_ref(), "external_ref", 0, 64);
+      !s.ok()) {
+    return ToGrpc(s);
+  }
+  auto patient =
+      store_.CreatePatient(request->display_name(), request->external_ref());
+  if (!patient.ok()) return ToGrpc(patient.status());
+  *response = *patient;
+  return grpc::Status::OK;
+}
+
+grpc::Status ClinicService::ListPatients(grpc::ServerContext*,
+                                         const v1::ListPatientsRequest*,
+                                         v1::ListPatientsResponse* response) {
+  auto patients = store_.ListPatients();
+  if (!patients.ok()) return ToGrpc(patients.status());
+  for (auto& p : *patients) *response->add_patients() = std::move(p);
+  return grpc::Status::OK;
+}
+
+grpc::Status ClinicService::GetPatient(grpc::ServerContext*,
+                                       const v1::GetPatientRequest* request,
+                                       v1::Patient* response) {
+  auto patient = store_.GetPatient(request->patient_id());
+  if (!patient.ok()) return ToGrpc(patient.status());
+  *response = *patient;
+  return grpc::Status::OK;
+}
+
+grpc::Status ClinicService::ListStations(grpc::ServerContext*,
+                                         const v1::ListStationsRequest*,
+                                         v1::ListStationsResponse* response) {
+  for (auto& s : bays_.Stations()) *response->add_stations() = std::move(s);
+  return grpc::Status::OK;
+}
+
+grpc::Status ClinicService::StartSet(grpc::ServerContext*,
+                                     const v1::StartSetRequest* request,
+                                     v1::ExerciseSet* response) {
+  auto set = bays_.StartSet(*request);
+  if (!set.ok()) return ToGrpc(set.status());
+  *response = *set;
+  return grpc::Status::OK;
+}
+
+grpc::Status ClinicService::EndSet(grpc::ServerContext*,
+                                   const v1::EndSetRequest* request,
+                                   v1::ExerciseSet* response) {
+  auto set = bays_.EndSet(*request);
+  if (!set.ok()) return ToGrpc(set.status());
+  *response = *set;
+  return grpc::Status::OK;
+}
+
+namespace {
+
+// One WatchClinic call. The live bus's notification may arrive after gRPC
+// is done with the reactor, so the state it touches lives in a shared Watch.
+class ClinicWatch;
+
+struct Watch {
+  std::mutex mu;
+  ClinicWatch* reactor = nullptr;  // null once gRPC is done with the call
+  bool writing = false;
+  bool finished = false;
+  bool cancelled = false;
+  bool need_snapshot = true;  // first thing written, and after a miss
+};
+
+class ClinicWatch : public grpc::ServerWriteReactor<v1::ClinicEvent> {
+ public:
+  ClinicWatch(ingest::Bays& bays, live::LiveBus& bus, size_t queue)
+      : bays_(bays), watch_(std::make_shared<Watch>()) {
+    watch_->reactor = this;
+    // Subscribe before the snapshot: an event may then appear in both, but
+    // none is lost between them.
+    subscription_ = bus.Subscribe(
+        queue, [weak = std::weak_ptr<Watch>(watch_)] {
+          if (auto w = weak.lock()) Pump(w);
+        });
+    Pump(watch_);
+  }
+
+  void OnWriteDone(bool ok) override {
+    {
+      std::lock_guard<std::mutex> lock(watch_->mu);
+      watch_->writing = false;
+      if (!ok) watch_->cancelled = true;
+    }
+    Pump(watch_);
+  }
+
+  void OnCancel() override {
+    {
+      std::lock_guard<std::mutex> lock(watch_->mu);
+      watch_->cancelled = true;
+    }
+    Pump(watch_);
+  }
+
+  void OnDone() override {
+    subscription_->Close();
+    {
+      std::lock_guard<std::mutex> lock(watch_->mu);
+      watch_->reactor = nullptr;
+    }
+    delete this;
+  }
+
+  // Writes the next event if none is in flight, or finishes a cancelled call.
+  static void Pump(const std::shared_ptr<Watch>& w) {
+    ClinicWatch* reactor;
+    bool snapshot = false;
+    bool finish = false;
+    {
+      std::lock_guard<std::mutex> lock(w->mu);
+      if (w->reactor == nullptr || w->finished || w->writing) return;
+      reactor = w->reactor;
+      if (w->cancelled) {
+        w->finished = true;
+        finish = true;
+      } else {
+        snapshot = w->need_snapshot;
+        w->need_snapshot = false;
+        w->writing = true;  // claimed; released below if nothing to write
+      }
+    }
+    if (finish) {
+      reactor->Finish(grpc::Status::CANCELLED);
+      return;
+    }
+    // Build the event outside the lock: a snapshot takes the bays' locks.
+    v1::ClinicEvent& out = reactor->out_;
+    out.Clear();
+    bool have = true;
+    if (snapshot) {
+      *out.mutable_snapshot() = reactor->bays_.Snapshot();
+    } else {
+      live::Subscription::Item item;
+      if (!reactor->subscription_->Next(&item)) {
+        have = false;
+      } else if (item.missed > 0) {
+        out.mutable_missed()->set_count(item.missed);
+        std::lock_guard<std::mutex> lock(w->mu);
+        w->need_snapshot = true;
+      } else {
+        out = std::move(item.event);
+      }
+    }
+    if (!have) {
+      bool again;
+      {
+        std::lock_guard<std::mutex> lock(w->mu);
+        w->writing = false;
+        // An event may have been queued while we looked: look once more.
+        again = reactor->subscription_->queued() > 0 || w->need_snapshot ||
+                w->cancelled;
+      }
+      if (again) Pump(w);
+      return;
+    }
+    if (!out.has_time()) {
+      *out.mutable_time() = google::protobuf::util::TimeUtil::GetCurrentTime();
+    }
+    reactor->StartWrite(&out);
+  }
+
+ private:
+  ingest::Bays& bays_;
+  std::shared_ptr<Watch> watch_;
+  std::shared_ptr<live::Subscription> subscription_;
+  v1::ClinicEvent out_;
+};
+
+}  // namespace
+
+grpc::ServerWriteReactor<v1::ClinicEvent>* DashboardService::WatchClinic(
+    grpc::CallbackServerContext*, const v1::WatchClinicRequest*) {
+  return new ClinicWatch(bays_, bus_, subscriber_queue_);
+}
+
+grpc::Status DashboardService::GetPatientProgress(
+    grpc::ServerContext*, const v1::GetPatientProgressRequest* request,
+    v1::PatientProgress* response) {
+  auto patient = store_.GetPatient(request->patient_id());
+  if (!patient.ok()) return ToGrpc(patient.status());
+  *response->mutable_patient() = *patient;
+  auto sets = store_.SetsOfPatient(request->patient_id());
+  if (!sets.ok()) return ToGrpc(sets.status());
+  for (const v1::ExerciseSet& set : *sets) {
+    auto reps = store_.RepetitionsOfSet(set.set_id());
+    if (!reps.ok()) return ToGrpc(reps.status());
+    v1::SetSummary* summary = response->add_sets();
+    *summary->mutable_set() = set;
+    std::vector<progress::RepetitionOutcome> outcomes;
+    for (const v1::Repetition& rep : *reps) {
+      outcomes.push_back({rep.peak_pelvic_drop_deg(), rep.clean()});
+      *summary->add_repetition_list() = rep;
+    }
+    const progress::SetSummary s = progress::SummariseSet(outcomes);
+    summary->set_repetitions(s.repetitions);
+    summary->set_clean_repetitions(s.clean_repetitions);
+    summary->set_clean_percent(s.clean_percent);
+    summary->set_mean_pelvic_drop_deg(s.mean_pelvic_drop_deg);
+    summary->set_worst_pelvic_drop_deg(s.worst_pelvic_drop_deg);
+  }
+  return grpc::Status::OK;
+}
+
+namespace {
+
+constexpr size_t kChunkBytes = 32 * 1024;
+
+std::string CsvField(const std::string& value) {
+  if (value.find_first_of(",\"\n\r") == std::string::npos) return value;
+  return absl::StrCat("\"", absl::StrReplaceAll(value, {{"\"", "\"\""}}),
+                      "\"");
+}
+
+const char* SideName(v1::StanceSide side) {
+  return side == v1::STANCE_SIDE_RIGHT ? "right" : "left";
+}
+
+const char* VerdictName(v1::Verdict verdict) {
+  switch (verdict) {
+    case v1::VERDICT_CLEAN:
+      return "clean";
+    case v1::VERDICT_PELVIC_DROP:
+      return "pelvic_drop";
+    case v1::VERDICT_PELVIC_HIKE:
+      return "pelvic_hike";
+    default:
+      return "";
+  }
+}
+
+}  // namespace
+
+// Columns are documented in docs/REPORTS.md.
+constexpr char kRepetitionCsvHeader[] =
+    "patient_id,patient,set_id,station_id,stance_side,exercise,load,"
+    "set_started_utc,rep,start_us,deepest_us,end_us,peak_pelvic_drop_deg,"
+    "verdict,clean,scoring_version\n";
+
+grpc::Status ReportsService::Export(grpc::ServerContext* context,
+                                    const v1::ExportRequest* request,
+                                    grpc::ServerWriter<v1::ReportChunk>* writer) {
+  if (request->format() != v1::REPORT_FORMAT_CSV) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "format must be REPORT_FORMAT_CSV (the only format "
+                        "this hub exports so far)");
+  }
+  auto patient = store_.GetPatient(request->patient_id());
+  if (!patient.ok()) return ToGrpc(patient.status());
+  auto sets = store_.SetsOfPatient(request->patient_id());
+  if (!sets.ok()) return ToGrpc(sets.status());
+
+  v1::ReportChunk chunk;
+  chunk.set_content_type("text/csv; charset=utf-8");
+  chunk.set_file_name(
+      absl::StrFormat("patient-%d-repetitions.csv", patient->patient_id()));
+  std::string buffer = kRepetitionCsvHeader;
+  auto flush = [&](bool force) {
+    if (buffer.empty() || (!force && buffer.size() < kChunkBytes)) return true;
+    chunk.set_data(std::move(buffer));
+    buffer.clear();
+    const bool ok = writer->Write(chunk);
+    chunk.Clear();
+    return ok;
+  };
+  // Set by set, so a long history is never held in memory at once.
+  for (const v1::ExerciseSet& set : *sets) {
+    if (context->IsCancelled()) {
+      return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
+    }
+    auto reps = store_.RepetitionsOfSet(set.set_id());
+    if (!reps.ok()) return ToGrpc(reps.status());
+    const std::string started =
+        google::protobuf::util::TimeUtil::ToString(set.started_at());
+    for (const v1::Repetition& rep : *reps) {
+      absl::StrAppend(
+          &buffer, patient->patient_id(), ",",
+          CsvField(patient->display_name()), ",", set.set_id(), ",",
+          CsvField(set.station_id()), ",", SideName(set.stance_side()), ",",
+          CsvField(set.exercise()), ",", CsvField(set.load()), ",", started,
+          ",", rep.number(), ",", rep.start_us(), ",", rep.deepest_us(), ",",
+          rep.end_us(), ",",
+          absl::StrFormat("%.2f", rep.peak_pelvic_drop_deg()), ",",
+          VerdictName(rep.verdict()), ",", rep.clean() ? 1 : 0, ",",
+          CsvField(rep.scoring_version()), "\n");
+      if (!flush(false)) {
+        return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
+      }
+    }
+  }
+  flush(true);
+  return grpc::Status::OK;
+}
+
+}  // namespace stephub::api

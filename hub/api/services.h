@@ -1,0 +1,83 @@
+// The staff-facing services: thin translations between gRPC and the bays,
+// the store and the live bus.
+#ifndef STEPHUB_HUB_API_SERVICES_H_
+#define STEPHUB_HUB_API_SERVICES_H_
+
+#include <cstddef>
+
+#include "hub/ingest/bays.h"
+#include "hub/live/live_bus.h"
+#include "hub/store/store.h"
+#include "stephub/v1/clinic.grpc.pb.h"
+#include "stephub/v1/dashboard.grpc.pb.h"
+#include "stephub/v1/reports.grpc.pb.h"
+
+namespace stephub::api {
+
+class ClinicService final : public v1::Clinic::Service {
+ public:
+  ClinicService(store::ClinicStore& store, ingest::Bays& bays)
+      : store_(store), bays_(bays) {}
+
+  grpc::Status CreatePatient(grpc::ServerContext*,
+                             const v1::CreatePatientRequest* request,
+                             v1::Patient* response) override;
+  grpc::Status ListPatients(grpc::ServerContext*,
+                            const v1::ListPatientsRequest* request,
+                            v1::ListPatientsResponse* response) override;
+  grpc::Status GetPatient(grpc::ServerContext*,
+                          const v1::GetPatientRequest* request,
+                          v1::Patient* response) override;
+  grpc::Status ListStations(grpc::ServerContext*,
+                            const v1::ListStationsRequest* request,
+                            v1::ListStationsResponse* response) override;
+  grpc::Status StartSet(grpc::ServerContext*,
+                        const v1::StartSetRequest* request,
+                        v1::ExerciseSet* response) override;
+  grpc::Status EndSet(grpc::ServerContext*, const v1::EndSetRequest* request,
+                      v1::ExerciseSet* response) override;
+
+ private:
+  store::ClinicStore& store_;
+  ingest::Bays& bays_;
+};
+
+// WatchClinic runs on the callback API (a watcher holds no thread while it
+// waits); GetPatientProgress reads the store on the sync thread pool.
+class DashboardService final
+    : public v1::Dashboard::WithCallbackMethod_WatchClinic<
+          v1::Dashboard::Service> {
+ public:
+  DashboardService(store::ClinicStore& store, ingest::Bays& bays,
+                   live::LiveBus& bus, size_t subscriber_queue = 1024)
+      : store_(store), bays_(bays), bus_(bus),
+        subscriber_queue_(subscriber_queue) {}
+
+  grpc::ServerWriteReactor<v1::ClinicEvent>* WatchClinic(
+      grpc::CallbackServerContext* context,
+      const v1::WatchClinicRequest* request) override;
+  grpc::Status GetPatientProgress(grpc::ServerContext*,
+                                  const v1::GetPatientProgressRequest* request,
+                                  v1::PatientProgress* response) override;
+
+ private:
+  store::ClinicStore& store_;
+  ingest::Bays& bays_;
+  live::LiveBus& bus_;
+  const size_t subscriber_queue_;
+};
+
+class ReportsService final : public v1::Reports::Service {
+ public:
+  explicit ReportsService(store::ClinicStore& store) : store_(store) {}
+  grpc::Status Export(grpc::ServerContext* context,
+                      const v1::ExportRequest* request,
+                      grpc::ServerWriter<v1::ReportChunk>* writer) override;
+
+ private:
+  store::ClinicStore& store_;
+};
+
+}  // namespace stephub::api
+
+#endif  // STEPHUB_HUB_API_SERVICES_H_

@@ -1,0 +1,423 @@
+// The bays: live per-station state and online scoring; see bays.h.
+#include "hub/ingest/bays.h"
+
+#include <google/protobuf/util/time_util.h>
+
+#include <iostream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "hub/ingest/validate.h"
+
+namespace stephub::ingest {
+
+using google::protobuf::util::TimeUtil;
+
+struct Bays::Bay {
+  std::mutex mu;
+  std::string station_id;
+  v1::StationHello hello;
+  bool online = false;
+  absl::Time last_seen = absl::InfinitePast();
+  uint64_t token = 0;
+  std::shared_ptr<StationConnection> connection;
+  uint64_t durable_seq = 0;
+  uint64_t backlog = 0;
+
+  bool has_set = false;
+  v1::ExerciseSet set;
+  std::unique_ptr<scoring::SetScorer> scorer;
+  std::vector<v1::Repetition> repetitions;  // of the running set
+  // The newest batch scored: a batch resent after a reconnect is not scored
+  // twice.
+  std::string scored_boot_id;
+  uint64_t scored_seq = 0;
+};
+
+namespace {
+
+google::protobuf::Timestamp Now() {
+  return TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(absl::Now()));
+}
+
+StanceSide ToStanceSide(v1::StanceSide side) {
+  return side == v1::STANCE_SIDE_RIGHT ? StanceSide::kRight : StanceSide::kLeft;
+}
+
+v1::Verdict ToProto(scoring::Verdict verdict) {
+  switch (verdict) {
+    case scoring::Verdict::kClean:
+      return v1::VERDICT_CLEAN;
+    case scoring::Verdict::kPelvicDrop:
+      return v1::VERDICT_PELVIC_DROP;
+    case scoring::Verdict::kPelvicHike:
+      return v1::VERDICT_PELVIC_HIKE;
+  }
+  return v1::VERDICT_UNSPECIFIED;
+}
+
+// The sacral IMU's sensor id, if the station has one.
+std::optional<uint32_t> SacrumSensor(const v1::StationHello& hello) {
+  for (const v1::SensorInfo& s : hello.sensors()) {
+    if (s.kind() == v1::SENSOR_KIND_IMU &&
+        s.placement() == v1::PLACEMENT_SACRUM) {
+      return s.sensor_id();
+    }
+  }
+  return std::nullopt;
+}
+
+void LogStoreFailure(const char* what, const absl::Status& s) {
+  if (!s.ok()) std::cerr << "hub: storing " << what << " failed: " << s << "\n";
+}
+
+}  // namespace
+
+Bays::Bays(store::ClinicStore& store, live::LiveBus& bus,
+           scoring::ScoringConfig config)
+    : store_(store), bus_(bus), config_(config) {}
+
+Bays::~Bays() = default;
+
+absl::Status Bays::Load() {
+  auto stations = store_.ListStations();
+  if (!stations.ok()) return stations.status();
+  for (const store::StationRecord& r : *stations) {
+    auto bay = FindOrAdd(r.station_id);
+    std::lock_guard<std::mutex> lock(bay->mu);
+    bay->hello = r.hello;
+    bay->last_seen = r.last_seen;
+  }
+  auto sets = store_.ActiveSets();
+  if (!sets.ok()) return sets.status();
+  for (const v1::ExerciseSet& set : *sets) {
+    auto bay = FindOrAdd(set.station_id());
+    std::lock_guard<std::mutex> lock(bay->mu);
+    // A set that ran across a hub restart recalibrates at the next standing
+    // pause; repetitions already stored stay with it.
+    AttachScorer(*bay, set);
+    auto reps = store_.RepetitionsOfSet(set.set_id());
+    if (reps.ok()) bay->repetitions = *reps;
+  }
+  return absl::OkStatus();
+}
+
+std::shared_ptr<Bays::Bay> Bays::Find(const std::string& station_id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = bays_.find(station_id);
+  return it == bays_.end() ? nullptr : it->second;
+}
+
+std::shared_ptr<Bays::Bay> Bays::FindOrAdd(const std::string& station_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto& bay = bays_[station_id];
+  if (!bay) {
+    bay = std::make_shared<Bay>();
+    bay->station_id = station_id;
+  }
+  return bay;
+}
+
+void Bays::Publish(v1::ClinicEvent event) {
+  *event.mutable_time() = Now();
+  bus_.Publish(std::move(event));
+}
+
+namespace {
+v1::StationStatus StatusOf(const std::string& station_id, bool online,
+                           absl::Time last_seen, const v1::StationHello& hello,
+                           uint64_t durable_seq, uint64_t backlog,
+                           int64_t active_set_id) {
+  v1::StationStatus s;
+  s.set_station_id(station_id);
+  s.set_online(online);
+  if (last_seen != absl::InfinitePast()) {
+    *s.mutable_last_seen() =
+        TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(last_seen));
+  }
+  *s.mutable_sensors() = hello.sensors();
+  s.set_durable_seq(durable_seq);
+  s.set_backlog_batches(backlog);
+  s.set_active_set_id(active_set_id);
+  return s;
+}
+}  // namespace
+
+uint64_t Bays::Connect(const v1::StationHello& hello,
+                       std::shared_ptr<StationConnection> connection) {
+  auto bay = FindOrAdd(hello.station_id());
+  std::shared_ptr<StationConnection> evicted;
+  v1::ClinicEvent event;
+  uint64_t token;
+  {
+    std::lock_guard<std::mutex> lock(bay->mu);
+    evicted = std::move(bay->connection);
+    token = next_token_++;
+    bay->token = token;
+    bay->connection = std::move(connection);
+    bay->hello = hello;
+    bay->online = true;
+    bay->last_seen = absl::Now();
+    bay->backlog = 0;
+    *event.mutable_station() =
+        StatusOf(bay->station_id, true, bay->last_seen, bay->hello,
+                 bay->durable_seq, 0, bay->has_set ? bay->set.set_id() : 0);
+    SendFeedbackLocked(*bay);
+  }
+  if (evicted) evicted->Evict();
+  store_.SaveStation({hello.station_id(), hello, absl::Now()},
+                     [](absl::Status s) { LogStoreFailure("station", s); });
+  store_.AddEvent("station_connected", hello.station_id(),
+                  absl::StrCat("boot ", hello.boot_id(), ", ",
+                               hello.sensors_size(), " sensors"));
+  Publish(std::move(event));
+  return token;
+}
+
+void Bays::Disconnect(const std::string& station_id, uint64_t token) {
+  auto bay = Find(station_id);
+  if (!bay) return;
+  v1::ClinicEvent event;
+  {
+    std::lock_guard<std::mutex> lock(bay->mu);
+    if (bay->token != token) return;  // a newer stream already took over
+    bay->connection.reset();
+    bay->online = false;
+    bay->last_seen = absl::Now();
+    *event.mutable_station() =
+        StatusOf(bay->station_id, false, bay->last_seen, bay->hello,
+                 bay->durable_seq, bay->backlog,
+                 bay->has_set ? bay->set.set_id() : 0);
+  }
+  store_.AddEvent("station_disconnected", station_id, "");
+  Publish(std::move(event));
+}
+
+void Bays::BatchQueued(const std::string& station_id) {
+  if (auto bay = Find(station_id)) {
+    std::lock_guard<std::mutex> lock(bay->mu);
+    ++bay->backlog;
+    bay->last_seen = absl::Now();
+  }
+}
+
+void Bays::BatchCommitted(const std::string& station_id, uint64_t seq) {
+  if (auto bay = Find(station_id)) {
+    std::lock_guard<std::mutex> lock(bay->mu);
+    if (bay->backlog > 0) --bay->backlog;
+    bay->durable_seq = std::max(bay->durable_seq, seq);
+  }
+}
+
+void Bays::AttachScorer(Bay& bay, const v1::ExerciseSet& set) {
+  bay.has_set = true;
+  bay.set = set;
+  bay.scorer = std::make_unique<scoring::SetScorer>(
+      ToStanceSide(set.stance_side()), config_);
+  bay.repetitions.clear();
+}
+
+void Bays::SendFeedbackLocked(Bay& bay) {
+  if (!bay.connection) return;
+  v1::StationFeedback feedback;
+  feedback.set_set_active(bay.has_set);
+  if (bay.has_set) {
+    feedback.set_set_id(bay.set.set_id());
+    feedback.set_patient_display_name(bay.set.patient_display_name());
+    feedback.set_stance_side(bay.set.stance_side());
+    feedback.set_repetition_count(
+        static_cast<uint32_t>(bay.repetitions.size()));
+    if (!bay.repetitions.empty()) {
+      *feedback.mutable_last_repetition() = bay.repetitions.back();
+    }
+  }
+  bay.connection->SendFeedback(feedback);
+}
+
+void Bays::ScoreBatch(const std::string& station_id,
+                      const std::string& boot_id,
+                      const v1::SampleBatch& batch) {
+  auto bay = Find(station_id);
+  if (!bay) return;
+  std::vector<v1::ClinicEvent> events;
+  {
+    std::lock_guard<std::mutex> lock(bay->mu);
+    if (boot_id == bay->scored_boot_id && batch.seq() <= bay->scored_seq) {
+      return;
+    }
+    bay->scored_boot_id = boot_id;
+    bay->scored_seq = batch.seq();
+    if (!bay->has_set || !bay->scorer) return;
+    const auto sacrum = SacrumSensor(bay->hello);
+    if (!sacrum) return;
+    const std::vector<ImuSample> samples = ImuSamplesOf(batch, *sacrum);
+    for (const scoring::Repetition& r :
+         bay->scorer->AddSacrumSamples(samples)) {
+      v1::Repetition rep;
+      rep.set_set_id(bay->set.set_id());
+      rep.set_number(static_cast<uint32_t>(r.number));
+      rep.set_station_id(station_id);
+      rep.set_patient_id(bay->set.patient_id());
+      rep.set_start_us(r.start_us);
+      rep.set_deepest_us(r.deepest_us);
+      rep.set_end_us(r.end_us);
+      rep.set_peak_pelvic_drop_deg(r.peak_pelvic_drop_deg);
+      rep.set_verdict(ToProto(r.verdict));
+      rep.set_clean(r.verdict == scoring::Verdict::kClean);
+      rep.set_scoring_version(scoring::kScoringVersion);
+      *rep.mutable_scored_at() = Now();
+      store_.AddRepetition(rep, [](absl::Status s) {
+        LogStoreFailure("repetition", s);
+      });
+      bay->repetitions.push_back(rep);
+      v1::ClinicEvent event;
+      *event.mutable_repetition() = std::move(rep);
+      events.push_back(std::move(event));
+    }
+    if (!events.empty()) SendFeedbackLocked(*bay);
+  }
+  for (auto& e : events) Publish(std::move(e));
+}
+
+absl::StatusOr<v1::ExerciseSet> Bays::StartSet(
+    const v1::StartSetRequest& request) {
+  if (auto s = ValidateStationId(request.station_id()); !s.ok()) return s;
+  if (request.stance_side() != v1::STANCE_SIDE_LEFT &&
+      request.stance_side() != v1::STANCE_SIDE_RIGHT) {
+    return absl::InvalidArgumentError(
+        "stance_side must be STANCE_SIDE_LEFT or STANCE_SIDE_RIGHT");
+  }
+  if (request.load().size() > 100 || request.exercise().size() > 100) {
+    return absl::InvalidArgumentError(
+        "exercise and load must be at most 100 characters");
+  }
+  if (request.level() > 3) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "level %d is not a programme level (1-3)", request.level()));
+  }
+  std::lock_guard<std::mutex> control(set_control_mu_);
+  auto bay = Find(request.station_id());
+  if (!bay) {
+    return absl::NotFoundError(absl::StrCat(
+        "no station \"", request.station_id(),
+        "\": a station is known once it has connected to this hub"));
+  }
+  auto patient = store_.GetPatient(request.patient_id());
+  if (!patient.ok()) return patient.status();
+  {
+    std::lock_guard<std::mutex> lock(bay->mu);
+    if (bay->has_set) {
+      return absl::FailedPreconditionError(absl::StrFormat(
+          "station %s is already running set %d; end it first",
+          request.station_id(), bay->set.set_id()));
+    }
+  }
+  v1::ExerciseSet set;
+  set.set_station_id(request.station_id());
+  set.set_patient_id(request.patient_id());
+  set.set_stance_side(request.stance_side());
+  set.set_exercise(request.exercise().empty() ? "lateral_step_down"
+                                              : request.exercise());
+  set.set_load(request.load().empty() ? "bodyweight" : request.load());
+  set.set_level(request.level() == 0 ? 2 : request.level());
+  auto created = store_.CreateSet(set);
+  if (!created.ok()) return created.status();
+  {
+    std::lock_guard<std::mutex> lock(bay->mu);
+    AttachScorer(*bay, *created);
+    SendFeedbackLocked(*bay);
+  }
+  store_.AddEvent("set_started", request.station_id(),
+                  absl::StrCat("set ", created->set_id(), " patient ",
+                               created->patient_id()));
+  v1::ClinicEvent event;
+  *event.mutable_set_started() = *created;
+  Publish(std::move(event));
+  return created;
+}
+
+absl::StatusOr<v1::ExerciseSet> Bays::EndSet(const v1::EndSetRequest& request) {
+  std::lock_guard<std::mutex> control(set_control_mu_);
+  std::string station_id = request.station_id();
+  if (request.set_id() != 0) {
+    auto set = store_.GetSet(request.set_id());
+    if (!set.ok()) return set.status();
+    if (set->state() == v1::SET_STATE_ENDED) {
+      return absl::FailedPreconditionError(
+          absl::StrFormat("set %d has already ended", request.set_id()));
+    }
+    station_id = set->station_id();
+  } else if (station_id.empty()) {
+    return absl::InvalidArgumentError("give set_id or station_id");
+  }
+  auto bay = Find(station_id);
+  if (!bay) return absl::NotFoundError(absl::StrCat("no station ", station_id));
+  int64_t set_id;
+  std::optional<scoring::Repetition> partial;
+  {
+    std::lock_guard<std::mutex> lock(bay->mu);
+    if (!bay->has_set) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("station ", station_id, " has no running set"));
+    }
+    set_id = bay->set.set_id();
+    if (bay->scorer) partial = bay->scorer->Finish();
+    bay->has_set = false;
+    bay->scorer.reset();
+    SendFeedbackLocked(*bay);
+  }
+  auto ended = store_.EndSet(set_id, absl::Now());
+  if (!ended.ok()) return ended.status();
+  store_.AddEvent(
+      "set_ended", station_id,
+      absl::StrCat("set ", set_id,
+                   partial ? ": the last repetition was partial and is not "
+                             "counted"
+                           : ""));
+  v1::ClinicEvent event;
+  *event.mutable_set_ended() = *ended;
+  Publish(std::move(event));
+  return ended;
+}
+
+std::vector<v1::StationStatus> Bays::Stations() const {
+  std::vector<std::shared_ptr<Bay>> bays;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [id, bay] : bays_) bays.push_back(bay);
+  }
+  std::vector<v1::StationStatus> out;
+  for (const auto& bay : bays) {
+    std::lock_guard<std::mutex> lock(bay->mu);
+    out.push_back(StatusOf(bay->station_id, bay->online, bay->last_seen,
+                           bay->hello, bay->durable_seq, bay->backlog,
+                           bay->has_set ? bay->set.set_id() : 0));
+  }
+  return out;
+}
+
+v1::ClinicSnapshot Bays::Snapshot() const {
+  std::vector<std::shared_ptr<Bay>> bays;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [id, bay] : bays_) bays.push_back(bay);
+  }
+  v1::ClinicSnapshot snapshot;
+  for (const auto& bay : bays) {
+    std::lock_guard<std::mutex> lock(bay->mu);
+    *snapshot.add_stations() =
+        StatusOf(bay->station_id, bay->online, bay->last_seen, bay->hello,
+                 bay->durable_seq, bay->backlog,
+                 bay->has_set ? bay->set.set_id() : 0);
+    if (bay->has_set) {
+      *snapshot.add_active_sets() = bay->set;
+      for (const auto& rep : bay->repetitions) {
+        *snapshot.add_repetitions() = rep;
+      }
+    }
+  }
+  return snapshot;
+}
+
+}  // namespace stephub::ingest

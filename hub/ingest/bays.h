@@ -1,0 +1,80 @@
+// The clinic floor as the hub sees it right now: one bay per station, with
+// its connection, its running set and that set's online scorer.
+#ifndef STEPHUB_HUB_INGEST_BAYS_H_
+#define STEPHUB_HUB_INGEST_BAYS_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "hub/live/live_bus.h"
+#include "hub/scoring/scoring.h"
+#include "hub/store/store.h"
+#include "stephub/v1/clinic.pb.h"
+#include "stephub/v1/dashboard.pb.h"
+#include "stephub/v1/station_link.pb.h"
+
+namespace stephub::ingest {
+
+// A station's open stream, as the bays talk to it. Implementations must not
+// block and must not call back into Bays.
+class StationConnection {
+ public:
+  virtual ~StationConnection() = default;
+  virtual void SendFeedback(const v1::StationFeedback& feedback) = 0;
+  // A newer stream of the same station took over: end this one.
+  virtual void Evict() = 0;
+};
+
+class Bays {
+ public:
+  Bays(store::ClinicStore& store, live::LiveBus& bus,
+       scoring::ScoringConfig config = {});
+  ~Bays();
+
+  // Loads known stations and running sets (after a hub restart).
+  absl::Status Load();
+
+  // A station said hello on a new stream; returns a token for Disconnect.
+  uint64_t Connect(const v1::StationHello& hello,
+                   std::shared_ptr<StationConnection> connection);
+  void Disconnect(const std::string& station_id, uint64_t token);
+
+  // A validated batch that is queued for storage: score it.
+  void ScoreBatch(const std::string& station_id, const std::string& boot_id,
+                  const v1::SampleBatch& batch);
+  // Bookkeeping for the station list.
+  void BatchQueued(const std::string& station_id);
+  void BatchCommitted(const std::string& station_id, uint64_t seq);
+
+  absl::StatusOr<v1::ExerciseSet> StartSet(const v1::StartSetRequest& request);
+  absl::StatusOr<v1::ExerciseSet> EndSet(const v1::EndSetRequest& request);
+
+  std::vector<v1::StationStatus> Stations() const;
+  v1::ClinicSnapshot Snapshot() const;
+
+ private:
+  struct Bay;
+  std::shared_ptr<Bay> Find(const std::string& station_id) const;
+  std::shared_ptr<Bay> FindOrAdd(const std::string& station_id);
+  void Publish(v1::ClinicEvent event);
+  void AttachScorer(Bay& bay, const v1::ExerciseSet& set);
+  void SendFeedbackLocked(Bay& bay);
+
+  store::ClinicStore& store_;
+  live::LiveBus& bus_;
+  const scoring::ScoringConfig config_;
+  mutable std::mutex mu_;  // guards bays_ (the map, not each bay)
+  std::map<std::string, std::shared_ptr<Bay>> bays_;
+  std::mutex set_control_mu_;  // serialises StartSet/EndSet
+  uint64_t next_token_ = 1;
+};
+
+}  // namespace stephub::ingest
+
+#endif  // STEPHUB_HUB_INGEST_BAYS_H_

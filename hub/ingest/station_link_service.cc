@@ -1,0 +1,329 @@
+// One reactor per station stream; see station_link_service.h.
+//
+// Threads: gRPC calls OnReadDone/OnWriteDone/OnDone; the store's writer
+// thread calls commit callbacks; the bays call SendFeedback from whatever
+// thread scored or started a set. All of them meet in Link, whose mutex
+// guards the outbox and the stream's life; gRPC operations are started
+// outside that mutex.
+#include "hub/ingest/station_link_service.h"
+
+#include <deque>
+#include <iostream>
+#include <memory>
+#include <mutex>
+#include <optional>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+
+namespace stephub::ingest {
+namespace {
+
+grpc::Status ToGrpc(const absl::Status& s) {
+  return grpc::Status(static_cast<grpc::StatusCode>(s.code()),
+                      std::string(s.message()));
+}
+
+class StationStream;
+
+// The part of a stream that commit callbacks and the bays may reach after
+// the reactor itself is gone.
+class Link : public StationConnection,
+             public std::enable_shared_from_this<Link> {
+ public:
+  explicit Link(StationStream* stream) : stream_(stream) {}
+
+  void SendFeedback(const v1::StationFeedback& feedback) override {
+    v1::HubMessage msg;
+    *msg.mutable_feedback() = feedback;
+    Send(std::move(msg));
+  }
+  void Evict() override;
+
+  void Send(v1::HubMessage msg) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (finish_requested_) return;
+      outbox_.push_back(std::move(msg));
+    }
+    Pump();
+  }
+
+  void Acknowledge(uint64_t seq) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (finish_requested_) return;
+      // Commits complete in order, so the newest ack covers older ones
+      // still waiting in the outbox.
+      if (!outbox_.empty() && outbox_.back().has_ack()) {
+        outbox_.back().mutable_ack()->set_durable_seq(seq);
+      } else {
+        v1::HubMessage msg;
+        msg.mutable_ack()->set_durable_seq(seq);
+        outbox_.push_back(std::move(msg));
+      }
+    }
+    Pump();
+  }
+
+  // Ends the stream with `status` once the outbox is written.
+  void RequestFinish(grpc::Status status) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (finish_requested_) return;
+      finish_requested_ = true;
+      finish_status_ = std::move(status);
+    }
+    Pump();
+  }
+
+  void CommitQueued() {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++uncommitted_;
+  }
+  // Returns true when the caller should resume reading.
+  bool CommitDone(int max_uncommitted);
+  // Returns false when reading must pause until commits drain.
+  bool MayReadOn(int max_uncommitted) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (finish_requested_) return false;
+    if (uncommitted_ >= max_uncommitted) {
+      read_paused_ = true;
+      return false;
+    }
+    return true;
+  }
+  void ReadsDone() {
+    bool finish;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      reads_done_ = true;
+      finish = uncommitted_ == 0;
+    }
+    if (finish) RequestFinish(grpc::Status::OK);
+  }
+
+  void WriteDone() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      writing_ = false;
+    }
+    Pump();
+  }
+  void Gone() {
+    std::lock_guard<std::mutex> lock(mu_);
+    stream_ = nullptr;
+  }
+
+ private:
+  void Pump();
+
+  std::mutex mu_;
+  StationStream* stream_;  // null once gRPC is done with the stream
+  std::deque<v1::HubMessage> outbox_;
+  bool writing_ = false;
+  bool finish_requested_ = false;
+  bool finished_ = false;
+  grpc::Status finish_status_;
+  int uncommitted_ = 0;
+  bool read_paused_ = false;
+  bool reads_done_ = false;
+};
+
+class StationStream
+    : public grpc::ServerBidiReactor<v1::StationMessage, v1::HubMessage> {
+ public:
+  StationStream(grpc::CallbackServerContext* context,
+                store::ClinicStore& store, Bays& bays,
+                const StationLinkOptions& options)
+      : context_(context),
+        store_(store),
+        bays_(bays),
+        options_(options),
+        link_(std::make_shared<Link>(this)) {
+    StartRead(&in_);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      link_->ReadsDone();
+      return;
+    }
+    absl::Status status = in_.has_hello()   ? OnHello(in_.hello())
+                          : in_.has_batch() ? OnBatch(in_.batch())
+                                            : absl::InvalidArgumentError(
+                                                  "empty StationMessage");
+    if (!status.ok()) {
+      if (!hello_.station_id().empty()) {
+        std::cerr << "hub: station " << hello_.station_id()
+                  << " stream rejected: " << status << "\n";
+      }
+      link_->RequestFinish(ToGrpc(status));
+      return;
+    }
+    ReadNext();
+  }
+
+  void ReadNext() {
+    if (link_->MayReadOn(options_.max_uncommitted_batches)) StartRead(&in_);
+  }
+
+  void OnWriteDone(bool ok) override {
+    if (!ok) {
+      // The station is gone; reads will fail and end the stream.
+      context_->TryCancel();
+    }
+    link_->WriteDone();
+  }
+
+  void OnDone() override {
+    link_->Gone();
+    if (connected_) bays_.Disconnect(hello_.station_id(), token_);
+    delete this;
+  }
+
+  grpc::CallbackServerContext* context() { return context_; }
+  v1::HubMessage out_;  // the message being written; one write at a time
+
+ private:
+  absl::Status OnHello(const v1::StationHello& hello) {
+    if (connected_) {
+      return absl::FailedPreconditionError("hello sent twice on one stream");
+    }
+    if (auto s = ValidateHello(hello, options_.limits); !s.ok()) return s;
+    auto durable = store_.DurableSeq(hello.station_id(), hello.boot_id());
+    if (!durable.ok()) {
+      return absl::UnavailableError(
+          absl::StrCat("hub storage unavailable: ", durable.status().message()));
+    }
+    hello_ = hello;
+    validator_.emplace(hello, *durable, options_.limits);
+    v1::HubMessage welcome;
+    welcome.mutable_welcome()->set_durable_seq(*durable);
+    link_->Send(std::move(welcome));
+    token_ = bays_.Connect(hello, link_);
+    connected_ = true;
+    return absl::OkStatus();
+  }
+
+  absl::Status OnBatch(const v1::SampleBatch& batch) {
+    if (!connected_) {
+      return absl::FailedPreconditionError(
+          "a batch came before the hello: send StationHello first");
+    }
+    if (auto s = validator_->Accept(batch); !s.ok()) return s;
+    store::BatchRecord record;
+    record.station_id = hello_.station_id();
+    record.boot_id = hello_.boot_id();
+    record.seq = batch.seq();
+    record.received_at = absl::Now();
+    bool any = false;
+    auto span = [&](const google::protobuf::RepeatedField<int64_t>& t) {
+      if (t.empty()) return;
+      record.first_t_us = any ? std::min(record.first_t_us, t.Get(0)) : t.Get(0);
+      record.last_t_us =
+          any ? std::max(record.last_t_us, t.Get(t.size() - 1)) : t.Get(t.size() - 1);
+      record.sample_count += static_cast<uint32_t>(t.size());
+      any = true;
+    };
+    for (const auto& imu : batch.imu()) span(imu.t_us());
+    for (const auto& force : batch.force()) span(force.t_us());
+    batch.SerializeToString(&record.payload);
+
+    link_->CommitQueued();
+    bays_.BatchQueued(hello_.station_id());
+    const uint64_t seq = batch.seq();
+    store_.AppendBatch(
+        std::move(record),
+        [link = link_, this_station = hello_.station_id(), seq,
+         &bays = bays_, max = options_.max_uncommitted_batches,
+         stream = this](absl::Status s) {
+          if (!s.ok()) {
+            std::cerr << "hub: storing batch " << seq << " of "
+                      << this_station << " failed: " << s << "\n";
+            link->RequestFinish(grpc::Status(
+                grpc::StatusCode::UNAVAILABLE,
+                absl::StrCat("hub could not store batch ", seq, ": ",
+                             s.message())));
+          } else {
+            bays.BatchCommitted(this_station, seq);
+            link->Acknowledge(seq);
+          }
+          if (link->CommitDone(max)) stream->StartRead(&stream->in_);
+        });
+    // Scoring after queueing keeps a repetition's row behind the batches
+    // it came from in the writer's queue.
+    bays_.ScoreBatch(hello_.station_id(), hello_.boot_id(), batch);
+    return absl::OkStatus();
+  }
+
+  grpc::CallbackServerContext* const context_;
+  store::ClinicStore& store_;
+  Bays& bays_;
+  const StationLinkOptions& options_;
+  std::shared_ptr<Link> link_;
+
+  v1::StationMessage in_;
+  v1::StationHello hello_;
+  std::optional<BatchValidator> validator_;
+  bool connected_ = false;
+  uint64_t token_ = 0;
+};
+
+bool Link::CommitDone(int max_uncommitted) {
+  bool resume = false;
+  bool finish = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    --uncommitted_;
+    // A paused read is resumed only while the stream lives: the reactor is
+    // not finished until this flag is false, so stream_ is valid here.
+    if (read_paused_ && uncommitted_ < max_uncommitted && !finish_requested_ &&
+        stream_ != nullptr) {
+      read_paused_ = false;
+      resume = true;
+    }
+    finish = reads_done_ && uncommitted_ == 0;
+  }
+  if (finish) RequestFinish(grpc::Status::OK);
+  return resume;
+}
+
+void Link::Evict() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (stream_ != nullptr && !finished_) stream_->context()->TryCancel();
+}
+
+void Link::Pump() {
+  StationStream* stream = nullptr;
+  bool write = false;
+  bool finish = false;
+  grpc::Status status;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stream_ == nullptr || finished_ || writing_) return;
+    if (!outbox_.empty()) {
+      writing_ = true;
+      write = true;
+      stream_->out_ = std::move(outbox_.front());
+      outbox_.pop_front();
+    } else if (finish_requested_) {
+      // gRPC completes a read still outstanding with ok=false after Finish.
+      finished_ = true;
+      finish = true;
+      status = finish_status_;
+    }
+    stream = stream_;
+  }
+  if (write) stream->StartWrite(&stream->out_);
+  if (finish) stream->Finish(status);
+}
+
+}  // namespace
+
+grpc::ServerBidiReactor<v1::StationMessage, v1::HubMessage>*
+StationLinkService::Stream(grpc::CallbackServerContext* context) {
+  return new StationStream(context, store_, bays_, options_);
+}
+
+}  // namespace stephub::ingest

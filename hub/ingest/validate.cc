@@ -1,0 +1,278 @@
+// Validation of station messages; see validate.h.
+#include "hub/ingest/validate.h"
+
+#include <cmath>
+#include <set>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+
+namespace stephub::ingest {
+namespace {
+
+absl::Status Invalid(const std::string& msg) {
+  return absl::InvalidArgumentError(msg);
+}
+
+// Every value finite and within +-limit; names the first offender.
+absl::Status CheckValues(const google::protobuf::RepeatedField<float>& values,
+                         double limit, uint32_t sensor_id, const char* field) {
+  for (int i = 0; i < values.size(); ++i) {
+    const float v = values[i];
+    if (!std::isfinite(v)) {
+      return Invalid(absl::StrFormat(
+          "sensor %d: %s[%d] is not a finite number", sensor_id, field, i));
+    }
+    if (std::abs(v) > limit) {
+      return Invalid(absl::StrFormat("sensor %d: %s[%d] = %g exceeds +-%g",
+                                     sensor_id, field, i, v, limit));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// COP may be NaN when the foot is off the plate; never infinite.
+absl::Status CheckCop(const google::protobuf::RepeatedField<float>& values,
+                      double limit, uint32_t sensor_id, const char* field) {
+  for (int i = 0; i < values.size(); ++i) {
+    const float v = values[i];
+    if (std::isnan(v)) continue;
+    if (!std::isfinite(v) || std::abs(v) > limit) {
+      return Invalid(absl::StrFormat("sensor %d: %s[%d] = %g is out of range",
+                                     sensor_id, field, i, v));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckSizes(uint32_t sensor_id, int n,
+                        std::initializer_list<int> sizes, int max_samples) {
+  if (n > max_samples) {
+    return Invalid(absl::StrFormat(
+        "sensor %d: %d samples in one batch, more than the limit of %d",
+        sensor_id, n, max_samples));
+  }
+  for (int size : sizes) {
+    if (size != n) {
+      return Invalid(absl::StrFormat(
+          "sensor %d: sample columns differ in length (%d timestamps, %d "
+          "values)",
+          sensor_id, n, size));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status ValidateStationId(const std::string& station_id) {
+  if (station_id.empty() || station_id.size() > 64) {
+    return Invalid("station_id must be 1 to 64 characters");
+  }
+  for (char c : station_id) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                    c == '-' || c == '_' || c == '.';
+    if (!ok) {
+      return Invalid(absl::StrCat(
+          "station_id may only hold a-z, 0-9, '-', '_' and '.'; got \"",
+          absl::CEscape(station_id), "\""));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateHello(const v1::StationHello& hello,
+                           const IngestLimits& limits) {
+  if (auto s = ValidateStationId(hello.station_id()); !s.ok()) return s;
+  if (hello.boot_id().empty() || hello.boot_id().size() > 64) {
+    return Invalid("boot_id must be 1 to 64 characters");
+  }
+  if (hello.sensors().empty()) return Invalid("hello lists no sensors");
+  if (hello.sensors_size() > limits.max_sensors) {
+    return Invalid(absl::StrFormat("hello lists %d sensors; the limit is %d",
+                                   hello.sensors_size(), limits.max_sensors));
+  }
+  std::set<uint32_t> ids;
+  std::set<int> imu_placements;
+  for (const v1::SensorInfo& sensor : hello.sensors()) {
+    const uint32_t id = sensor.sensor_id();
+    if (!ids.insert(id).second) {
+      return Invalid(absl::StrFormat("sensor_id %d is listed twice", id));
+    }
+    if (!(sensor.rate_hz() > 0 && sensor.rate_hz() <= limits.max_rate_hz)) {
+      return Invalid(absl::StrFormat(
+          "sensor %d: rate_hz %g is outside (0, %g]", id, sensor.rate_hz(),
+          limits.max_rate_hz));
+    }
+    switch (sensor.kind()) {
+      case v1::SENSOR_KIND_IMU:
+        if (sensor.placement() == v1::PLACEMENT_UNSPECIFIED ||
+            sensor.placement() == v1::PLACEMENT_STANCE_FOOT ||
+            !v1::Placement_IsValid(sensor.placement())) {
+          return Invalid(absl::StrFormat(
+              "sensor %d: an IMU needs a body placement (sacrum, sternum, "
+              "thigh, shank, wrist)",
+              id));
+        }
+        if (!imu_placements.insert(sensor.placement()).second) {
+          return Invalid(absl::StrFormat(
+              "sensor %d: a second IMU at placement %s", id,
+              v1::Placement_Name(sensor.placement())));
+        }
+        break;
+      case v1::SENSOR_KIND_FORCE_PLATE:
+        if (sensor.placement() != v1::PLACEMENT_STANCE_FOOT) {
+          return Invalid(absl::StrFormat(
+              "sensor %d: a force plate must have placement "
+              "PLACEMENT_STANCE_FOOT",
+              id));
+        }
+        break;
+      default:
+        return Invalid(absl::StrFormat("sensor %d: unknown sensor kind %d", id,
+                                       static_cast<int>(sensor.kind())));
+    }
+  }
+  return absl::OkStatus();
+}
+
+BatchValidator::BatchValidator(const v1::StationHello& hello,
+                               uint64_t durable_seq, IngestLimits limits)
+    : last_seq_(durable_seq), limits_(limits) {
+  for (const v1::SensorInfo& sensor : hello.sensors()) {
+    sensors_[sensor.sensor_id()] = sensor;
+  }
+}
+
+absl::Status BatchValidator::CheckTime(
+    uint32_t sensor_id, const google::protobuf::RepeatedField<int64_t>& t_us) {
+  auto last = last_t_us_.find(sensor_id);
+  int64_t prev = last == last_t_us_.end() ? INT64_MIN : last->second;
+  for (int i = 0; i < t_us.size(); ++i) {
+    if (t_us[i] <= prev) {
+      return Invalid(absl::StrFormat(
+          "sensor %d: t_us[%d] = %d does not come after %d: timestamps must "
+          "strictly increase",
+          sensor_id, i, t_us[i], prev));
+    }
+    prev = t_us[i];
+  }
+  return absl::OkStatus();
+}
+
+absl::Status BatchValidator::Accept(const v1::SampleBatch& batch) {
+  const uint64_t expected = last_seq_ + 1;
+  if (batch.seq() != expected) {
+    if (batch.seq() <= last_seq_) {
+      return Invalid(absl::StrFormat(
+          "batch seq %d repeats or goes back: the stream is at %d, expected %d",
+          batch.seq(), last_seq_, expected));
+    }
+    return Invalid(absl::StrFormat("batch seq %d leaves a gap: expected %d",
+                                   batch.seq(), expected));
+  }
+  std::set<uint32_t> seen;
+  auto known = [&](uint32_t id, v1::SensorKind kind) -> absl::Status {
+    auto it = sensors_.find(id);
+    if (it == sensors_.end()) {
+      return Invalid(absl::StrFormat(
+          "batch %d: sensor %d was not announced in the hello", batch.seq(),
+          id));
+    }
+    if (it->second.kind() != kind) {
+      return Invalid(absl::StrFormat(
+          "batch %d: sensor %d was announced as %s", batch.seq(), id,
+          v1::SensorKind_Name(it->second.kind())));
+    }
+    if (!seen.insert(id).second) {
+      return Invalid(absl::StrFormat("batch %d: sensor %d appears twice",
+                                     batch.seq(), id));
+    }
+    return absl::OkStatus();
+  };
+  const int max_n = limits_.max_samples_per_sensor_per_batch;
+  for (const v1::ImuSamples& imu : batch.imu()) {
+    const uint32_t id = imu.sensor_id();
+    if (auto s = known(id, v1::SENSOR_KIND_IMU); !s.ok()) return s;
+    const int n = imu.t_us_size();
+    if (auto s = CheckSizes(id, n,
+                            {imu.ax_mps2_size(), imu.ay_mps2_size(),
+                             imu.az_mps2_size(), imu.gx_radps_size(),
+                             imu.gy_radps_size(), imu.gz_radps_size()},
+                            max_n);
+        !s.ok()) {
+      return s;
+    }
+    for (auto [values, name] :
+         {std::pair{&imu.ax_mps2(), "ax_mps2"}, {&imu.ay_mps2(), "ay_mps2"},
+          {&imu.az_mps2(), "az_mps2"}}) {
+      if (auto s = CheckValues(*values, limits_.max_abs_accel_mps2, id, name);
+          !s.ok()) {
+        return s;
+      }
+    }
+    for (auto [values, name] :
+         {std::pair{&imu.gx_radps(), "gx_radps"}, {&imu.gy_radps(), "gy_radps"},
+          {&imu.gz_radps(), "gz_radps"}}) {
+      if (auto s = CheckValues(*values, limits_.max_abs_gyro_radps, id, name);
+          !s.ok()) {
+        return s;
+      }
+    }
+    if (auto s = CheckTime(id, imu.t_us()); !s.ok()) return s;
+  }
+  for (const v1::ForceSamples& force : batch.force()) {
+    const uint32_t id = force.sensor_id();
+    if (auto s = known(id, v1::SENSOR_KIND_FORCE_PLATE); !s.ok()) return s;
+    const int n = force.t_us_size();
+    if (auto s = CheckSizes(id, n,
+                            {force.fz_n_size(), force.cop_x_mm_size(),
+                             force.cop_y_mm_size()},
+                            max_n);
+        !s.ok()) {
+      return s;
+    }
+    if (auto s = CheckValues(force.fz_n(), limits_.max_abs_force_n, id, "fz_n");
+        !s.ok()) {
+      return s;
+    }
+    if (auto s = CheckCop(force.cop_x_mm(), limits_.max_abs_cop_mm, id,
+                          "cop_x_mm");
+        !s.ok()) {
+      return s;
+    }
+    if (auto s = CheckCop(force.cop_y_mm(), limits_.max_abs_cop_mm, id,
+                          "cop_y_mm");
+        !s.ok()) {
+      return s;
+    }
+    if (auto s = CheckTime(id, force.t_us()); !s.ok()) return s;
+  }
+  // Only a batch that passed every check moves the stream forward.
+  last_seq_ = batch.seq();
+  for (const v1::ImuSamples& imu : batch.imu()) {
+    if (!imu.t_us().empty()) last_t_us_[imu.sensor_id()] = imu.t_us().Get(imu.t_us_size() - 1);
+  }
+  for (const v1::ForceSamples& force : batch.force()) {
+    if (!force.t_us().empty()) last_t_us_[force.sensor_id()] = force.t_us().Get(force.t_us_size() - 1);
+  }
+  return absl::OkStatus();
+}
+
+std::vector<ImuSample> ImuSamplesOf(const v1::SampleBatch& batch,
+                                    uint32_t sensor_id) {
+  std::vector<ImuSample> out;
+  for (const v1::ImuSamples& imu : batch.imu()) {
+    if (imu.sensor_id() != sensor_id) continue;
+    out.reserve(imu.t_us_size());
+    for (int i = 0; i < imu.t_us_size(); ++i) {
+      out.push_back({imu.t_us(i), imu.ax_mps2(i), imu.ay_mps2(i),
+                     imu.az_mps2(i), imu.gx_radps(i), imu.gy_radps(i),
+                     imu.gz_radps(i)});
+    }
+  }
+  return out;
+}
+
+}  // namespace stephub::ingest

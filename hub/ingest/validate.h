@@ -1,0 +1,62 @@
+// Validation of what stations send: every rejection names what was wrong.
+#ifndef STEPHUB_HUB_INGEST_VALIDATE_H_
+#define STEPHUB_HUB_INGEST_VALIDATE_H_
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "common/samples.h"
+#include "stephub/v1/station_link.pb.h"
+
+namespace stephub::ingest {
+
+// Bounds that keep one station from costing the hub unbounded work.
+struct IngestLimits {
+  int max_samples_per_sensor_per_batch = 5000;  // 5 s at 1 kHz
+  int max_sensors = 16;
+  double max_rate_hz = 4000;
+  // Plausible physical range; beyond it a value is a fault, not a reading.
+  double max_abs_accel_mps2 = 2000;
+  double max_abs_gyro_radps = 200;
+  double max_abs_force_n = 20000;
+  double max_abs_cop_mm = 5000;
+};
+
+// Rules for identifiers on the wire: lower-case letters, digits, '-', '_',
+// '.', 1 to 64 characters.
+absl::Status ValidateStationId(const std::string& station_id);
+
+absl::Status ValidateHello(const v1::StationHello& hello,
+                           const IngestLimits& limits);
+
+// What a stream remembers between batches to validate the next one.
+class BatchValidator {
+ public:
+  BatchValidator(const v1::StationHello& hello, uint64_t durable_seq,
+                 IngestLimits limits);
+
+  // Checks the batch against the hello and the stream so far; on success
+  // the batch becomes part of the stream (seq and time advance).
+  absl::Status Accept(const v1::SampleBatch& batch);
+  uint64_t last_seq() const { return last_seq_; }
+
+ private:
+  absl::Status CheckTime(uint32_t sensor_id,
+                         const google::protobuf::RepeatedField<int64_t>& t_us);
+
+  std::map<uint32_t, v1::SensorInfo> sensors_;
+  std::map<uint32_t, int64_t> last_t_us_;
+  uint64_t last_seq_;
+  IngestLimits limits_;
+};
+
+// The samples of one IMU in a batch, as the scorer's plain structs.
+std::vector<ImuSample> ImuSamplesOf(const v1::SampleBatch& batch,
+                                    uint32_t sensor_id);
+
+}  // namespace stephub::ingest
+
+#endif  // STEPHUB_HUB_INGEST_VALIDATE_H_

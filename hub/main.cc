@@ -1,0 +1,52 @@
+// stephub-hub: the clinic's hub. Serves the StepHub contract and keeps the
+// clinic record in one SQLite file under --data_dir.
+#include <csignal>
+#include <iostream>
+#include <thread>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "hub/api/hub_server.h"
+
+ABSL_FLAG(std::string, listen, "127.0.0.1:50051",
+          "gRPC listen address (host:port; port 0 picks a free one)");
+ABSL_FLAG(std::string, data_dir, "stephub-data",
+          "directory holding the clinic database stephub.db");
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "StepHub hub: serves stations, staff tools and the dashboard.\n"
+      "usage: stephub-hub [--listen=HOST:PORT] [--data_dir=DIR]");
+  absl::ParseCommandLine(argc, argv);
+
+  // Block the stop signals in every thread; one thread waits for them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  stephub::api::HubOptions options;
+  options.listen_address = absl::GetFlag(FLAGS_listen);
+  options.data_dir = absl::GetFlag(FLAGS_data_dir);
+  auto hub = stephub::api::HubServer::Start(options);
+  if (!hub.ok()) {
+    std::cerr << "stephub-hub: " << hub.status().message() << "\n";
+    return 1;
+  }
+  std::cout << "stephub-hub: listening on port " << (*hub)->port()
+            << ", database " << (*hub)->database_path() << std::endl;
+
+  std::thread stopper([&] {
+    int sig = 0;
+    sigwait(&stop_signals, &sig);
+    std::cout << "stephub-hub: stopping (signal " << sig << ")" << std::endl;
+    (*hub)->Shutdown();
+  });
+  (*hub)->Wait();
+  stopper.join();
+  hub->reset();
+  std::cout << "stephub-hub: stopped" << std::endl;
+  return 0;
+}

@@ -1,0 +1,630 @@
+// ClinicStore on embedded SQLite: WAL mode, versioned migrations, and one
+// writer thread that commits queued writes in groups so that acknowledging
+// only durable data does not cost throughput.
+#include <google/protobuf/util/time_util.h>
+#include <sqlite3.h>
+
+#include <condition_variable>
+#include <deque>
+#include <future>
+#include <optional>
+#include <mutex>
+#include <thread>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "hub/store/store.h"
+
+namespace stephub::store {
+namespace {
+
+constexpr int kSchemaVersion = 1;
+// Writes taken into one transaction at most; bounds commit latency.
+constexpr size_t kMaxGroup = 512;
+
+// Each entry brings the schema from version i to i+1.
+const char* const kMigrations[] = {
+    R"sql(
+CREATE TABLE patients(
+  patient_id INTEGER PRIMARY KEY,
+  display_name TEXT NOT NULL,
+  external_ref TEXT NOT NULL DEFAULT '',
+  created_us INTEGER NOT NULL);
+CREATE TABLE stations(
+  station_id TEXT PRIMARY KEY,
+  hello BLOB NOT NULL,
+  last_seen_us INTEGER NOT NULL);
+CREATE TABLE sample_batches(
+  station_id TEXT NOT NULL,
+  boot_id TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  first_t_us INTEGER NOT NULL,
+  last_t_us INTEGER NOT NULL,
+  sample_count INTEGER NOT NULL,
+  payload BLOB NOT NULL,
+  received_us INTEGER NOT NULL,
+  PRIMARY KEY(station_id, boot_id, seq)) WITHOUT ROWID;
+CREATE TABLE sets(
+  set_id INTEGER PRIMARY KEY,
+  station_id TEXT NOT NULL,
+  patient_id INTEGER NOT NULL REFERENCES patients(patient_id),
+  stance_side INTEGER NOT NULL,
+  exercise TEXT NOT NULL,
+  load TEXT NOT NULL,
+  level INTEGER NOT NULL,
+  started_us INTEGER NOT NULL,
+  ended_us INTEGER);
+CREATE INDEX sets_by_patient ON sets(patient_id, started_us);
+CREATE TABLE repetitions(
+  set_id INTEGER NOT NULL REFERENCES sets(set_id),
+  number INTEGER NOT NULL,
+  scoring_version TEXT NOT NULL,
+  station_id TEXT NOT NULL,
+  patient_id INTEGER NOT NULL,
+  start_us INTEGER NOT NULL,
+  deepest_us INTEGER NOT NULL,
+  end_us INTEGER NOT NULL,
+  peak_pelvic_drop_deg REAL NOT NULL,
+  verdict INTEGER NOT NULL,
+  clean INTEGER NOT NULL,
+  scored_us INTEGER NOT NULL,
+  PRIMARY KEY(set_id, scoring_version, number));
+CREATE TABLE events(
+  event_id INTEGER PRIMARY KEY,
+  time_us INTEGER NOT NULL,
+  kind TEXT NOT NULL,
+  station_id TEXT NOT NULL,
+  detail TEXT NOT NULL);
+)sql",
+};
+static_assert(std::size(kMigrations) == kSchemaVersion);
+
+int64_t ToUs(absl::Time t) { return absl::ToUnixMicros(t); }
+absl::Time FromUs(int64_t us) { return absl::FromUnixMicros(us); }
+
+void SetTimestamp(absl::Time t, google::protobuf::Timestamp* out) {
+  *out = google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(ToUs(t));
+}
+
+// A prepared statement that finalizes itself.
+class Statement {
+ public:
+  Statement(sqlite3* db, const char* sql) : db_(db) {
+    rc_ = sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr);
+  }
+  ~Statement() { sqlite3_finalize(stmt_); }
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+
+  absl::Status prepared() const {
+    if (rc_ == SQLITE_OK) return absl::OkStatus();
+    return absl::InternalError(
+        absl::StrCat("sqlite prepare: ", sqlite3_errmsg(db_)));
+  }
+  Statement& Bind(int i, int64_t v) {
+    sqlite3_bind_int64(stmt_, i, v);
+    return *this;
+  }
+  Statement& Bind(int i, double v) {
+    sqlite3_bind_double(stmt_, i, v);
+    return *this;
+  }
+  Statement& Bind(int i, const std::string& v) {
+    sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()),
+                      SQLITE_TRANSIENT);
+    return *this;
+  }
+  Statement& BindBlob(int i, const std::string& v) {
+    sqlite3_bind_blob(stmt_, i, v.data(), static_cast<int>(v.size()),
+                      SQLITE_TRANSIENT);
+    return *this;
+  }
+  Statement& BindNull(int i) {
+    sqlite3_bind_null(stmt_, i);
+    return *this;
+  }
+  // Returns true while rows come; errors are kept in status().
+  bool Step() {
+    rc_ = sqlite3_step(stmt_);
+    return rc_ == SQLITE_ROW;
+  }
+  absl::Status status() const {
+    if (rc_ == SQLITE_OK || rc_ == SQLITE_ROW || rc_ == SQLITE_DONE) {
+      return absl::OkStatus();
+    }
+    return absl::InternalError(absl::StrCat("sqlite: ", sqlite3_errmsg(db_)));
+  }
+  absl::Status Run() {
+    if (auto s = prepared(); !s.ok()) return s;
+    while (Step()) {
+    }
+    return status();
+  }
+  int64_t Int(int col) const { return sqlite3_column_int64(stmt_, col); }
+  double Real(int col) const { return sqlite3_column_double(stmt_, col); }
+  bool IsNull(int col) const {
+    return sqlite3_column_type(stmt_, col) == SQLITE_NULL;
+  }
+  std::string Text(int col) const {
+    const auto* p = sqlite3_column_blob(stmt_, col);
+    const int n = sqlite3_column_bytes(stmt_, col);
+    return p ? std::string(static_cast<const char*>(p), n) : std::string();
+  }
+
+ private:
+  sqlite3* db_;
+  sqlite3_stmt* stmt_ = nullptr;
+  int rc_;
+};
+
+absl::Status Exec(sqlite3* db, const std::string& sql) {
+  char* err = nullptr;
+  if (sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
+    absl::Status s = absl::InternalError(absl::StrCat("sqlite: ", err ? err : "?"));
+    sqlite3_free(err);
+    return s;
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<sqlite3*> OpenConnection(const std::string& path) {
+  sqlite3* db = nullptr;
+  const int rc = sqlite3_open_v2(
+      path.c_str(), &db,
+      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+      nullptr);
+  if (rc != SQLITE_OK) {
+    std::string msg = db ? sqlite3_errmsg(db) : "out of memory";
+    sqlite3_close(db);
+    return absl::UnavailableError(
+        absl::StrCat("cannot open database ", path, ": ", msg));
+  }
+  sqlite3_busy_timeout(db, 5000);
+  // WAL: readers never block the writer. synchronous=FULL: a commit is on
+  // disk when it returns, which is what an acknowledgement promises.
+  for (const char* pragma :
+       {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL",
+        "PRAGMA foreign_keys=ON"}) {
+    if (auto s = Exec(db, pragma); !s.ok()) {
+      sqlite3_close(db);
+      return s;
+    }
+  }
+  return db;
+}
+
+absl::Status Migrate(sqlite3* db, const std::string& path) {
+  Statement version(db, "PRAGMA user_version");
+  if (auto s = version.prepared(); !s.ok()) return s;
+  int current = version.Step() ? static_cast<int>(version.Int(0)) : 0;
+  if (current > kSchemaVersion) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "database %s has schema version %d, newer than this hub's %d: "
+        "upgrade StepHub or restore a backup made by this version",
+        path, current, kSchemaVersion));
+  }
+  for (; current < kSchemaVersion; ++current) {
+    std::string sql = absl::StrCat("BEGIN;", kMigrations[current],
+                                   "PRAGMA user_version=", current + 1,
+                                   ";COMMIT;");
+    if (auto s = Exec(db, sql); !s.ok()) {
+      Exec(db, "ROLLBACK").IgnoreError();
+      return absl::InternalError(absl::StrFormat(
+          "migrating %s to schema version %d: %s", path, current + 1,
+          s.message()));
+    }
+  }
+  return absl::OkStatus();
+}
+
+v1::Patient PatientFrom(const Statement& row) {
+  v1::Patient p;
+  p.set_patient_id(row.Int(0));
+  p.set_display_name(row.Text(1));
+  p.set_external_ref(row.Text(2));
+  SetTimestamp(FromUs(row.Int(3)), p.mutable_created_at());
+  return p;
+}
+
+constexpr char kSetColumns[] =
+    "s.set_id, s.station_id, s.patient_id, s.stance_side, s.exercise, s.load, "
+    "s.level, s.started_us, s.ended_us, p.display_name";
+
+v1::ExerciseSet SetFrom(const Statement& row) {
+  v1::ExerciseSet set;
+  set.set_set_id(row.Int(0));
+  set.set_station_id(row.Text(1));
+  set.set_patient_id(row.Int(2));
+  set.set_stance_side(static_cast<v1::StanceSide>(row.Int(3)));
+  set.set_exercise(row.Text(4));
+  set.set_load(row.Text(5));
+  set.set_level(static_cast<uint32_t>(row.Int(6)));
+  SetTimestamp(FromUs(row.Int(7)), set.mutable_started_at());
+  if (row.IsNull(8)) {
+    set.set_state(v1::SET_STATE_ACTIVE);
+  } else {
+    set.set_state(v1::SET_STATE_ENDED);
+    SetTimestamp(FromUs(row.Int(8)), set.mutable_ended_at());
+  }
+  set.set_patient_display_name(row.Text(9));
+  return set;
+}
+
+class SqliteStore final : public ClinicStore {
+ public:
+  SqliteStore(std::string path, sqlite3* writer, sqlite3* reader)
+      : path_(std::move(path)), writer_db_(writer), reader_db_(reader) {
+    writer_thread_ = std::thread([this] { WriterLoop(); });
+  }
+
+  ~SqliteStore() override {
+    {
+      std::lock_guard<std::mutex> lock(queue_mu_);
+      stopping_ = true;
+    }
+    queue_cv_.notify_all();
+    writer_thread_.join();
+    sqlite3_close(reader_db_);
+    sqlite3_close(writer_db_);
+  }
+
+  absl::StatusOr<v1::Patient> CreatePatient(
+      const std::string& display_name,
+      const std::string& external_ref) override {
+    int64_t id = 0;
+    const int64_t now = ToUs(absl::Now());
+    auto s = WriteAndWait([&](sqlite3* db) {
+      Statement st(db,
+                   "INSERT INTO patients(display_name, external_ref, "
+                   "created_us) VALUES(?,?,?)");
+      st.Bind(1, display_name).Bind(2, external_ref).Bind(3, now);
+      auto r = st.Run();
+      id = sqlite3_last_insert_rowid(db);
+      return r;
+    });
+    if (!s.ok()) return s;
+    return GetPatient(id);
+  }
+
+  absl::StatusOr<std::vector<v1::Patient>> ListPatients() override {
+    std::lock_guard<std::mutex> lock(reader_mu_);
+    Statement st(reader_db_,
+                 "SELECT patient_id, display_name, external_ref, created_us "
+                 "FROM patients ORDER BY patient_id");
+    if (auto s = st.prepared(); !s.ok()) return s;
+    std::vector<v1::Patient> out;
+    while (st.Step()) out.push_back(PatientFrom(st));
+    if (auto s = st.status(); !s.ok()) return s;
+    return out;
+  }
+
+  absl::StatusOr<v1::Patient> GetPatient(int64_t patient_id) override {
+    std::lock_guard<std::mutex> lock(reader_mu_);
+    Statement st(reader_db_,
+                 "SELECT patient_id, display_name, external_ref, created_us "
+                 "FROM patients WHERE patient_id = ?");
+    if (auto s = st.prepared(); !s.ok()) return s;
+    st.Bind(1, patient_id);
+    if (st.Step()) return PatientFrom(st);
+    if (auto s = st.status(); !s.ok()) return s;
+    return absl::NotFoundError(absl::StrCat("no patient ", patient_id));
+  }
+
+  void SaveStation(const StationRecord& station,
+                   CommitCallback done) override {
+    Enqueue(
+        [id = station.station_id, hello = station.hello.SerializeAsString(),
+         seen = ToUs(station.last_seen)](sqlite3* db) {
+          Statement st(db,
+                       "INSERT INTO stations(station_id, hello, last_seen_us) "
+                       "VALUES(?,?,?) ON CONFLICT(station_id) DO UPDATE SET "
+                       "hello=excluded.hello, "
+                       "last_seen_us=excluded.last_seen_us");
+          st.Bind(1, id).BindBlob(2, hello).Bind(3, seen);
+          return st.Run();
+        },
+        std::move(done));
+  }
+
+  absl::StatusOr<std::vector<StationRecord>> ListStations() override {
+    std::lock_guard<std::mutex> lock(reader_mu_);
+    Statement st(reader_db_,
+                 "SELECT station_id, hello, last_seen_us FROM stations "
+                 "ORDER BY station_id");
+    if (auto s = st.prepared(); !s.ok()) return s;
+    std::vector<StationRecord> out;
+    while (st.Step()) {
+      StationRecord r;
+      r.station_id = st.Text(0);
+      r.hello.ParseFromString(st.Text(1));
+      r.last_seen = FromUs(st.Int(2));
+      out.push_back(std::move(r));
+    }
+    if (auto s = st.status(); !s.ok()) return s;
+    return out;
+  }
+
+  absl::StatusOr<uint64_t> DurableSeq(const std::string& station_id,
+                                      const std::string& boot_id) override {
+    std::lock_guard<std::mutex> lock(reader_mu_);
+    Statement st(reader_db_,
+                 "SELECT COALESCE(MAX(seq), 0) FROM sample_batches "
+                 "WHERE station_id = ? AND boot_id = ?");
+    if (auto s = st.prepared(); !s.ok()) return s;
+    st.Bind(1, station_id).Bind(2, boot_id);
+    if (st.Step()) return static_cast<uint64_t>(st.Int(0));
+    return st.status();
+  }
+
+  void AppendBatch(BatchRecord batch, CommitCallback done) override {
+    Enqueue(
+        [b = std::move(batch)](sqlite3* db) {
+          // OR IGNORE: a batch resent after a reconnect is stored once.
+          Statement st(db,
+                       "INSERT OR IGNORE INTO sample_batches(station_id, "
+                       "boot_id, seq, first_t_us, last_t_us, sample_count, "
+                       "payload, received_us) VALUES(?,?,?,?,?,?,?,?)");
+          st.Bind(1, b.station_id)
+              .Bind(2, b.boot_id)
+              .Bind(3, static_cast<int64_t>(b.seq))
+              .Bind(4, b.first_t_us)
+              .Bind(5, b.last_t_us)
+              .Bind(6, static_cast<int64_t>(b.sample_count))
+              .BindBlob(7, b.payload)
+              .Bind(8, ToUs(b.received_at));
+          return st.Run();
+        },
+        std::move(done));
+  }
+
+  absl::StatusOr<int64_t> CountBatches(const std::string& station_id) override {
+    std::lock_guard<std::mutex> lock(reader_mu_);
+    Statement st(reader_db_,
+                 "SELECT COUNT(*) FROM sample_batches WHERE station_id = ?");
+    if (auto s = st.prepared(); !s.ok()) return s;
+    st.Bind(1, station_id);
+    if (st.Step()) return st.Int(0);
+    return st.status();
+  }
+
+  absl::StatusOr<v1::ExerciseSet> CreateSet(v1::ExerciseSet set) override {
+    int64_t id = 0;
+    const int64_t now = ToUs(absl::Now());
+    auto s = WriteAndWait([&](sqlite3* db) {
+      Statement st(db,
+                   "INSERT INTO sets(station_id, patient_id, stance_side, "
+                   "exercise, load, level, started_us) VALUES(?,?,?,?,?,?,?)");
+      st.Bind(1, set.station_id())
+          .Bind(2, set.patient_id())
+          .Bind(3, static_cast<int64_t>(set.stance_side()))
+          .Bind(4, set.exercise())
+          .Bind(5, set.load())
+          .Bind(6, static_cast<int64_t>(set.level()))
+          .Bind(7, now);
+      auto r = st.Run();
+      id = sqlite3_last_insert_rowid(db);
+      return r;
+    });
+    if (!s.ok()) return s;
+    return GetSet(id);
+  }
+
+  absl::StatusOr<v1::ExerciseSet> EndSet(int64_t set_id,
+                                         absl::Time ended_at) override {
+    const int64_t ended = ToUs(ended_at);
+    auto s = WriteAndWait([&](sqlite3* db) {
+      Statement st(db,
+                   "UPDATE sets SET ended_us = ? WHERE set_id = ? AND "
+                   "ended_us IS NULL");
+      st.Bind(1, ended).Bind(2, set_id);
+      return st.Run();
+    });
+    if (!s.ok()) return s;
+    return GetSet(set_id);
+  }
+
+  absl::StatusOr<v1::ExerciseSet> GetSet(int64_t set_id) override {
+    auto sets = QuerySets("WHERE s.set_id = ?", set_id);
+    if (!sets.ok()) return sets.status();
+    if (sets->empty()) {
+      return absl::NotFoundError(absl::StrCat("no set ", set_id));
+    }
+    return sets->front();
+  }
+
+  absl::StatusOr<std::vector<v1::ExerciseSet>> ActiveSets() override {
+    return QuerySets("WHERE s.ended_us IS NULL ORDER BY s.set_id", std::nullopt);
+  }
+
+  absl::StatusOr<std::vector<v1::ExerciseSet>> SetsOfPatient(
+      int64_t patient_id) override {
+    return QuerySets("WHERE s.patient_id = ? ORDER BY s.started_us, s.set_id",
+                     patient_id);
+  }
+
+  void AddRepetition(v1::Repetition rep, CommitCallback done) override {
+    Enqueue(
+        [r = std::move(rep)](sqlite3* db) {
+          Statement st(db,
+                       "INSERT OR REPLACE INTO repetitions(set_id, number, "
+                       "scoring_version, station_id, patient_id, start_us, "
+                       "deepest_us, end_us, peak_pelvic_drop_deg, verdict, "
+                       "clean, scored_us) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)");
+          st.Bind(1, r.set_id())
+              .Bind(2, static_cast<int64_t>(r.number()))
+              .Bind(3, r.scoring_version())
+              .Bind(4, r.station_id())
+              .Bind(5, r.patient_id())
+              .Bind(6, r.start_us())
+              .Bind(7, r.deepest_us())
+              .Bind(8, r.end_us())
+              .Bind(9, r.peak_pelvic_drop_deg())
+              .Bind(10, static_cast<int64_t>(r.verdict()))
+              .Bind(11, static_cast<int64_t>(r.clean()))
+              .Bind(12, google::protobuf::util::TimeUtil::
+                            TimestampToMicroseconds(r.scored_at()));
+          return st.Run();
+        },
+        std::move(done));
+  }
+
+  absl::StatusOr<std::vector<v1::Repetition>> RepetitionsOfSet(
+      int64_t set_id) override {
+    std::lock_guard<std::mutex> lock(reader_mu_);
+    Statement st(reader_db_,
+                 "SELECT set_id, number, scoring_version, station_id, "
+                 "patient_id, start_us, deepest_us, end_us, "
+                 "peak_pelvic_drop_deg, verdict, clean, scored_us "
+                 "FROM repetitions WHERE set_id = ? ORDER BY number, "
+                 "scoring_version");
+    if (auto s = st.prepared(); !s.ok()) return s;
+    st.Bind(1, set_id);
+    std::vector<v1::Repetition> out;
+    while (st.Step()) {
+      v1::Repetition r;
+      r.set_set_id(st.Int(0));
+      r.set_number(static_cast<uint32_t>(st.Int(1)));
+      r.set_scoring_version(st.Text(2));
+      r.set_station_id(st.Text(3));
+      r.set_patient_id(st.Int(4));
+      r.set_start_us(st.Int(5));
+      r.set_deepest_us(st.Int(6));
+      r.set_end_us(st.Int(7));
+      r.set_peak_pelvic_drop_deg(st.Real(8));
+      r.set_verdict(static_cast<v1::Verdict>(st.Int(9)));
+      r.set_clean(st.Int(10) != 0);
+      SetTimestamp(FromUs(st.Int(11)), r.mutable_scored_at());
+      out.push_back(std::move(r));
+    }
+    if (auto s = st.status(); !s.ok()) return s;
+    return out;
+  }
+
+  void AddEvent(const std::string& kind, const std::string& station_id,
+                const std::string& detail) override {
+    const int64_t now = ToUs(absl::Now());
+    Enqueue(
+        [=](sqlite3* db) {
+          Statement st(db,
+                       "INSERT INTO events(time_us, kind, station_id, detail) "
+                       "VALUES(?,?,?,?)");
+          st.Bind(1, now).Bind(2, kind).Bind(3, station_id).Bind(4, detail);
+          return st.Run();
+        },
+        nullptr);
+  }
+
+ private:
+  using WriteFn = std::function<absl::Status(sqlite3*)>;
+  struct PendingWrite {
+    WriteFn write;
+    CommitCallback done;
+  };
+
+  absl::StatusOr<std::vector<v1::ExerciseSet>> QuerySets(
+      const std::string& where, std::optional<int64_t> arg) {
+    std::lock_guard<std::mutex> lock(reader_mu_);
+    const std::string sql =
+        absl::StrCat("SELECT ", kSetColumns,
+                     " FROM sets s JOIN patients p ON p.patient_id = "
+                     "s.patient_id ",
+                     where);
+    Statement st(reader_db_, sql.c_str());
+    if (auto s = st.prepared(); !s.ok()) return s;
+    if (arg) st.Bind(1, *arg);
+    std::vector<v1::ExerciseSet> out;
+    while (st.Step()) out.push_back(SetFrom(st));
+    if (auto s = st.status(); !s.ok()) return s;
+    return out;
+  }
+
+  void Enqueue(WriteFn write, CommitCallback done) {
+    {
+      std::lock_guard<std::mutex> lock(queue_mu_);
+      queue_.push_back({std::move(write), std::move(done)});
+    }
+    queue_cv_.notify_one();
+  }
+
+  absl::Status WriteAndWait(WriteFn write) {
+    std::promise<absl::Status> promise;
+    auto result = promise.get_future();
+    Enqueue(std::move(write),
+            [&promise](absl::Status s) { promise.set_value(std::move(s)); });
+    return result.get();
+  }
+
+  void WriterLoop() {
+    for (;;) {
+      std::vector<PendingWrite> group;
+      {
+        std::unique_lock<std::mutex> lock(queue_mu_);
+        queue_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+        if (queue_.empty()) return;  // stopping, and everything is written
+        while (!queue_.empty() && group.size() < kMaxGroup) {
+          group.push_back(std::move(queue_.front()));
+          queue_.pop_front();
+        }
+      }
+      CommitGroup(group);
+    }
+  }
+
+  // One transaction for the group; each write in its own savepoint so that
+  // one bad write fails alone instead of taking its neighbours with it.
+  void CommitGroup(std::vector<PendingWrite>& group) {
+    std::vector<absl::Status> results(group.size());
+    absl::Status txn = Exec(writer_db_, "BEGIN IMMEDIATE");
+    if (txn.ok()) {
+      for (size_t i = 0; i < group.size(); ++i) {
+        Exec(writer_db_, "SAVEPOINT w").IgnoreError();
+        results[i] = group[i].write(writer_db_);
+        if (!results[i].ok()) {
+          Exec(writer_db_, "ROLLBACK TO w").IgnoreError();
+        }
+        Exec(writer_db_, "RELEASE w").IgnoreError();
+      }
+      txn = Exec(writer_db_, "COMMIT");
+      if (!txn.ok()) Exec(writer_db_, "ROLLBACK").IgnoreError();
+    }
+    for (size_t i = 0; i < group.size(); ++i) {
+      if (!group[i].done) continue;
+      group[i].done(txn.ok() ? results[i] : txn);
+    }
+  }
+
+  const std::string path_;
+  sqlite3* const writer_db_;  // used only by the writer thread
+  sqlite3* const reader_db_;
+  std::mutex reader_mu_;
+
+  std::mutex queue_mu_;
+  std::condition_variable queue_cv_;
+  std::deque<PendingWrite> queue_;
+  bool stopping_ = false;
+  std::thread writer_thread_;
+};
+
+}  // namespace
+
+int SqliteSchemaVersion() { return kSchemaVersion; }
+
+absl::StatusOr<std::unique_ptr<ClinicStore>> OpenSqliteStore(
+    const std::string& path) {
+  auto writer = OpenConnection(path);
+  if (!writer.ok()) return writer.status();
+  if (auto s = Migrate(*writer, path); !s.ok()) {
+    sqlite3_close(*writer);
+    return s;
+  }
+  auto reader = OpenConnection(path);
+  if (!reader.ok()) {
+    sqlite3_close(*writer);
+    return reader.status();
+  }
+  return std::unique_ptr<ClinicStore>(
+      new SqliteStore(path, *writer, *reader));
+}
+
+}  // namespace stephub::store

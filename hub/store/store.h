@@ -1,0 +1,91 @@
+// The clinic record: the only interface above which nothing speaks SQL.
+// A server database for multi-site clinics can implement ClinicStore later.
+#ifndef STEPHUB_HUB_STORE_STORE_H_
+#define STEPHUB_HUB_STORE_STORE_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "stephub/v1/common.pb.h"
+#include "stephub/v1/station_link.pb.h"
+
+namespace stephub::store {
+
+// One sample batch as received from a station, kept raw so that any set can
+// be re-scored later.
+struct BatchRecord {
+  std::string station_id;
+  std::string boot_id;
+  uint64_t seq = 0;
+  int64_t first_t_us = 0;
+  int64_t last_t_us = 0;
+  uint32_t sample_count = 0;
+  std::string payload;  // serialized stephub.v1.SampleBatch
+  absl::Time received_at;
+};
+
+struct StationRecord {
+  std::string station_id;
+  v1::StationHello hello;  // the latest hello: sensors, software version
+  absl::Time last_seen;
+};
+
+// Called once the write is durably committed (or has failed). Runs on the
+// store's writer thread: it must not block.
+using CommitCallback = std::function<void(absl::Status)>;
+
+class ClinicStore {
+ public:
+  virtual ~ClinicStore() = default;
+
+  virtual absl::StatusOr<v1::Patient> CreatePatient(
+      const std::string& display_name, const std::string& external_ref) = 0;
+  virtual absl::StatusOr<std::vector<v1::Patient>> ListPatients() = 0;
+  virtual absl::StatusOr<v1::Patient> GetPatient(int64_t patient_id) = 0;
+
+  virtual void SaveStation(const StationRecord& station, CommitCallback done) = 0;
+  virtual absl::StatusOr<std::vector<StationRecord>> ListStations() = 0;
+
+  // Highest durably stored seq for (station, boot); 0 if none.
+  virtual absl::StatusOr<uint64_t> DurableSeq(const std::string& station_id,
+                                              const std::string& boot_id) = 0;
+  // Group-committed. A batch already stored is a success (idempotent).
+  virtual void AppendBatch(BatchRecord batch, CommitCallback done) = 0;
+  virtual absl::StatusOr<int64_t> CountBatches(const std::string& station_id) = 0;
+
+  // Assigns set_id and started_at.
+  virtual absl::StatusOr<v1::ExerciseSet> CreateSet(v1::ExerciseSet set) = 0;
+  virtual absl::StatusOr<v1::ExerciseSet> EndSet(int64_t set_id,
+                                                 absl::Time ended_at) = 0;
+  virtual absl::StatusOr<v1::ExerciseSet> GetSet(int64_t set_id) = 0;
+  virtual absl::StatusOr<std::vector<v1::ExerciseSet>> ActiveSets() = 0;
+  virtual absl::StatusOr<std::vector<v1::ExerciseSet>> SetsOfPatient(
+      int64_t patient_id) = 0;
+
+  // Group-committed, in order with the batches queued before it.
+  virtual void AddRepetition(v1::Repetition repetition, CommitCallback done) = 0;
+  virtual absl::StatusOr<std::vector<v1::Repetition>> RepetitionsOfSet(
+      int64_t set_id) = 0;
+
+  // Station connected/disconnected, set started/ended: the clinic's log.
+  virtual void AddEvent(const std::string& kind, const std::string& station_id,
+                        const std::string& detail) = 0;
+};
+
+// Opens (creating and migrating as needed) the SQLite database at `path`.
+// A database written by a newer StepHub is refused with a clear message.
+absl::StatusOr<std::unique_ptr<ClinicStore>> OpenSqliteStore(
+    const std::string& path);
+
+// The schema version this build writes.
+int SqliteSchemaVersion();
+
+}  // namespace stephub::store
+
+#endif  // STEPHUB_HUB_STORE_STORE_H_

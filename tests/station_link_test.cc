@@ -1,0 +1,219 @@
+// StationLink and Clinic against bad input: every mistake gets a precise
+// status, data accepted before it stays stored, and other stations carry on.
+#include <grpcpp/grpcpp.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+
+#include "hub/api/hub_server.h"
+#include "hub/store/store.h"
+#include "stephub/v1/clinic.grpc.pb.h"
+#include "stephub/v1/station_link.grpc.pb.h"
+#include "tests/testing.h"
+
+namespace stephub {
+namespace {
+
+using ::testing::HasSubstr;
+using Stream = grpc::ClientReaderWriter<v1::StationMessage, v1::HubMessage>;
+
+class StationLinkTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    api::HubOptions options;
+    options.listen_address = "127.0.0.1:0";
+    options.data_dir = dir_.path();
+    auto hub = api::HubServer::Start(options);
+    ASSERT_TRUE(hub.ok()) << hub.status();
+    hub_ = std::move(*hub);
+    channel_ = grpc::CreateChannel(
+        "127.0.0.1:" + std::to_string(hub_->port()),
+        grpc::InsecureChannelCredentials());
+    link_ = v1::StationLink::NewStub(channel_);
+    clinic_ = v1::Clinic::NewStub(channel_);
+  }
+
+  struct Call {
+    std::unique_ptr<grpc::ClientContext> context =
+        std::make_unique<grpc::ClientContext>();
+    std::unique_ptr<Stream> stream;
+  };
+
+  Call Open() {
+    Call call;
+    call.context->set_deadline(std::chrono::system_clock::now() +
+                               std::chrono::seconds(20));
+    call.stream = link_->Stream(call.context.get());
+    return call;
+  }
+
+  static bool Send(Call& call, const v1::StationHello& hello) {
+    v1::StationMessage m;
+    *m.mutable_hello() = hello;
+    return call.stream->Write(m);
+  }
+  static bool Send(Call& call, const v1::SampleBatch& batch) {
+    v1::StationMessage m;
+    *m.mutable_batch() = batch;
+    return call.stream->Write(m);
+  }
+  // Reads until an ack covering `seq` arrives; false if the stream ends.
+  static bool AwaitAck(Call& call, uint64_t seq) {
+    v1::HubMessage msg;
+    while (call.stream->Read(&msg)) {
+      if (msg.has_ack() && msg.ack().durable_seq() >= seq) return true;
+    }
+    return false;
+  }
+  // Reads to the end of the stream and returns its status.
+  static grpc::Status Drain(Call& call) {
+    v1::HubMessage msg;
+    while (call.stream->Read(&msg)) {
+    }
+    return call.stream->Finish();
+  }
+
+  testing::TempDir dir_;
+  std::unique_ptr<api::HubServer> hub_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::StationLink::Stub> link_;
+  std::unique_ptr<v1::Clinic::Stub> clinic_;
+};
+
+TEST_F(StationLinkTest, BatchBeforeHelloIsFailedPrecondition) {
+  Call call = Open();
+  Send(call, testing::StandingBatch(1, 0, 5));
+  grpc::Status status = Drain(call);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(status.error_message(), HasSubstr("hello"));
+}
+
+TEST_F(StationLinkTest, RepeatedSequenceIsRejectedAndAcceptedDataKept) {
+  Call call = Open();
+  ASSERT_TRUE(Send(call, testing::SacrumHello("bay-1", "boot-a")));
+  ASSERT_TRUE(Send(call, testing::StandingBatch(1, 0, 5)));
+  ASSERT_TRUE(AwaitAck(call, 1));
+  Send(call, testing::StandingBatch(1, 100000, 5));
+  grpc::Status status = Drain(call);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(), HasSubstr("repeats"));
+
+  // Reconnecting resumes after the batch that was stored.
+  Call again = Open();
+  ASSERT_TRUE(Send(again, testing::SacrumHello("bay-1", "boot-a")));
+  v1::HubMessage welcome;
+  ASSERT_TRUE(again.stream->Read(&welcome));
+  ASSERT_TRUE(welcome.has_welcome());
+  EXPECT_EQ(welcome.welcome().durable_seq(), 1u);
+  ASSERT_TRUE(Send(again, testing::StandingBatch(2, 100000, 5)));
+  EXPECT_TRUE(AwaitAck(again, 2));
+  again.stream->WritesDone();
+  EXPECT_TRUE(Drain(again).ok());
+}
+
+TEST_F(StationLinkTest, NanSampleIsInvalidArgumentNamingTheValue) {
+  Call call = Open();
+  ASSERT_TRUE(Send(call, testing::SacrumHello("bay-2", "boot-b")));
+  v1::SampleBatch batch = testing::StandingBatch(1, 0, 5);
+  batch.mutable_imu(0)->set_gy_radps(3, std::numeric_limits<float>::quiet_NaN());
+  Send(call, batch);
+  grpc::Status status = Drain(call);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(), HasSubstr("gy_radps[3]"));
+  EXPECT_THAT(status.error_message(), HasSubstr("finite"));
+}
+
+TEST_F(StationLinkTest, OtherBadInputGetsPreciseStatuses) {
+  struct Case {
+    const char* name;
+    std::function<void(v1::StationHello&, v1::SampleBatch&)> spoil;
+    const char* expect;
+  };
+  const std::vector<Case> cases = {
+      {"unknown sensor",
+       [](auto&, auto& b) { b.mutable_imu(0)->set_sensor_id(99); },
+       "not announced"},
+      {"time goes back",
+       [](auto&, auto& b) { b.mutable_imu(0)->set_t_us(2, 0); },
+       "strictly increase"},
+      {"columns differ",
+       [](auto&, auto& b) { b.mutable_imu(0)->add_ax_mps2(1); },
+       "differ in length"},
+      {"sequence gap", [](auto&, auto& b) { b.set_seq(5); }, "gap"},
+      {"bad station id",
+       [](auto& h, auto&) { h.set_station_id("Bay 1!"); }, "station_id"},
+      {"imu at the foot",
+       [](auto& h, auto&) {
+         h.mutable_sensors(0)->set_placement(v1::PLACEMENT_STANCE_FOOT);
+       },
+       "body placement"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    v1::StationHello hello = testing::SacrumHello("bay-3", c.name);
+    v1::SampleBatch batch = testing::StandingBatch(1, 1000, 5);
+    c.spoil(hello, batch);
+    Call call = Open();
+    Send(call, hello);
+    Send(call, batch);
+    grpc::Status status = Drain(call);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_THAT(status.error_message(), HasSubstr(c.expect));
+  }
+}
+
+TEST_F(StationLinkTest, StartSetOnUnknownStationIsNotFound) {
+  v1::CreatePatientRequest patient_request;
+  patient_request.set_display_name("Test Patient");
+  v1::Patient patient;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(clinic_->CreatePatient(&ctx, patient_request, &patient).ok());
+  }
+  v1::StartSetRequest request;
+  request.set_station_id("bay-nowhere");
+  request.set_patient_id(patient.patient_id());
+  request.set_stance_side(v1::STANCE_SIDE_LEFT);
+  v1::ExerciseSet set;
+  grpc::ClientContext ctx;
+  grpc::Status status = clinic_->StartSet(&ctx, request, &set);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_THAT(status.error_message(), HasSubstr("bay-nowhere"));
+
+  grpc::ClientContext ctx2;
+  v1::CreatePatientRequest empty;
+  EXPECT_EQ(clinic_->CreatePatient(&ctx2, empty, &patient).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_F(StationLinkTest, GoodStationKeepsStreamingWhileAnotherMisbehaves) {
+  Call good = Open();
+  ASSERT_TRUE(Send(good, testing::SacrumHello("bay-good", "boot-g")));
+  ASSERT_TRUE(Send(good, testing::StandingBatch(1, 0, 5)));
+  ASSERT_TRUE(AwaitAck(good, 1));
+
+  Call bad = Open();
+  Send(bad, testing::SacrumHello("bay-bad", "boot-x"));
+  v1::SampleBatch nan = testing::StandingBatch(1, 0, 5);
+  nan.mutable_imu(0)->set_az_mps2(0, std::nanf(""));
+  Send(bad, nan);
+  EXPECT_EQ(Drain(bad).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+
+  for (uint64_t seq = 2; seq <= 20; ++seq) {
+    ASSERT_TRUE(Send(good, testing::StandingBatch(seq, seq * 100000, 5)));
+  }
+  EXPECT_TRUE(AwaitAck(good, 20));
+  good.stream->WritesDone();
+  EXPECT_TRUE(Drain(good).ok());
+
+  hub_.reset();  // everything acknowledged must be in the database
+  auto store = store::OpenSqliteStore(dir_.path() + "/stephub.db");
+  ASSERT_TRUE(store.ok()) << store.status();
+  EXPECT_EQ(*(*store)->CountBatches("bay-good"), 20);
+  EXPECT_EQ(*(*store)->CountBatches("bay-bad"), 0);
+}
+
+}  // namespace
+}  // namespace stephub

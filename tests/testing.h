@@ -1,0 +1,38 @@
+// Helpers shared by the integration tests.
+#ifndef STEPHUB_TESTS_TESTING_H_
+#define STEPHUB_TESTS_TESTING_H_
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "absl/time/time.h"
+#include "stephub/v1/station_link.pb.h"
+
+namespace stephub::testing {
+
+// A fresh directory under the test's temp dir, removed on destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// A hello announcing a sacral IMU (sensor 10, 200 Hz).
+v1::StationHello SacrumHello(const std::string& station_id,
+                             const std::string& boot_id);
+
+// `n` quiet-standing samples of sensor 10 from t0_us at 200 Hz.
+v1::SampleBatch StandingBatch(uint64_t seq, int64_t t0_us, int n);
+
+// Polls `done` until it holds or `timeout` passes; returns its last value.
+bool WaitFor(const std::function<bool()>& done,
+             absl::Duration timeout = absl::Seconds(20));
+
+}  // namespace stephub::testing
+
+#endif  // STEPHUB_TESTS_TESTING_H_

@@ -1,0 +1,426 @@
+// The `stephub` staff CLI: patients, stations, sets, live watch, progress
+// and reports over the hub's gRPC contract.
+#include "tools/cli.h"
+
+#include <google/protobuf/util/time_util.h>
+#include <grpcpp/grpcpp.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <optional>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "stephub/v1/clinic.grpc.pb.h"
+#include "stephub/v1/dashboard.grpc.pb.h"
+#include "stephub/v1/reports.grpc.pb.h"
+
+namespace stephub::cli {
+namespace {
+
+constexpr char kUsage[] = R"(usage: stephub [--hub HOST:PORT] COMMAND
+
+commands:
+  patients add NAME [--ref REF]       register a patient; prints its id
+  patients list                       list patients
+  stations                            list stations: online, last seen, backlog
+  set start --station ID --patient ID --side left|right [--load TEXT] [--level N]
+  set end (--station ID | --set ID)
+  watch [--until-sets-ended N]        live events of every bay, one per line
+  progress PATIENT_ID                 the patient's sets and repetitions
+  report PATIENT_ID --format csv [-o FILE]
+                                      export repetitions (stdout without -o)
+
+The hub address defaults to $STEPHUB_HUB or 127.0.0.1:50051.
+)";
+
+// Command-line words after the command: positionals and --name value pairs.
+struct Args {
+  std::vector<std::string> positional;
+  std::map<std::string, std::string> options;
+};
+
+absl::StatusOr<Args> ParseArgs(const std::vector<std::string>& words,
+                               const std::vector<std::string>& known) {
+  Args args;
+  for (size_t i = 0; i < words.size(); ++i) {
+    const std::string& w = words[i];
+    if (w.rfind("--", 0) == 0 || w == "-o") {
+      std::string name = w == "-o" ? "o" : w.substr(2);
+      std::string value;
+      if (auto eq = name.find('='); eq != std::string::npos) {
+        value = name.substr(eq + 1);
+        name = name.substr(0, eq);
+      } else {
+        if (i + 1 >= words.size()) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("option --", name, " needs a value"));
+        }
+        value = words[++i];
+      }
+      if (std::find(known.begin(), known.end(), name) == known.end()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("unknown option --", name));
+      }
+      args.options[name] = value;
+    } else {
+      args.positional.push_back(w);
+    }
+  }
+  return args;
+}
+
+absl::StatusOr<int64_t> ParseId(const std::string& text, const char* what) {
+  int64_t id;
+  if (!absl::SimpleAtoi(text, &id) || id <= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, " must be a positive number, not \"", text, "\""));
+  }
+  return id;
+}
+
+std::string Describe(const grpc::Status& s) {
+  return absl::StrCat(s.error_message().empty() ? "error" : s.error_message(),
+                      " (", s.error_code() == grpc::StatusCode::UNAVAILABLE
+                                ? "hub unreachable"
+                                : "gRPC code " +
+                                      std::to_string(s.error_code()),
+                      ")");
+}
+
+std::string Clock(const google::protobuf::Timestamp& t) {
+  const absl::Time time = absl::FromUnixSeconds(t.seconds());
+  return absl::FormatTime("%Y-%m-%d %H:%M:%S", time, absl::LocalTimeZone());
+}
+
+const char* Side(v1::StanceSide side) {
+  return side == v1::STANCE_SIDE_RIGHT ? "right" : "left";
+}
+
+const char* VerdictText(v1::Verdict verdict) {
+  switch (verdict) {
+    case v1::VERDICT_CLEAN:
+      return "clean";
+    case v1::VERDICT_PELVIC_DROP:
+      return "PELVIC DROP";
+    case v1::VERDICT_PELVIC_HIKE:
+      return "PELVIC HIKE";
+    default:
+      return "?";
+  }
+}
+
+class Cli {
+ public:
+  Cli(std::string hub, std::ostream& out, std::ostream& err)
+      : out_(out), err_(err) {
+    channel_ = grpc::CreateChannel(hub, grpc::InsecureChannelCredentials());
+    clinic_ = v1::Clinic::NewStub(channel_);
+    dashboard_ = v1::Dashboard::NewStub(channel_);
+    reports_ = v1::Reports::NewStub(channel_);
+  }
+
+  int Fail(const std::string& message) {
+    err_ << "stephub: " << message << "\n";
+    return 1;
+  }
+  int Usage(const std::string& message) {
+    err_ << "stephub: " << message << "\n" << kUsage;
+    return 2;
+  }
+
+  int Patients(const std::vector<std::string>& words) {
+    auto args = ParseArgs(words, {"ref"});
+    if (!args.ok()) return Usage(std::string(args.status().message()));
+    if (args->positional.empty()) return Usage("patients: add or list?");
+    const std::string& verb = args->positional[0];
+    if (verb == "add") {
+      if (args->positional.size() != 2) {
+        return Usage("patients add takes one NAME (quote it if it has spaces)");
+      }
+      v1::CreatePatientRequest req;
+      req.set_display_name(args->positional[1]);
+      req.set_external_ref(args->options["ref"]);
+      v1::Patient patient;
+      grpc::ClientContext ctx;
+      auto s = clinic_->CreatePatient(&ctx, req, &patient);
+      if (!s.ok()) return Fail(Describe(s));
+      out_ << "created patient " << patient.patient_id() << " ("
+           << patient.display_name() << ")\n";
+      return 0;
+    }
+    if (verb == "list") {
+      v1::ListPatientsResponse resp;
+      grpc::ClientContext ctx;
+      auto s = clinic_->ListPatients(&ctx, {}, &resp);
+      if (!s.ok()) return Fail(Describe(s));
+      for (const auto& p : resp.patients()) {
+        out_ << absl::StrFormat("%6d  %-30s %s\n", p.patient_id(),
+                                p.display_name(), p.external_ref());
+      }
+      return 0;
+    }
+    return Usage(absl::StrCat("patients: unknown verb \"", verb, "\""));
+  }
+
+  int Stations() {
+    v1::ListStationsResponse resp;
+    grpc::ClientContext ctx;
+    auto s = clinic_->ListStations(&ctx, {}, &resp);
+    if (!s.ok()) return Fail(Describe(s));
+    for (const auto& st : resp.stations()) {
+      out_ << absl::StrFormat(
+          "%-12s %-8s last seen %s  stored seq %d  backlog %d  set %s\n",
+          st.station_id(), st.online() ? "online" : "offline",
+          st.has_last_seen() ? Clock(st.last_seen()) : "never",
+          st.durable_seq(), st.backlog_batches(),
+          st.active_set_id() ? std::to_string(st.active_set_id()) : "-");
+    }
+    return 0;
+  }
+
+  int Set(const std::vector<std::string>& words) {
+    auto args = ParseArgs(words, {"station", "patient", "side", "load",
+                                  "level", "set", "exercise"});
+    if (!args.ok()) return Usage(std::string(args.status().message()));
+    if (args->positional.size() != 1) return Usage("set: start or end?");
+    auto& o = args->options;
+    v1::ExerciseSet set;
+    grpc::ClientContext ctx;
+    if (args->positional[0] == "start") {
+      v1::StartSetRequest req;
+      if (o["station"].empty()) return Usage("set start needs --station");
+      req.set_station_id(o["station"]);
+      auto patient = ParseId(o["patient"], "--patient");
+      if (!patient.ok()) return Usage(std::string(patient.status().message()));
+      req.set_patient_id(*patient);
+      if (o["side"] == "left") {
+        req.set_stance_side(v1::STANCE_SIDE_LEFT);
+      } else if (o["side"] == "right") {
+        req.set_stance_side(v1::STANCE_SIDE_RIGHT);
+      } else {
+        return Usage("set start needs --side left or --side right");
+      }
+      req.set_load(o["load"]);
+      req.set_exercise(o["exercise"]);
+      if (!o["level"].empty()) {
+        uint32_t level;
+        if (!absl::SimpleAtoi(o["level"], &level)) {
+          return Usage("--level must be 1, 2 or 3");
+        }
+        req.set_level(level);
+      }
+      auto s = clinic_->StartSet(&ctx, req, &set);
+      if (!s.ok()) return Fail(Describe(s));
+      out_ << "started set " << set.set_id() << " on " << set.station_id()
+           << " for " << set.patient_display_name() << "\n";
+      return 0;
+    }
+    if (args->positional[0] == "end") {
+      v1::EndSetRequest req;
+      if (!o["set"].empty()) {
+        auto id = ParseId(o["set"], "--set");
+        if (!id.ok()) return Usage(std::string(id.status().message()));
+        req.set_set_id(*id);
+      } else if (!o["station"].empty()) {
+        req.set_station_id(o["station"]);
+      } else {
+        return Usage("set end needs --station or --set");
+      }
+      auto s = clinic_->EndSet(&ctx, req, &set);
+      if (!s.ok()) return Fail(Describe(s));
+      out_ << "ended set " << set.set_id() << " on " << set.station_id()
+           << "\n";
+      return 0;
+    }
+    return Usage("set: start or end?");
+  }
+
+  int Watch(const std::vector<std::string>& words) {
+    auto args = ParseArgs(words, {"until-sets-ended"});
+    if (!args.ok()) return Usage(std::string(args.status().message()));
+    int until_ended = 0;
+    if (auto it = args->options.find("until-sets-ended");
+        it != args->options.end() &&
+        (!absl::SimpleAtoi(it->second, &until_ended) || until_ended < 1)) {
+      return Usage("--until-sets-ended must be a positive number");
+    }
+    grpc::ClientContext ctx;
+    auto reader = dashboard_->WatchClinic(&ctx, {});
+    v1::ClinicEvent event;
+    int ended = 0;
+    std::map<int64_t, std::string> patient_of_set;
+    while (reader->Read(&event)) {
+      const std::string time = Clock(event.time());
+      if (event.has_snapshot()) {
+        for (const auto& set : event.snapshot().active_sets()) {
+          patient_of_set[set.set_id()] = set.patient_display_name();
+        }
+        out_ << time << " watching " << event.snapshot().stations_size()
+             << " stations, " << event.snapshot().active_sets_size()
+             << " sets running" << std::endl;
+      } else if (event.has_station()) {
+        out_ << time << " " << event.station().station_id() << " "
+             << (event.station().online() ? "online" : "OFFLINE")
+             << std::endl;
+      } else if (event.has_set_started()) {
+        const auto& set = event.set_started();
+        patient_of_set[set.set_id()] = set.patient_display_name();
+        out_ << time << " " << set.station_id() << " set " << set.set_id()
+             << " started: " << set.patient_display_name() << ", "
+             << Side(set.stance_side()) << " stance, " << set.load()
+             << std::endl;
+      } else if (event.has_set_ended()) {
+        const auto& set = event.set_ended();
+        out_ << time << " " << set.station_id() << " set " << set.set_id()
+             << " ended" << std::endl;
+        if (until_ended > 0 && ++ended >= until_ended) {
+          ctx.TryCancel();
+          break;
+        }
+      } else if (event.has_repetition()) {
+        const auto& rep = event.repetition();
+        out_ << time << " "
+             << absl::StrFormat("%-8s %-16s rep %2d  pelvic drop %+5.1f deg  %s",
+                                rep.station_id(),
+                                patient_of_set[rep.set_id()], rep.number(),
+                                rep.peak_pelvic_drop_deg(),
+                                VerdictText(rep.verdict()))
+             << std::endl;
+      } else if (event.has_missed()) {
+        out_ << time << " (missed " << event.missed().count()
+             << " events; resynchronising)" << std::endl;
+      }
+    }
+    auto s = reader->Finish();
+    if (until_ended > 0 && ended >= until_ended) return 0;
+    if (!s.ok()) return Fail(Describe(s));
+    return 0;
+  }
+
+  int Progress(const std::vector<std::string>& words) {
+    auto args = ParseArgs(words, {});
+    if (!args.ok()) return Usage(std::string(args.status().message()));
+    if (args->positional.size() != 1) return Usage("progress PATIENT_ID");
+    auto id = ParseId(args->positional[0], "PATIENT_ID");
+    if (!id.ok()) return Usage(std::string(id.status().message()));
+    v1::GetPatientProgressRequest req;
+    req.set_patient_id(*id);
+    v1::PatientProgress progress;
+    grpc::ClientContext ctx;
+    auto s = dashboard_->GetPatientProgress(&ctx, req, &progress);
+    if (!s.ok()) return Fail(Describe(s));
+    out_ << "Patient " << progress.patient().patient_id() << ": "
+         << progress.patient().display_name() << "\n";
+    if (progress.sets().empty()) out_ << "  no sets yet\n";
+    for (const auto& sum : progress.sets()) {
+      const auto& set = sum.set();
+      out_ << absl::StrFormat(
+          "  set %d  %s  %s  %s stance  %s  reps %d  clean %d (%.0f%%)  "
+          "mean drop %+.1f deg  worst %+.1f deg%s\n",
+          set.set_id(), Clock(set.started_at()), set.station_id(),
+          Side(set.stance_side()), set.load(), sum.repetitions(),
+          sum.clean_repetitions(), sum.clean_percent(),
+          sum.mean_pelvic_drop_deg(), sum.worst_pelvic_drop_deg(),
+          sum.repetitions() > 0 && sum.clean_repetitions() < sum.repetitions()
+              ? "  << Trendelenburg compensation: keep the load"
+              : (sum.repetitions() > 0 ? "  (every rep clean)" : ""));
+    }
+    return 0;
+  }
+
+  int Report(const std::vector<std::string>& words) {
+    auto args = ParseArgs(words, {"format", "o"});
+    if (!args.ok()) return Usage(std::string(args.status().message()));
+    if (args->positional.size() != 1) return Usage("report PATIENT_ID --format csv");
+    auto id = ParseId(args->positional[0], "PATIENT_ID");
+    if (!id.ok()) return Usage(std::string(id.status().message()));
+    const std::string format = args->options["format"];
+    if (format != "csv") {
+      return Usage(absl::StrCat("report --format must be csv (got \"", format,
+                                "\")"));
+    }
+    v1::ExportRequest req;
+    req.set_patient_id(*id);
+    req.set_format(v1::REPORT_FORMAT_CSV);
+    const std::string path = args->options["o"];
+    std::ofstream file;
+    if (!path.empty()) {
+      file.open(path, std::ios::binary | std::ios::trunc);
+      if (!file) return Fail(absl::StrCat("cannot write ", path));
+    }
+    std::ostream& sink = path.empty() ? out_ : file;
+    grpc::ClientContext ctx;
+    auto reader = reports_->Export(&ctx, req);
+    v1::ReportChunk chunk;
+    size_t bytes = 0;
+    while (reader->Read(&chunk)) {
+      sink << chunk.data();
+      bytes += chunk.data().size();
+    }
+    auto s = reader->Finish();
+    if (!s.ok()) return Fail(Describe(s));
+    if (!path.empty()) {
+      file.close();
+      if (!file) return Fail(absl::StrCat("writing ", path, " failed"));
+      err_ << "wrote " << bytes << " bytes to " << path << "\n";
+    }
+    return 0;
+  }
+
+ private:
+  std::ostream& out_;
+  std::ostream& err_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::Clinic::Stub> clinic_;
+  std::unique_ptr<v1::Dashboard::Stub> dashboard_;
+  std::unique_ptr<v1::Reports::Stub> reports_;
+};
+
+}  // namespace
+
+int Run(const std::vector<std::string>& argv, std::ostream& out,
+        std::ostream& err) {
+  std::string hub = std::getenv("STEPHUB_HUB") ? std::getenv("STEPHUB_HUB")
+                                               : "127.0.0.1:50051";
+  size_t i = 0;
+  while (i < argv.size() && argv[i].rfind("--", 0) == 0) {
+    if (argv[i] == "--help" || argv[i] == "-h") {
+      out << kUsage;
+      return 0;
+    }
+    if (argv[i] == "--hub" && i + 1 < argv.size()) {
+      hub = argv[i + 1];
+      i += 2;
+    } else if (argv[i].rfind("--hub=", 0) == 0) {
+      hub = argv[i].substr(6);
+      ++i;
+    } else {
+      err << "stephub: unknown option " << argv[i] << "\n" << kUsage;
+      return 2;
+    }
+  }
+  if (i >= argv.size()) {
+    err << kUsage;
+    return 2;
+  }
+  const std::string command = argv[i];
+  const std::vector<std::string> rest(argv.begin() + i + 1, argv.end());
+  if (command == "help") {
+    out << kUsage;
+    return 0;
+  }
+  Cli cli(hub, out, err);
+  if (command == "patients") return cli.Patients(rest);
+  if (command == "stations") return cli.Stations();
+  if (command == "set") return cli.Set(rest);
+  if (command == "watch") return cli.Watch(rest);
+  if (command == "progress") return cli.Progress(rest);
+  if (command == "report") return cli.Report(rest);
+  return cli.Usage(absl::StrCat("unknown command \"", command, "\""));
+}
+
+}  // namespace stephub::cli
