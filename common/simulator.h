@@ -68,6 +68,7 @@ class StepDownSimulator {
   // Appends every sample with last_generated < t <= t_us to `out`.
   void GenerateUntil(int64_t t_us, SimulatedSamples* out);
   // Truth for every repetition scheduled so far (RECORDING_FORMAT.md columns).
+  // cop_ml_range_mm is filled in once the rep's force samples are generated.
   const std::vector<TruthRepetition>& truth() const;
   const PatientProfile& profile() const;
 

@@ -7,9 +7,11 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <algorithm>
 #include <map>
 #include <optional>
 
+#include "absl/status/statusor.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"

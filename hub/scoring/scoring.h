@@ -69,7 +69,8 @@ class SetScorer {
   std::unique_ptr<State> state_;
 };
 
-// Offline: scores a whole recording with exactly the online code.
+// Offline: scores a whole recording with exactly the online code. Returns the
+// counted repetitions; one cut off by the end of the recording is left out.
 std::vector<Repetition> ScoreRecording(const Recording& recording,
                                        const ScoringConfig& config = {});
 

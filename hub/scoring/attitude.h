@@ -1,0 +1,35 @@
+// Attitude of one IMU from its gyroscope and accelerometer: a nonlinear
+// complementary filter on SO(3) with gyroscope-bias estimation.
+#ifndef STEPHUB_HUB_SCORING_ATTITUDE_H_
+#define STEPHUB_HUB_SCORING_ATTITUDE_H_
+
+#include "common/geometry.h"
+
+namespace stephub::scoring {
+
+struct FilterGains {
+  double kp_radps = 1.0;    // proportional gain on the tilt error
+  double ki_radps2 = 0.25;  // integral gain (gyroscope bias)
+  // The accelerometer corrects only while | |a| - g | <= accel_gate * g.
+  double accel_gate = 0.1;
+};
+
+struct AttitudeState {
+  Quaternion sensor_to_world;  // world z up
+  Vec3 gyro_bias_radps;        // estimated, sensor frame
+  Vec3 previous_gyro_radps;    // raw reading of the previous sample
+};
+
+// Advances the estimate over dt_s to a sample with these raw readings.
+// gravity_mps2 is the accelerometer's |a| at rest (measured at calibration).
+AttitudeState UpdateAttitude(const AttitudeState& state, const Vec3& gyro_radps,
+                             const Vec3& accel_mps2, double dt_s,
+                             double gravity_mps2,
+                             const FilterGains& gains = {});
+
+// World up (+z) expressed in the sensor frame.
+Vec3 UpInSensorFrame(const Quaternion& sensor_to_world);
+
+}  // namespace stephub::scoring
+
+#endif  // STEPHUB_HUB_SCORING_ATTITUDE_H_

@@ -1,0 +1,126 @@
+// Stillness detection and the standing frame; see calibration.h.
+#include "hub/scoring/calibration.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "hub/scoring/attitude.h"
+
+namespace stephub::scoring {
+namespace {
+
+constexpr int64_t kMinStillUs = 1'000'000;
+constexpr double kNominalGravity = 9.81;
+// Per sample, only clear movement breaks a window: the checks that matter
+// are on the window as a whole, where sensor noise averages out.
+constexpr double kMaxSampleRateRadps = 0.4;
+constexpr double kMaxSampleGravityErrorMps2 = 1.0;
+// Over the window: an uncalibrated gyroscope may read several deg/s at
+// rest; the accelerometer's scale may be off by a few percent.
+constexpr double kMaxMeanRateRadps = 0.2;
+constexpr double kMaxMeanGravityErrorMps2 = 0.5;
+// Scatter around the window's means: noise and micro-sway, not movement.
+constexpr double kMaxAccelScatterMps2 = 0.4;
+constexpr double kMaxRateScatterRadps = 0.05;
+// Drift between the window's halves: 0.1 m/s^2 is about 0.6 deg of tilt.
+constexpr double kMaxAccelDriftMps2 = 0.1;
+constexpr double kMaxRateDriftRadps = 0.02;
+
+Vec3 Accel(const ImuSample& s) { return {s.ax_mps2, s.ay_mps2, s.az_mps2}; }
+Vec3 Gyro(const ImuSample& s) { return {s.gx_radps, s.gy_radps, s.gz_radps}; }
+
+bool StillSample(const ImuSample& s) {
+  return Norm(Gyro(s)) < kMaxSampleRateRadps &&
+         std::abs(Norm(Accel(s)) - kNominalGravity) <
+             kMaxSampleGravityErrorMps2;
+}
+
+// Means and root-mean-square scatter of a run of samples.
+struct Moments {
+  Vec3 accel, gyro;
+  double accel_scatter = 0, gyro_scatter = 0;
+};
+
+template <typename It>
+Moments MomentsOf(It begin, It end) {
+  Moments m;
+  const double n = static_cast<double>(end - begin);
+  for (It it = begin; it != end; ++it) {
+    m.accel += Accel(*it) / n;
+    m.gyro += Gyro(*it) / n;
+  }
+  for (It it = begin; it != end; ++it) {
+    const Vec3 da = Accel(*it) - m.accel, dg = Gyro(*it) - m.gyro;
+    m.accel_scatter += Dot(da, da) / n;
+    m.gyro_scatter += Dot(dg, dg) / n;
+  }
+  m.accel_scatter = std::sqrt(m.accel_scatter);
+  m.gyro_scatter = std::sqrt(m.gyro_scatter);
+  return m;
+}
+
+double Asin(double x) { return std::asin(std::clamp(x, -1.0, 1.0)); }
+
+}  // namespace
+
+std::optional<StillWindow> StillnessDetector::Add(const ImuSample& sample) {
+  if (!StillSample(sample)) {
+    window_.clear();
+    return std::nullopt;
+  }
+  if (!window_.empty() && sample.t_us <= window_.back().t_us) window_.clear();
+  window_.push_back(sample);
+  if (window_.back().t_us - window_.front().t_us < kMinStillUs) {
+    return std::nullopt;
+  }
+  if (Steady()) return Summary();
+  // Slow drift: slide on rather than restart, the tail may still qualify.
+  window_.pop_front();
+  return std::nullopt;
+}
+
+StillWindow StillnessDetector::Summary() const {
+  const Moments m = MomentsOf(window_.begin(), window_.end());
+  return {window_.front().t_us, window_.back().t_us, m.accel, m.gyro};
+}
+
+bool StillnessDetector::Steady() const {
+  const Moments all = MomentsOf(window_.begin(), window_.end());
+  const auto middle = window_.begin() + window_.size() / 2;
+  const Moments first = MomentsOf(window_.begin(), middle);
+  const Moments second = MomentsOf(middle, window_.end());
+  return Norm(all.gyro) < kMaxMeanRateRadps &&
+         std::abs(Norm(all.accel) - kNominalGravity) <
+             kMaxMeanGravityErrorMps2 &&
+         all.accel_scatter < kMaxAccelScatterMps2 &&
+         all.gyro_scatter < kMaxRateScatterRadps &&
+         Norm(second.accel - first.accel) < kMaxAccelDriftMps2 &&
+         Norm(second.gyro - first.gyro) < kMaxRateDriftRadps;
+}
+
+StandingPosture StandingPostureFrom(const StillWindow& window) {
+  StandingPosture p;
+  p.gravity_mps2 = Norm(window.mean_accel_mps2);
+  p.gyro_bias_radps = window.mean_gyro_radps;
+  const Vec3 up = window.mean_accel_mps2 / p.gravity_mps2;
+  Vec3 right = Vec3{1, 0, 0} - up.x * up;
+  // Only a sensor mounted nearly on its side would get here.
+  if (Norm(right) < 0.1) right = Cross(Vec3{0, 1, 0}, up);
+  p.pelvis_right = Normalized(right);
+  p.pelvis_forward = Cross(up, p.pelvis_right);
+  // The rows of sensor-to-world are the world axes in sensor coordinates.
+  p.sensor_to_world =
+      FromMatrix(Mat3::FromRows(p.pelvis_right, p.pelvis_forward, up));
+  return p;
+}
+
+PelvisAngles PelvisAnglesOf(const Quaternion& sensor_to_world,
+                            const StandingPosture& standing) {
+  // The pelvis axis u in the world is R_s u_sensor, whose vertical component
+  // is up_sensor . u_sensor.
+  const Vec3 up = UpInSensorFrame(sensor_to_world);
+  return {RadToDeg(Asin(Dot(up, standing.pelvis_right))),
+          -RadToDeg(Asin(Dot(up, standing.pelvis_forward)))};
+}
+
+}  // namespace stephub::scoring

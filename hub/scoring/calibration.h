@@ -1,0 +1,64 @@
+// The standing posture at the start of a set: finding >= 1 s of stillness,
+// and from it the gyroscope bias, the sensor's tilt on the pelvis and the
+// pelvis's level standing frame.
+#ifndef STEPHUB_HUB_SCORING_CALIBRATION_H_
+#define STEPHUB_HUB_SCORING_CALIBRATION_H_
+
+#include <cstdint>
+#include <deque>
+#include <optional>
+
+#include "common/geometry.h"
+#include "common/samples.h"
+
+namespace stephub::scoring {
+
+struct StillWindow {
+  int64_t start_us = 0;
+  int64_t end_us = 0;
+  Vec3 mean_accel_mps2;
+  Vec3 mean_gyro_radps;
+};
+
+// Finds the first window of at least one second in which the sensor is
+// still: every sample turning slowly with |a| close to g, and the readings
+// steady over the window.
+class StillnessDetector {
+ public:
+  // Returns the window once a sample completes it.
+  std::optional<StillWindow> Add(const ImuSample& sample);
+
+ private:
+  bool Steady() const;
+  StillWindow Summary() const;
+
+  std::deque<ImuSample> window_;
+};
+
+// The patient's standing posture as seen by the sensor.
+struct StandingPosture {
+  // World frame: z up, x = the pelvis's right at standing (level).
+  Quaternion sensor_to_world;
+  // The standing pelvis's axes in the sensor frame; this is the fixed mount.
+  Vec3 pelvis_right;
+  Vec3 pelvis_forward;
+  Vec3 gyro_bias_radps;
+  double gravity_mps2 = 9.81;  // |a| at rest, as this accelerometer reads it
+};
+
+// The pelvis is taken as level when standing, with its right pointing along
+// the sensor x-axis projected on the horizontal: sensors are strapped square
+// to the segment, and a standing pose cannot reveal the heading.
+StandingPosture StandingPostureFrom(const StillWindow& window);
+
+struct PelvisAngles {
+  double obliquity_deg = 0;     // elevation of the pelvis's right side
+  double forward_tilt_deg = 0;  // anterior tilt, relative to standing
+};
+
+PelvisAngles PelvisAnglesOf(const Quaternion& sensor_to_world,
+                            const StandingPosture& standing);
+
+}  // namespace stephub::scoring
+
+#endif  // STEPHUB_HUB_SCORING_CALIBRATION_H_

@@ -1,0 +1,88 @@
+// Tests of stillness detection and the standing frame.
+#include "hub/scoring/calibration.h"
+
+#include <optional>
+
+#include "gtest/gtest.h"
+
+namespace stephub::scoring {
+namespace {
+
+constexpr double kG = 9.81;
+constexpr int64_t kStepUs = 5'000;
+
+ImuSample Reading(int64_t t_us, const Vec3& accel, const Vec3& gyro = {}) {
+  return {t_us, accel.x, accel.y, accel.z, gyro.x, gyro.y, gyro.z};
+}
+
+TEST(Stillness, NeedsOneSecondWithoutMovement) {
+  StillnessDetector detector;
+  const Vec3 accel{0.3, -0.2, 9.8};
+  const Vec3 bias{0.01, -0.02, 0.005};
+  int64_t t = 0;
+  for (; t < 500'000; t += kStepUs) {
+    ASSERT_FALSE(detector.Add(Reading(t, accel, bias)));
+  }
+  ASSERT_FALSE(detector.Add(Reading(t, accel, {1.0, 0, 0})));  // a movement
+  const int64_t still_from = t += kStepUs;
+  std::optional<StillWindow> window;
+  for (; !window; t += kStepUs) window = detector.Add(Reading(t, accel, bias));
+  EXPECT_EQ(window->start_us, still_from);
+  EXPECT_EQ(window->end_us, still_from + 1'000'000);
+  EXPECT_NEAR(window->mean_accel_mps2.x, accel.x, 1e-12);
+  EXPECT_NEAR(window->mean_gyro_radps.y, bias.y, 1e-12);
+}
+
+TEST(Stillness, SlowDriftIsNotStillness) {
+  StillnessDetector detector;
+  // Tilting steadily at 5 deg/s: slow enough per sample, not steady.
+  for (int64_t t = 0; t < 3'000'000; t += kStepUs) {
+    const double a = DegToRad(5) * t * 1e-6;
+    ASSERT_FALSE(detector.Add(Reading(
+        t, {kG * std::sin(a), 0, kG * std::cos(a)}, {0, DegToRad(5), 0})))
+        << t;
+  }
+}
+
+// A sensor strapped square to the pelvis: tilted about its own x and y
+// axes, its x-axis still in the pelvis's frontal plane.
+Mat3 SquareMount() { return RotY(DegToRad(8)) * RotX(DegToRad(-11)); }
+
+StandingPosture Standing(const Mat3& mount) {
+  const Vec3 accel = Transpose(mount) * Vec3{0, 0, kG};
+  return StandingPostureFrom(StillWindow{0, 1'000'000, accel, {0.01, 0, 0}});
+}
+
+TEST(StandingPosture, RecoversTheMount) {
+  const Mat3 mount = SquareMount();
+  const StandingPosture p = Standing(mount);
+  EXPECT_NEAR(p.gravity_mps2, kG, 1e-12);
+  EXPECT_NEAR(p.gyro_bias_radps.x, 0.01, 1e-15);
+  const Vec3 right = Transpose(mount) * Vec3{1, 0, 0};
+  const Vec3 forward = Transpose(mount) * Vec3{0, 1, 0};
+  EXPECT_NEAR(Dot(p.pelvis_right, right), 1, 1e-12);
+  EXPECT_NEAR(Dot(p.pelvis_forward, forward), 1, 1e-12);
+  const PelvisAngles standing = PelvisAnglesOf(p.sensor_to_world, p);
+  EXPECT_NEAR(standing.obliquity_deg, 0, 1e-12);
+  EXPECT_NEAR(standing.forward_tilt_deg, 0, 1e-12);
+}
+
+TEST(StandingPosture, AnglesIgnoreHeadingAndSeparateTiltFromObliquity) {
+  const Mat3 mount = SquareMount();
+  const StandingPosture p = Standing(mount);
+  for (double heading : {0.0, 35.0, -120.0}) {
+    // Right side 7 deg up, 12 deg anterior tilt, in the simulator's order.
+    const Mat3 pelvis =
+        RotZ(DegToRad(heading)) * RotY(DegToRad(-7)) * RotX(DegToRad(-12));
+    const PelvisAngles a = PelvisAnglesOf(FromMatrix(pelvis * mount), p);
+    EXPECT_NEAR(a.obliquity_deg, 7, 1e-9);
+    // Tilt is the forward axis's dip: asin(sin 12 cos 7).
+    EXPECT_NEAR(
+        a.forward_tilt_deg,
+        RadToDeg(std::asin(std::sin(DegToRad(12)) * std::cos(DegToRad(7)))),
+        1e-9);
+  }
+}
+
+}  // namespace
+}  // namespace stephub::scoring

@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# The StepHub demo: a hub with its SQLite record, three simulated bays
+# (level pelvis, moderate drop, marked Trendelenburg), a set on each, the
+# live results of all bays in this terminal, then each patient's progress
+# and a CSV report. Stops by itself; Ctrl-C ends everything cleanly.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+"$ROOT/tools/build.sh" >/dev/null
+BIN="${STEPHUB_BUILD_DIR:-$ROOT/build}"
+HUB_BIN="$BIN/hub/stephub-hub"
+STATION_BIN="$BIN/station/stephub-station"
+CLI_BIN="$BIN/tools/stephub"
+
+DATA="${STEPHUB_DEMO_DIR:-$ROOT/demo-data}"
+rm -rf "$DATA"
+mkdir -p "$DATA/reports" "$DATA/logs"
+
+children=()
+cleanup() {
+  trap - EXIT INT TERM
+  for pid in "${children[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap cleanup EXIT
+trap 'echo; echo "demo: interrupted, stopping"; exit 130' INT TERM
+
+# The hub picks a free loopback port and says which.
+"$HUB_BIN" --listen=127.0.0.1:0 --data_dir="$DATA" >"$DATA/logs/hub.log" 2>&1 &
+HUB_PID=$!
+children+=("$HUB_PID")
+PORT=""
+for _ in $(seq 1 100); do
+  PORT=$(sed -n 's/.*listening on port \([0-9]*\).*/\1/p' "$DATA/logs/hub.log")
+  [ -n "$PORT" ] && break
+  kill -0 "$HUB_PID" 2>/dev/null || { cat "$DATA/logs/hub.log"; exit 1; }
+  sleep 0.1
+done
+[ -n "$PORT" ] || { echo "demo: hub did not start"; exit 1; }
+export STEPHUB_HUB="127.0.0.1:$PORT"
+cli() { "$CLI_BIN" "$@"; }
+
+echo "StepHub demo: hub on $STEPHUB_HUB, record in $DATA/stephub.db"
+
+BAYS=(bay-1 bay-2 bay-3)
+PROFILES=(level moderate trendelenburg)
+NAMES=("Anna Berg" "Ben Okafor" "Carla Ruiz")
+SIDES=(left right left)
+station_pids=()
+for i in 0 1 2; do
+  "$STATION_BIN" --hub="$STEPHUB_HUB" --station_id="${BAYS[$i]}" \
+    --sensors="sim:${PROFILES[$i]}" --seed=$((i + 11)) --exit_after_set \
+    --quiet >"$DATA/logs/${BAYS[$i]}.log" 2>&1 &
+  station_pids+=($!)
+  children+=($!)
+done
+for _ in $(seq 1 100); do
+  [ "$(cli stations | grep -c ' online ')" -eq 3 ] && break
+  sleep 0.1
+done
+
+patient_ids=()
+for i in 0 1 2; do
+  id=$(cli patients add "${NAMES[$i]}" | awk '{print $3}')
+  patient_ids+=("$id")
+done
+
+# Watch every bay live until the three sets have ended.
+cli watch --until-sets-ended 3 &
+WATCH_PID=$!
+children+=("$WATCH_PID")
+sleep 0.3
+for i in 0 1 2; do
+  cli set start --station "${BAYS[$i]}" --patient "${patient_ids[$i]}" \
+    --side "${SIDES[$i]}" --load bodyweight >/dev/null
+done
+
+# Each simulated patient finishes its set; the station exits once the hub
+# has stored all of it. The therapist then ends the set.
+for i in 0 1 2; do
+  if ! wait "${station_pids[$i]}"; then
+    echo "demo: station ${BAYS[$i]} failed:"; cat "$DATA/logs/${BAYS[$i]}.log"; exit 1
+  fi
+  cli set end --station "${BAYS[$i]}" >/dev/null
+done
+wait "$WATCH_PID"
+
+echo
+echo "== Progress =="
+for i in 0 1 2; do
+  cli progress "${patient_ids[$i]}"
+  cli report "${patient_ids[$i]}" --format csv \
+    -o "$DATA/reports/patient-${patient_ids[$i]}.csv" 2>/dev/null
+done
+
+kill -TERM "$HUB_PID"
+wait "$HUB_PID" || true
+echo
+echo "SQLite record:  $DATA/stephub.db"
+echo "CSV reports:    $DATA/reports/"
+ls -1 "$DATA/reports" | sed 's/^/                /'
+echo "Logs:           $DATA/logs/"
