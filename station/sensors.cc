@@ -90,7 +90,10 @@ void AppendForce(const std::vector<ForceSample>& samples, size_t begin,
 class SimulatedSource : public SensorSource {
  public:
   SimulatedSource(PatientProfile profile, uint64_t seed, int64_t start_us)
-      : profile_(profile), simulator_(std::move(profile), seed, start_us) {}
+      : profile_(profile),
+        seed_(seed),
+        simulator_(std::make_unique<StepDownSimulator>(profile, seed,
+                                                       start_us)) {}
 
   std::vector<v1::SensorInfo> Sensors() const override {
     return {ForcePlate(profile_.force_rate_hz, "stephub-sim"),
@@ -100,25 +103,33 @@ class SimulatedSource : public SensorSource {
 
   absl::Status Poll(int64_t now_us, v1::SampleBatch* batch) override {
     SimulatedSamples samples;
-    simulator_.GenerateUntil(now_us, &samples);
+    simulator_->GenerateUntil(now_us, &samples);
     AppendForce(samples.force, 0, samples.force.size(), 0, batch);
     AppendImu(kFirstImuId, samples.sacrum, 0, samples.sacrum.size(), 0, batch);
     return absl::OkStatus();
   }
 
-  void OnSetStarted(int64_t now_us) override {
+  void OnSetStarted(int64_t now_us, StanceSide stance_side) override {
     if (started_) return;  // one set per simulated patient
     started_ = true;
-    simulator_.BeginSet(now_us);
+    if (stance_side != profile_.stance_side) {
+      // The patient steps onto the leg the therapist asked for: the same
+      // patient (seed), standing on the other side, from now on.
+      profile_.stance_side = stance_side;
+      simulator_ =
+          std::make_unique<StepDownSimulator>(profile_, seed_, now_us);
+    }
+    simulator_->BeginSet(now_us);
   }
 
   bool SetPlayed() const override {
-    return started_ && simulator_.set_finished();
+    return started_ && simulator_->set_finished();
   }
 
  private:
-  const PatientProfile profile_;
-  StepDownSimulator simulator_;
+  PatientProfile profile_;
+  const uint64_t seed_;
+  std::unique_ptr<StepDownSimulator> simulator_;
   bool started_ = false;
 };
 
@@ -171,7 +182,8 @@ class ReplaySource : public SensorSource {
     return absl::OkStatus();
   }
 
-  void OnSetStarted(int64_t now_us) override {
+  // A recording's stance side is fixed by its meta.json.
+  void OnSetStarted(int64_t now_us, StanceSide) override {
     if (!offset_us_) offset_us_ = now_us - first_t_us_;
   }
 

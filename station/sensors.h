@@ -22,8 +22,9 @@ class SensorSource {
   virtual std::vector<v1::SensorInfo> Sensors() const = 0;
   // Appends every sample with a timestamp up to now_us (station clock).
   virtual absl::Status Poll(int64_t now_us, v1::SampleBatch* batch) = 0;
-  // The therapist started a set on this bay (the hub says so).
-  virtual void OnSetStarted(int64_t now_us) = 0;
+  // The therapist started a set on this bay (the hub says so), with the
+  // patient standing on `stance_side`.
+  virtual void OnSetStarted(int64_t now_us, StanceSide stance_side) = 0;
   // True once the source has played a whole set and has nothing more to
   // show (the simulated patient finished, the recording ended).
   virtual bool SetPlayed() const = 0;

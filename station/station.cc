@@ -52,6 +52,7 @@ struct Station::Impl {
   bool connected = false;
   bool stream_broken = false;
   bool set_started_seen = false;  // feedback said a set is running
+  v1::StanceSide set_stance_side = v1::STANCE_SIDE_LEFT;
   bool stopping = false;
 
   // The connection of the moment; owned by the Run thread.
@@ -79,7 +80,10 @@ struct Station::Impl {
       } else if (msg.has_feedback()) {
         {
           std::lock_guard<std::mutex> lock(mu);
-          if (msg.feedback().set_active()) set_started_seen = true;
+          if (msg.feedback().set_active() && !set_started_seen) {
+            set_started_seen = true;
+            set_stance_side = msg.feedback().stance_side();
+          }
         }
         if (options.on_feedback) options.on_feedback(msg.feedback());
       }
@@ -249,15 +253,27 @@ absl::Status Station::Run() {
     }
 
     if (set_seen && !set_begun) {
-      s.source->OnSetStarted(now_us);
+      v1::StanceSide side;
+      {
+        std::lock_guard<std::mutex> lock(s.mu);
+        side = s.set_stance_side;
+      }
+      s.source->OnSetStarted(now_us, side == v1::STANCE_SIDE_RIGHT
+                                         ? StanceSide::kRight
+                                         : StanceSide::kLeft);
       set_begun = true;
     }
-    v1::SampleBatch batch;
-    if (auto status = s.source->Poll(now_us, &batch); !status.ok()) {
-      return status;
-    }
-    if (batch.imu_size() > 0 || batch.force_size() > 0) {
-      s.Queue(std::move(batch));
+    // With exit_after_set, nothing after the played set is sampled, so that
+    // the pending batches can drain to zero.
+    const bool draining = s.options.exit_after_set && s.source->SetPlayed();
+    if (!draining) {
+      v1::SampleBatch batch;
+      if (auto status = s.source->Poll(now_us, &batch); !status.ok()) {
+        return status;
+      }
+      if (batch.imu_size() > 0 || batch.force_size() > 0) {
+        s.Queue(std::move(batch));
+      }
     }
     if (connected && !s.SendPending()) {
       std::lock_guard<std::mutex> lock(s.mu);

@@ -100,8 +100,12 @@ TEST(HubEndToEnd, TwoStationsScoredStoredAndKeptAcrossRestart) {
     so.exit_after_set = true;
     so.real_time = false;  // virtual clock, paced by the hub's acks
     const int64_t start = station::MonotonicMicros();
+    // Every simulated patient starts out on the left leg; bay-2's set is
+    // for the right, so its patient must follow the side the hub sends.
+    PatientProfile standing_left = bays[i].profile;
+    standing_left.stance_side = StanceSide::kLeft;
     bays[i].station = std::make_unique<station::Station>(
-        so, station::MakeSimulatedSource(bays[i].profile, 7 + i, start));
+        so, station::MakeSimulatedSource(standing_left, 7 + i, start));
     bays[i].thread = std::thread(
         [&b = bays[i]] { b.result = b.station->Run(); });
   }
