@@ -1,4 +1,5 @@
-// Reader and writer for the StepHub recording format (shared/RECORDING_FORMAT.md).
+// Reader and writer for the StepHub recording format
+// (shared/RECORDING_FORMAT.md).
 #ifndef STEPHUB_COMMON_RECORDING_H_
 #define STEPHUB_COMMON_RECORDING_H_
 
@@ -39,9 +40,9 @@ struct TruthRepetition {
 
 struct Recording {
   RecordingMeta meta;
-  std::vector<ForceSample> force;                  // empty: no force.csv
+  std::vector<ForceSample> force;                   // empty: no force.csv
   std::map<Placement, std::vector<ImuSample>> imu;  // one entry per imu_*.csv
-  std::vector<TruthRepetition> truth;              // empty: no truth.csv
+  std::vector<TruthRepetition> truth;               // empty: no truth.csv
 };
 
 // Reads a recording folder. Errors name the file, and for CSV content the

@@ -28,8 +28,9 @@ absl::StatusOr<Placement> ParsePlacement(absl::string_view name);
 // rather than absl::Time so that they pack and compare cheaply.
 struct ImuSample {
   int64_t t_us = 0;
-  double ax_mps2 = 0, ay_mps2 = 0, az_mps2 = 0;     // specific force, sensor frame
-  double gx_radps = 0, gy_radps = 0, gz_radps = 0;  // angular rate, sensor frame
+  double ax_mps2 = 0, ay_mps2 = 0, az_mps2 = 0;  // specific force, sensor frame
+  double gx_radps = 0, gy_radps = 0,
+         gz_radps = 0;  // angular rate, sensor frame
 };
 
 struct ForceSample {

@@ -35,10 +35,10 @@ struct PatientProfile {
   // Sensor realism.
   double accel_noise_mps2 = 0.03;  // white noise, 1 sigma
   double gyro_noise_radps = 0.003;
-  double gyro_bias_radps = 0.01;          // initial bias magnitude per axis (max)
+  double gyro_bias_radps = 0.01;  // initial bias magnitude per axis (max)
   double gyro_bias_walk_radps_per_s = 0.0005;  // random-walk drift
-  double mount_tilt_max_deg = 5;          // sensor tilt on the segment
-  double mount_heading_max_deg = 1;       // sensor heading on the segment
+  double mount_tilt_max_deg = 5;               // sensor tilt on the segment
+  double mount_heading_max_deg = 1;            // sensor heading on the segment
   double imu_rate_hz = 200;
   double force_rate_hz = 1000;
 };

@@ -54,9 +54,8 @@ v1::SensorInfo ForcePlate(double rate_hz, const std::string& model) {
 }
 
 // Appends samples [begin, end) of one IMU, shifted by offset_us.
-void AppendImu(uint32_t id, const std::vector<ImuSample>& samples,
-               size_t begin, size_t end, int64_t offset_us,
-               v1::SampleBatch* batch) {
+void AppendImu(uint32_t id, const std::vector<ImuSample>& samples, size_t begin,
+               size_t end, int64_t offset_us, v1::SampleBatch* batch) {
   if (begin >= end) return;
   v1::ImuSamples* out = batch->add_imu();
   out->set_sensor_id(id);
@@ -92,8 +91,8 @@ class SimulatedSource : public SensorSource {
   SimulatedSource(PatientProfile profile, uint64_t seed, int64_t start_us)
       : profile_(profile),
         seed_(seed),
-        simulator_(std::make_unique<StepDownSimulator>(profile, seed,
-                                                       start_us)) {}
+        simulator_(
+            std::make_unique<StepDownSimulator>(profile, seed, start_us)) {}
 
   std::vector<v1::SensorInfo> Sensors() const override {
     return {ForcePlate(profile_.force_rate_hz, "stephub-sim"),
@@ -116,8 +115,7 @@ class SimulatedSource : public SensorSource {
       // The patient steps onto the leg the therapist asked for: the same
       // patient (seed), standing on the other side, from now on.
       profile_.stance_side = stance_side;
-      simulator_ =
-          std::make_unique<StepDownSimulator>(profile_, seed_, now_us);
+      simulator_ = std::make_unique<StepDownSimulator>(profile_, seed_, now_us);
     }
     simulator_->BeginSet(now_us);
   }
@@ -141,8 +139,8 @@ class ReplaySource : public SensorSource {
     uint32_t id = kFirstImuId;
     for (const auto& [placement, samples] : recording_.imu) {
       imu_ids_[placement] = id++;
-      first_t_us_ = std::min(first_t_us_, samples.empty() ? first_t_us_
-                                                          : samples.front().t_us);
+      first_t_us_ = std::min(
+          first_t_us_, samples.empty() ? first_t_us_ : samples.front().t_us);
     }
     if (!recording_.force.empty()) {
       first_t_us_ = std::min(first_t_us_, recording_.force.front().t_us);
@@ -175,8 +173,7 @@ class ReplaySource : public SensorSource {
     for (const auto& [placement, samples] : recording_.imu) {
       size_t& next = imu_next_[placement];
       const size_t end = upto(samples, next);
-      AppendImu(imu_ids_.at(placement), samples, next, end, *offset_us_,
-                batch);
+      AppendImu(imu_ids_.at(placement), samples, next, end, *offset_us_, batch);
       next = end;
     }
     return absl::OkStatus();
@@ -203,8 +200,7 @@ class ReplaySource : public SensorSource {
   template <typename Samples>
   static double RateOf(const Samples& samples) {
     if (samples.size() < 2) return 1;
-    const double span_s =
-        (samples.back().t_us - samples.front().t_us) / 1e6;
+    const double span_s = (samples.back().t_us - samples.front().t_us) / 1e6;
     return span_s > 0 ? (samples.size() - 1) / span_s : 1;
   }
 

@@ -188,9 +188,9 @@ Station::Station(StationOptions options, std::unique_ptr<SensorSource> source)
   grpc::ChannelArguments args;
   // Reconnect quickly after clinic Wi-Fi comes back (gRPC's default backoff
   // grows to two minutes).
-  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
-              static_cast<int>(absl::ToInt64Milliseconds(
-                  impl_->options.max_backoff)));
+  args.SetInt(
+      GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
+      static_cast<int>(absl::ToInt64Milliseconds(impl_->options.max_backoff)));
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
   impl_->channel = grpc::CreateCustomChannel(
       impl_->options.hub_address, grpc::InsecureChannelCredentials(), args);
@@ -238,8 +238,8 @@ absl::Status Station::Run() {
     if (connected && broken) {
       s.CloseStream();
       connected = false;
-      s.next_attempt_us = MonotonicMicros() +
-                          absl::ToInt64Microseconds(s.Backoff());
+      s.next_attempt_us =
+          MonotonicMicros() + absl::ToInt64Microseconds(s.Backoff());
     }
     if (!connected && MonotonicMicros() >= s.next_attempt_us) {
       if (s.Connect()) {
@@ -247,8 +247,8 @@ absl::Status Station::Run() {
         connected = true;
       } else {
         ++s.attempts;
-        s.next_attempt_us = MonotonicMicros() +
-                            absl::ToInt64Microseconds(s.Backoff());
+        s.next_attempt_us =
+            MonotonicMicros() + absl::ToInt64Microseconds(s.Backoff());
       }
     }
 
@@ -289,8 +289,9 @@ absl::Status Station::Run() {
     if (s.options.real_time) {
       now_us += period_us;
       std::unique_lock<std::mutex> lock(s.mu);
-      s.cv.wait_for(lock, std::chrono::microseconds(
-                              std::max<int64_t>(0, now_us - MonotonicMicros())),
+      s.cv.wait_for(lock,
+                    std::chrono::microseconds(
+                        std::max<int64_t>(0, now_us - MonotonicMicros())),
                     [&] { return s.stopping; });
     } else {
       now_us += period_us;
@@ -310,9 +311,9 @@ absl::Status Station::Run() {
   if (graceful) graceful = s.stream->WritesDone();
   s.CloseStream(graceful);
   if (s.dropped_batches > 0) {
-    return absl::DataLossError(absl::StrFormat(
-        "%d batches were dropped while the hub was unreachable",
-        s.dropped_batches));
+    return absl::DataLossError(
+        absl::StrFormat("%d batches were dropped while the hub was unreachable",
+                        s.dropped_batches));
   }
   return absl::OkStatus();
 }

@@ -84,7 +84,8 @@ TEST(HubEndToEnd, TwoStationsScoredStoredAndKeptAcrossRestart) {
   ASSERT_TRUE(started.ok()) << started.status();
   std::unique_ptr<api::HubServer> hub = std::move(*started);
   const std::string address = "127.0.0.1:" + std::to_string(hub->port());
-  auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+  auto channel =
+      grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
   auto clinic = v1::Clinic::NewStub(channel);
   auto watcher = std::make_unique<Watcher>(channel);
 
@@ -106,8 +107,8 @@ TEST(HubEndToEnd, TwoStationsScoredStoredAndKeptAcrossRestart) {
     standing_left.stance_side = StanceSide::kLeft;
     bays[i].station = std::make_unique<station::Station>(
         so, station::MakeSimulatedSource(standing_left, 7 + i, start));
-    bays[i].thread = std::thread(
-        [&b = bays[i]] { b.result = b.station->Run(); });
+    bays[i].thread =
+        std::thread([&b = bays[i]] { b.result = b.station->Run(); });
   }
   ASSERT_TRUE(testing::WaitFor([&] {
     v1::ListStationsResponse resp;
@@ -176,7 +177,8 @@ TEST(HubEndToEnd, TwoStationsScoredStoredAndKeptAcrossRestart) {
   // Every repetition arrived scored, numbered 1..5 per set.
   std::map<std::string, std::vector<v1::Repetition>> reps;
   for (const auto& e : watcher->events()) {
-    if (e.has_repetition()) reps[e.repetition().station_id()].push_back(e.repetition());
+    if (e.has_repetition())
+      reps[e.repetition().station_id()].push_back(e.repetition());
   }
   for (const Bay& b : bays) {
     ASSERT_EQ(reps[b.station_id].size(), 5u) << b.station_id;
@@ -225,11 +227,11 @@ TEST(HubEndToEnd, TwoStationsScoredStoredAndKeptAcrossRestart) {
   }
   // The CSV report has a header and one row per repetition.
   std::ostringstream csv, err;
-  ASSERT_EQ(cli::Run({"--hub", "127.0.0.1:" + std::to_string(hub->port()),
-                      "report", std::to_string(patient_of["bay-2"]),
-                      "--format", "csv"},
-                     csv, err),
-            0)
+  ASSERT_EQ(
+      cli::Run({"--hub", "127.0.0.1:" + std::to_string(hub->port()), "report",
+                std::to_string(patient_of["bay-2"]), "--format", "csv"},
+               csv, err),
+      0)
       << err.str();
   const std::string text = csv.str();
   EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 6);

@@ -62,11 +62,11 @@ TEST(HubReflection, ListsTheFourServicesAndHealthIsServing) {
   testing::TempDir dir;
   HubProcess hub(dir.path());
   ASSERT_GT(hub.port(), 0) << "stephub-hub did not report its port";
-  auto channel =
-      grpc::CreateChannel("127.0.0.1:" + std::to_string(hub.port()),
-                          grpc::InsecureChannelCredentials());
+  auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(hub.port()),
+                                     grpc::InsecureChannelCredentials());
 
-  auto reflection = grpc::reflection::v1alpha::ServerReflection::NewStub(channel);
+  auto reflection =
+      grpc::reflection::v1alpha::ServerReflection::NewStub(channel);
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
   auto stream = reflection->ServerReflectionInfo(&ctx);
@@ -87,7 +87,8 @@ TEST(HubReflection, ListsTheFourServicesAndHealthIsServing) {
   request.set_file_containing_symbol("stephub.v1.Clinic");
   ASSERT_TRUE(stream->Write(request));
   ASSERT_TRUE(stream->Read(&response));
-  EXPECT_GT(response.file_descriptor_response().file_descriptor_proto_size(), 0);
+  EXPECT_GT(response.file_descriptor_response().file_descriptor_proto_size(),
+            0);
   stream->WritesDone();
   EXPECT_TRUE(stream->Finish().ok());
 

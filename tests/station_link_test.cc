@@ -1,7 +1,7 @@
 // StationLink and Clinic against bad input: every mistake gets a precise
 // status, data accepted before it stays stored, and other stations carry on.
-#include <grpcpp/grpcpp.h>
 #include <gmock/gmock.h>
+#include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -28,9 +28,8 @@ class StationLinkTest : public ::testing::Test {
     auto hub = api::HubServer::Start(options);
     ASSERT_TRUE(hub.ok()) << hub.status();
     hub_ = std::move(*hub);
-    channel_ = grpc::CreateChannel(
-        "127.0.0.1:" + std::to_string(hub_->port()),
-        grpc::InsecureChannelCredentials());
+    channel_ = grpc::CreateChannel("127.0.0.1:" + std::to_string(hub_->port()),
+                                   grpc::InsecureChannelCredentials());
     link_ = v1::StationLink::NewStub(channel_);
     clinic_ = v1::Clinic::NewStub(channel_);
   }
@@ -117,7 +116,8 @@ TEST_F(StationLinkTest, NanSampleIsInvalidArgumentNamingTheValue) {
   Call call = Open();
   ASSERT_TRUE(Send(call, testing::SacrumHello("bay-2", "boot-b")));
   v1::SampleBatch batch = testing::StandingBatch(1, 0, 5);
-  batch.mutable_imu(0)->set_gy_radps(3, std::numeric_limits<float>::quiet_NaN());
+  batch.mutable_imu(0)->set_gy_radps(3,
+                                     std::numeric_limits<float>::quiet_NaN());
   Send(call, batch);
   grpc::Status status = Drain(call);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
@@ -142,8 +142,8 @@ TEST_F(StationLinkTest, OtherBadInputGetsPreciseStatuses) {
        [](auto&, auto& b) { b.mutable_imu(0)->add_ax_mps2(1); },
        "differ in length"},
       {"sequence gap", [](auto&, auto& b) { b.set_seq(5); }, "gap"},
-      {"bad station id",
-       [](auto& h, auto&) { h.set_station_id("Bay 1!"); }, "station_id"},
+      {"bad station id", [](auto& h, auto&) { h.set_station_id("Bay 1!"); },
+       "station_id"},
       {"imu at the foot",
        [](auto& h, auto&) {
          h.mutable_sensors(0)->set_placement(v1::PLACEMENT_STANCE_FOOT);

@@ -13,7 +13,8 @@ namespace stephub::testing {
 TempDir::TempDir() {
   std::random_device rd;
   const char* base = std::getenv("TEST_TMPDIR");
-  std::filesystem::path dir = base ? base : std::filesystem::temp_directory_path();
+  std::filesystem::path dir =
+      base ? base : std::filesystem::temp_directory_path();
   path_ = (dir / absl::StrCat("stephub-test-", rd(), "-", rd())).string();
   std::filesystem::create_directories(path_);
 }

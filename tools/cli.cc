@@ -5,9 +5,9 @@
 #include <google/protobuf/util/time_util.h>
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
-#include <algorithm>
 #include <map>
 #include <optional>
 
@@ -86,10 +86,10 @@ absl::StatusOr<int64_t> ParseId(const std::string& text, const char* what) {
 
 std::string Describe(const grpc::Status& s) {
   return absl::StrCat(s.error_message().empty() ? "error" : s.error_message(),
-                      " (", s.error_code() == grpc::StatusCode::UNAVAILABLE
-                                ? "hub unreachable"
-                                : "gRPC code " +
-                                      std::to_string(s.error_code()),
+                      " (",
+                      s.error_code() == grpc::StatusCode::UNAVAILABLE
+                          ? "hub unreachable"
+                          : "gRPC code " + std::to_string(s.error_code()),
                       ")");
 }
 
@@ -185,8 +185,8 @@ class Cli {
   }
 
   int Set(const std::vector<std::string>& words) {
-    auto args = ParseArgs(words, {"station", "patient", "side", "load",
-                                  "level", "set", "exercise"});
+    auto args = ParseArgs(words, {"station", "patient", "side", "load", "level",
+                                  "set", "exercise"});
     if (!args.ok()) return Usage(std::string(args.status().message()));
     if (args->positional.size() != 1) return Usage("set: start or end?");
     auto& o = args->options;
@@ -266,8 +266,7 @@ class Cli {
              << " sets running" << std::endl;
       } else if (event.has_station()) {
         out_ << time << " " << event.station().station_id() << " "
-             << (event.station().online() ? "online" : "OFFLINE")
-             << std::endl;
+             << (event.station().online() ? "online" : "OFFLINE") << std::endl;
       } else if (event.has_set_started()) {
         const auto& set = event.set_started();
         patient_of_set[set.set_id()] = set.patient_display_name();
@@ -286,11 +285,11 @@ class Cli {
       } else if (event.has_repetition()) {
         const auto& rep = event.repetition();
         out_ << time << " "
-             << absl::StrFormat("%-8s %-16s rep %2d  pelvic drop %+5.1f deg  %s",
-                                rep.station_id(),
-                                patient_of_set[rep.set_id()], rep.number(),
-                                rep.peak_pelvic_drop_deg(),
-                                VerdictText(rep.verdict()))
+             << absl::StrFormat(
+                    "%-8s %-16s rep %2d  pelvic drop %+5.1f deg  %s",
+                    rep.station_id(), patient_of_set[rep.set_id()],
+                    rep.number(), rep.peak_pelvic_drop_deg(),
+                    VerdictText(rep.verdict()))
              << std::endl;
       } else if (event.has_missed()) {
         out_ << time << " (missed " << event.missed().count()
@@ -337,13 +336,14 @@ class Cli {
   int Report(const std::vector<std::string>& words) {
     auto args = ParseArgs(words, {"format", "o"});
     if (!args.ok()) return Usage(std::string(args.status().message()));
-    if (args->positional.size() != 1) return Usage("report PATIENT_ID --format csv");
+    if (args->positional.size() != 1)
+      return Usage("report PATIENT_ID --format csv");
     auto id = ParseId(args->positional[0], "PATIENT_ID");
     if (!id.ok()) return Usage(std::string(id.status().message()));
     const std::string format = args->options["format"];
     if (format != "csv") {
-      return Usage(absl::StrCat("report --format must be csv (got \"", format,
-                                "\")"));
+      return Usage(
+          absl::StrCat("report --format must be csv (got \"", format, "\")"));
     }
     v1::ExportRequest req;
     req.set_patient_id(*id);

@@ -48,8 +48,8 @@ absl::StatusOr<std::unique_ptr<HubServer>> HubServer::Start(
   parts->bays = std::make_unique<ingest::Bays>(*parts->store, parts->bus);
   if (auto s = parts->bays->Load(); !s.ok()) return s;
 
-  parts->station_link = std::make_unique<ingest::StationLinkService>(
-      *parts->store, *parts->bays);
+  parts->station_link =
+      std::make_unique<ingest::StationLinkService>(*parts->store, *parts->bays);
   parts->clinic = std::make_unique<ClinicService>(*parts->store, *parts->bays);
   parts->dashboard = std::make_unique<DashboardService>(
       *parts->store, *parts->bays, parts->bus);

@@ -122,10 +122,9 @@ class ClinicWatch : public grpc::ServerWriteReactor<v1::ClinicEvent> {
     watch_->reactor = this;
     // Subscribe before the snapshot: an event may then appear in both, but
     // none is lost between them.
-    subscription_ = bus.Subscribe(
-        queue, [weak = std::weak_ptr<Watch>(watch_)] {
-          if (auto w = weak.lock()) Pump(w);
-        });
+    subscription_ = bus.Subscribe(queue, [weak = std::weak_ptr<Watch>(watch_)] {
+      if (auto w = weak.lock()) Pump(w);
+    });
     Pump(watch_);
   }
 
@@ -261,8 +260,7 @@ constexpr size_t kChunkBytes = 32 * 1024;
 
 std::string CsvField(const std::string& value) {
   if (value.find_first_of(",\"\n\r") == std::string::npos) return value;
-  return absl::StrCat("\"", absl::StrReplaceAll(value, {{"\"", "\"\""}}),
-                      "\"");
+  return absl::StrCat("\"", absl::StrReplaceAll(value, {{"\"", "\"\""}}), "\"");
 }
 
 const char* SideName(v1::StanceSide side) {
@@ -290,9 +288,9 @@ constexpr char kRepetitionCsvHeader[] =
     "set_started_utc,rep,start_us,deepest_us,end_us,peak_pelvic_drop_deg,"
     "verdict,clean,scoring_version\n";
 
-grpc::Status ReportsService::Export(grpc::ServerContext* context,
-                                    const v1::ExportRequest* request,
-                                    grpc::ServerWriter<v1::ReportChunk>* writer) {
+grpc::Status ReportsService::Export(
+    grpc::ServerContext* context, const v1::ExportRequest* request,
+    grpc::ServerWriter<v1::ReportChunk>* writer) {
   if (request->format() != v1::REPORT_FORMAT_CSV) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                         "format must be REPORT_FORMAT_CSV (the only format "
@@ -326,16 +324,16 @@ grpc::Status ReportsService::Export(grpc::ServerContext* context,
     const std::string started =
         google::protobuf::util::TimeUtil::ToString(set.started_at());
     for (const v1::Repetition& rep : *reps) {
-      absl::StrAppend(
-          &buffer, patient->patient_id(), ",",
-          CsvField(patient->display_name()), ",", set.set_id(), ",",
-          CsvField(set.station_id()), ",", SideName(set.stance_side()), ",",
-          CsvField(set.exercise()), ",", CsvField(set.load()), ",", started,
-          ",", rep.number(), ",", rep.start_us(), ",", rep.deepest_us(), ",",
-          rep.end_us(), ",",
-          absl::StrFormat("%.2f", rep.peak_pelvic_drop_deg()), ",",
-          VerdictName(rep.verdict()), ",", rep.clean() ? 1 : 0, ",",
-          CsvField(rep.scoring_version()), "\n");
+      absl::StrAppend(&buffer, patient->patient_id(), ",",
+                      CsvField(patient->display_name()), ",", set.set_id(), ",",
+                      CsvField(set.station_id()), ",",
+                      SideName(set.stance_side()), ",",
+                      CsvField(set.exercise()), ",", CsvField(set.load()), ",",
+                      started, ",", rep.number(), ",", rep.start_us(), ",",
+                      rep.deepest_us(), ",", rep.end_us(), ",",
+                      absl::StrFormat("%.2f", rep.peak_pelvic_drop_deg()), ",",
+                      VerdictName(rep.verdict()), ",", rep.clean() ? 1 : 0, ",",
+                      CsvField(rep.scoring_version()), "\n");
       if (!flush(false)) {
         return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
       }

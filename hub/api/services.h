@@ -50,7 +50,9 @@ class DashboardService final
  public:
   DashboardService(store::ClinicStore& store, ingest::Bays& bays,
                    live::LiveBus& bus, size_t subscriber_queue = 1024)
-      : store_(store), bays_(bays), bus_(bus),
+      : store_(store),
+        bays_(bays),
+        bus_(bus),
         subscriber_queue_(subscriber_queue) {}
 
   grpc::ServerWriteReactor<v1::ClinicEvent>* WatchClinic(

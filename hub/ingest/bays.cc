@@ -185,10 +185,9 @@ void Bays::Disconnect(const std::string& station_id, uint64_t token) {
     bay->connection.reset();
     bay->online = false;
     bay->last_seen = absl::Now();
-    *event.mutable_station() =
-        StatusOf(bay->station_id, false, bay->last_seen, bay->hello,
-                 bay->durable_seq, bay->backlog,
-                 bay->has_set ? bay->set.set_id() : 0);
+    *event.mutable_station() = StatusOf(
+        bay->station_id, false, bay->last_seen, bay->hello, bay->durable_seq,
+        bay->backlog, bay->has_set ? bay->set.set_id() : 0);
   }
   store_.AddEvent("station_disconnected", station_id, "");
   Publish(std::move(event));
@@ -235,8 +234,7 @@ void Bays::SendFeedbackLocked(Bay& bay) {
   bay.connection->SendFeedback(feedback);
 }
 
-void Bays::ScoreBatch(const std::string& station_id,
-                      const std::string& boot_id,
+void Bays::ScoreBatch(const std::string& station_id, const std::string& boot_id,
                       const v1::SampleBatch& batch) {
   auto bay = Find(station_id);
   if (!bay) return;
@@ -267,9 +265,8 @@ void Bays::ScoreBatch(const std::string& station_id,
       rep.set_clean(r.verdict == scoring::Verdict::kClean);
       rep.set_scoring_version(scoring::kScoringVersion);
       *rep.mutable_scored_at() = Now();
-      store_.AddRepetition(rep, [](absl::Status s) {
-        LogStoreFailure("repetition", s);
-      });
+      store_.AddRepetition(
+          rep, [](absl::Status s) { LogStoreFailure("repetition", s); });
       bay->repetitions.push_back(rep);
       v1::ClinicEvent event;
       *event.mutable_repetition() = std::move(rep);
@@ -308,9 +305,9 @@ absl::StatusOr<v1::ExerciseSet> Bays::StartSet(
   {
     std::lock_guard<std::mutex> lock(bay->mu);
     if (bay->has_set) {
-      return absl::FailedPreconditionError(absl::StrFormat(
-          "station %s is already running set %d; end it first",
-          request.station_id(), bay->set.set_id()));
+      return absl::FailedPreconditionError(
+          absl::StrFormat("station %s is already running set %d; end it first",
+                          request.station_id(), bay->set.set_id()));
     }
   }
   v1::ExerciseSet set;
@@ -406,10 +403,9 @@ v1::ClinicSnapshot Bays::Snapshot() const {
   v1::ClinicSnapshot snapshot;
   for (const auto& bay : bays) {
     std::lock_guard<std::mutex> lock(bay->mu);
-    *snapshot.add_stations() =
-        StatusOf(bay->station_id, bay->online, bay->last_seen, bay->hello,
-                 bay->durable_seq, bay->backlog,
-                 bay->has_set ? bay->set.set_id() : 0);
+    *snapshot.add_stations() = StatusOf(
+        bay->station_id, bay->online, bay->last_seen, bay->hello,
+        bay->durable_seq, bay->backlog, bay->has_set ? bay->set.set_id() : 0);
     if (bay->has_set) {
       *snapshot.add_active_sets() = bay->set;
       for (const auto& rep : bay->repetitions) {

@@ -133,9 +133,8 @@ class Link : public StationConnection,
 class StationStream
     : public grpc::ServerBidiReactor<v1::StationMessage, v1::HubMessage> {
  public:
-  StationStream(grpc::CallbackServerContext* context,
-                store::ClinicStore& store, Bays& bays,
-                const StationLinkOptions& options)
+  StationStream(grpc::CallbackServerContext* context, store::ClinicStore& store,
+                Bays& bays, const StationLinkOptions& options)
       : context_(context),
         store_(store),
         bays_(bays),
@@ -149,10 +148,10 @@ class StationStream
       link_->ReadsDone();
       return;
     }
-    absl::Status status = in_.has_hello()   ? OnHello(in_.hello())
-                          : in_.has_batch() ? OnBatch(in_.batch())
-                                            : absl::InvalidArgumentError(
-                                                  "empty StationMessage");
+    absl::Status status =
+        in_.has_hello()   ? OnHello(in_.hello())
+        : in_.has_batch() ? OnBatch(in_.batch())
+                          : absl::InvalidArgumentError("empty StationMessage");
     if (!status.ok()) {
       if (!hello_.station_id().empty()) {
         std::cerr << "hub: station " << hello_.station_id()
@@ -193,8 +192,8 @@ class StationStream
     if (auto s = ValidateHello(hello, options_.limits); !s.ok()) return s;
     auto durable = store_.DurableSeq(hello.station_id(), hello.boot_id());
     if (!durable.ok()) {
-      return absl::UnavailableError(
-          absl::StrCat("hub storage unavailable: ", durable.status().message()));
+      return absl::UnavailableError(absl::StrCat("hub storage unavailable: ",
+                                                 durable.status().message()));
     }
     hello_ = hello;
     validator_.emplace(hello, *durable, options_.limits);
@@ -220,9 +219,10 @@ class StationStream
     bool any = false;
     auto span = [&](const google::protobuf::RepeatedField<int64_t>& t) {
       if (t.empty()) return;
-      record.first_t_us = any ? std::min(record.first_t_us, t.Get(0)) : t.Get(0);
-      record.last_t_us =
-          any ? std::max(record.last_t_us, t.Get(t.size() - 1)) : t.Get(t.size() - 1);
+      record.first_t_us =
+          any ? std::min(record.first_t_us, t.Get(0)) : t.Get(0);
+      record.last_t_us = any ? std::max(record.last_t_us, t.Get(t.size() - 1))
+                             : t.Get(t.size() - 1);
       record.sample_count += static_cast<uint32_t>(t.size());
       any = true;
     };
@@ -233,24 +233,25 @@ class StationStream
     link_->CommitQueued();
     bays_.BatchQueued(hello_.station_id());
     const uint64_t seq = batch.seq();
-    store_.AppendBatch(
-        std::move(record),
-        [link = link_, this_station = hello_.station_id(), seq,
-         &bays = bays_, max = options_.max_uncommitted_batches,
-         stream = this](absl::Status s) {
-          if (!s.ok()) {
-            std::cerr << "hub: storing batch " << seq << " of "
-                      << this_station << " failed: " << s << "\n";
-            link->RequestFinish(grpc::Status(
-                grpc::StatusCode::UNAVAILABLE,
-                absl::StrCat("hub could not store batch ", seq, ": ",
-                             s.message())));
-          } else {
-            bays.BatchCommitted(this_station, seq);
-            link->Acknowledge(seq);
-          }
-          if (link->CommitDone(max)) stream->StartRead(&stream->in_);
-        });
+    store_.AppendBatch(std::move(record),
+                       [link = link_, this_station = hello_.station_id(), seq,
+                        &bays = bays_, max = options_.max_uncommitted_batches,
+                        stream = this](absl::Status s) {
+                         if (!s.ok()) {
+                           std::cerr << "hub: storing batch " << seq << " of "
+                                     << this_station << " failed: " << s
+                                     << "\n";
+                           link->RequestFinish(grpc::Status(
+                               grpc::StatusCode::UNAVAILABLE,
+                               absl::StrCat("hub could not store batch ", seq,
+                                            ": ", s.message())));
+                         } else {
+                           bays.BatchCommitted(this_station, seq);
+                           link->Acknowledge(seq);
+                         }
+                         if (link->CommitDone(max))
+                           stream->StartRead(&stream->in_);
+                       });
     // Scoring after queueing keeps a repetition's row behind the batches
     // it came from in the writer's queue.
     bays_.ScoreBatch(hello_.station_id(), hello_.boot_id(), batch);

@@ -21,8 +21,8 @@ absl::Status CheckValues(const google::protobuf::RepeatedField<float>& values,
   for (int i = 0; i < values.size(); ++i) {
     const float v = values[i];
     if (!std::isfinite(v)) {
-      return Invalid(absl::StrFormat(
-          "sensor %d: %s[%d] is not a finite number", sensor_id, field, i));
+      return Invalid(absl::StrFormat("sensor %d: %s[%d] is not a finite number",
+                                     sensor_id, field, i));
     }
     if (std::abs(v) > limit) {
       return Invalid(absl::StrFormat("sensor %d: %s[%d] = %g exceeds +-%g",
@@ -101,9 +101,8 @@ absl::Status ValidateHello(const v1::StationHello& hello,
       return Invalid(absl::StrFormat("sensor_id %d is listed twice", id));
     }
     if (!(sensor.rate_hz() > 0 && sensor.rate_hz() <= limits.max_rate_hz)) {
-      return Invalid(absl::StrFormat(
-          "sensor %d: rate_hz %g is outside (0, %g]", id, sensor.rate_hz(),
-          limits.max_rate_hz));
+      return Invalid(absl::StrFormat("sensor %d: rate_hz %g is outside (0, %g]",
+                                     id, sensor.rate_hz(), limits.max_rate_hz));
     }
     switch (sensor.kind()) {
       case v1::SENSOR_KIND_IMU:
@@ -116,17 +115,17 @@ absl::Status ValidateHello(const v1::StationHello& hello,
               id));
         }
         if (!imu_placements.insert(sensor.placement()).second) {
-          return Invalid(absl::StrFormat(
-              "sensor %d: a second IMU at placement %s", id,
-              v1::Placement_Name(sensor.placement())));
+          return Invalid(
+              absl::StrFormat("sensor %d: a second IMU at placement %s", id,
+                              v1::Placement_Name(sensor.placement())));
         }
         break;
       case v1::SENSOR_KIND_FORCE_PLATE:
         if (sensor.placement() != v1::PLACEMENT_STANCE_FOOT) {
-          return Invalid(absl::StrFormat(
-              "sensor %d: a force plate must have placement "
-              "PLACEMENT_STANCE_FOOT",
-              id));
+          return Invalid(
+              absl::StrFormat("sensor %d: a force plate must have placement "
+                              "PLACEMENT_STANCE_FOOT",
+                              id));
         }
         break;
       default:
@@ -176,14 +175,14 @@ absl::Status BatchValidator::Accept(const v1::SampleBatch& batch) {
   auto known = [&](uint32_t id, v1::SensorKind kind) -> absl::Status {
     auto it = sensors_.find(id);
     if (it == sensors_.end()) {
-      return Invalid(absl::StrFormat(
-          "batch %d: sensor %d was not announced in the hello", batch.seq(),
-          id));
+      return Invalid(
+          absl::StrFormat("batch %d: sensor %d was not announced in the hello",
+                          batch.seq(), id));
     }
     if (it->second.kind() != kind) {
-      return Invalid(absl::StrFormat(
-          "batch %d: sensor %d was announced as %s", batch.seq(), id,
-          v1::SensorKind_Name(it->second.kind())));
+      return Invalid(absl::StrFormat("batch %d: sensor %d was announced as %s",
+                                     batch.seq(), id,
+                                     v1::SensorKind_Name(it->second.kind())));
     }
     if (!seen.insert(id).second) {
       return Invalid(absl::StrFormat("batch %d: sensor %d appears twice",
@@ -196,25 +195,25 @@ absl::Status BatchValidator::Accept(const v1::SampleBatch& batch) {
     const uint32_t id = imu.sensor_id();
     if (auto s = known(id, v1::SENSOR_KIND_IMU); !s.ok()) return s;
     const int n = imu.t_us_size();
-    if (auto s = CheckSizes(id, n,
-                            {imu.ax_mps2_size(), imu.ay_mps2_size(),
-                             imu.az_mps2_size(), imu.gx_radps_size(),
-                             imu.gy_radps_size(), imu.gz_radps_size()},
-                            max_n);
+    if (auto s = CheckSizes(
+            id, n,
+            {imu.ax_mps2_size(), imu.ay_mps2_size(), imu.az_mps2_size(),
+             imu.gx_radps_size(), imu.gy_radps_size(), imu.gz_radps_size()},
+            max_n);
         !s.ok()) {
       return s;
     }
-    for (auto [values, name] :
-         {std::pair{&imu.ax_mps2(), "ax_mps2"}, {&imu.ay_mps2(), "ay_mps2"},
-          {&imu.az_mps2(), "az_mps2"}}) {
+    for (auto [values, name] : {std::pair{&imu.ax_mps2(), "ax_mps2"},
+                                {&imu.ay_mps2(), "ay_mps2"},
+                                {&imu.az_mps2(), "az_mps2"}}) {
       if (auto s = CheckValues(*values, limits_.max_abs_accel_mps2, id, name);
           !s.ok()) {
         return s;
       }
     }
-    for (auto [values, name] :
-         {std::pair{&imu.gx_radps(), "gx_radps"}, {&imu.gy_radps(), "gy_radps"},
-          {&imu.gz_radps(), "gz_radps"}}) {
+    for (auto [values, name] : {std::pair{&imu.gx_radps(), "gx_radps"},
+                                {&imu.gy_radps(), "gy_radps"},
+                                {&imu.gz_radps(), "gz_radps"}}) {
       if (auto s = CheckValues(*values, limits_.max_abs_gyro_radps, id, name);
           !s.ok()) {
         return s;
@@ -226,10 +225,10 @@ absl::Status BatchValidator::Accept(const v1::SampleBatch& batch) {
     const uint32_t id = force.sensor_id();
     if (auto s = known(id, v1::SENSOR_KIND_FORCE_PLATE); !s.ok()) return s;
     const int n = force.t_us_size();
-    if (auto s = CheckSizes(id, n,
-                            {force.fz_n_size(), force.cop_x_mm_size(),
-                             force.cop_y_mm_size()},
-                            max_n);
+    if (auto s = CheckSizes(
+            id, n,
+            {force.fz_n_size(), force.cop_x_mm_size(), force.cop_y_mm_size()},
+            max_n);
         !s.ok()) {
       return s;
     }
@@ -237,13 +236,13 @@ absl::Status BatchValidator::Accept(const v1::SampleBatch& batch) {
         !s.ok()) {
       return s;
     }
-    if (auto s = CheckCop(force.cop_x_mm(), limits_.max_abs_cop_mm, id,
-                          "cop_x_mm");
+    if (auto s =
+            CheckCop(force.cop_x_mm(), limits_.max_abs_cop_mm, id, "cop_x_mm");
         !s.ok()) {
       return s;
     }
-    if (auto s = CheckCop(force.cop_y_mm(), limits_.max_abs_cop_mm, id,
-                          "cop_y_mm");
+    if (auto s =
+            CheckCop(force.cop_y_mm(), limits_.max_abs_cop_mm, id, "cop_y_mm");
         !s.ok()) {
       return s;
     }
@@ -252,10 +251,12 @@ absl::Status BatchValidator::Accept(const v1::SampleBatch& batch) {
   // Only a batch that passed every check moves the stream forward.
   last_seq_ = batch.seq();
   for (const v1::ImuSamples& imu : batch.imu()) {
-    if (!imu.t_us().empty()) last_t_us_[imu.sensor_id()] = imu.t_us().Get(imu.t_us_size() - 1);
+    if (!imu.t_us().empty())
+      last_t_us_[imu.sensor_id()] = imu.t_us().Get(imu.t_us_size() - 1);
   }
   for (const v1::ForceSamples& force : batch.force()) {
-    if (!force.t_us().empty()) last_t_us_[force.sensor_id()] = force.t_us().Get(force.t_us_size() - 1);
+    if (!force.t_us().empty())
+      last_t_us_[force.sensor_id()] = force.t_us().Get(force.t_us_size() - 1);
   }
   return absl::OkStatus();
 }

@@ -17,9 +17,9 @@ struct RepetitionOutcome {
 struct SetSummary {
   uint32_t repetitions = 0;
   uint32_t clean_repetitions = 0;
-  double clean_percent = 0;           // 0 when there are no repetitions
-  double mean_pelvic_drop_deg = 0;    // mean of the signed per-rep peaks
-  double worst_pelvic_drop_deg = 0;   // the peak with the largest magnitude
+  double clean_percent = 0;          // 0 when there are no repetitions
+  double mean_pelvic_drop_deg = 0;   // mean of the signed per-rep peaks
+  double worst_pelvic_drop_deg = 0;  // the peak with the largest magnitude
 };
 
 SetSummary SummariseSet(absl::Span<const RepetitionOutcome> repetitions);

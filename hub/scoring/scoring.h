@@ -30,7 +30,7 @@ struct ScoringConfig {
 };
 
 struct Repetition {
-  int number = 0;  // counts from 1 within the set; 0 for a partial rep
+  int number = 0;          // counts from 1 within the set; 0 for a partial rep
   int64_t start_us = 0;    // start of lowering
   int64_t deepest_us = 0;  // deepest point
   int64_t end_us = 0;      // end of rising

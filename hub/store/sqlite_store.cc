@@ -7,8 +7,8 @@
 #include <condition_variable>
 #include <deque>
 #include <future>
-#include <optional>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <utility>
 
@@ -161,7 +161,8 @@ class Statement {
 absl::Status Exec(sqlite3* db, const std::string& sql) {
   char* err = nullptr;
   if (sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
-    absl::Status s = absl::InternalError(absl::StrCat("sqlite: ", err ? err : "?"));
+    absl::Status s =
+        absl::InternalError(absl::StrCat("sqlite: ", err ? err : "?"));
     sqlite3_free(err);
     return s;
   }
@@ -205,14 +206,14 @@ absl::Status Migrate(sqlite3* db, const std::string& path) {
         path, current, kSchemaVersion));
   }
   for (; current < kSchemaVersion; ++current) {
-    std::string sql = absl::StrCat("BEGIN;", kMigrations[current],
-                                   "PRAGMA user_version=", current + 1,
-                                   ";COMMIT;");
+    std::string sql =
+        absl::StrCat("BEGIN;", kMigrations[current],
+                     "PRAGMA user_version=", current + 1, ";COMMIT;");
     if (auto s = Exec(db, sql); !s.ok()) {
       Exec(db, "ROLLBACK").IgnoreError();
-      return absl::InternalError(absl::StrFormat(
-          "migrating %s to schema version %d: %s", path, current + 1,
-          s.message()));
+      return absl::InternalError(
+          absl::StrFormat("migrating %s to schema version %d: %s", path,
+                          current + 1, s.message()));
     }
   }
   return absl::OkStatus();
@@ -311,8 +312,7 @@ class SqliteStore final : public ClinicStore {
     return absl::NotFoundError(absl::StrCat("no patient ", patient_id));
   }
 
-  void SaveStation(const StationRecord& station,
-                   CommitCallback done) override {
+  void SaveStation(const StationRecord& station, CommitCallback done) override {
     Enqueue(
         [id = station.station_id, hello = station.hello.SerializeAsString(),
          seen = ToUs(station.last_seen)](sqlite3* db) {
@@ -434,7 +434,8 @@ class SqliteStore final : public ClinicStore {
   }
 
   absl::StatusOr<std::vector<v1::ExerciseSet>> ActiveSets() override {
-    return QuerySets("WHERE s.ended_us IS NULL ORDER BY s.set_id", std::nullopt);
+    return QuerySets("WHERE s.ended_us IS NULL ORDER BY s.set_id",
+                     std::nullopt);
   }
 
   absl::StatusOr<std::vector<v1::ExerciseSet>> SetsOfPatient(
@@ -462,8 +463,9 @@ class SqliteStore final : public ClinicStore {
               .Bind(9, r.peak_pelvic_drop_deg())
               .Bind(10, static_cast<int64_t>(r.verdict()))
               .Bind(11, static_cast<int64_t>(r.clean()))
-              .Bind(12, google::protobuf::util::TimeUtil::
-                            TimestampToMicroseconds(r.scored_at()));
+              .Bind(12,
+                    google::protobuf::util::TimeUtil::TimestampToMicroseconds(
+                        r.scored_at()));
           return st.Run();
         },
         std::move(done));
@@ -623,8 +625,7 @@ absl::StatusOr<std::unique_ptr<ClinicStore>> OpenSqliteStore(
     sqlite3_close(*writer);
     return reader.status();
   }
-  return std::unique_ptr<ClinicStore>(
-      new SqliteStore(path, *writer, *reader));
+  return std::unique_ptr<ClinicStore>(new SqliteStore(path, *writer, *reader));
 }
 
 }  // namespace stephub::store

@@ -49,7 +49,8 @@ class ClinicStore {
   virtual absl::StatusOr<std::vector<v1::Patient>> ListPatients() = 0;
   virtual absl::StatusOr<v1::Patient> GetPatient(int64_t patient_id) = 0;
 
-  virtual void SaveStation(const StationRecord& station, CommitCallback done) = 0;
+  virtual void SaveStation(const StationRecord& station,
+                           CommitCallback done) = 0;
   virtual absl::StatusOr<std::vector<StationRecord>> ListStations() = 0;
 
   // Highest durably stored seq for (station, boot); 0 if none.
@@ -57,7 +58,8 @@ class ClinicStore {
                                               const std::string& boot_id) = 0;
   // Group-committed. A batch already stored is a success (idempotent).
   virtual void AppendBatch(BatchRecord batch, CommitCallback done) = 0;
-  virtual absl::StatusOr<int64_t> CountBatches(const std::string& station_id) = 0;
+  virtual absl::StatusOr<int64_t> CountBatches(
+      const std::string& station_id) = 0;
 
   // Assigns set_id and started_at.
   virtual absl::StatusOr<v1::ExerciseSet> CreateSet(v1::ExerciseSet set) = 0;
@@ -69,7 +71,8 @@ class ClinicStore {
       int64_t patient_id) = 0;
 
   // Group-committed, in order with the batches queued before it.
-  virtual void AddRepetition(v1::Repetition repetition, CommitCallback done) = 0;
+  virtual void AddRepetition(v1::Repetition repetition,
+                             CommitCallback done) = 0;
   virtual absl::StatusOr<std::vector<v1::Repetition>> RepetitionsOfSet(
       int64_t set_id) = 0;
 
