@@ -124,25 +124,27 @@ void Bays::Publish(v1::ClinicEvent event) {
   bus_.Publish(std::move(event));
 }
 
-namespace {
-v1::StationStatus StatusOf(const std::string& station_id, bool online,
-                           absl::Time last_seen, const v1::StationHello& hello,
-                           uint64_t durable_seq, uint64_t backlog,
-                           int64_t active_set_id) {
+v1::StationStatus Bays::StatusLocked(const Bay& bay) {
   v1::StationStatus s;
-  s.set_station_id(station_id);
-  s.set_online(online);
-  if (last_seen != absl::InfinitePast()) {
+  s.set_station_id(bay.station_id);
+  s.set_online(bay.online);
+  if (bay.last_seen != absl::InfinitePast()) {
     *s.mutable_last_seen() =
-        TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(last_seen));
+        TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(bay.last_seen));
   }
-  *s.mutable_sensors() = hello.sensors();
-  s.set_durable_seq(durable_seq);
-  s.set_backlog_batches(backlog);
-  s.set_active_set_id(active_set_id);
+  *s.mutable_sensors() = bay.hello.sensors();
+  s.set_durable_seq(bay.durable_seq);
+  s.set_backlog_batches(bay.backlog);
+  s.set_active_set_id(bay.has_set ? bay.set.set_id() : 0);
   return s;
 }
-}  // namespace
+
+std::vector<std::shared_ptr<Bays::Bay>> Bays::AllBays() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::shared_ptr<Bay>> bays;
+  for (const auto& [id, bay] : bays_) bays.push_back(bay);
+  return bays;
+}
 
 uint64_t Bays::Connect(const v1::StationHello& hello,
                        std::shared_ptr<StationConnection> connection) {
@@ -160,9 +162,7 @@ uint64_t Bays::Connect(const v1::StationHello& hello,
     bay->online = true;
     bay->last_seen = absl::Now();
     bay->backlog = 0;
-    *event.mutable_station() =
-        StatusOf(bay->station_id, true, bay->last_seen, bay->hello,
-                 bay->durable_seq, 0, bay->has_set ? bay->set.set_id() : 0);
+    *event.mutable_station() = StatusLocked(*bay);
     SendFeedbackLocked(*bay);
   }
   if (evicted) evicted->Evict();
@@ -185,9 +185,7 @@ void Bays::Disconnect(const std::string& station_id, uint64_t token) {
     bay->connection.reset();
     bay->online = false;
     bay->last_seen = absl::Now();
-    *event.mutable_station() = StatusOf(
-        bay->station_id, false, bay->last_seen, bay->hello, bay->durable_seq,
-        bay->backlog, bay->has_set ? bay->set.set_id() : 0);
+    *event.mutable_station() = StatusLocked(*bay);
   }
   store_.AddEvent("station_disconnected", station_id, "");
   Publish(std::move(event));
@@ -379,33 +377,19 @@ absl::StatusOr<v1::ExerciseSet> Bays::EndSet(const v1::EndSetRequest& request) {
 }
 
 std::vector<v1::StationStatus> Bays::Stations() const {
-  std::vector<std::shared_ptr<Bay>> bays;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    for (const auto& [id, bay] : bays_) bays.push_back(bay);
-  }
   std::vector<v1::StationStatus> out;
-  for (const auto& bay : bays) {
+  for (const auto& bay : AllBays()) {
     std::lock_guard<std::mutex> lock(bay->mu);
-    out.push_back(StatusOf(bay->station_id, bay->online, bay->last_seen,
-                           bay->hello, bay->durable_seq, bay->backlog,
-                           bay->has_set ? bay->set.set_id() : 0));
+    out.push_back(StatusLocked(*bay));
   }
   return out;
 }
 
 v1::ClinicSnapshot Bays::Snapshot() const {
-  std::vector<std::shared_ptr<Bay>> bays;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    for (const auto& [id, bay] : bays_) bays.push_back(bay);
-  }
   v1::ClinicSnapshot snapshot;
-  for (const auto& bay : bays) {
+  for (const auto& bay : AllBays()) {
     std::lock_guard<std::mutex> lock(bay->mu);
-    *snapshot.add_stations() = StatusOf(
-        bay->station_id, bay->online, bay->last_seen, bay->hello,
-        bay->durable_seq, bay->backlog, bay->has_set ? bay->set.set_id() : 0);
+    *snapshot.add_stations() = StatusLocked(*bay);
     if (bay->has_set) {
       *snapshot.add_active_sets() = bay->set;
       for (const auto& rep : bay->repetitions) {

@@ -62,6 +62,9 @@ class Bays {
   struct Bay;
   std::shared_ptr<Bay> Find(const std::string& station_id) const;
   std::shared_ptr<Bay> FindOrAdd(const std::string& station_id);
+  std::vector<std::shared_ptr<Bay>> AllBays() const;
+  // The caller holds bay.mu.
+  static v1::StationStatus StatusLocked(const Bay& bay);
   void Publish(v1::ClinicEvent event);
   void AttachScorer(Bay& bay, const v1::ExerciseSet& set);
   void SendFeedbackLocked(Bay& bay);
