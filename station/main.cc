@@ -8,6 +8,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_format.h"
+#include "station/sensors/sensors.h"
 #include "station/station.h"
 
 ABSL_FLAG(std::string, hub, "127.0.0.1:50051", "hub address (host:port)");

@@ -16,12 +16,6 @@
 
 namespace stephub::station {
 
-int64_t MonotonicMicros() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
 namespace {
 
 std::string NewBootId() {

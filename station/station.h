@@ -13,7 +13,7 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
-#include "station/sensors.h"
+#include "station/sensors/sensor_source.h"
 #include "stephub/v1/station_link.pb.h"
 
 namespace stephub::station {
@@ -54,9 +54,6 @@ class Station {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
-
-// The station clock: microseconds of the monotonic clock.
-int64_t MonotonicMicros();
 
 }  // namespace stephub::station
 

@@ -13,6 +13,7 @@
 #include "common/simulator.h"
 #include "hub/api/hub_server.h"
 #include "hub/store/store.h"
+#include "station/sensors/sensors.h"
 #include "station/station.h"
 #include "stephub/v1/clinic.grpc.pb.h"
 #include "stephub/v1/dashboard.grpc.pb.h"

@@ -1,5 +1,7 @@
 // Simulated and replayed sensor sources; see sensors.h.
-#include "station/sensors.h"
+#include "station/sensors/sensors.h"
+
+#include <chrono>
 
 #include <algorithm>
 #include <map>
@@ -11,6 +13,13 @@
 #include "common/simulator.h"
 
 namespace stephub::station {
+
+int64_t MonotonicMicros() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
 namespace {
 
 constexpr uint32_t kForcePlateId = 1;
@@ -51,6 +60,18 @@ v1::SensorInfo ForcePlate(double rate_hz, const std::string& model) {
   s.set_rate_hz(rate_hz);
   s.set_model(model);
   return s;
+}
+
+// Simulated and recorded sensors never fail.
+std::vector<v1::SensorHealth> AllOk(const std::vector<v1::SensorInfo>& sensors) {
+  std::vector<v1::SensorHealth> out;
+  for (const auto& sensor : sensors) {
+    v1::SensorHealth h;
+    h.set_sensor_id(sensor.sensor_id());
+    h.set_state(v1::SENSOR_STATE_OK);
+    out.push_back(std::move(h));
+  }
+  return out;
 }
 
 // Appends samples [begin, end) of one IMU, shifted by offset_us.
@@ -124,6 +145,10 @@ class SimulatedSource : public SensorSource {
     return started_ && simulator_->set_finished();
   }
 
+  std::vector<v1::SensorHealth> Health(int64_t) const override {
+    return AllOk(Sensors());
+  }
+
  private:
   PatientProfile profile_;
   const uint64_t seed_;
@@ -194,6 +219,10 @@ class ReplaySource : public SensorSource {
       }
     }
     return true;
+  }
+
+  std::vector<v1::SensorHealth> Health(int64_t) const override {
+    return AllOk(Sensors());
   }
 
  private:
