@@ -1,5 +1,6 @@
-// Kinematic model of a patient doing lateral step-downs and the sacral IMU
-// and force plate it drives; see simulator.h.
+// Kinematic model of a patient doing lateral step-downs (stance shank and
+// thigh, pelvis, trunk) and the IMUs and force plate it drives; see
+// simulator.h.
 #include "common/simulator.h"
 
 #include <algorithm>
@@ -18,39 +19,92 @@ namespace stephub {
 namespace {
 
 constexpr double kGravity = 9.81;
-// Central-difference steps: far shorter than any motion time scale (> 0.1 s)
-// yet long enough that rounding stays below 1e-9 of the result.
-constexpr double kPositionStepS = 1e-3;
-constexpr double kRotationStepS = 1e-4;
-// The truth's extreme is searched on this grid (finer than any IMU).
+// Central differences over +-1 ms: far shorter than any motion time scale
+// (> 0.1 s) yet long enough that rounding stays below 1e-9 of the result.
+// It is also the force plate's sample interval at 1 kHz, so neighbouring
+// force samples share the centre of mass they need.
+constexpr int64_t kDiffStepUs = 1000;
+// The truth's extremes are searched on this grid (finer than any IMU).
 constexpr int64_t kTruthGridUs = 1000;
 // Exponent of depth in the drop profile: the pelvis starts dropping a little
 // after the knee starts bending, and the profile stays smooth at depth 0.
 constexpr double kDropDepthExponent = 1.5;
-// Rep-to-rep variability of tempo (fraction) and of pelvic turning (deg).
-constexpr double kTempoVariation = 0.1;
+// Rep-to-rep variability of the hold (fraction) and of pelvic turning (deg).
 constexpr double kHoldVariation = 0.2;
 constexpr double kHeadingAtDepthMaxDeg = 4;
-// The hips move back as the knee bends; a dropping free side carries the
-// pelvis (and the centre of mass) medially, toward the free side.
-constexpr double kBackwardShiftM = 0.03;
+// A dropping free side carries the pelvis medially, toward the free side.
 constexpr double kLateralShiftPerDropM = 0.002;
+// The trunk bends forward over the hips a little more than the pelvis tilts,
+// which keeps the centre of mass over the foot while the hips sit back, and
+// follows half of the pelvis's turning.
+constexpr double kTrunkFlexionOverPelvisDeg = 8;
+constexpr double kTrunkHeadingShare = 0.5;
 // Quiet-standing micro-sway amplitudes.
 constexpr double kRollSwayDeg = 0.1;
 constexpr double kTiltSwayDeg = 0.15;
 constexpr double kHeadingSwayDeg = 0.2;
 constexpr double kHorizontalSwayM = 0.002;
-constexpr double kVerticalSwayM = 0.0003;
-constexpr double kCopSwayXMm = 2;
-constexpr double kCopSwayYMm = 3;
-// The stance foot's COP follows the centre of mass medially as the pelvis
-// drops, and sways more at depth, where balance is hardest.
-constexpr double kCopShiftPerDropMm = 1.5;
-constexpr double kCopForwardAtDepthMm = 5;
+// The knee never holds perfectly still; standing, 0.3 deg of it moves the
+// hip up and down by about 0.1 mm.
+constexpr double kKneeSwayDeg = 0.3;
+constexpr double kTrunkRollSwayDeg = 0.2;
+constexpr double kTrunkTiltSwayDeg = 0.3;
+constexpr double kTrunkHeadingSwayDeg = 0.3;
+constexpr double kCopSwayForwardRatio = 1.5;
 // Force plate noise (load cells) and the COP validity limit of the format.
 constexpr double kForceNoiseN = 2;
 constexpr double kCopNoiseMm = 0.3;
 constexpr double kCopMinForceN = 20;
+// A touch-down of the free foot: its length, where it is centred relative to
+// the middle of the hold, and how fast the weight goes on and off.
+constexpr double kTouchdownMinS = 0.2;
+constexpr double kTouchdownMaxS = 0.5;
+constexpr double kTouchdownCentreJitterS = 0.1;
+constexpr double kTouchdownRampS = 0.05;
+// Bounds of the leg fits: hips sitting back, and the turn of the knee's
+// plane about the ankle-hip line.
+constexpr double kMaxSitBackM = 0.15;  // behind the ankle
+constexpr double kMaxKneeTurnDeg = 45;
+constexpr int kBisections = 60;
+
+// Segment proportions as fractions of body height and mass fractions, after
+// Winter, "Biomechanics and Motor Control of Human Movement" (4th ed.,
+// 2009), table 4.1; offsets of the joints and sensors from the skin points
+// are typical adult values scaled by height.
+constexpr double kShankPerHeight = 0.246;  // knee to ankle joint
+constexpr double kThighPerHeight = 0.245;  // hip to knee joint
+constexpr double kAnkleHeightPerHeight = 0.039;
+// Hip joint centres from the sacral IMU (over S2), pelvis frame.
+constexpr double kHipHalfWidthPerHeight = 0.05;
+constexpr double kHipForwardPerHeight = 0.06;
+constexpr double kHipBelowPerHeight = 0.04;
+// Lumbosacral joint (the trunk's pivot) from the sacral IMU, pelvis frame.
+constexpr double kLumbosacralForwardPerHeight = 0.03;
+constexpr double kLumbosacralAbovePerHeight = 0.03;
+// Sternal IMU from the lumbosacral joint, trunk frame.
+constexpr double kSternumForwardPerHeight = 0.10;
+constexpr double kSternumAbovePerHeight = 0.22;
+// Skin offsets of the leg IMUs: lateral thigh at mid-thigh, shank just
+// below mid-shank on its lateral side.
+constexpr double kThighImuAlong = 0.5;  // fraction of the thigh from the knee
+constexpr double kThighImuOutM = 0.08;
+constexpr double kShankImuAlong = 0.6;  // fraction of the shank from ankle
+constexpr double kShankImuOutM = 0.05;
+// Mass fractions (sum 1) and where each part's centre of mass sits.
+constexpr double kFootMass = 0.0145;
+constexpr double kShankMass = 0.0465;
+constexpr double kThighMass = 0.100;
+constexpr double kPelvisMass = 0.142;
+constexpr double kUpperBodyMass = 0.536;  // trunk, head and arms
+constexpr double kFreeLegMass = 0.161;
+constexpr double kShankComFromKnee = 0.433;
+constexpr double kThighComFromHip = 0.433;
+constexpr double kUpperBodyComAbovePerHeight = 0.17;  // trunk frame, from L5/S1
+constexpr double kUpperBodyComForwardPerHeight = 0.02;
+constexpr double kFreeLegComBelowHipPerHeight = 0.19;
+// Standing on one leg, the centre of mass sits over the stance foot a little
+// ahead of the ankle.
+constexpr double kComAheadOfAnkleM = 0.05;
 
 uint64_t SplitMix64(uint64_t x) {
   x += 0x9e3779b97f4a7c15ULL;
@@ -60,8 +114,15 @@ uint64_t SplitMix64(uint64_t x) {
 }
 
 // Independent streams per purpose keep the output identical however the
-// caller slices time into GenerateUntil calls.
-enum class Stream : uint64_t { kBody = 1, kImu = 2, kForce = 3, kSet = 4 };
+// caller slices time into GenerateUntil calls, and keep the pelvis's draws
+// what they were before the limbs were modelled.
+enum class Stream : uint64_t {
+  kBody = 1,
+  kImu = 2,
+  kForce = 3,
+  kSet = 4,
+  kLimbs = 5,
+};
 
 std::mt19937_64 MakeRng(uint64_t seed, Stream stream, uint64_t index = 0) {
   return std::mt19937_64(SplitMix64(
@@ -77,10 +138,19 @@ double Gaussian(std::mt19937_64& rng, double mean, double sd) {
   return std::normal_distribution<double>(mean, sd)(rng);
 }
 
+// Always draws, so that a profile's spread cannot shift later draws.
+double Normal(std::mt19937_64& rng, double mean, double sd) {
+  return mean + sd * std::normal_distribution<double>(0, 1)(rng);
+}
+
 Vec3 GaussianVec(std::mt19937_64& rng, double sd) {
   const double x = Gaussian(rng, 0, sd);
   const double y = Gaussian(rng, 0, sd);
   return {x, y, Gaussian(rng, 0, sd)};
+}
+
+Mat3 FromColumns(const Vec3& x, const Vec3& y, const Vec3& z) {
+  return Transpose(Mat3::FromRows(x, y, z));
 }
 
 // Physiological sway: a sum of slow sinusoids, smooth so that its
@@ -110,98 +180,127 @@ class Sway {
   std::array<Wave, 3> waves_;
 };
 
+// Index of each IMU in the per-IMU arrays; also the segment it rides on.
+enum ImuIndex { kSacrumImu = 0, kSternumImu, kThighImu, kShankImu, kImuCount };
+
+// One repetition's posture at its deepest point.
+struct RepShape {
+  double drop_deg = 0;          // pelvic drop toward the free side
+  double heading_deg = 0;       // pelvis turn
+  double knee_flexion_deg = 0;  // lowers the hip
+  double sit_back_m = 0;        // how far the sacrum moves back
+  // Turn of the stance knee's plane about the ankle-hip line, + = the knee
+  // toward the other leg: hip adduction and internal rotation, which is
+  // what a knee collapsing medially is made of.
+  double knee_turn_deg = 0;
+  double trunk_lean_deg = 0;  // + = toward the free side
+};
+
 struct RepPlan {
-  int64_t start_us = 0;    // lowering starts
-  int64_t bottom_us = 0;   // deepest point reached, hold starts
-  int64_t rise_us = 0;     // rising starts
-  int64_t end_us = 0;      // standing again
-  double drop_deg = 0;     // drop toward the free side at full depth
-  double heading_deg = 0;  // pelvis turn at full depth
+  int64_t start_us = 0;   // lowering starts
+  int64_t bottom_us = 0;  // deepest point reached, hold starts
+  int64_t rise_us = 0;    // rising starts
+  int64_t end_us = 0;     // standing again
+  RepShape shape;
+  // What the knee's turn is fitted to at the deepest point.
+  double knee_valgus_deg = 0;
+  // The free foot on the floor; equal times: no touch-down.
+  int64_t touchdown_start_us = 0;
+  int64_t touchdown_end_us = 0;
 };
 
 // Where one moment falls in the set.
 struct Phase {
-  double depth = 0;  // 0 standing .. 1 deepest
-  double drop_deg = 0;
-  double heading_deg = 0;
+  double depth = 0;      // 0 standing .. 1 deepest
+  RepShape shape;        // of the repetition under way (all zero when standing)
+  double touchdown = 0;  // share of the touch-down load the floor takes, 0..1
+};
+
+// Everything the sensors and the truth need at one instant.
+struct Pose {
+  // Segment to world, per IMU; the identity when standing nominally, so that
+  // each segment's frame is the RECORDING_FORMAT.md mounting frame.
+  std::array<Mat3, kImuCount> segment;
+  std::array<Vec3, kImuCount> imu_point;  // where each IMU is strapped
+  Vec3 hip, knee;  // stance leg joint centres; the ankle is fixed
+  Vec3 free_hip;   // the free foot hangs below it
+  Vec3 com;        // whole body
 };
 
 // Raised cosine from 0 to 1 over s in [0, 1].
-double RaisedCosine(double s) { return 0.5 * (1 - std::cos(kPi * s)); }
+double RaisedCosine(double s) {
+  return 0.5 * (1 - std::cos(kPi * std::clamp(s, 0.0, 1.0)));
+}
 
-// The pelvis (and with it the body's centre of mass) as a function of time,
-// in seconds since the simulator's first sample.
+// Bisection for the x in [lo, hi] where the monotone f crosses target;
+// the nearer bound when it does not.
+template <typename F>
+double Solve(F f, double target, double lo, double hi) {
+  const double f_lo = f(lo), f_hi = f(hi);
+  const bool rising = f_hi > f_lo;
+  if ((f_lo - target) * (rising ? 1 : -1) >= 0) return lo;
+  if ((f_hi - target) * (rising ? 1 : -1) <= 0) return hi;
+  for (int i = 0; i < kBisections; ++i) {
+    const double mid = 0.5 * (lo + hi);
+    if ((f(mid) < target) == rising) {
+      lo = mid;
+    } else {
+      hi = mid;
+    }
+  }
+  return 0.5 * (lo + hi);
+}
+
+// The body as a function of time, in seconds since the simulator's first
+// sample. World frame: x right, y forward, z up; origin where the sacral IMU
+// is when standing nominally (without sway).
+//
+// Every angle and the pelvis's horizontal path are prescribed, scaled by the
+// depth of the repetition (a raised cosine): pelvic obliquity, forward tilt
+// and turning at the sacral IMU, the sacrum moving back (the hips sit back)
+// and sideways (with the drop), the knee's flexion and its turn, the trunk's
+// lean and flexion. The stance foot stays on the step and the shank and
+// thigh are rigid, so the knee's flexion fixes the ankle-hip distance (law
+// of cosines) and with it the hip's height: the pelvis's lowering is derived
+// from the knee flexion, never chosen apart from it. Prescribing the
+// lowering instead would make the nearly straight knee of the first
+// centimetres snap into flexion. com_lowering_m is honoured through the
+// leg's other freedom, how far the hips sit back, chosen once per patient so
+// that the mean rep lowers the sacrum by com_lowering_m. The knee lies in a
+// plane through the ankle-hip line whose turn about it is the knee's medial
+// collapse. The trunk pivots at L5/S1.
 class Kinematics {
  public:
   Kinematics(const PatientProfile& profile, int64_t start_us, uint64_t seed)
       : profile_(profile),
         start_us_(start_us),
-        free_side_x_(profile.stance_side == StanceSide::kLeft ? 1.0 : -1.0) {
+        free_side_x_(profile.stance_side == StanceSide::kLeft ? 1.0 : -1.0),
+        height_(profile.body_height_m),
+        shank_m_(kShankPerHeight * height_),
+        thigh_m_(kThighPerHeight * height_) {
     std::mt19937_64 rng = MakeRng(seed, Stream::kBody);
     roll_ = Sway(rng, kRollSwayDeg);
     tilt_ = Sway(rng, kTiltSwayDeg);
     heading_ = Sway(rng, kHeadingSwayDeg);
     x_ = Sway(rng, kHorizontalSwayM);
     y_ = Sway(rng, kHorizontalSwayM);
-    z_ = Sway(rng, kVerticalSwayM);
-    cop_x_ = Sway(rng, kCopSwayXMm);
-    cop_y_ = Sway(rng, kCopSwayYMm);
+    knee_sway_ = Sway(rng, kKneeSwayDeg);
+    cop_x_ = Sway(rng, profile.cop_sway_mm);
+    cop_y_ = Sway(rng, kCopSwayForwardRatio * profile.cop_sway_mm);
+    trunk_roll_ = Sway(rng, kTrunkRollSwayDeg);
+    trunk_tilt_ = Sway(rng, kTrunkTiltSwayDeg);
+    trunk_heading_ = Sway(rng, kTrunkHeadingSwayDeg);
+    PlaceStanceFoot();
+    FitSitBack();
   }
 
   double Seconds(int64_t t_us) const { return (t_us - start_us_) * 1e-6; }
   void SetReps(std::vector<RepPlan> reps) { reps_ = std::move(reps); }
+  const std::vector<RepPlan>& reps() const { return reps_; }
+  double sit_back_m() const { return sit_back_m_; }
 
-  // Pelvis to world: Rz(heading) Ry(roll) Rx(-forward tilt). In this order
-  // the mediolateral axis's vertical component is -sin(roll) whatever the
-  // tilt and heading, so roll alone sets the obliquity.
-  Mat3 Rotation(double t) const {
-    const Phase ph = PhaseAt(t);
-    const double roll = free_side_x_ * ph.drop_deg + roll_.At(t);
-    const double tilt =
-        ph.depth * profile_.pelvic_forward_tilt_deg + tilt_.At(t);
-    const double heading = ph.heading_deg + heading_.At(t);
-    return RotZ(DegToRad(heading)) * RotY(DegToRad(roll)) *
-           RotX(-DegToRad(tilt));
-  }
+  Pose PoseAt(double t) const { return PoseOf(t, PhaseAt(t), true); }
 
-  Vec3 Position(double t) const {
-    const Phase ph = PhaseAt(t);
-    return {x_.At(t) + free_side_x_ * kLateralShiftPerDropM * ph.drop_deg,
-            y_.At(t) - kBackwardShiftM * ph.depth,
-            z_.At(t) - profile_.com_lowering_m * ph.depth};
-  }
-
-  Vec3 Acceleration(double t) const {
-    constexpr double h = kPositionStepS;
-    return (Position(t + h) - 2.0 * Position(t) + Position(t - h)) / (h * h);
-  }
-
-  // Angular velocity in the pelvis frame: the rotation vector of
-  // R(t-h)^T R(t+h), divided by its duration.
-  Vec3 BodyRate(double t) const {
-    constexpr double h = kRotationStepS;
-    const Mat3 relative = Transpose(Rotation(t - h)) * Rotation(t + h);
-    return ToRotationVector(FromMatrix(relative)) / (2 * h);
-  }
-
-  // Exactly the truth definition of RECORDING_FORMAT.md: the elevation of
-  // the mediolateral axis, signed so that the free side going down is
-  // positive; the standing posture is level by construction.
-  double PelvicDropDeg(double t) const {
-    const Vec3 right_axis = Rotation(t).Column(0);
-    return -free_side_x_ * RadToDeg(Elevation(right_axis));
-  }
-
-  // Noise-free centre of pressure (x, y) in millimetres.
-  std::pair<double, double> CopMm(double t) const {
-    const Phase ph = PhaseAt(t);
-    const double sway_gain = 1 + ph.depth;
-    return {sway_gain * cop_x_.At(t) +
-                free_side_x_ * kCopShiftPerDropMm * ph.drop_deg,
-            sway_gain * cop_y_.At(t) + kCopForwardAtDepthMm * ph.depth};
-  }
-
- private:
   Phase PhaseAt(double t) const {
     const auto it = std::upper_bound(
         reps_.begin(), reps_.end(), t,
@@ -209,28 +308,286 @@ class Kinematics {
     if (it == reps_.begin()) return {};
     const RepPlan& r = *(it - 1);
     if (t >= Seconds(r.end_us)) return {};
-    double depth = 1;
+    Phase ph;
+    ph.shape = r.shape;
+    ph.depth = 1;
     if (t < Seconds(r.bottom_us)) {
-      depth = RaisedCosine((t - Seconds(r.start_us)) /
-                           (Seconds(r.bottom_us) - Seconds(r.start_us)));
+      ph.depth = RaisedCosine((t - Seconds(r.start_us)) /
+                              (Seconds(r.bottom_us) - Seconds(r.start_us)));
     } else if (t > Seconds(r.rise_us)) {
-      depth = 1 - RaisedCosine((t - Seconds(r.rise_us)) /
-                               (Seconds(r.end_us) - Seconds(r.rise_us)));
+      ph.depth = 1 - RaisedCosine((t - Seconds(r.rise_us)) /
+                                  (Seconds(r.end_us) - Seconds(r.rise_us)));
     }
-    return {depth, r.drop_deg * std::pow(depth, kDropDepthExponent),
-            r.heading_deg * depth};
+    if (r.touchdown_end_us > r.touchdown_start_us) {
+      const double on = Seconds(r.touchdown_start_us);
+      const double off = Seconds(r.touchdown_end_us);
+      if (t > on && t < off) {
+        ph.touchdown = std::min(RaisedCosine((t - on) / kTouchdownRampS),
+                                RaisedCosine((off - t) / kTouchdownRampS));
+      }
+    }
+    return ph;
+  }
+
+  Pose PoseOf(double t, const Phase& ph, bool sway) const {
+    const double s = sway ? 1 : 0;
+    const RepShape& shape = ph.shape;
+    const double drop = shape.drop_deg * std::pow(ph.depth, kDropDepthExponent);
+    const double pelvis_heading = shape.heading_deg * ph.depth;
+    const double tilt = ph.depth * profile_.pelvic_forward_tilt_deg;
+    // Rz(heading) Ry(roll) Rx(-forward tilt): in this order the
+    // mediolateral axis's vertical component is -sin(roll) whatever the tilt
+    // and heading, so roll alone sets the obliquity (and the trunk's lean).
+    const Mat3 pelvis =
+        Rotation(pelvis_heading + s * heading_.At(t),
+                 free_side_x_ * drop + s * roll_.At(t), tilt + s * tilt_.At(t));
+    const double standing_flexion = profile_.standing_knee_flexion_deg;
+    const double knee_flexion =
+        standing_flexion +
+        (shape.knee_flexion_deg - standing_flexion) * ph.depth +
+        s * knee_sway_.At(t);
+    // The hip is where the leg reaches, straight above its horizontal place.
+    const Vec3 hip_offset = pelvis * HipOffset(-free_side_x_);
+    Vec3 sacrum{s * x_.At(t) + free_side_x_ * kLateralShiftPerDropM * drop,
+                s * y_.At(t) - shape.sit_back_m * ph.depth, 0};
+    Vec3 hip = sacrum + hip_offset;
+    const double reach = Reach(knee_flexion);
+    const double dx = hip.x - ankle_.x, dy = hip.y - ankle_.y;
+    hip.z =
+        ankle_.z + std::sqrt(std::max(0.0, reach * reach - dx * dx - dy * dy));
+    sacrum.z = hip.z - hip_offset.z;
+    const Mat3 trunk = Rotation(
+        kTrunkHeadingShare * pelvis_heading + s * trunk_heading_.At(t),
+        free_side_x_ * shape.trunk_lean_deg * ph.depth + s * trunk_roll_.At(t),
+        tilt + kTrunkFlexionOverPelvisDeg * ph.depth + s * trunk_tilt_.At(t));
+    const Vec3 lumbosacral =
+        sacrum + pelvis * Vec3{0, kLumbosacralForwardPerHeight * height_,
+                               kLumbosacralAbovePerHeight * height_};
+
+    const Vec3 free_hip = sacrum + pelvis * HipOffset(free_side_x_);
+    const Leg leg = LegFor(hip, shape.knee_turn_deg * ph.depth);
+
+    Pose pose;
+
+    pose.segment[kSacrumImu] = pelvis;
+    pose.segment[kSternumImu] = trunk;
+    pose.segment[kThighImu] = leg.thigh * thigh_standing_inverse_;
+    pose.segment[kShankImu] = leg.shank * shank_standing_inverse_;
+    pose.imu_point[kSacrumImu] = sacrum;
+    pose.imu_point[kSternumImu] =
+        lumbosacral + trunk * Vec3{0, kSternumForwardPerHeight * height_,
+                                   kSternumAbovePerHeight * height_};
+    const Vec3 lateral = -free_side_x_ * leg.thigh.Column(0);
+    pose.imu_point[kThighImu] =
+        leg.knee + kThighImuAlong * (hip - leg.knee) + kThighImuOutM * lateral;
+    pose.imu_point[kShankImu] =
+        ankle_ + kShankImuAlong * (leg.knee - ankle_) + kShankImuOutM * lateral;
+    pose.hip = hip;
+    pose.knee = leg.knee;
+    pose.free_hip = free_hip;
+
+    const Vec3 pelvis_com =
+        sacrum + pelvis * Vec3{0, kHipForwardPerHeight * height_,
+                               -0.5 * kHipBelowPerHeight * height_};
+    const Vec3 upper_body_com =
+        lumbosacral + trunk * Vec3{0, kUpperBodyComForwardPerHeight * height_,
+                                   kUpperBodyComAbovePerHeight * height_};
+    pose.com =
+        kFootMass * ankle_ +
+        kShankMass * (leg.knee + kShankComFromKnee * (ankle_ - leg.knee)) +
+        kThighMass * (hip + kThighComFromHip * (leg.knee - hip)) +
+        kPelvisMass * pelvis_com + kUpperBodyMass * upper_body_com +
+        kFreeLegMass *
+            (free_hip - Vec3{0, 0, kFreeLegComBelowHipPerHeight * height_});
+    return pose;
+  }
+
+  // Truth quantities, exactly as RECORDING_FORMAT.md defines them. The
+  // nominal standing posture has a level pelvis and trunk.
+  double PelvicDropDeg(const Pose& pose) const {
+    return -free_side_x_ *
+           RadToDeg(Elevation(pose.segment[kSacrumImu].Column(0)));
+  }
+  double TrunkLeanDeg(const Pose& pose) const {
+    return -free_side_x_ *
+           RadToDeg(Elevation(pose.segment[kSternumImu].Column(0)));
+  }
+  double KneeFlexionDeg(const Pose& pose) const {
+    const Vec3 shank = Normalized(pose.knee - ankle_);
+    const Vec3 thigh = Normalized(pose.hip - pose.knee);
+    return RadToDeg(std::acos(std::clamp(Dot(shank, thigh), -1.0, 1.0)));
+  }
+  double KneeValgusDeg(const Pose& pose) const {
+    return FrontalKneeAngleDeg(pose) - standing_frontal_deg_;
+  }
+
+  // Centre of pressure on the plate (x, y) in millimetres, origin under
+  // the ankle, for the body in `pose` accelerating at `accel` with the share
+  // `on_floor` of the ground's vertical force under the free foot. The
+  // ground force passes through the centre of mass (no whole-body angular
+  // momentum); the free foot's share acts straight below its hip, so the
+  // plate's own COP moves away from it by the balance of moments. On top
+  // come the stance foot's balance corrections, which grow at depth where
+  // balance is hardest.
+  std::pair<double, double> CopMm(double t, double depth, const Pose& pose,
+                                  const Vec3& accel, double on_floor) const {
+    const double lever = (pose.com.z - plate_z_) / (kGravity + accel.z);
+    const double x = pose.com.x - lever * accel.x;
+    const double y = pose.com.y - lever * accel.y;
+    const double away = on_floor / (1 - std::min(on_floor, 0.99));
+    const double sway_gain = 1 + depth;
+    return {1000 * (x + away * (x - pose.free_hip.x) - ankle_.x) +
+                sway_gain * cop_x_.At(t),
+            1000 * (y + away * (y - pose.free_hip.y) - ankle_.y) +
+                sway_gain * cop_y_.At(t)};
+  }
+
+  // Fits a planned rep's knee turn so that at its deepest point the knee
+  // has the planned valgus.
+  void FitKneeTurn(RepPlan* rep) const {
+    const double t = Seconds(rep->bottom_us);
+    Phase ph;
+    ph.depth = 1;
+    ph.shape = rep->shape;
+    ph.shape.knee_turn_deg = Solve(
+        [&](double turn) {
+          Phase trial = ph;
+          trial.shape.knee_turn_deg = turn;
+          return KneeValgusDeg(PoseOf(t, trial, true));
+        },
+        rep->knee_valgus_deg, -kMaxKneeTurnDeg, kMaxKneeTurnDeg);
+    rep->shape = ph.shape;
+  }
+
+ private:
+  struct Leg {
+    Vec3 knee;
+    Mat3 thigh, shank;  // x: the knee's flexion axis, z: along the segment
+  };
+
+  static Mat3 Rotation(double heading_deg, double roll_deg, double tilt_deg) {
+    return RotZ(DegToRad(heading_deg)) * RotY(DegToRad(roll_deg)) *
+           RotX(-DegToRad(tilt_deg));
+  }
+
+  // Ankle-hip distance for a knee flexion.
+  double Reach(double knee_flexion_deg) const {
+    return std::sqrt(shank_m_ * shank_m_ + thigh_m_ * thigh_m_ +
+                     2 * shank_m_ * thigh_m_ *
+                         std::cos(DegToRad(knee_flexion_deg)));
+  }
+
+  Vec3 HipOffset(double side_x) const {
+    return {side_x * kHipHalfWidthPerHeight * height_,
+            kHipForwardPerHeight * height_, -kHipBelowPerHeight * height_};
+  }
+
+  // The stance leg for the hip at `hip`, its knee turned medially by
+  // knee_turn_deg about the ankle-hip line.
+  Leg LegFor(const Vec3& hip, double knee_turn_deg) const {
+    const Vec3 ankle_to_hip = hip - ankle_;
+    // A leg asked to reach further than it can stays just short of straight.
+    const double d =
+        std::clamp(Norm(ankle_to_hip), std::abs(shank_m_ - thigh_m_) + 1e-6,
+                   shank_m_ + thigh_m_ - 1e-6);
+    const Vec3 u = Normalized(ankle_to_hip);
+    const double cos_ankle =
+        std::clamp((shank_m_ * shank_m_ + d * d - thigh_m_ * thigh_m_) /
+                       (2 * shank_m_ * d),
+                   -1.0, 1.0);
+    const double sin_ankle = std::sqrt(1 - cos_ankle * cos_ankle);
+    // The knee points forward when standing; turning it about the ankle-hip
+    // line (up) by a positive angle moves it toward -x, so the sign makes
+    // positive medial, toward the free side.
+    const double turn = -free_side_x_ * DegToRad(knee_turn_deg);
+    const Vec3 forward{0, 1, 0};
+    Vec3 n = std::cos(turn) * forward + std::sin(turn) * Cross(u, forward);
+    n = Normalized(n - Dot(n, u) * u);
+    Leg leg;
+    leg.knee = ankle_ + shank_m_ * (cos_ankle * u + sin_ankle * n);
+    const Vec3 axis = Normalized(Cross(n, u));
+    const Vec3 thigh_z = Normalized(hip - leg.knee);
+    const Vec3 shank_z = Normalized(leg.knee - ankle_);
+    leg.thigh = FromColumns(axis, Cross(thigh_z, axis), thigh_z);
+    leg.shank = FromColumns(axis, Cross(shank_z, axis), shank_z);
+    return leg;
+  }
+
+  // Frontal-plane (x-z) angle between shank and thigh, + when the knee lies
+  // medial of the ankle-hip line.
+  double FrontalKneeAngleDeg(const Pose& pose) const {
+    const Vec3 shank = pose.knee - ankle_;
+    const Vec3 thigh = pose.hip - pose.knee;
+    return free_side_x_ *
+           RadToDeg(std::atan2(shank.x * thigh.z - shank.z * thigh.x,
+                               shank.x * thigh.x + shank.z * thigh.z));
+  }
+
+  // Standing on one leg the centre of mass is over the stance foot: the
+  // ankle goes under it, at the distance from the hip that the standing
+  // knee flexion gives. The centre of mass depends a little on where the
+  // leg is, hence the iteration (each step shrinks the error some 15-fold).
+  void PlaceStanceFoot() {
+    const double reach = Reach(profile_.standing_knee_flexion_deg);
+    const Vec3 hip = HipOffset(-free_side_x_);
+    ankle_ = hip - Vec3{0, 0, reach};
+    for (int i = 0; i < 30; ++i) {
+      const Vec3 com = PoseOf(0, Phase{}, false).com;
+      ankle_.x = com.x;
+      ankle_.y = com.y - kComAheadOfAnkleM;
+      const double dx = hip.x - ankle_.x, dy = hip.y - ankle_.y;
+      ankle_.z = hip.z - std::sqrt(reach * reach - dx * dx - dy * dy);
+    }
+    plate_z_ = ankle_.z - kAnkleHeightPerHeight * height_;
+    // The segments' frames are their geometric frames turned so that
+    // standing nominally they are the mounting frame.
+    const Leg leg = LegFor(hip, 0);
+    thigh_standing_inverse_ = Transpose(leg.thigh);
+    shank_standing_inverse_ = Transpose(leg.shank);
+    standing_frontal_deg_ = FrontalKneeAngleDeg(PoseOf(0, Phase{}, false));
+  }
+
+  // How far the hips sit back: so that the mean rep lowers the sacrum by
+  // com_lowering_m. With the knee's flexion fixed, sitting back lowers the
+  // hip once it is behind the ankle; before that point it raises it, so the
+  // search starts there. A lowering that the mean knee flexion cannot give
+  // is met as nearly as the bounds allow: the knee flexion wins.
+  void FitSitBack() {
+    Phase ph;
+    ph.depth = 1;
+    ph.shape.drop_deg = profile_.pelvic_drop_mean_deg;
+    ph.shape.knee_flexion_deg = profile_.knee_flexion_mean_deg;
+    ph.shape.trunk_lean_deg = profile_.trunk_lean_mean_deg;
+    const Pose forward = PoseOf(0, ph, false);
+    const double over_ankle = std::max(0.0, forward.hip.y - ankle_.y);
+    sit_back_m_ = Solve(
+        [&](double sit_back) {
+          Phase trial = ph;
+          trial.shape.sit_back_m = sit_back;
+          return -PoseOf(0, trial, false).imu_point[kSacrumImu].z;
+        },
+        profile_.com_lowering_m, over_ankle, over_ankle + kMaxSitBackM);
   }
 
   const PatientProfile profile_;
   const int64_t start_us_;
   const double free_side_x_;  // +1 when the free side is the right (+x)
+  const double height_;
+  const double shank_m_, thigh_m_;
+  Vec3 ankle_;  // stance ankle joint centre, fixed
+  double plate_z_ = 0;
+  Mat3 thigh_standing_inverse_ = Mat3::Identity();
+  Mat3 shank_standing_inverse_ = Mat3::Identity();
+  double standing_frontal_deg_ = 0;
+  double sit_back_m_ = 0;
   std::vector<RepPlan> reps_;
-  Sway roll_, tilt_, heading_, x_, y_, z_, cop_x_, cop_y_;
+  Sway roll_, tilt_, heading_, x_, y_, knee_sway_, cop_x_, cop_y_;
+  Sway trunk_roll_, trunk_tilt_, trunk_heading_;
 };
 
 int64_t Micros(double seconds) { return std::llround(seconds * 1e6); }
 
-// Sensor-to-pelvis rotation: a tilt about a random horizontal axis, then a
+// Sensor-to-segment rotation: a tilt about a random horizontal axis, then a
 // small heading error, fixed for the simulated patient.
 Mat3 RandomMount(const PatientProfile& profile, std::mt19937_64& rng) {
   const double axis_angle = Uniform(rng, 0, 2 * kPi);
@@ -241,11 +598,13 @@ Mat3 RandomMount(const PatientProfile& profile, std::mt19937_64& rng) {
   return RotZ(heading) * ToMatrix(FromRotationVector(axis * tilt));
 }
 
+// The pelvis's draws come from `rng` in the order they always did; the legs,
+// trunk and free foot draw from `limbs`.
 std::vector<RepPlan> PlanSet(const PatientProfile& p, int64_t first_start_us,
-                             std::mt19937_64& rng) {
+                             std::mt19937_64& rng, std::mt19937_64& limbs) {
   std::vector<RepPlan> reps;
   int64_t t = first_start_us;
-  const double v = kTempoVariation;
+  const double v = p.tempo_variation;
   for (int i = 0; i < p.repetitions; ++i) {
     RepPlan r;
     r.start_us = t;
@@ -253,31 +612,78 @@ std::vector<RepPlan> PlanSet(const PatientProfile& p, int64_t first_start_us,
     r.rise_us = r.bottom_us + Micros(p.hold_s * Uniform(rng, 1 - kHoldVariation,
                                                         1 + kHoldVariation));
     r.end_us = r.rise_us + Micros(p.rise_s * Uniform(rng, 1 - v, 1 + v));
-    r.drop_deg = Gaussian(rng, p.pelvic_drop_mean_deg, p.pelvic_drop_sd_deg);
-    r.heading_deg = Uniform(rng, -kHeadingAtDepthMaxDeg, kHeadingAtDepthMaxDeg);
-    reps.push_back(r);
+    r.shape.drop_deg =
+        Gaussian(rng, p.pelvic_drop_mean_deg, p.pelvic_drop_sd_deg);
+    r.shape.heading_deg =
+        Uniform(rng, -kHeadingAtDepthMaxDeg, kHeadingAtDepthMaxDeg);
     t = r.end_us + Micros(p.pause_s * Uniform(rng, 1 - v, 1 + v));
+
+    r.shape.knee_flexion_deg =
+        Normal(limbs, p.knee_flexion_mean_deg, p.knee_flexion_sd_deg);
+    r.knee_valgus_deg =
+        Normal(limbs, p.knee_valgus_mean_deg, p.knee_valgus_sd_deg);
+    r.shape.trunk_lean_deg =
+        Normal(limbs, p.trunk_lean_mean_deg, p.trunk_lean_sd_deg);
+    const bool touches = Uniform(limbs, 0, 1) < p.touchdown_probability;
+    const double length = Uniform(limbs, kTouchdownMinS, kTouchdownMaxS);
+    const double centre =
+        0.5 * (r.bottom_us + r.rise_us) * 1e-6 +
+        Uniform(limbs, -kTouchdownCentreJitterS, kTouchdownCentreJitterS);
+    if (touches) {
+      r.touchdown_start_us = Micros(centre - length / 2);
+      r.touchdown_end_us = Micros(centre + length / 2);
+    }
+    reps.push_back(r);
   }
   return reps;
 }
 
-// Of the largest and the most negative drop, the one with larger magnitude.
-double ExtremeDropDeg(const Kinematics& k, const RepPlan& rep) {
-  double hi = -std::numeric_limits<double>::infinity();
+// Extremes over a repetition.
+struct Extremes {
+  void Add(double v) {
+    lo = std::min(lo, v);
+    hi = std::max(hi, v);
+  }
+  // Of the largest and the most negative value, the one with larger
+  // magnitude (so a rep that hikes instead of dropping reads negative).
+  double Peak() const { return std::abs(hi) >= std::abs(lo) ? hi : lo; }
   double lo = std::numeric_limits<double>::infinity();
+  double hi = -std::numeric_limits<double>::infinity();
+};
+
+TruthRepetition TruthOf(const Kinematics& k, const RepPlan& rep, int number) {
+  Extremes drop, lean, flexion, valgus;
   for (int64_t t = rep.start_us;; t = std::min(t + kTruthGridUs, rep.end_us)) {
-    const double drop = k.PelvicDropDeg(k.Seconds(t));
-    hi = std::max(hi, drop);
-    lo = std::min(lo, drop);
+    const Pose pose = k.PoseAt(k.Seconds(t));
+    drop.Add(k.PelvicDropDeg(pose));
+    lean.Add(k.TrunkLeanDeg(pose));
+    flexion.Add(k.KneeFlexionDeg(pose));
+    valgus.Add(k.KneeValgusDeg(pose));
     if (t == rep.end_us) break;
   }
-  return std::abs(hi) >= std::abs(lo) ? hi : lo;
+  TruthRepetition truth;
+  truth.rep = number;
+  truth.start_us = rep.start_us;
+  truth.end_us = rep.end_us;
+  truth.peak_pelvic_drop_deg = drop.Peak();
+  truth.peak_trunk_lean_deg = lean.Peak();
+  truth.knee_flexion_deg = flexion.hi;
+  truth.knee_valgus_deg = valgus.Peak();
+  return truth;
 }
 
 struct CopRange {
   double lo = std::numeric_limits<double>::infinity();
   double hi = -std::numeric_limits<double>::infinity();
   bool done = false;
+};
+
+// The body at one force sample time, kept for its neighbours' central
+// differences.
+struct BodySample {
+  int64_t t_us = std::numeric_limits<int64_t>::min();
+  Pose pose;
+  Phase phase;
 };
 
 }  // namespace
@@ -288,34 +694,39 @@ struct StepDownSimulator::State {
         seed(s),
         start_us(start),
         kinematics(profile, start, s),
-        imu_rng(MakeRng(s, Stream::kImu)),
         force_rng(MakeRng(s, Stream::kForce)),
         generated_until_us(start - 1) {
-    std::mt19937_64 body = MakeRng(s, Stream::kBody, 1);
-    mount = RandomMount(profile, body);
-    const double b = profile.gyro_bias_radps;
-    gyro_bias = {Uniform(body, -b, b), Uniform(body, -b, b),
-                 Uniform(body, -b, b)};
+    // The sacral IMU keeps the streams it had before the other IMUs existed.
+    for (int i = 0; i < kImuCount; ++i) {
+      imu_rng[i] = MakeRng(s, Stream::kImu, i);
+      std::mt19937_64 body = MakeRng(s, Stream::kBody, 1 + i);
+      mount[i] = RandomMount(profile, body);
+      const double b = profile.gyro_bias_radps;
+      gyro_bias[i] = {Uniform(body, -b, b), Uniform(body, -b, b),
+                      Uniform(body, -b, b)};
+    }
   }
 
   int64_t SampleTime(int64_t index, double rate_hz) const {
     return start_us + Micros(static_cast<double>(index) / rate_hz);
   }
 
-  ImuSample SampleImu(int64_t t_us);
+  void SampleImus(int64_t t_us, SimulatedSamples* out);
   ForceSample SampleForce(int64_t t_us);
+  const BodySample& BodyAt(int64_t t_us);
   void FinishCopTruth();
 
   const PatientProfile profile;
   const uint64_t seed;
   const int64_t start_us;
   Kinematics kinematics;
-  std::mt19937_64 imu_rng;
+  std::array<std::mt19937_64, kImuCount> imu_rng;
   std::mt19937_64 force_rng;
-  Mat3 mount;  // sensor to pelvis
-  Vec3 gyro_bias;
+  std::array<Mat3, kImuCount> mount;  // sensor to segment
+  std::array<Vec3, kImuCount> gyro_bias;
+  std::array<BodySample, 3> body_cache;
+  int body_cache_next = 0;
   int sets_begun = 0;
-  std::vector<RepPlan> reps;
   std::vector<TruthRepetition> truth;
   std::vector<CopRange> cop_ranges;
   std::optional<int64_t> set_end_us;
@@ -324,35 +735,76 @@ struct StepDownSimulator::State {
   int64_t generated_until_us;
 };
 
-ImuSample StepDownSimulator::State::SampleImu(int64_t t_us) {
-  const double t = kinematics.Seconds(t_us);
-  const Mat3 sensor_to_world = kinematics.Rotation(t) * mount;
-  const Vec3 specific_force =
-      Transpose(sensor_to_world) *
-      (kinematics.Acceleration(t) + Vec3{0, 0, kGravity});
-  // R_s = R_p M, so the sensor's body rate is M^T times the pelvis's.
-  const Vec3 rate = Transpose(mount) * kinematics.BodyRate(t);
+void StepDownSimulator::State::SampleImus(int64_t t_us, SimulatedSamples* out) {
+  constexpr double h = kDiffStepUs * 1e-6;
+  const Pose before = kinematics.PoseAt(kinematics.Seconds(t_us - kDiffStepUs));
+  const Pose now = kinematics.PoseAt(kinematics.Seconds(t_us));
+  const Pose after = kinematics.PoseAt(kinematics.Seconds(t_us + kDiffStepUs));
   const double dt = 1.0 / profile.imu_rate_hz;
-  gyro_bias +=
-      GaussianVec(imu_rng, profile.gyro_bias_walk_radps_per_s * std::sqrt(dt));
-  const Vec3 accel =
-      specific_force + GaussianVec(imu_rng, profile.accel_noise_mps2);
-  const Vec3 gyro =
-      rate + gyro_bias + GaussianVec(imu_rng, profile.gyro_noise_radps);
-  return {t_us, accel.x, accel.y, accel.z, gyro.x, gyro.y, gyro.z};
+  std::array<std::vector<ImuSample>*, kImuCount> streams = {
+      &out->sacrum, &out->sternum, &out->thigh, &out->shank};
+  for (int i = 0; i < kImuCount; ++i) {
+    // The mounting point's own acceleration, so a segment's turning (the
+    // lever arm from its joint) is in it.
+    const Vec3 accel_world =
+        (after.imu_point[i] - 2.0 * now.imu_point[i] + before.imu_point[i]) /
+        (h * h);
+    const Mat3 sensor_to_world = now.segment[i] * mount[i];
+    const Vec3 specific_force =
+        Transpose(sensor_to_world) * (accel_world + Vec3{0, 0, kGravity});
+    // The rotation vector of R(t-h)^T R(t+h) over its duration is the
+    // segment's rate in its own frame; R_s = R M, so the sensor's is M^T
+    // times it.
+    const Mat3 relative = Transpose(before.segment[i]) * after.segment[i];
+    const Vec3 rate =
+        Transpose(mount[i]) * ToRotationVector(FromMatrix(relative)) / (2 * h);
+    std::mt19937_64& rng = imu_rng[i];
+    gyro_bias[i] +=
+        GaussianVec(rng, profile.gyro_bias_walk_radps_per_s * std::sqrt(dt));
+    const Vec3 accel =
+        specific_force + GaussianVec(rng, profile.accel_noise_mps2);
+    const Vec3 gyro =
+        rate + gyro_bias[i] + GaussianVec(rng, profile.gyro_noise_radps);
+    streams[i]->push_back(
+        {t_us, accel.x, accel.y, accel.z, gyro.x, gyro.y, gyro.z});
+  }
+}
+
+const BodySample& StepDownSimulator::State::BodyAt(int64_t t_us) {
+  for (const BodySample& b : body_cache) {
+    if (b.t_us == t_us) return b;
+  }
+  BodySample& slot = body_cache[body_cache_next];
+  body_cache_next = (body_cache_next + 1) % body_cache.size();
+  const double t = kinematics.Seconds(t_us);
+  slot.t_us = t_us;
+  slot.phase = kinematics.PhaseAt(t);
+  slot.pose = kinematics.PoseOf(t, slot.phase, true);
+  return slot;
 }
 
 ForceSample StepDownSimulator::State::SampleForce(int64_t t_us) {
-  const double t = kinematics.Seconds(t_us);
-  const double fz =
-      profile.body_mass_kg * (kGravity + kinematics.Acceleration(t).z) +
-      Gaussian(force_rng, 0, kForceNoiseN);
-  auto [cop_x, cop_y] = kinematics.CopMm(t);
+  constexpr double h = kDiffStepUs * 1e-6;
+  const Vec3 com_before = BodyAt(t_us - kDiffStepUs).pose.com;
+  const Vec3 com_after = BodyAt(t_us + kDiffStepUs).pose.com;
+  const BodySample& now = BodyAt(t_us);
+  const Vec3 accel = (com_after - 2.0 * now.pose.com + com_before) / (h * h);
+  const double mass = profile.body_mass_kg;
+  // The ground's force moves the centre of mass; the floor under the free
+  // foot takes its share, the plate the rest.
+  const double ground = mass * (kGravity + accel.z);
+  const double on_floor =
+      now.phase.touchdown * profile.touchdown_weight_fraction * mass * kGravity;
+  const double fz = ground - on_floor + Gaussian(force_rng, 0, kForceNoiseN);
+  auto [cop_x, cop_y] =
+      kinematics.CopMm(kinematics.Seconds(t_us), now.phase.depth, now.pose,
+                       accel, on_floor / ground);
   cop_x += Gaussian(force_rng, 0, kCopNoiseMm);
   cop_y += Gaussian(force_rng, 0, kCopNoiseMm);
   if (fz < kCopMinForceN) {
     cop_x = cop_y = std::numeric_limits<double>::quiet_NaN();
   } else {
+    const std::vector<RepPlan>& reps = kinematics.reps();
     for (size_t i = 0; i < reps.size(); ++i) {
       if (t_us < reps[i].start_us || t_us > reps[i].end_us) continue;
       cop_ranges[i].lo = std::min(cop_ranges[i].lo, cop_x);
@@ -364,6 +816,7 @@ ForceSample StepDownSimulator::State::SampleForce(int64_t t_us) {
 
 // A rep's COP range is known once every force sample of it exists.
 void StepDownSimulator::State::FinishCopTruth() {
+  const std::vector<RepPlan>& reps = kinematics.reps();
   for (size_t i = 0; i < reps.size(); ++i) {
     CopRange& range = cop_ranges[i];
     if (range.done || reps[i].end_us > generated_until_us) continue;
@@ -382,24 +835,28 @@ void StepDownSimulator::BeginSet(int64_t t_us) {
   State& s = *state_;
   // One set at a time; a set already under way keeps going.
   if (s.set_end_us.has_value() && !set_finished()) return;
-  std::mt19937_64 rng = MakeRng(s.seed, Stream::kSet, s.sets_begun++);
+  std::mt19937_64 rng = MakeRng(s.seed, Stream::kSet, s.sets_begun);
+  std::mt19937_64 limbs = MakeRng(s.seed, Stream::kLimbs, s.sets_begun);
+  ++s.sets_begun;
   // Samples already emitted cannot be rewritten: the set starts no earlier.
   const int64_t set_start = std::max(t_us, s.generated_until_us);
-  s.reps =
-      PlanSet(s.profile, set_start + Micros(s.profile.standing_lead_s), rng);
-  s.kinematics.SetReps(s.reps);
-  s.truth.clear();
-  s.cop_ranges.assign(s.reps.size(), CopRange{});
-  for (size_t i = 0; i < s.reps.size(); ++i) {
-    const RepPlan& r = s.reps[i];
-    TruthRepetition truth;
-    truth.rep = static_cast<int>(i) + 1;
-    truth.start_us = r.start_us;
-    truth.end_us = r.end_us;
-    truth.peak_pelvic_drop_deg = ExtremeDropDeg(s.kinematics, r);
-    s.truth.push_back(truth);
+  std::vector<RepPlan> reps = PlanSet(
+      s.profile, set_start + Micros(s.profile.standing_lead_s), rng, limbs);
+  for (RepPlan& r : reps) {
+    r.shape.sit_back_m = s.kinematics.sit_back_m();
+    s.kinematics.FitKneeTurn(&r);
   }
-  const int64_t last_end = s.reps.empty() ? set_start : s.reps.back().end_us;
+  s.kinematics.SetReps(std::move(reps));
+  // Cached bodies may lie a step into the new set.
+  s.body_cache = {};
+  s.truth.clear();
+  const std::vector<RepPlan>& planned = s.kinematics.reps();
+  s.cop_ranges.assign(planned.size(), CopRange{});
+  for (size_t i = 0; i < planned.size(); ++i) {
+    s.truth.push_back(
+        TruthOf(s.kinematics, planned[i], static_cast<int>(i) + 1));
+  }
+  const int64_t last_end = planned.empty() ? set_start : planned.back().end_us;
   s.set_end_us = last_end + Micros(s.profile.standing_tail_s);
 }
 
@@ -414,7 +871,7 @@ void StepDownSimulator::GenerateUntil(int64_t t_us, SimulatedSamples* out) {
   for (int64_t t;
        (t = s.SampleTime(s.imu_count, s.profile.imu_rate_hz)) <= t_us;
        ++s.imu_count) {
-    out->sacrum.push_back(s.SampleImu(t));
+    s.SampleImus(t, out);
   }
   for (int64_t t;
        (t = s.SampleTime(s.force_count, s.profile.force_rate_hz)) <= t_us;
@@ -442,19 +899,86 @@ absl::StatusOr<PatientProfile> ProfileByName(absl::string_view name) {
   } else if (name == "moderate") {
     p.pelvic_drop_mean_deg = 5.5;
     p.pelvic_drop_sd_deg = 1.2;
+    p.knee_flexion_mean_deg = 64.5;
+    p.trunk_lean_mean_deg = 2;
+    p.trunk_lean_sd_deg = 1.5;
+    p.knee_valgus_mean_deg = 5;
+    p.knee_valgus_sd_deg = 2;
+    p.cop_sway_mm = 3;
+    p.touchdown_probability = 0.1;
+    p.touchdown_weight_fraction = 0.1;
   } else if (name == "trendelenburg") {
     p.pelvic_drop_mean_deg = 11;
     p.pelvic_drop_sd_deg = 1.5;
+    p.knee_flexion_mean_deg = 62;
+    // The trunk goes partly with the dropping pelvis.
+    p.trunk_lean_mean_deg = 4;
+    p.trunk_lean_sd_deg = 2;
+    p.knee_valgus_mean_deg = 8;
+    p.knee_valgus_sd_deg = 2.5;
+    p.cop_sway_mm = 4;
+    p.touchdown_probability = 0.2;
+    p.touchdown_weight_fraction = 0.15;
+  } else if (name == "valgus") {
+    p.pelvic_drop_mean_deg = 2;
+    p.pelvic_drop_sd_deg = 1;
+    p.knee_valgus_mean_deg = 12;
+    p.knee_valgus_sd_deg = 3;
+    p.knee_flexion_mean_deg = 68;
+    p.com_lowering_m = 0.13;
+  } else if (name == "touchdown") {
+    p.pelvic_drop_mean_deg = 4;
+    p.pelvic_drop_sd_deg = 1.5;
+    p.knee_valgus_mean_deg = 4;
+    p.cop_sway_mm = 4;
+    p.knee_flexion_mean_deg = 65;
+    p.touchdown_probability = 0.6;
+    p.touchdown_weight_fraction = 0.3;
+  } else if (name == "fast") {
+    p.pelvic_drop_mean_deg = 2;
+    p.pelvic_drop_sd_deg = 1;
+    p.knee_flexion_mean_deg = 48;
+    p.knee_flexion_sd_deg = 4;
+    p.com_lowering_m = 0.06;
+    p.pelvic_forward_tilt_deg = 9;
+    p.lower_s = 0.7;
+    p.hold_s = 0.1;
+    p.rise_s = 0.6;
+    p.pause_s = 0.5;
+    p.tempo_variation = 0.15;
+  } else if (name == "hike") {
+    // Hip hiking, the free side pulled up with the trunk over the stance leg.
+    p.pelvic_drop_mean_deg = -6;
+    p.pelvic_drop_sd_deg = 1.5;
+    p.knee_flexion_mean_deg = 68.5;
+    p.trunk_lean_mean_deg = -4;
+    p.trunk_lean_sd_deg = 1.5;
+  } else if (name == "lean") {
+    // The compensated pattern: the pelvis kept nearly level by leaning the
+    // trunk over the stance leg.
+    p.pelvic_drop_mean_deg = 2;
+    p.pelvic_drop_sd_deg = 1;
+    p.trunk_lean_mean_deg = -9;
+    p.trunk_lean_sd_deg = 2;
+    p.knee_valgus_mean_deg = 4;
   } else {
     return absl::InvalidArgumentError(absl::StrCat(
         "unknown patient profile '", name,
-        "'; valid profiles: ", absl::StrJoin(ProfileNames(), ", ")));
+        "'; valid profiles: ", absl::StrJoin(AllProfileNames(), ", ")));
   }
   return p;
 }
 
 std::vector<std::string> ProfileNames() {
   return {"level", "moderate", "trendelenburg"};
+}
+
+std::vector<std::string> AllProfileNames() {
+  std::vector<std::string> names = ProfileNames();
+  for (const char* name : {"valgus", "touchdown", "fast", "hike", "lean"}) {
+    names.push_back(name);
+  }
+  return names;
 }
 
 Recording SimulateRecording(const PatientProfile& profile, uint64_t seed) {
@@ -475,6 +999,9 @@ Recording SimulateRecording(const PatientProfile& profile, uint64_t seed) {
                                  ", seed ", seed);
   rec.force = std::move(samples.force);
   rec.imu[Placement::kSacrum] = std::move(samples.sacrum);
+  rec.imu[Placement::kSternum] = std::move(samples.sternum);
+  rec.imu[Placement::kThigh] = std::move(samples.thigh);
+  rec.imu[Placement::kShank] = std::move(samples.shank);
   rec.truth = sim.truth();
   return rec;
 }

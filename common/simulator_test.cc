@@ -1,9 +1,11 @@
 // Tests of the step-down simulator: determinism, timing, and that what the
-// sensors read follows from the simulated motion.
+// sensors read follows from the simulated motion and agrees with the truth.
 #include "common/simulator.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
+#include <limits>
 #include <numeric>
 #include <string>
 
@@ -14,9 +16,13 @@
 namespace stephub {
 namespace {
 
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
 constexpr double kG = 9.81;
+constexpr std::array<Placement, 4> kPlacements = {
+    Placement::kSacrum, Placement::kSternum, Placement::kThigh,
+    Placement::kShank};
 
 PatientProfile Profile(const std::string& name,
                        StanceSide side = StanceSide::kLeft) {
@@ -25,7 +31,19 @@ PatientProfile Profile(const std::string& name,
   return p;
 }
 
+// Sensors strapped exactly square to their segments.
+PatientProfile SquareMounts(PatientProfile p) {
+  p.mount_tilt_max_deg = 0;
+  p.mount_heading_max_deg = 0;
+  return p;
+}
+
+double FreeSideX(StanceSide side) {
+  return side == StanceSide::kLeft ? 1.0 : -1.0;
+}
+
 Vec3 Accel(const ImuSample& s) { return {s.ax_mps2, s.ay_mps2, s.az_mps2}; }
+Vec3 Gyro(const ImuSample& s) { return {s.gx_radps, s.gy_radps, s.gz_radps}; }
 
 // Mean accelerometer reading over [from_us, to_us].
 Vec3 MeanAccel(const std::vector<ImuSample>& imu, int64_t from_us,
@@ -40,55 +58,114 @@ Vec3 MeanAccel(const std::vector<ImuSample>& imu, int64_t from_us,
   return sum / n;
 }
 
+Vec3 MeanGyro(const std::vector<ImuSample>& imu, int64_t from_us,
+              int64_t to_us) {
+  Vec3 sum;
+  int n = 0;
+  for (const ImuSample& s : imu) {
+    if (s.t_us < from_us || s.t_us > to_us) continue;
+    sum += Gyro(s);
+    ++n;
+  }
+  return sum / n;
+}
+
 double AngleDeg(const Vec3& a, const Vec3& b) {
   return RadToDeg(
       std::acos(std::clamp(Dot(Normalized(a), Normalized(b)), -1.0, 1.0)));
+}
+
+double AngleDeg(const Quaternion& q) {
+  return RadToDeg(Norm(ToRotationVector(q)));
 }
 
 bool SameImu(const std::vector<ImuSample>& a, const std::vector<ImuSample>& b) {
   return std::equal(a.begin(), a.end(), b.begin(), b.end(),
                     [](const ImuSample& x, const ImuSample& y) {
                       return x.t_us == y.t_us && x.ax_mps2 == y.ax_mps2 &&
+                             x.ay_mps2 == y.ay_mps2 && x.az_mps2 == y.az_mps2 &&
+                             x.gx_radps == y.gx_radps &&
+                             x.gy_radps == y.gy_radps &&
                              x.gz_radps == y.gz_radps;
                     });
 }
 
+bool SameForce(const std::vector<ForceSample>& a,
+               const std::vector<ForceSample>& b) {
+  return std::equal(a.begin(), a.end(), b.begin(), b.end(),
+                    [](const ForceSample& x, const ForceSample& y) {
+                      return x.t_us == y.t_us && x.fz_n == y.fz_n &&
+                             x.cop_x_mm == y.cop_x_mm &&
+                             x.cop_y_mm == y.cop_y_mm;
+                    });
+}
+
+// The sensor's rotation from `from_us` to each later sample up to `to_us`,
+// integrated from its gyroscope; `visit(t_us, q)` sees every step.
+template <typename Visit>
+Quaternion IntegrateGyro(const std::vector<ImuSample>& imu, int64_t from_us,
+                         int64_t to_us, Visit visit) {
+  Quaternion q;
+  for (size_t i = 1; i < imu.size(); ++i) {
+    if (imu[i].t_us <= from_us || imu[i].t_us > to_us) continue;
+    const double dt = (imu[i].t_us - imu[i - 1].t_us) * 1e-6;
+    // Trapezoidal rate: the rotation over the interval to second order.
+    const Vec3 w = 0.5 * (Gyro(imu[i - 1]) + Gyro(imu[i]));
+    q = Normalized(q * FromRotationVector(w * dt));
+    visit(imu[i].t_us, q);
+  }
+  return q;
+}
+
 TEST(Simulator, ProfilesByName) {
   EXPECT_THAT(ProfileNames(),
-              ::testing::ElementsAre("level", "moderate", "trendelenburg"));
-  for (const std::string& name : ProfileNames()) {
+              ElementsAre("level", "moderate", "trendelenburg"));
+  EXPECT_THAT(AllProfileNames(),
+              ElementsAre("level", "moderate", "trendelenburg", "valgus",
+                          "touchdown", "fast", "hike", "lean"));
+  for (const std::string& name : AllProfileNames()) {
     auto p = ProfileByName(name);
-    ASSERT_TRUE(p.ok());
+    ASSERT_TRUE(p.ok()) << name;
     EXPECT_EQ(p->name, name);
     EXPECT_EQ(p->repetitions, 10);
     EXPECT_EQ(p->stance_side, StanceSide::kLeft);
+    const Recording rec = SimulateRecording(*p, 1);
+    EXPECT_EQ(rec.truth.size(), 10u) << name;
+    EXPECT_EQ(rec.imu.size(), 4u) << name;
   }
   auto bad = ProfileByName("marathon");
   EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(bad.status().message()),
-              HasSubstr("level, moderate, trendelenburg"));
+              HasSubstr("'marathon'; valid profiles: level, moderate, "
+                        "trendelenburg, valgus, touchdown, fast, hike, lean"));
 }
 
 TEST(Simulator, SameSeedSameRecording) {
-  const Recording a = SimulateRecording(Profile("moderate"), 11);
-  const Recording b = SimulateRecording(Profile("moderate"), 11);
-  const Recording c = SimulateRecording(Profile("moderate"), 12);
-  EXPECT_TRUE(
-      SameImu(a.imu.at(Placement::kSacrum), b.imu.at(Placement::kSacrum)));
-  EXPECT_FALSE(
-      SameImu(a.imu.at(Placement::kSacrum), c.imu.at(Placement::kSacrum)));
-  ASSERT_EQ(a.force.size(), b.force.size());
-  for (size_t i = 0; i < a.force.size(); ++i) {
-    ASSERT_EQ(a.force[i].fz_n, b.force[i].fz_n);
+  const Recording a = SimulateRecording(Profile("touchdown"), 11);
+  const Recording b = SimulateRecording(Profile("touchdown"), 11);
+  const Recording c = SimulateRecording(Profile("touchdown"), 12);
+  for (Placement placement : kPlacements) {
+    EXPECT_TRUE(SameImu(a.imu.at(placement), b.imu.at(placement)))
+        << PlacementName(placement);
+    EXPECT_FALSE(SameImu(a.imu.at(placement), c.imu.at(placement)))
+        << PlacementName(placement);
   }
+  EXPECT_TRUE(SameForce(a.force, b.force));
+  EXPECT_FALSE(SameForce(a.force, c.force));
   ASSERT_EQ(a.truth.size(), b.truth.size());
   for (size_t i = 0; i < a.truth.size(); ++i) {
+    EXPECT_EQ(a.truth[i].start_us, b.truth[i].start_us);
     EXPECT_EQ(a.truth[i].peak_pelvic_drop_deg, b.truth[i].peak_pelvic_drop_deg);
+    EXPECT_EQ(a.truth[i].peak_trunk_lean_deg, b.truth[i].peak_trunk_lean_deg);
+    EXPECT_EQ(a.truth[i].knee_flexion_deg, b.truth[i].knee_flexion_deg);
+    EXPECT_EQ(a.truth[i].knee_valgus_deg, b.truth[i].knee_valgus_deg);
+    EXPECT_EQ(a.truth[i].cop_ml_range_mm, b.truth[i].cop_ml_range_mm);
+    EXPECT_NE(a.truth[i].knee_flexion_deg, c.truth[i].knee_flexion_deg);
   }
 }
 
 TEST(Simulator, OutputDoesNotDependOnHowTimeIsSliced) {
-  const PatientProfile p = Profile("trendelenburg");
+  const PatientProfile p = Profile("touchdown");
   const int64_t start = 5'000'000'000;  // a station's monotonic clock
   StepDownSimulator coarse(p, 4, start), fine(p, 4, start);
   coarse.BeginSet(start + 500'000);
@@ -100,8 +177,15 @@ TEST(Simulator, OutputDoesNotDependOnHowTimeIsSliced) {
   }
   fine.GenerateUntil(start + 20'000'000, &b);
   EXPECT_TRUE(SameImu(a.sacrum, b.sacrum));
-  ASSERT_EQ(a.force.size(), b.force.size());
-  EXPECT_EQ(a.force.back().cop_x_mm, b.force.back().cop_x_mm);
+  EXPECT_TRUE(SameImu(a.sternum, b.sternum));
+  EXPECT_TRUE(SameImu(a.thigh, b.thigh));
+  EXPECT_TRUE(SameImu(a.shank, b.shank));
+  EXPECT_TRUE(SameForce(a.force, b.force));
+  ASSERT_EQ(coarse.truth().size(), fine.truth().size());
+  for (size_t i = 0; i < coarse.truth().size(); ++i) {
+    EXPECT_EQ(coarse.truth()[i].cop_ml_range_mm,
+              fine.truth()[i].cop_ml_range_mm);
+  }
 }
 
 TEST(Simulator, SampleTimesFollowTheRates) {
@@ -118,6 +202,13 @@ TEST(Simulator, SampleTimesFollowTheRates) {
   for (size_t i = 1; i < s.sacrum.size(); ++i) {
     ASSERT_EQ(s.sacrum[i].t_us - s.sacrum[i - 1].t_us, 5'000);
   }
+  // Every IMU samples at the same instants.
+  for (const auto* other : {&s.sternum, &s.thigh, &s.shank}) {
+    ASSERT_EQ(other->size(), s.sacrum.size());
+    for (size_t i = 0; i < other->size(); ++i) {
+      ASSERT_EQ((*other)[i].t_us, s.sacrum[i].t_us);
+    }
+  }
   for (size_t i = 1; i < s.force.size(); ++i) {
     ASSERT_EQ(s.force[i].t_us - s.force[i - 1].t_us, 1'000);
   }
@@ -129,10 +220,13 @@ TEST(Simulator, StandsQuietlyUntilTheSetBegins) {
   sim.GenerateUntil(30'000'000, &s);
   EXPECT_FALSE(sim.set_finished());
   EXPECT_TRUE(sim.truth().empty());
-  for (const ImuSample& x : s.sacrum) {
-    // Sensor noise, a small bias and micro-sway only.
-    ASSERT_NEAR(Norm(Accel(x)), kG, 0.2);
-    ASSERT_LT(Norm(Vec3{x.gx_radps, x.gy_radps, x.gz_radps}), 0.06);
+  for (const auto* imu : {&s.sacrum, &s.sternum, &s.thigh, &s.shank}) {
+    ASSERT_EQ(imu->size(), 6001u);
+    for (const ImuSample& x : *imu) {
+      // Sensor noise, a small bias and micro-sway only.
+      ASSERT_NEAR(Norm(Accel(x)), kG, 0.2);
+      ASSERT_LT(Norm(Gyro(x)), 0.06);
+    }
   }
   const double mean_fz = std::accumulate(s.force.begin(), s.force.end(), 0.0,
                                          [](double a, const ForceSample& f) {
@@ -142,8 +236,55 @@ TEST(Simulator, StandsQuietlyUntilTheSetBegins) {
   EXPECT_NEAR(mean_fz, 70 * kG, 1.0);
 }
 
+// Standing, every accelerometer reads gravity only: +9.81 on z when strapped
+// square to its segment, tilted by at most the mounting tilt otherwise.
+TEST(Simulator, EveryAccelerometerReadsGravityOnZAtRest) {
+  for (StanceSide side : {StanceSide::kLeft, StanceSide::kRight}) {
+    const PatientProfile square = SquareMounts(Profile("moderate", side));
+    const Recording rec = SimulateRecording(square, 3);
+    const PatientProfile strapped = Profile("moderate", side);
+    const Recording tilted = SimulateRecording(strapped, 3);
+    for (Placement placement : kPlacements) {
+      const Vec3 a = MeanAccel(rec.imu.at(placement), 0, 1'900'000);
+      // Micro-sway tilts the segments by tenths of a degree.
+      EXPECT_NEAR(a.x, 0, 0.1) << PlacementName(placement);
+      EXPECT_NEAR(a.y, 0, 0.1) << PlacementName(placement);
+      EXPECT_NEAR(a.z, kG, 0.02) << PlacementName(placement);
+      const Vec3 b = MeanAccel(tilted.imu.at(placement), 0, 1'900'000);
+      EXPECT_NEAR(Norm(b), kG, 0.02) << PlacementName(placement);
+      EXPECT_LT(AngleDeg(b, Vec3{0, 0, 1}), strapped.mount_tilt_max_deg + 0.6)
+          << PlacementName(placement);
+    }
+  }
+}
+
+// Each IMU has its own mounting, noise and gyroscope bias, and the bias
+// drifts.
+TEST(Simulator, EveryImuHasItsOwnMountAndBias) {
+  PatientProfile p = Profile("level");
+  p.gyro_bias_walk_radps_per_s = 0.002;
+  StepDownSimulator sim(p, 5, 0);
+  SimulatedSamples s;
+  sim.GenerateUntil(300'000'000, &s);  // five minutes of standing
+  const std::array<const std::vector<ImuSample>*, 4> imus = {
+      &s.sacrum, &s.sternum, &s.thigh, &s.shank};
+  for (size_t i = 0; i < imus.size(); ++i) {
+    const Vec3 up = MeanAccel(*imus[i], 0, 10'000'000);
+    const Vec3 bias = MeanGyro(*imus[i], 0, 10'000'000);
+    const Vec3 later = MeanGyro(*imus[i], 290'000'000, 300'000'000);
+    EXPECT_LE(std::abs(bias.x), p.gyro_bias_radps + 0.003);
+    // Random walk over ~290 s: sigma 0.002 * sqrt(290) = 0.034 rad/s per
+    // axis, so the bias has all but surely moved by more than 0.003.
+    EXPECT_GT(Norm(later - bias), 0.003) << i;
+    for (size_t j = 0; j < i; ++j) {
+      EXPECT_GT(AngleDeg(up, MeanAccel(*imus[j], 0, 10'000'000)), 0.1);
+      EXPECT_GT(Norm(bias - MeanGyro(*imus[j], 0, 10'000'000)), 1e-4);
+    }
+  }
+}
+
 TEST(Simulator, SetTimingAndTruth) {
-  for (const std::string& name : ProfileNames()) {
+  for (const std::string& name : AllProfileNames()) {
     const PatientProfile p = Profile(name);
     StepDownSimulator sim(p, 9, 0);
     SimulatedSamples s;
@@ -156,36 +297,61 @@ TEST(Simulator, SetTimingAndTruth) {
     // Lead 2 s, ten reps with pauses, tail 1.5 s: well under 45 s.
     EXPECT_LT(t - 3'000'000, 45'000'000) << name;
     EXPECT_GE(t, sim.truth().back().end_us + 1'500'000);
+    const double shortest_s =
+        (p.lower_s + p.rise_s) * (1 - p.tempo_variation) + p.hold_s * 0.8;
     for (size_t i = 0; i < sim.truth().size(); ++i) {
       const TruthRepetition& r = sim.truth()[i];
       EXPECT_EQ(r.rep, static_cast<int>(i) + 1);
-      EXPECT_GT(r.end_us - r.start_us, 2'000'000);
+      EXPECT_GE(r.end_us - r.start_us, shortest_s * 1e6 - 1) << name;
       if (i > 0) {
         EXPECT_GT(r.start_us, sim.truth()[i - 1].end_us);
       }
       ASSERT_TRUE(r.peak_pelvic_drop_deg.has_value());
+      ASSERT_TRUE(r.peak_trunk_lean_deg.has_value());
+      ASSERT_TRUE(r.knee_flexion_deg.has_value());
+      ASSERT_TRUE(r.knee_valgus_deg.has_value());
       ASSERT_TRUE(r.cop_ml_range_mm.has_value());
       EXPECT_GT(*r.cop_ml_range_mm, 1.0);
-      EXPECT_FALSE(r.knee_flexion_deg.has_value());
+      EXPECT_GT(*r.knee_flexion_deg, 30) << name;
+      EXPECT_LT(*r.knee_flexion_deg, 90) << name;
     }
   }
 }
 
-TEST(Simulator, TruthDropsFollowTheProfiles) {
-  const std::pair<const char*, double> expected[] = {
-      {"level", 1.0}, {"moderate", 5.5}, {"trendelenburg", 11}};
-  for (const auto& [name, mean] : expected) {
+// Per-rep truth follows each profile's mean; every column's definition is
+// checked against the sensors in the tests below.
+TEST(Simulator, TruthFollowsTheProfiles) {
+  for (const std::string& name : AllProfileNames()) {
     for (StanceSide side : {StanceSide::kLeft, StanceSide::kRight}) {
-      double sum = 0;
+      const PatientProfile p = Profile(name, side);
+      double drop = 0, lean = 0, flexion = 0, valgus = 0;
       int n = 0;
       for (uint64_t seed = 1; seed <= 4; ++seed) {
-        for (const auto& r :
-             SimulateRecording(Profile(name, side), seed).truth) {
-          sum += *r.peak_pelvic_drop_deg;
+        // The plan's truth is known as soon as the set begins.
+        StepDownSimulator sim(p, seed, 0);
+        sim.BeginSet(0);
+        for (const auto& r : sim.truth()) {
+          drop += *r.peak_pelvic_drop_deg;
+          lean += *r.peak_trunk_lean_deg;
+          flexion += *r.knee_flexion_deg;
+          valgus += *r.knee_valgus_deg;
           ++n;
         }
       }
-      EXPECT_NEAR(sum / n, mean, 0.6) << name;
+      // Means of 40 draws: within about 3 standard errors, plus micro-sway.
+      const double k = 3 / std::sqrt(n);
+      EXPECT_NEAR(drop / n, p.pelvic_drop_mean_deg,
+                  k * p.pelvic_drop_sd_deg + 0.3)
+          << name;
+      EXPECT_NEAR(lean / n, p.trunk_lean_mean_deg,
+                  k * p.trunk_lean_sd_deg + 0.3)
+          << name;
+      EXPECT_NEAR(flexion / n, p.knee_flexion_mean_deg,
+                  k * p.knee_flexion_sd_deg + 0.5)
+          << name;
+      EXPECT_NEAR(valgus / n, p.knee_valgus_mean_deg,
+                  k * p.knee_valgus_sd_deg + 0.3)
+          << name;
     }
   }
 }
@@ -211,68 +377,267 @@ TEST(Simulator, AccelerometerSeesThePelvisTilt) {
 }
 
 // With the left leg on the step the free (right) side drops: the sensor's x
-// axis (toward the right) tips down, so gravity's "up" leans to -x.
-TEST(Simulator, DropSignFollowsTheFreeSide) {
+// axis (toward the right) tips down, so gravity's "up" leans to -x. The
+// trunk's lean has the same sign convention.
+TEST(Simulator, DropAndLeanSignsFollowTheFreeSide) {
   for (StanceSide side : {StanceSide::kLeft, StanceSide::kRight}) {
-    PatientProfile p = Profile("trendelenburg", side);
-    p.hold_s = 1.0;
-    const Recording rec = SimulateRecording(p, 6);
-    const auto& imu = rec.imu.at(Placement::kSacrum);
-    const Vec3 standing = Normalized(MeanAccel(imu, 0, 1'500'000));
-    const TruthRepetition& r = rec.truth[0];
-    const int64_t mid = r.start_us + 1'820'000;
-    const Vec3 bottom =
-        Normalized(MeanAccel(imu, mid - 250'000, mid + 250'000));
-    const double expected = std::sin(DegToRad(*r.peak_pelvic_drop_deg));
-    EXPECT_GT(*r.peak_pelvic_drop_deg, 5);
-    EXPECT_NEAR(bottom.x - standing.x,
-                side == StanceSide::kLeft ? -expected : expected, 0.03);
+    for (const char* name : {"trendelenburg", "lean"}) {
+      PatientProfile p = SquareMounts(Profile(name, side));
+      p.hold_s = 1.0;
+      const Recording rec = SimulateRecording(p, 6);
+      const TruthRepetition& r = rec.truth[0];
+      const int64_t mid = r.start_us + 1'820'000;
+      for (Placement placement : {Placement::kSacrum, Placement::kSternum}) {
+        const auto& imu = rec.imu.at(placement);
+        const Vec3 standing = Normalized(MeanAccel(imu, 0, 1'500'000));
+        const Vec3 bottom =
+            Normalized(MeanAccel(imu, mid - 250'000, mid + 250'000));
+        const double angle = placement == Placement::kSacrum
+                                 ? *r.peak_pelvic_drop_deg
+                                 : *r.peak_trunk_lean_deg;
+        EXPECT_NEAR(bottom.x - standing.x,
+                    -FreeSideX(side) * std::sin(DegToRad(angle)), 0.03)
+            << name << " " << PlacementName(placement);
+      }
+    }
   }
+  EXPECT_GT(*SimulateRecording(Profile("trendelenburg"), 6)
+                 .truth[0]
+                 .peak_pelvic_drop_deg,
+            5);
+  EXPECT_LT(*SimulateRecording(Profile("lean"), 6).truth[0].peak_trunk_lean_deg,
+            -5);
+  EXPECT_LT(
+      *SimulateRecording(Profile("hike"), 6).truth[0].peak_pelvic_drop_deg, -2);
+}
+
+// Integrating each gyroscope (bias-free, noise kept) over a repetition gives
+// the segments' rotations: the knee's flexion between the thigh and shank
+// sensors, the obliquity of the pelvis and the lean of the trunk, all as in
+// truth.csv; the rep ends standing, so every sensor returns to where it
+// started.
+TEST(Simulator, GyroscopesIntegrateToTheSegmentRotations) {
+  for (StanceSide side : {StanceSide::kLeft, StanceSide::kRight}) {
+    PatientProfile p = SquareMounts(Profile("valgus", side));
+    p.gyro_bias_radps = 0;
+    p.gyro_bias_walk_radps_per_s = 0;
+    p.trunk_lean_mean_deg = 6;
+    const Recording rec = SimulateRecording(p, 8);
+    for (int rep : {1, 4}) {
+      const TruthRepetition& r = rec.truth[rep];
+      std::vector<Quaternion> thigh;
+      std::vector<int64_t> times;
+      IntegrateGyro(rec.imu.at(Placement::kThigh), r.start_us, r.end_us,
+                    [&](int64_t t, const Quaternion& q) {
+                      thigh.push_back(q);
+                      times.push_back(t);
+                    });
+      size_t i = 0;
+      double max_knee = 0;
+      const Quaternion shank_end = IntegrateGyro(
+          rec.imu.at(Placement::kShank), r.start_us, r.end_us,
+          [&](int64_t t, const Quaternion& q) {
+            ASSERT_EQ(t, times[i]);
+            // Thigh and shank frames coincide standing, so this is the
+            // knee's flexion beyond standing.
+            max_knee = std::max(max_knee, AngleDeg(Conjugate(thigh[i++]) * q));
+          });
+      // Less the knee's micro-sway when the rep starts (at most 0.54 deg).
+      EXPECT_NEAR(max_knee + p.standing_knee_flexion_deg, *r.knee_flexion_deg,
+                  0.6);
+      EXPECT_LT(AngleDeg(thigh.back()), 1.0);
+      EXPECT_LT(AngleDeg(shank_end), 1.0);
+
+      // Standing, the segment frames are the world's (up to micro-sway), so
+      // the integrated rotation carries the x axis to where it is in the
+      // world.
+      for (Placement placement : {Placement::kSacrum, Placement::kSternum}) {
+        double hi = -90, lo = 90;
+        const Quaternion end = IntegrateGyro(
+            rec.imu.at(placement), r.start_us, r.end_us,
+            [&](int64_t, const Quaternion& q) {
+              const double angle =
+                  -FreeSideX(side) * RadToDeg(Elevation(Rotate(q, {1, 0, 0})));
+              hi = std::max(hi, angle);
+              lo = std::min(lo, angle);
+            });
+        const double peak = std::abs(hi) >= std::abs(lo) ? hi : lo;
+        const double truth = placement == Placement::kSacrum
+                                 ? *r.peak_pelvic_drop_deg
+                                 : *r.peak_trunk_lean_deg;
+        EXPECT_NEAR(peak, truth, 0.5) << PlacementName(placement);
+        EXPECT_LT(AngleDeg(end), 1.0) << PlacementName(placement);
+      }
+    }
+  }
+}
+
+// The pelvis's rotation alone: halfway it is about the forward tilt.
+TEST(Simulator, GyroscopeIntegratesToThePelvisMotion) {
+  PatientProfile p = Profile("level");
+  p.gyro_bias_radps = 0;
+  p.gyro_bias_walk_radps_per_s = 0;
+  const Recording rec = SimulateRecording(p, 8);
+  const TruthRepetition& r = rec.truth[2];
+  double max_angle = 0;
+  const Quaternion q =
+      IntegrateGyro(rec.imu.at(Placement::kSacrum), r.start_us, r.end_us,
+                    [&](int64_t, const Quaternion& q) {
+                      max_angle = std::max(max_angle, AngleDeg(q));
+                    });
+  EXPECT_LT(AngleDeg(q), 0.5);
+  EXPECT_GT(max_angle, p.pelvic_forward_tilt_deg - 0.5);
+  EXPECT_LT(max_angle, p.pelvic_forward_tilt_deg + 5);
 }
 
 // Vertical momentum is the same before and after the set, so the plate's
 // mean force over it is body weight; within a rep it dips as the body starts
 // down and peaks as it is stopped.
 TEST(Simulator, ForcePlateFollowsTheCentreOfMass) {
-  const PatientProfile p = Profile("moderate");
-  const Recording rec = SimulateRecording(p, 7);
-  double sum = 0;
-  double lo = 1e9, hi = 0;
-  for (const ForceSample& f : rec.force) {
-    sum += f.fz_n;
-    lo = std::min(lo, f.fz_n);
-    hi = std::max(hi, f.fz_n);
+  for (const std::string& name : AllProfileNames()) {
+    PatientProfile p = Profile(name);
+    p.touchdown_probability = 0;
+    const Recording rec = SimulateRecording(p, 7);
+    double sum = 0;
+    double lo = 1e9, hi = 0;
+    for (const ForceSample& f : rec.force) {
+      sum += f.fz_n;
+      lo = std::min(lo, f.fz_n);
+      hi = std::max(hi, f.fz_n);
+    }
+    const double weight = p.body_mass_kg * kG;
+    EXPECT_NEAR(sum / rec.force.size(), weight, 0.5) << name;
+    // About 0.1 m of lowering in ~1.2 s: the centre of mass accelerates by
+    // a few tenths of a m/s^2, most as the knee bends deepest.
+    EXPECT_LT(lo, weight - 0.3 * p.body_mass_kg) << name;
+    EXPECT_GT(hi, weight + 0.3 * p.body_mass_kg) << name;
+    EXPECT_GT(lo, weight - 2.0 * p.body_mass_kg) << name;
+    EXPECT_LT(hi, weight + 3.0 * p.body_mass_kg) << name;
   }
-  const double weight = p.body_mass_kg * kG;
-  EXPECT_NEAR(sum / rec.force.size(), weight, 0.5);
-  // Raised-cosine lowering of 0.12 m over ~1.2 s: peak |z''| ~ 0.4 m/s^2.
-  EXPECT_LT(lo, weight - 0.3 * p.body_mass_kg);
-  EXPECT_GT(hi, weight + 0.3 * p.body_mass_kg);
-  EXPECT_GT(lo, weight - 0.8 * p.body_mass_kg);
+  PatientProfile heavy = Profile("moderate");
+  heavy.touchdown_probability = 0;
+  heavy.body_mass_kg = 104;
+  heavy.body_height_m = 1.93;
+  const Recording rec = SimulateRecording(heavy, 7);
+  double sum = 0;
+  for (const ForceSample& f : rec.force) sum += f.fz_n;
+  EXPECT_NEAR(sum / rec.force.size(), heavy.body_mass_kg * kG, 0.5);
 }
 
-// Integrating the gyroscope over a whole repetition returns the sensor to
-// roughly where it started (the rep ends standing), whereas halfway the
-// rotation is about the forward tilt.
-TEST(Simulator, GyroscopeIntegratesToThePelvisMotion) {
-  PatientProfile p = Profile("level");
-  p.gyro_bias_radps = 0;
-  p.gyro_bias_walk_radps_per_s = 0;
-  const Recording rec = SimulateRecording(p, 8);
-  const auto& imu = rec.imu.at(Placement::kSacrum);
-  const TruthRepetition& r = rec.truth[2];
-  Quaternion q;
-  double max_angle = 0;
-  for (size_t i = 1; i < imu.size(); ++i) {
-    if (imu[i].t_us <= r.start_us || imu[i].t_us > r.end_us) continue;
-    const double dt = (imu[i].t_us - imu[i - 1].t_us) * 1e-6;
-    const Vec3 w{imu[i].gx_radps, imu[i].gy_radps, imu[i].gz_radps};
-    q = q * FromRotationVector(w * dt);
-    max_angle = std::max(max_angle, RadToDeg(Norm(ToRotationVector(q))));
+// The same patient with and without the free foot's weight: the plate's
+// force differs by exactly the configured share of body weight while the
+// foot is down, for 0.2-0.5 s near the deepest point, and not otherwise.
+TEST(Simulator, TouchDownTakesTheConfiguredWeightOffThePlate) {
+  PatientProfile with = Profile("touchdown");
+  with.touchdown_probability = 0.5;
+  with.touchdown_weight_fraction = 0.3;
+  PatientProfile without = with;
+  without.touchdown_weight_fraction = 0;
+  const Recording a = SimulateRecording(with, 3);
+  const Recording b = SimulateRecording(without, 3);
+  ASSERT_EQ(a.force.size(), b.force.size());
+  const double load = 0.3 * with.body_mass_kg * kG;
+  int touchdowns = 0;
+  for (const TruthRepetition& r : a.truth) {
+    double largest = 0;
+    int64_t first = -1, last = -1;
+    for (size_t i = 0; i < a.force.size(); ++i) {
+      const double taken = b.force[i].fz_n - a.force[i].fz_n;
+      ASSERT_GE(taken, -1e-9);
+      // Only while the foot is down, the plate's COP moves away from it.
+      const double cop_shift = a.force[i].cop_x_mm - b.force[i].cop_x_mm;
+      if (taken == 0) {
+        ASSERT_EQ(cop_shift, 0);
+      } else {
+        ASSERT_LT(cop_shift * FreeSideX(with.stance_side), 0);
+      }
+      if (a.force[i].t_us < r.start_us || a.force[i].t_us > r.end_us) continue;
+      largest = std::max(largest, taken);
+      if (taken > 1e-9) {
+        if (first < 0) first = a.force[i].t_us;
+        last = a.force[i].t_us;
+      }
+    }
+    if (first < 0) continue;
+    ++touchdowns;
+    EXPECT_NEAR(largest, load, 1e-6);
+    EXPECT_GE(last - first, 190'000);
+    EXPECT_LE(last - first, 500'000);
+    // Near the deepest point: the middle of the rep, give or take the
+    // hold and the tempo.
+    const int64_t middle = (r.start_us + r.end_us) / 2;
+    EXPECT_NEAR((first + last) / 2, middle, 250'000);
   }
-  EXPECT_LT(RadToDeg(Norm(ToRotationVector(q))), 0.5);
-  EXPECT_GT(max_angle, p.pelvic_forward_tilt_deg - 0.5);
-  EXPECT_LT(max_angle, p.pelvic_forward_tilt_deg + 5);
+  EXPECT_GE(touchdowns, 2);
+  EXPECT_LE(touchdowns, 8);
+  // Outside every rep the plate carries everything.
+  for (size_t i = 0; i < a.force.size(); ++i) {
+    if (a.force[i].t_us < a.truth.front().start_us) {
+      ASSERT_EQ(a.force[i].fz_n, b.force[i].fz_n);
+    }
+  }
+}
+
+// truth.csv's COP range is computed from exactly the force samples written.
+TEST(Simulator, CopRangeTruthMatchesTheForceSamples) {
+  for (const char* name : {"level", "trendelenburg", "touchdown"}) {
+    const Recording rec = SimulateRecording(Profile(name), 10);
+    for (const TruthRepetition& r : rec.truth) {
+      double lo = std::numeric_limits<double>::infinity(), hi = -lo;
+      for (const ForceSample& f : rec.force) {
+        if (f.t_us < r.start_us || f.t_us > r.end_us) continue;
+        if (std::isnan(f.cop_x_mm)) continue;
+        lo = std::min(lo, f.cop_x_mm);
+        hi = std::max(hi, f.cop_x_mm);
+      }
+      EXPECT_EQ(*r.cop_ml_range_mm, hi - lo) << name;
+    }
+  }
+}
+
+// The COP follows the centre of mass: toward the free side as the pelvis
+// drops and the trunk goes with it, toward the stance side when the trunk
+// leans over the stance leg; it stays under the foot.
+TEST(Simulator, CopFollowsTheCentreOfMass) {
+  for (StanceSide side : {StanceSide::kLeft, StanceSide::kRight}) {
+    for (const auto& [name, toward_free] :
+         {std::pair{"trendelenburg", true}, std::pair{"lean", false}}) {
+      PatientProfile p = Profile(name, side);
+      p.hold_s = 1.0;
+      p.tempo_variation = 0;
+      const Recording rec = SimulateRecording(p, 3);
+      double standing = 0, bottom = 0;
+      int n_standing = 0, n_bottom = 0;
+      double lo_y = 1e9, hi_y = -1e9;
+      for (const ForceSample& f : rec.force) {
+        lo_y = std::min(lo_y, f.cop_y_mm);
+        hi_y = std::max(hi_y, f.cop_y_mm);
+        if (f.t_us < 1'900'000) {
+          standing += f.cop_x_mm;
+          ++n_standing;
+        }
+        // The middle of each rep's hold (lowering 1.2 s, hold >= 0.8 s);
+        // averaged over the reps, the pelvis's turning and the sway cancel.
+        for (const TruthRepetition& r : rec.truth) {
+          if (std::abs(f.t_us - (r.start_us + 1'600'000)) < 200'000) {
+            bottom += f.cop_x_mm;
+            ++n_bottom;
+          }
+        }
+      }
+      const double shift =
+          FreeSideX(side) * (bottom / n_bottom - standing / n_standing);
+      // About 2 mm per degree of drop and 2.5 mm per degree of trunk lean.
+      if (toward_free) {
+        EXPECT_GT(shift, 20) << name;
+      } else {
+        EXPECT_LT(shift, -10) << name;
+      }
+      EXPECT_LT(std::abs(shift), 80) << name;
+      // A foot is about 250 mm long; the COP stays within it.
+      EXPECT_LT(hi_y - lo_y, 200) << name;
+    }
+  }
 }
 
 TEST(Simulator, BeginSetDuringASetIsIgnored) {
@@ -283,6 +648,16 @@ TEST(Simulator, BeginSetDuringASetIsIgnored) {
   sim.GenerateUntil(5'000'000, &s);
   sim.BeginSet(5'000'000);
   EXPECT_EQ(sim.truth()[0].start_us, first_start);
+}
+
+TEST(Simulator, RecordingHasEveryImu) {
+  const Recording rec = SimulateRecording(Profile("level"), 1);
+  ASSERT_EQ(rec.imu.size(), 4u);
+  for (Placement placement : kPlacements) {
+    ASSERT_EQ(rec.imu.count(placement), 1u);
+    EXPECT_EQ(rec.imu.at(placement).size(),
+              rec.imu.at(Placement::kSacrum).size());
+  }
 }
 
 }  // namespace
