@@ -31,6 +31,25 @@ Vec3 UpInSensorFrame(const Quaternion& sensor_to_world) {
   return Rotate(Conjugate(sensor_to_world), Vec3{0, 0, 1});
 }
 
+AttitudeState ReseedTilt(const AttitudeState& state, const Vec3& gyro_radps,
+                         const Vec3& accel_mps2) {
+  AttitudeState next = state;
+  next.previous_gyro_radps = gyro_radps;
+  const double norm = Norm(accel_mps2);
+  if (!(norm > 0)) return next;
+  const Vec3 measured = accel_mps2 / norm;
+  const Vec3 estimated = UpInSensorFrame(state.sensor_to_world);
+  const Vec3 axis = Cross(measured, estimated);
+  const double sin_angle = Norm(axis);
+  const double angle = std::atan2(sin_angle, Dot(measured, estimated));
+  if (sin_angle < 1e-9) return next;
+  // Rotating `measured` onto `estimated` in the sensor frame, then the old
+  // orientation, maps the measured up onto world up.
+  next.sensor_to_world = Normalized(
+      state.sensor_to_world * FromRotationVector(axis / sin_angle * angle));
+  return next;
+}
+
 AttitudeState UpdateAttitude(const AttitudeState& state, const Vec3& gyro_radps,
                              const Vec3& accel_mps2, double dt_s,
                              double gravity_mps2, const FilterGains& gains) {

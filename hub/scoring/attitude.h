@@ -30,6 +30,13 @@ AttitudeState UpdateAttitude(const AttitudeState& state, const Vec3& gyro_radps,
 // World up (+z) expressed in the sensor frame.
 Vec3 UpInSensorFrame(const Quaternion& sensor_to_world);
 
+// After a gap in the data the gyroscope cannot carry the orientation across;
+// takes the tilt from the accelerometer instead (the smallest rotation that
+// aligns the estimate's "up" with the measured one, so heading is kept) and
+// keeps the estimated gyroscope bias.
+AttitudeState ReseedTilt(const AttitudeState& state, const Vec3& gyro_radps,
+                         const Vec3& accel_mps2);
+
 }  // namespace stephub::scoring
 
 #endif  // STEPHUB_HUB_SCORING_ATTITUDE_H_

@@ -33,6 +33,11 @@ Verdict ClassifyPelvicDrop(double peak_pelvic_drop_deg,
   return Verdict::kClean;
 }
 
+// A longer silence than this between two samples is a gap, not jitter.
+constexpr double kMaxGapS = 0.1;
+// Forward tilt below which the patient counts as standing again after a gap.
+constexpr double kStandingTiltDeg = 1.5;
+
 struct SetScorer::State {
   State(StanceSide side, ScoringConfig c) : stance_side(side), config(c) {}
 
@@ -50,6 +55,9 @@ struct SetScorer::State {
   int counted = 0;
   std::optional<double> current_drop_deg;
   bool finished = false;
+  // After a gap: repetitions are not segmented until the patient stands
+  // again, so that the rest of an interrupted repetition is not counted.
+  bool waiting_to_stand = false;
 };
 
 void SetScorer::State::Calibrate(const StillWindow& window,
@@ -64,12 +72,24 @@ std::optional<Repetition> SetScorer::State::Score(const ImuSample& sample) {
   // Out-of-order or repeated samples carry no new information.
   if (sample.t_us <= last_t_us) return std::nullopt;
   const double dt_s = (sample.t_us - last_t_us) * 1e-6;
-  attitude = UpdateAttitude(attitude, Gyro(sample), Accel(sample), dt_s,
-                            standing->gravity_mps2);
+  if (dt_s > kMaxGapS) {
+    // Samples are missing (the station restarted, its sensor stalled): the
+    // repetition in progress cannot be measured whole, so it is dropped.
+    attitude = ReseedTilt(attitude, Gyro(sample), Accel(sample));
+    segmenter.Reset();
+    waiting_to_stand = true;
+  } else {
+    attitude = UpdateAttitude(attitude, Gyro(sample), Accel(sample), dt_s,
+                              standing->gravity_mps2);
+  }
   last_t_us = sample.t_us;
   const PelvisAngles angles =
       PelvisAnglesOf(attitude.sensor_to_world, *standing);
   current_drop_deg = PelvicDropDeg(angles.obliquity_deg, stance_side);
+  if (waiting_to_stand) {
+    if (angles.forward_tilt_deg > kStandingTiltDeg) return std::nullopt;
+    waiting_to_stand = false;
+  }
   const auto span =
       segmenter.Add(sample.t_us, angles.forward_tilt_deg, *current_drop_deg);
   if (!span) return std::nullopt;

@@ -71,6 +71,11 @@ std::optional<RepSpan> RepSegmenter::Add(int64_t t_us, double depth_deg,
   return done;
 }
 
+void RepSegmenter::Reset() {
+  in_rep_ = false;
+  started_ = false;
+}
+
 std::optional<RepSpan> RepSegmenter::InProgress() const {
   if (!in_rep_) return std::nullopt;
   return span_;

@@ -44,6 +44,9 @@ class RepSegmenter {
   // The repetition under way (depth above enter_deg at some point and not
   // yet back below leave_deg), if any.
   std::optional<RepSpan> InProgress() const;
+  // Forgets any repetition in progress (the data had a gap) and starts
+  // afresh at the next sample.
+  void Reset();
 
  private:
   void Restart(int64_t t_us, double depth_deg, double drop_deg);
