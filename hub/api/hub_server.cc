@@ -63,6 +63,17 @@ absl::StatusOr<std::unique_ptr<HubServer>> HubServer::Start(
   builder.AddListeningPort(options.listen_address,
                            grpc::InsecureServerCredentials(), &parts->port);
   builder.SetMaxReceiveMessageSize(options.max_receive_message_bytes);
+  // Stations ping every 10 s (station LinkConfig.keepalive_time_ms) to find
+  // a dead Wi-Fi link quickly. gRPC servers by default refuse pings closer
+  // than 5 minutes and close the connection with too_many_pings; accept one
+  // every 5 s, with or without a call in flight.
+  builder.AddChannelArgument(
+      GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  // The hub pings too, so that a station that vanished (power cut, Wi-Fi
+  // gone) is shown offline within about 30 s rather than at the next write.
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 20000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
   builder.RegisterService(parts->station_link.get());
   builder.RegisterService(parts->clinic.get());
   builder.RegisterService(parts->dashboard.get());

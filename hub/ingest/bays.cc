@@ -24,6 +24,10 @@ struct Bays::Bay {
   std::shared_ptr<StationConnection> connection;
   uint64_t durable_seq = 0;
   uint64_t backlog = 0;
+  std::vector<v1::SensorHealth> health;
+  uint64_t spool_dropped_samples = 0;
+  bool has_clock = false;
+  v1::ClockOffset clock;
 
   bool has_set = false;
   v1::ExerciseSet set;
@@ -94,11 +98,53 @@ absl::Status Bays::Load() {
   for (const v1::ExerciseSet& set : *sets) {
     auto bay = FindOrAdd(set.station_id());
     std::lock_guard<std::mutex> lock(bay->mu);
-    // A set that ran across a hub restart recalibrates at the next standing
-    // pause; repetitions already stored stay with it.
     AttachScorer(*bay, set);
     auto reps = store_.RepetitionsOfSet(set.set_id());
-    if (reps.ok()) bay->repetitions = *reps;
+    if (!reps.ok()) return reps.status();
+    if (auto s = ReplaySetLocked(*bay, *reps); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Bays::ReplaySetLocked(Bay& bay,
+                                   const std::vector<v1::Repetition>& stored) {
+  // The hub stopped mid-set (perhaps killed): its scorer's state is gone,
+  // but every batch it acknowledged is stored. Scoring them again restores
+  // the set exactly where it was; repetitions already stored are not added
+  // twice, and ones scored but not yet committed when the hub stopped are
+  // recovered.
+  bay.repetitions = stored;
+  absl::Time since = absl::FromUnixMicros(
+      google::protobuf::util::TimeUtil::TimestampToMicroseconds(
+          bay.set.started_at()));
+  int recovered = 0;
+  absl::Status bad;
+  auto s = store_.VisitBatches(
+      bay.station_id, since, [&](const store::BatchRecord& record) {
+        v1::SampleBatch batch;
+        if (!batch.ParseFromString(record.payload)) {
+          bad = absl::DataLossError(
+              absl::StrCat("stored batch ", record.seq, " of ", bay.station_id,
+                           " (boot ", record.boot_id, ") does not parse"));
+          return false;
+        }
+        bay.scored_boot_id = record.boot_id;
+        bay.scored_seq = std::max(bay.scored_seq, record.seq);
+        for (v1::Repetition& rep : ScoreLocked(bay, batch)) {
+          if (rep.number() <= stored.size()) continue;
+          store_.AddRepetition(
+              rep, [](absl::Status s) { LogStoreFailure("repetition", s); });
+          bay.repetitions.push_back(std::move(rep));
+          ++recovered;
+        }
+        return true;
+      });
+  if (!s.ok()) return s;
+  if (!bad.ok()) return bad;
+  if (recovered > 0) {
+    store_.AddEvent("set_rescored_after_restart", bay.station_id,
+                    absl::StrCat("set ", bay.set.set_id(), ": ", recovered,
+                                 " repetitions recovered from stored samples"));
   }
   return absl::OkStatus();
 }
@@ -136,6 +182,9 @@ v1::StationStatus Bays::StatusLocked(const Bay& bay) {
   s.set_durable_seq(bay.durable_seq);
   s.set_backlog_batches(bay.backlog);
   s.set_active_set_id(bay.has_set ? bay.set.set_id() : 0);
+  for (const auto& h : bay.health) *s.add_sensor_health() = h;
+  if (bay.has_clock) *s.mutable_clock() = bay.clock;
+  s.set_spool_dropped_samples(bay.spool_dropped_samples);
   return s;
 }
 
@@ -159,6 +208,9 @@ uint64_t Bays::Connect(const v1::StationHello& hello,
     bay->token = token;
     bay->connection = std::move(connection);
     bay->hello = hello;
+    bay->health.clear();
+    bay->has_clock = false;
+    bay->spool_dropped_samples = hello.spool_dropped_samples();
     bay->online = true;
     bay->last_seen = absl::Now();
     bay->backlog = 0;
@@ -171,8 +223,69 @@ uint64_t Bays::Connect(const v1::StationHello& hello,
   store_.AddEvent("station_connected", hello.station_id(),
                   absl::StrCat("boot ", hello.boot_id(), ", ",
                                hello.sensors_size(), " sensors"));
+  if (hello.spool_dropped_samples() > 0) {
+    store_.AddEvent("station_spool_loss", hello.station_id(),
+                    absl::StrCat("the station's spool was full and refused ",
+                                 hello.spool_dropped_samples(), " samples (",
+                                 hello.spool_dropped_batches(),
+                                 " batches) of boot ", hello.boot_id()));
+  }
   Publish(std::move(event));
   return token;
+}
+
+void Bays::UpdateHealth(const std::string& station_id,
+                        const v1::StationHealth& health) {
+  auto bay = Find(station_id);
+  if (!bay) return;
+  std::vector<std::string> changes;
+  v1::ClinicEvent event;
+  {
+    std::lock_guard<std::mutex> lock(bay->mu);
+    for (const auto& now : health.sensors()) {
+      v1::SensorState before = v1::SENSOR_STATE_OK;
+      for (const auto& was : bay->health) {
+        if (was.sensor_id() == now.sensor_id()) before = was.state();
+      }
+      if (before != now.state()) {
+        changes.push_back(absl::StrCat(
+            "sensor ", now.sensor_id(), ": ", v1::SensorState_Name(before),
+            " -> ", v1::SensorState_Name(now.state()),
+            now.detail().empty() ? "" : absl::StrCat(" (", now.detail(), ")")));
+      }
+    }
+    bay->health.assign(health.sensors().begin(), health.sensors().end());
+    bay->spool_dropped_samples =
+        std::max(bay->spool_dropped_samples, health.spool_dropped_samples());
+    *event.mutable_station() = StatusLocked(*bay);
+  }
+  if (changes.empty()) return;
+  for (const auto& change : changes) {
+    store_.AddEvent("sensor_state", station_id, change);
+  }
+  Publish(std::move(event));
+}
+
+void Bays::UpdateClock(const std::string& station_id,
+                       const v1::ClockOffset& clock) {
+  auto bay = Find(station_id);
+  if (!bay) return;
+  bool first;
+  {
+    std::lock_guard<std::mutex> lock(bay->mu);
+    first = !bay->has_clock;
+    bay->has_clock = true;
+    bay->clock = clock;
+    *bay->clock.mutable_measured_at() = Now();
+  }
+  // The first estimate of each connection goes into the record, so that a
+  // station's samples can be placed on the hub's timeline afterwards.
+  if (first) {
+    store_.AddEvent("station_clock", station_id,
+                    absl::StrCat("offset_us=", clock.offset_us(),
+                                 " uncertainty_us=", clock.uncertainty_us(),
+                                 " round_trip_us=", clock.round_trip_us()));
+  }
 }
 
 void Bays::Disconnect(const std::string& station_id, uint64_t token) {
@@ -232,6 +345,32 @@ void Bays::SendFeedbackLocked(Bay& bay) {
   bay.connection->SendFeedback(feedback);
 }
 
+std::vector<v1::Repetition> Bays::ScoreLocked(Bay& bay,
+                                              const v1::SampleBatch& batch) {
+  std::vector<v1::Repetition> out;
+  if (!bay.has_set || !bay.scorer) return out;
+  const auto sacrum = SacrumSensor(bay.hello);
+  if (!sacrum) return out;
+  const std::vector<ImuSample> samples = ImuSamplesOf(batch, *sacrum);
+  for (const scoring::Repetition& r : bay.scorer->AddSacrumSamples(samples)) {
+    v1::Repetition rep;
+    rep.set_set_id(bay.set.set_id());
+    rep.set_number(static_cast<uint32_t>(r.number));
+    rep.set_station_id(bay.station_id);
+    rep.set_patient_id(bay.set.patient_id());
+    rep.set_start_us(r.start_us);
+    rep.set_deepest_us(r.deepest_us);
+    rep.set_end_us(r.end_us);
+    rep.set_peak_pelvic_drop_deg(r.peak_pelvic_drop_deg);
+    rep.set_verdict(ToProto(r.verdict));
+    rep.set_clean(r.verdict == scoring::Verdict::kClean);
+    rep.set_scoring_version(scoring::kScoringVersion);
+    *rep.mutable_scored_at() = Now();
+    out.push_back(std::move(rep));
+  }
+  return out;
+}
+
 void Bays::ScoreBatch(const std::string& station_id, const std::string& boot_id,
                       const v1::SampleBatch& batch) {
   auto bay = Find(station_id);
@@ -245,24 +384,7 @@ void Bays::ScoreBatch(const std::string& station_id, const std::string& boot_id,
     bay->scored_boot_id = boot_id;
     bay->scored_seq = batch.seq();
     if (!bay->has_set || !bay->scorer) return;
-    const auto sacrum = SacrumSensor(bay->hello);
-    if (!sacrum) return;
-    const std::vector<ImuSample> samples = ImuSamplesOf(batch, *sacrum);
-    for (const scoring::Repetition& r :
-         bay->scorer->AddSacrumSamples(samples)) {
-      v1::Repetition rep;
-      rep.set_set_id(bay->set.set_id());
-      rep.set_number(static_cast<uint32_t>(r.number));
-      rep.set_station_id(station_id);
-      rep.set_patient_id(bay->set.patient_id());
-      rep.set_start_us(r.start_us);
-      rep.set_deepest_us(r.deepest_us);
-      rep.set_end_us(r.end_us);
-      rep.set_peak_pelvic_drop_deg(r.peak_pelvic_drop_deg);
-      rep.set_verdict(ToProto(r.verdict));
-      rep.set_clean(r.verdict == scoring::Verdict::kClean);
-      rep.set_scoring_version(scoring::kScoringVersion);
-      *rep.mutable_scored_at() = Now();
+    for (v1::Repetition& rep : ScoreLocked(*bay, batch)) {
       store_.AddRepetition(
           rep, [](absl::Status s) { LogStoreFailure("repetition", s); });
       bay->repetitions.push_back(rep);

@@ -48,6 +48,12 @@ class Bays {
   // A validated batch that is queued for storage: score it.
   void ScoreBatch(const std::string& station_id, const std::string& boot_id,
                   const v1::SampleBatch& batch);
+  // The station's sensor and spool condition; a change of a sensor's state
+  // is published and recorded as an event.
+  void UpdateHealth(const std::string& station_id,
+                    const v1::StationHealth& health);
+  // The station's latest estimate of its clock against the hub's.
+  void UpdateClock(const std::string& station_id, const v1::ClockOffset& clock);
   // Bookkeeping for the station list.
   void BatchQueued(const std::string& station_id);
   void BatchCommitted(const std::string& station_id, uint64_t seq);
@@ -67,6 +73,12 @@ class Bays {
   static v1::StationStatus StatusLocked(const Bay& bay);
   void Publish(v1::ClinicEvent event);
   void AttachScorer(Bay& bay, const v1::ExerciseSet& set);
+  // Feeds a batch to the bay's scorer; the caller holds bay.mu.
+  std::vector<v1::Repetition> ScoreLocked(Bay& bay,
+                                          const v1::SampleBatch& batch);
+  // Re-scores a set's stored batches after a hub restart.
+  absl::Status ReplaySetLocked(Bay& bay,
+                               const std::vector<v1::Repetition>& stored);
   void SendFeedbackLocked(Bay& bay);
 
   store::ClinicStore& store_;

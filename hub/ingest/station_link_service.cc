@@ -148,10 +148,7 @@ class StationStream
       link_->ReadsDone();
       return;
     }
-    absl::Status status =
-        in_.has_hello()   ? OnHello(in_.hello())
-        : in_.has_batch() ? OnBatch(in_.batch())
-                          : absl::InvalidArgumentError("empty StationMessage");
+    absl::Status status = Dispatch();
     if (!status.ok()) {
       if (!hello_.station_id().empty()) {
         std::cerr << "hub: station " << hello_.station_id()
@@ -185,6 +182,51 @@ class StationStream
   v1::HubMessage out_;  // the message being written; one write at a time
 
  private:
+  absl::Status Dispatch() {
+    switch (in_.message_case()) {
+      case v1::StationMessage::kHello:
+        return OnHello(in_.hello());
+      case v1::StationMessage::kBatch:
+        return OnBatch(in_.batch());
+      default:
+        break;
+    }
+    if (!connected_) {
+      return absl::FailedPreconditionError(
+          "a message came before the hello: send StationHello first");
+    }
+    switch (in_.message_case()) {
+      case v1::StationMessage::kClockPing:
+        return OnClockPing(in_.clock_ping());
+      case v1::StationMessage::kHealth:
+        if (auto s = ValidateHealth(in_.health(), hello_); !s.ok()) return s;
+        bays_.UpdateHealth(hello_.station_id(), in_.health());
+        return absl::OkStatus();
+      case v1::StationMessage::kClockOffset:
+        if (auto s = ValidateClockOffset(in_.clock_offset()); !s.ok()) {
+          return s;
+        }
+        bays_.UpdateClock(hello_.station_id(), in_.clock_offset());
+        return absl::OkStatus();
+      default:
+        return absl::InvalidArgumentError("empty StationMessage");
+    }
+  }
+
+  // Answered at once, on the callback thread: the pong's times are only as
+  // good as the delay between reading the ping and queueing the answer.
+  absl::Status OnClockPing(const v1::ClockPing& ping) {
+    const int64_t received_us = absl::GetCurrentTimeNanos() / 1000;
+    v1::HubMessage pong;
+    v1::ClockPong* p = pong.mutable_clock_pong();
+    p->set_ping_id(ping.ping_id());
+    p->set_station_send_us(ping.station_send_us());
+    p->set_hub_receive_us(received_us);
+    p->set_hub_send_us(absl::GetCurrentTimeNanos() / 1000);
+    link_->Send(std::move(pong));
+    return absl::OkStatus();
+  }
+
   absl::Status OnHello(const v1::StationHello& hello) {
     if (connected_) {
       return absl::FailedPreconditionError("hello sent twice on one stream");
@@ -210,7 +252,15 @@ class StationStream
       return absl::FailedPreconditionError(
           "a batch came before the hello: send StationHello first");
     }
+    const uint64_t expected_seq = validator_->last_seq() + 1;
     if (auto s = validator_->Accept(batch); !s.ok()) return s;
+    if (batch.seq() != expected_seq) {
+      store_.AddEvent(
+          "station_spool_loss", hello_.station_id(),
+          absl::StrCat("batches ", expected_seq, " to ", batch.seq() - 1,
+                       " of boot ", hello_.boot_id(),
+                       " were lost on the station (spool damage)"));
+    }
     store::BatchRecord record;
     record.station_id = hello_.station_id();
     record.boot_id = hello_.boot_id();

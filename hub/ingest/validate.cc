@@ -82,6 +82,52 @@ absl::Status ValidateStationId(const std::string& station_id) {
   return absl::OkStatus();
 }
 
+absl::Status ValidateHealth(const v1::StationHealth& health,
+                            const v1::StationHello& hello) {
+  if (health.sensors_size() > hello.sensors_size()) {
+    return Invalid(
+        absl::StrFormat("health reports %d sensors; the hello listed %d",
+                        health.sensors_size(), hello.sensors_size()));
+  }
+  for (const v1::SensorHealth& h : health.sensors()) {
+    bool known = false;
+    for (const auto& sensor : hello.sensors()) {
+      known = known || sensor.sensor_id() == h.sensor_id();
+    }
+    if (!known) {
+      return Invalid(absl::StrFormat(
+          "health names sensor %d, which the hello did not list",
+          h.sensor_id()));
+    }
+    if (!v1::SensorState_IsValid(h.state()) ||
+        h.state() == v1::SENSOR_STATE_UNSPECIFIED) {
+      return Invalid(absl::StrFormat("sensor %d: health state %d is unknown",
+                                     h.sensor_id(), h.state()));
+    }
+    if (h.detail().size() > 512) {
+      return Invalid(absl::StrFormat(
+          "sensor %d: health detail is %d bytes; the limit is 512",
+          h.sensor_id(), h.detail().size()));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateClockOffset(const v1::ClockOffset& clock) {
+  constexpr int64_t kMinute = 60'000'000;
+  if (clock.round_trip_us() < 0 || clock.round_trip_us() > kMinute) {
+    return Invalid(
+        absl::StrFormat("clock_offset.round_trip_us %d is outside [0, 60 s]",
+                        clock.round_trip_us()));
+  }
+  if (clock.uncertainty_us() < 0 || clock.uncertainty_us() > kMinute) {
+    return Invalid(
+        absl::StrFormat("clock_offset.uncertainty_us %d is outside [0, 60 s]",
+                        clock.uncertainty_us()));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ValidateHello(const v1::StationHello& hello,
                            const IngestLimits& limits) {
   if (auto s = ValidateStationId(hello.station_id()); !s.ok()) return s;
@@ -168,8 +214,12 @@ absl::Status BatchValidator::Accept(const v1::SampleBatch& batch) {
           "batch seq %d repeats or goes back: the stream is at %d, expected %d",
           batch.seq(), last_seq_, expected));
     }
-    return Invalid(absl::StrFormat("batch seq %d leaves a gap: expected %d",
-                                   batch.seq(), expected));
+    if (!batch.follows_spool_loss()) {
+      return Invalid(absl::StrFormat(
+          "batch seq %d leaves a gap: expected %d (set follows_spool_loss if "
+          "the station lost the batches in between)",
+          batch.seq(), expected));
+    }
   }
   std::set<uint32_t> seen;
   auto known = [&](uint32_t id, v1::SensorKind kind) -> absl::Status {

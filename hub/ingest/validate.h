@@ -32,6 +32,13 @@ absl::Status ValidateStationId(const std::string& station_id);
 absl::Status ValidateHello(const v1::StationHello& hello,
                            const IngestLimits& limits);
 
+// A station's health report: every sensor it names was in its hello.
+absl::Status ValidateHealth(const v1::StationHealth& health,
+                            const v1::StationHello& hello);
+
+// A station's clock estimate: non-negative, plausible uncertainty.
+absl::Status ValidateClockOffset(const v1::ClockOffset& clock);
+
 // What a stream remembers between batches to validate the next one.
 class BatchValidator {
  public:

@@ -378,6 +378,32 @@ class SqliteStore final : public ClinicStore {
         std::move(done));
   }
 
+  absl::Status VisitBatches(
+      const std::string& station_id, absl::Time received_since,
+      const std::function<bool(const BatchRecord&)>& visit) override {
+    std::lock_guard<std::mutex> lock(reader_mu_);
+    Statement st(reader_db_,
+                 "SELECT boot_id, seq, first_t_us, last_t_us, sample_count, "
+                 "payload, received_us FROM sample_batches "
+                 "WHERE station_id = ? AND received_us >= ? "
+                 "ORDER BY first_t_us, seq");
+    if (auto s = st.prepared(); !s.ok()) return s;
+    st.Bind(1, station_id).Bind(2, ToUs(received_since));
+    while (st.Step()) {
+      BatchRecord b;
+      b.station_id = station_id;
+      b.boot_id = st.Text(0);
+      b.seq = static_cast<uint64_t>(st.Int(1));
+      b.first_t_us = st.Int(2);
+      b.last_t_us = st.Int(3);
+      b.sample_count = static_cast<uint32_t>(st.Int(4));
+      b.payload = st.Text(5);
+      b.received_at = FromUs(st.Int(6));
+      if (!visit(b)) break;
+    }
+    return st.status();
+  }
+
   absl::StatusOr<int64_t> CountBatches(const std::string& station_id) override {
     std::lock_guard<std::mutex> lock(reader_mu_);
     Statement st(reader_db_,
