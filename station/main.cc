@@ -1,27 +1,54 @@
-// stephub-station: the treatment-bay daemon. Streams a bay's sensors to the
-// hub and shows the hub's live feedback.
-#include <csignal>
+// stephub-station: the treatment-bay daemon. Reads the bay's sensors,
+// spools every batch on disk, streams them to the hub and shows the hub's
+// live feedback. Configured by a text-format file (--config); flags
+// override single fields of it.
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
 #include <iostream>
-#include <thread>
+#include <optional>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_format.h"
-#include "station/sensors/sensors.h"
+#include "common/log.h"
+#include "google/protobuf/text_format.h"
+#include "station/config.h"
+#include "station/sensors/station_sources.h"
 #include "station/station.h"
 
-ABSL_FLAG(std::string, hub, "127.0.0.1:50051", "hub address (host:port)");
-ABSL_FLAG(std::string, station_id, "", "this bay's station id, e.g. bay-1");
-ABSL_FLAG(std::string, sensors, "sim",
-          "sim, sim:<profile> (level, moderate, trendelenburg) or "
+ABSL_FLAG(std::string, config, "",
+          "station config file (protobuf text format, see "
+          "deploy/station.textproto); the flags below override it");
+ABSL_FLAG(std::optional<std::string>, hub, std::nullopt,
+          "hub address (host:port)");
+ABSL_FLAG(std::optional<std::string>, station_id, std::nullopt,
+          "this bay's station id, e.g. bay-1");
+ABSL_FLAG(std::optional<std::string>, sensors, std::nullopt,
+          "replace the configured sensors with sim:<profile> (level, "
+          "moderate, trendelenburg, valgus, touchdown, fast, hike, lean) or "
           "replay:<recording dir>");
-ABSL_FLAG(uint64_t, seed, 1, "simulator seed (same seed, same patient)");
+ABSL_FLAG(std::optional<uint64_t>, seed, std::nullopt,
+          "simulator seed (same seed, same patient)");
+ABSL_FLAG(std::optional<std::string>, spool_dir, std::nullopt,
+          "spool directory (default /var/lib/stephub-station/spool)");
+ABSL_FLAG(std::optional<std::string>, log_level, std::nullopt,
+          "debug, info, warning or error");
+ABSL_FLAG(bool, as_fast_as_possible, false,
+          "replay or simulate on a virtual clock, as fast as the hub "
+          "acknowledges, instead of in real time");
 ABSL_FLAG(bool, exit_after_set, false,
           "exit once the simulated or replayed set is stored at the hub");
-ABSL_FLAG(bool, quiet, false, "do not print the hub's live feedback");
+ABSL_FLAG(bool, check_config, false,
+          "validate the configuration, print it with defaults filled in, "
+          "and exit");
+ABSL_FLAG(bool, quiet, false, "do not log the hub's live feedback");
 
 namespace {
+
+using stephub::Log;
+using stephub::LogLevel;
 
 const char* VerdictText(stephub::v1::Verdict v) {
   switch (v) {
@@ -36,61 +63,141 @@ const char* VerdictText(stephub::v1::Verdict v) {
   }
 }
 
+// The config file (if any) with flags applied on top, defaults filled in,
+// and validated.
+absl::StatusOr<stephub::v1::StationConfig> EffectiveConfig() {
+  stephub::v1::StationConfig config;
+  if (!absl::GetFlag(FLAGS_config).empty()) {
+    auto loaded =
+        stephub::station::LoadStationConfig(absl::GetFlag(FLAGS_config));
+    if (!loaded.ok()) return loaded.status();
+    config = *std::move(loaded);
+  }
+  if (auto v = absl::GetFlag(FLAGS_hub)) config.set_hub_address(*v);
+  if (auto v = absl::GetFlag(FLAGS_station_id)) config.set_station_id(*v);
+  if (auto v = absl::GetFlag(FLAGS_spool_dir)) {
+    config.mutable_spool()->set_dir(*v);
+  }
+  if (auto v = absl::GetFlag(FLAGS_log_level)) config.set_log_level(*v);
+  if (auto spec = absl::GetFlag(FLAGS_sensors)) {
+    config.clear_sensors();
+    auto* sensor = config.add_sensors();
+    if (*spec == "sim" || absl::StartsWith(*spec, "sim:")) {
+      sensor->mutable_sim()->set_profile(*spec == "sim" ? "" : spec->substr(4));
+    } else if (absl::StartsWith(*spec, "replay:")) {
+      sensor->mutable_replay()->set_dir(spec->substr(7));
+    } else {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--sensors=", *spec,
+                       ": use sim, sim:<profile> or replay:<recording dir>"));
+    }
+  }
+  if (auto seed = absl::GetFlag(FLAGS_seed)) {
+    for (auto& sensor : *config.mutable_sensors()) {
+      if (sensor.has_sim()) sensor.mutable_sim()->set_seed(*seed);
+    }
+  }
+  if (absl::GetFlag(FLAGS_as_fast_as_possible)) {
+    for (auto& sensor : *config.mutable_sensors()) {
+      if (sensor.has_replay()) {
+        sensor.mutable_replay()->set_as_fast_as_possible(true);
+      }
+    }
+  }
+  stephub::station::ApplyStationDefaults(&config);
+  if (auto s = stephub::station::ValidateStationConfig(config); !s.ok()) {
+    const std::string where = absl::GetFlag(FLAGS_config).empty()
+                                  ? std::string("configuration")
+                                  : absl::GetFlag(FLAGS_config);
+    return absl::InvalidArgumentError(absl::StrCat(where, ": ", s.message()));
+  }
+  return config;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "StepHub station: streams a treatment bay's sensors to the hub.\n"
-      "usage: stephub-station --station_id=bay-1 [--hub=HOST:PORT] "
-      "[--sensors=sim:moderate|replay:DIR]");
+      "usage: stephub-station --config=/etc/stephub/station.textproto\n"
+      "       stephub-station --station_id=bay-1 --spool_dir=DIR "
+      "[--hub=HOST:PORT] [--sensors=sim:moderate|replay:DIR]");
   absl::ParseCommandLine(argc, argv);
-  const std::string station_id = absl::GetFlag(FLAGS_station_id);
-  if (station_id.empty()) {
-    std::cerr << "stephub-station: --station_id is required (e.g. bay-1)\n";
+  auto config = EffectiveConfig();
+  if (!config.ok()) {
+    std::cerr << "stephub-station: " << config.status().message() << "\n";
     return 2;
   }
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  if (absl::GetFlag(FLAGS_check_config)) {
+    std::string text;
+    google::protobuf::TextFormat::PrintToString(*config, &text);
+    std::cout << text;
+    return 0;
+  }
+  stephub::SetLogLevel(*stephub::ParseLogLevel(config->log_level()));
+  stephub::SetLogContext("station", config->station_id());
 
-  auto source = stephub::station::MakeSensorSource(
-      absl::GetFlag(FLAGS_sensors), absl::GetFlag(FLAGS_seed),
-      stephub::station::MonotonicMicros());
+  boost::asio::io_context io;
+  auto source = stephub::station::MakeStationSources(*config, io);
   if (!source.ok()) {
     std::cerr << "stephub-station: " << source.status().message() << "\n";
     return 2;
   }
+
+  bool virtual_clock = absl::GetFlag(FLAGS_as_fast_as_possible);
+  for (const auto& sensor : config->sensors()) {
+    virtual_clock |=
+        sensor.has_replay() && sensor.replay().as_fast_as_possible();
+  }
   stephub::station::StationOptions options;
-  options.hub_address = absl::GetFlag(FLAGS_hub);
-  options.station_id = station_id;
+  options.hub_address = config->hub_address();
+  options.station_id = config->station_id();
+  options.batch_period = absl::Milliseconds(config->batch_period_ms());
+  options.spool.dir = config->spool().dir();
+  options.current_set_file = config->spool().dir() + ".current_set";
+  options.spool.max_bytes = config->spool().max_bytes();
+  options.spool.segment_bytes = config->spool().segment_bytes();
+  options.spool.sync_interval =
+      absl::Milliseconds(config->spool().sync_interval_ms());
+  options.max_backoff = absl::Milliseconds(config->link().max_backoff_ms());
+  options.keepalive_time =
+      absl::Milliseconds(config->link().keepalive_time_ms());
+  options.keepalive_timeout =
+      absl::Milliseconds(config->link().keepalive_timeout_ms());
+  options.clock_ping_interval =
+      absl::Milliseconds(config->link().clock_ping_interval_ms());
   options.exit_after_set = absl::GetFlag(FLAGS_exit_after_set);
+  options.real_time = !virtual_clock;
   if (!absl::GetFlag(FLAGS_quiet)) {
-    options.on_feedback = [station_id](const stephub::v1::StationFeedback& f) {
+    options.on_feedback = [](const stephub::v1::StationFeedback& f) {
       if (!f.set_active()) {
-        std::cout << station_id << ": no set running" << std::endl;
+        Log(LogLevel::kInfo, "feedback").With("set", "none running");
       } else if (f.repetition_count() == 0) {
-        std::cout << station_id << ": set " << f.set_id() << " for "
-                  << f.patient_display_name()
-                  << " started: stand still, then step down" << std::endl;
+        Log(LogLevel::kInfo, "feedback")
+            .With("set_id", f.set_id())
+            .With("patient", f.patient_display_name())
+            .With("cue", "stand still, then step down");
       } else {
         const auto& rep = f.last_repetition();
-        std::cout << absl::StrFormat("%s: %s rep %d: pelvic drop %+.1f deg %s",
-                                     station_id, f.patient_display_name(),
-                                     rep.number(), rep.peak_pelvic_drop_deg(),
-                                     VerdictText(rep.verdict()))
-                  << std::endl;
+        Log(LogLevel::kInfo, "feedback")
+            .With("set_id", f.set_id())
+            .With("patient", f.patient_display_name())
+            .With("rep", rep.number())
+            .With("pelvic_drop_deg",
+                  absl::StrFormat("%+.1f", rep.peak_pelvic_drop_deg()))
+            .With("verdict", VerdictText(rep.verdict()));
       }
     };
   }
-  stephub::station::Station station(options, *std::move(source));
-  std::thread stopper([&] {
-    int sig = 0;
-    sigwait(&stop_signals, &sig);
+
+  stephub::station::Station station(io, options, *std::move(source));
+  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code& ec, int signal) {
+    if (ec) return;
+    Log(LogLevel::kInfo, "signal")
+        .With("signal", signal == SIGTERM ? "SIGTERM" : "SIGINT");
     station.Stop();
   });
-  stopper.detach();  // the process ends without waiting for a signal
   absl::Status status = station.Run();
   if (!status.ok()) {
     std::cerr << "stephub-station: " << status.message() << "\n";

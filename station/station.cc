@@ -3,313 +3,698 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <chrono>
-#include <condition_variable>
+#include <cstdio>
 #include <deque>
-#include <iostream>
-#include <mutex>
+#include <fstream>
+#include <optional>
 #include <random>
-#include <thread>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/log.h"
+#include "station/link/backoff.h"
+#include "station/link/clock_offset.h"
+#include "station/link/hub_stream.h"
 #include "stephub/v1/station_link.grpc.pb.h"
 
 namespace stephub::station {
-
 namespace {
 
-std::string NewBootId() {
-  std::random_device rd;
-  std::mt19937_64 gen((static_cast<uint64_t>(rd()) << 32) ^ rd() ^
-                      static_cast<uint64_t>(MonotonicMicros()));
-  return absl::StrFormat("%016x", gen());
+using Clock = std::chrono::steady_clock;
+
+std::chrono::microseconds ToChrono(absl::Duration d) {
+  return std::chrono::microseconds(absl::ToInt64Microseconds(d));
 }
 
-using Stream = grpc::ClientReaderWriter<v1::StationMessage, v1::HubMessage>;
+uint64_t SampleCount(const v1::SampleBatch& batch) {
+  uint64_t n = 0;
+  for (const auto& imu : batch.imu()) n += imu.t_us_size();
+  for (const auto& force : batch.force()) n += force.t_us_size();
+  return n;
+}
+
+bool SameHealth(const std::vector<v1::SensorHealth>& a,
+                const std::vector<v1::SensorHealth>& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (a[i].sensor_id() != b[i].sensor_id() || a[i].state() != b[i].state() ||
+        a[i].detail() != b[i].detail()) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// Recently spooled batches, kept parsed so that live sending costs no disk
+// read; older ones come back from the spool.
+constexpr size_t kSendCacheBatches = 512;
+// Messages queued on the stream before the station waits for writes to
+// finish: enough to keep the link busy, small enough that a stalled link
+// does not pile up memory (the spool holds the rest).
+constexpr size_t kMaxQueuedOnStream = 16;
+constexpr absl::Duration kHealthCheckPeriod = absl::Seconds(1);
+constexpr absl::Duration kHealthRefresh = absl::Seconds(10);
 
 }  // namespace
 
 struct Station::Impl {
+  Impl(boost::asio::io_context& io_in, StationOptions options_in,
+       std::unique_ptr<SensorSource> source_in)
+      : io(io_in),
+        options(std::move(options_in)),
+        source(std::move(source_in)),
+        batch_timer(io),
+        reconnect_timer(io),
+        ping_timer(io),
+        health_timer(io),
+        grace_timer(io),
+        backoff(absl::Milliseconds(100), options.max_backoff,
+                std::random_device{}()) {}
+
+  boost::asio::io_context& io;
   StationOptions options;
   std::unique_ptr<SensorSource> source;
-  const std::string boot_id = NewBootId();
+  std::unique_ptr<Spool> spool;
 
   std::shared_ptr<grpc::Channel> channel;
   std::unique_ptr<v1::StationLink::Stub> stub;
+  StreamTracker tracker;
+  std::shared_ptr<HubStream> stream;  // the stream of the moment, if any
+  uint64_t generation = 0;            // tells old streams' events apart
+  bool welcomed = false;  // the current stream is ready to carry batches
 
-  std::mutex mu;
-  std::condition_variable cv;
-  std::deque<v1::SampleBatch> pending;  // sent or not, not yet acknowledged
-  uint64_t next_seq = 1;
-  uint64_t acked = 0;
-  uint64_t dropped_batches = 0;
-  bool connected = false;
-  bool stream_broken = false;
-  bool set_started_seen = false;  // feedback said a set is running
-  v1::StanceSide set_stance_side = v1::STANCE_SIDE_LEFT;
+  boost::asio::steady_timer batch_timer;
+  boost::asio::steady_timer reconnect_timer;
+  boost::asio::steady_timer ping_timer;
+  boost::asio::steady_timer health_timer;
+  boost::asio::steady_timer grace_timer;
+  Clock::time_point next_tick;
+  int64_t virtual_now_us = 0;
+
+  Backoff backoff;
+  ClockOffsetEstimator clock;
+  std::optional<ClockEstimate> reported_clock;
+  absl::Time clock_reported_at = absl::InfinitePast();
+  uint64_t next_ping_id = 1;
+
+  std::deque<v1::SampleBatch> send_cache;
+  uint64_t sent = 0;  // highest seq written on the current stream
+  std::atomic<uint64_t> acked{0};
+  std::atomic<uint64_t> last_seq_seen{0};
+  std::atomic<uint64_t> dropped{0};
+  std::string boot;  // copy of the spool's, for other threads
+  mutable std::mutex boot_mu;
+
+  std::vector<v1::SensorHealth> health_sent;
+  absl::Time health_sent_at = absl::InfinitePast();
+  uint64_t dropped_logged = 0;
+  uint64_t write_failures = 0;
+
+  bool set_begun = false;
   bool stopping = false;
+  bool finished = false;
+  absl::Status result;
 
-  // The connection of the moment; owned by the Run thread.
-  std::unique_ptr<grpc::ClientContext> context;
-  std::unique_ptr<Stream> stream;
-  std::thread reader;
-  uint64_t sent_up_to = 0;  // highest seq written on the current stream
-  int attempts = 0;
-  int64_t next_attempt_us = 0;
-
-  void Acknowledge(uint64_t seq) {
-    std::lock_guard<std::mutex> lock(mu);
-    acked = std::max(acked, seq);
-    while (!pending.empty() && pending.front().seq() <= acked) {
-      pending.pop_front();
-    }
-    cv.notify_all();
+  int64_t Now() const {
+    return options.real_time ? MonotonicMicros() : virtual_now_us;
   }
 
-  void ReadLoop(Stream* s) {
-    v1::HubMessage msg;
-    while (s->Read(&msg)) {
-      if (msg.has_ack()) {
-        Acknowledge(msg.ack().durable_seq());
-      } else if (msg.has_feedback()) {
-        {
-          std::lock_guard<std::mutex> lock(mu);
-          if (msg.feedback().set_active() && !set_started_seen) {
-            set_started_seen = true;
-            set_stance_side = msg.feedback().stance_side();
-          }
-        }
-        if (options.on_feedback) options.on_feedback(msg.feedback());
+  void SetBoot(const std::string& id) {
+    std::lock_guard<std::mutex> lock(boot_mu);
+    boot = id;
+  }
+
+  // ---- sampling -------------------------------------------------------
+
+  void ScheduleTick() {
+    if (stopping) return;
+    if (options.real_time) {
+      next_tick += ToChrono(options.batch_period);
+      // After a stall (e.g. the SD card blocked) catch up in one batch
+      // rather than in a burst of empty ticks.
+      if (next_tick < Clock::now() - ToChrono(options.batch_period) * 4) {
+        next_tick = Clock::now();
       }
+      batch_timer.expires_at(next_tick);
+    } else {
+      // Virtual clock: as fast as the hub acknowledges.
+      if (spool->last_seq() - acked >=
+          static_cast<uint64_t>(options.max_in_flight)) {
+        return;  // an ack resumes ticking
+      }
+      batch_timer.expires_after(std::chrono::microseconds(0));
     }
-    std::lock_guard<std::mutex> lock(mu);
-    stream_broken = true;
-    cv.notify_all();
+    batch_timer.async_wait([this](const boost::system::error_code& ec) {
+      if (!ec) Tick();
+    });
   }
 
-  // Opens a stream, says hello, and learns where to resume.
-  bool Connect() {
-    context = std::make_unique<grpc::ClientContext>();
-    stream = stub->Stream(context.get());
-    v1::StationMessage hello;
-    v1::StationHello* h = hello.mutable_hello();
-    h->set_station_id(options.station_id);
-    h->set_boot_id(boot_id);
-    h->set_software_version("stephub-station 0.1");
-    for (auto& sensor : source->Sensors()) *h->add_sensors() = sensor;
-    v1::HubMessage welcome;
-    if (!stream->Write(hello) || !stream->Read(&welcome) ||
-        !welcome.has_welcome()) {
-      CloseStream();
+  void Tick() {
+    if (stopping) return;
+    if (options.real_time) {
+      virtual_now_us = MonotonicMicros();
+    } else {
+      virtual_now_us += absl::ToInt64Microseconds(options.batch_period);
+    }
+    const bool draining = options.exit_after_set && source->SetPlayed();
+    if (!draining) {
+      if (!SampleOnce()) return;
+    }
+    if (auto s = spool->MaybeSync(absl::Now()); !s.ok()) {
+      Log(LogLevel::kError, "spool_sync_failed").With("error", s);
+    }
+    Pump();
+    if (draining && acked >= spool->last_seq()) {
+      Log(LogLevel::kInfo, "set_stored").With("last_seq", spool->last_seq());
+      BeginShutdown(/*graceful=*/true);
+      return;
+    }
+    ScheduleTick();
+  }
+
+  // Polls the source and spools what it gave. False when the station must
+  // stop (the source failed).
+  bool SampleOnce() {
+    v1::SampleBatch batch;
+    if (auto s = source->Poll(virtual_now_us, &batch); !s.ok()) {
+      Log(LogLevel::kError, "sensor_source_failed").With("error", s);
+      result = s;
+      BeginShutdown(/*graceful=*/true);
       return false;
     }
-    Acknowledge(welcome.welcome().durable_seq());
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      connected = true;
-      stream_broken = false;
-      sent_up_to = acked;
-    }
-    reader = std::thread([this, s = stream.get()] { ReadLoop(s); });
+    if (batch.imu_size() == 0 && batch.force_size() == 0) return true;
+    SpoolBatch(std::move(batch));
     return true;
   }
 
-  // graceful: the station said WritesDone; wait for the hub to finish the
-  // stream (it does once everything is stored) instead of cancelling it.
-  void CloseStream(bool graceful = false) {
-    if (context && !graceful) context->TryCancel();
-    if (reader.joinable()) reader.join();
-    if (stream) {
-      grpc::Status status = stream->Finish();
-      if (!status.ok() && status.error_code() != grpc::StatusCode::CANCELLED) {
-        std::cerr << "station " << options.station_id
-                  << ": hub ended the stream: " << status.error_message()
-                  << "\n";
+  void SpoolBatch(v1::SampleBatch batch) {
+    batch.set_seq(spool->last_seq() + 1);
+    const uint64_t samples = SampleCount(batch);
+    std::string payload;
+    batch.SerializeToString(&payload);
+    auto seq = spool->Append(payload, samples);
+    if (!seq.ok() && !absl::IsResourceExhausted(seq.status())) {
+      // Not the cap: the SD card failed the write. The batch is lost.
+      ++write_failures;
+      Log(LogLevel::kError, "spool_write_failed")
+          .With("failures", write_failures)
+          .With("samples_lost", samples)
+          .With("error", seq.status());
+      return;
+    }
+    if (!seq.ok()) {
+      dropped = spool->dropped_samples();
+      // Logged on the first loss and then every 1000 batches, not per batch.
+      if (spool->dropped_batches() - dropped_logged >= 1000 ||
+          dropped_logged == 0) {
+        dropped_logged = spool->dropped_batches();
+        Log(LogLevel::kWarning, "spool_full_samples_dropped")
+            .With("dropped_batches", spool->dropped_batches())
+            .With("dropped_samples", spool->dropped_samples())
+            .With("spool_bytes", spool->bytes())
+            .With("error", seq.status());
+      }
+      return;
+    }
+    last_seq_seen = *seq;
+    send_cache.push_back(std::move(batch));
+    while (send_cache.size() > kSendCacheBatches) send_cache.pop_front();
+  }
+
+  // ---- sending --------------------------------------------------------
+
+  // Writes spooled batches the hub has not seen on this stream, within the
+  // in-flight window.
+  void Pump() {
+    if (!stream || !welcomed) return;
+    std::vector<SpoolRecord> from_disk;
+    while (sent < spool->last_seq() &&
+           sent - acked < static_cast<uint64_t>(options.max_in_flight) &&
+           stream->Queued() < kMaxQueuedOnStream) {
+      v1::StationMessage message;
+      const uint64_t want = sent + 1;
+      if (!send_cache.empty() && send_cache.front().seq() <= want &&
+          send_cache.back().seq() >= want) {
+        *message.mutable_batch() = send_cache[want - send_cache.front().seq()];
+      } else {
+        from_disk.clear();
+        if (auto s = spool->ReadAfter(sent, 1, &from_disk);
+            !s.ok() || from_disk.empty()) {
+          Log(LogLevel::kError, "spool_read_failed")
+              .With("after_seq", sent)
+              .With("error", s.ok() ? absl::DataLossError("no record") : s);
+          return;
+        }
+        if (!message.mutable_batch()->ParseFromString(from_disk[0].payload) ||
+            message.batch().seq() != from_disk[0].seq ||
+            from_disk[0].seq < want) {
+          Log(LogLevel::kError, "spool_record_unreadable")
+              .With("seq", from_disk[0].seq);
+          return;
+        }
+        if (from_disk[0].seq > want) {
+          // The spool skipped damaged records: those batches are lost. Say
+          // so, rather than stall on a gap forever.
+          Log(LogLevel::kError, "spool_batches_lost")
+              .With("first_seq", want)
+              .With("last_seq", from_disk[0].seq - 1);
+          message.mutable_batch()->set_follows_spool_loss(true);
+        }
+      }
+      const uint64_t seq = message.batch().seq();
+      stream->Send(std::move(message));
+      sent = seq;
+    }
+  }
+
+  // ---- connection -----------------------------------------------------
+
+  v1::StationMessage Hello() const {
+    v1::StationMessage message;
+    v1::StationHello* hello = message.mutable_hello();
+    hello->set_station_id(options.station_id);
+    hello->set_boot_id(spool->boot_id());
+    hello->set_software_version("stephub-station 0.2");
+    hello->set_spool_dropped_samples(spool->dropped_samples());
+    hello->set_spool_dropped_batches(spool->dropped_batches());
+    for (auto& sensor : source->Sensors()) *hello->add_sensors() = sensor;
+    return message;
+  }
+
+  void Connect() {
+    if (stopping) return;
+    const uint64_t gen = ++generation;
+    welcomed = false;
+    stream = HubStream::Open(
+        stub.get(), io, &tracker, Hello(),
+        [this, gen](v1::HubMessage message, int64_t received_us) {
+          if (gen == generation) OnHubMessage(std::move(message), received_us);
+        },
+        [this, gen](grpc::Status status) {
+          if (gen == generation) OnStreamClosed(status);
+        },
+        [] { return MonotonicMicros(); });
+  }
+
+  void OnHubMessage(v1::HubMessage message, int64_t received_us) {
+    switch (message.message_case()) {
+      case v1::HubMessage::kWelcome:
+        OnWelcome(message.welcome().durable_seq());
+        break;
+      case v1::HubMessage::kAck:
+        OnAck(message.ack().durable_seq());
+        break;
+      case v1::HubMessage::kFeedback:
+        OnFeedback(message.feedback());
+        break;
+      case v1::HubMessage::kClockPong:
+        OnPong(message.clock_pong(), received_us);
+        break;
+      default:
+        break;
+    }
+  }
+
+  void OnWelcome(uint64_t durable) {
+    if (durable > spool->last_seq()) {
+      // The hub holds more of this boot than the spool: the spool lost its
+      // unsynced tail (a power cut). Reusing those numbers would make the
+      // hub drop new samples as duplicates, so start a new boot.
+      Log(LogLevel::kWarning, "spool_behind_hub_new_boot")
+          .With("boot_id", spool->boot_id())
+          .With("hub_durable_seq", durable)
+          .With("spool_last_seq", spool->last_seq());
+      if (auto s = spool->Reset(); !s.ok()) {
+        Log(LogLevel::kError, "spool_reset_failed").With("error", s);
+        result = s;
+        BeginShutdown(false);
+        return;
+      }
+      SetBoot(spool->boot_id());
+      send_cache.clear();
+      acked = 0;
+      last_seq_seen = 0;
+      stream->Cancel();  // the next stream says hello with the new boot id
+      return;
+    }
+    welcomed = true;
+    backoff.Reset();
+    sent = durable;
+    Log(LogLevel::kInfo, "connected")
+        .With("hub", options.hub_address)
+        .With("boot_id", spool->boot_id())
+        .With("hub_durable_seq", durable)
+        .With("spool_last_seq", spool->last_seq());
+    OnAck(durable);
+    Pump();
+    health_sent.clear();  // the hub starts each stream knowing nothing
+    CheckHealth();
+    SendPing();
+  }
+
+  void OnAck(uint64_t durable) {
+    if (durable <= acked && durable != 0) return;
+    acked = std::max<uint64_t>(acked, durable);
+    if (auto s = spool->Release(acked); !s.ok()) {
+      Log(LogLevel::kError, "spool_release_failed").With("error", s);
+    }
+    while (!send_cache.empty() && send_cache.front().seq() <= acked) {
+      send_cache.pop_front();
+    }
+    Pump();
+    if (stopping) {
+      if (acked >= spool->last_seq()) FinishStream(/*graceful=*/true);
+      return;
+    }
+    if (!options.real_time) ScheduleTick();  // the window opened
+    if (options.exit_after_set && source->SetPlayed() &&
+        acked >= spool->last_seq()) {
+      BeginShutdown(/*graceful=*/true);
+    }
+  }
+
+  void OnFeedback(const v1::StationFeedback& feedback) {
+    if (feedback.set_active() && !set_begun) {
+      set_begun = true;
+      const int64_t start = Now();
+      SaveCurrentSet(feedback.set_id(), start, feedback.stance_side());
+      source->OnSetStarted(start, ToStanceSide(feedback.stance_side()));
+    }
+    if (!feedback.set_active() && !options.current_set_file.empty()) {
+      std::remove(options.current_set_file.c_str());
+    }
+    if (options.on_feedback) options.on_feedback(feedback);
+  }
+
+  static StanceSide ToStanceSide(v1::StanceSide side) {
+    return side == v1::STANCE_SIDE_RIGHT ? StanceSide::kRight
+                                         : StanceSide::kLeft;
+  }
+
+  // Notes the running set's start on the station clock. The monotonic
+  // clock runs on across a restart of the process, so a station restarted
+  // mid-set can resume a simulated or replayed patient where it would be.
+  void SaveCurrentSet(int64_t set_id, int64_t start_us, v1::StanceSide side) {
+    if (options.current_set_file.empty() || !options.real_time) return;
+    const std::string tmp = options.current_set_file + ".tmp";
+    {
+      std::ofstream out(tmp, std::ios::trunc);
+      out << set_id << " " << start_us << " " << static_cast<int>(side) << "\n";
+      if (!out) {
+        Log(LogLevel::kWarning, "current_set_not_saved").With("file", tmp);
+        return;
       }
     }
+    std::rename(tmp.c_str(), options.current_set_file.c_str());
+  }
+
+  // At start: a set that was running when the station stopped goes on.
+  void ResumeCurrentSet() {
+    if (options.current_set_file.empty() || !options.real_time) return;
+    std::ifstream in(options.current_set_file);
+    int64_t set_id = 0, start_us = 0;
+    int side = 0;
+    if (!(in >> set_id >> start_us >> side) || start_us > MonotonicMicros()) {
+      return;  // none, or from before the machine rebooted
+    }
+    set_begun = true;
+    Log(LogLevel::kInfo, "set_resumed")
+        .With("set_id", set_id)
+        .With("started_s_ago", (MonotonicMicros() - start_us) / 1e6);
+    source->OnSetStarted(start_us,
+                         ToStanceSide(static_cast<v1::StanceSide>(side)));
+  }
+
+  void OnStreamClosed(const grpc::Status& status) {
     stream.reset();
-    context.reset();
-    std::lock_guard<std::mutex> lock(mu);
-    connected = false;
+    welcomed = false;
+    clock.Clear();
+    if (finished) return;
+    if (stopping) {
+      Finish();
+      return;
+    }
+    const absl::Duration delay = backoff.Next();
+    Log(status.ok() ? LogLevel::kInfo : LogLevel::kWarning, "disconnected")
+        .With("hub", options.hub_address)
+        .With("code", static_cast<int>(status.error_code()))
+        .With("message", status.error_message())
+        .With("retry_in_ms", absl::ToInt64Milliseconds(delay));
+    reconnect_timer.expires_after(ToChrono(delay));
+    reconnect_timer.async_wait([this](const boost::system::error_code& ec) {
+      if (!ec) Connect();
+    });
   }
 
-  // Writes every pending batch not yet written on this stream.
-  bool SendPending() {
-    std::vector<v1::StationMessage> to_send;
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      for (const auto& batch : pending) {
-        if (batch.seq() <= sent_up_to) continue;
-        v1::StationMessage m;
-        *m.mutable_batch() = batch;
-        to_send.push_back(std::move(m));
-        sent_up_to = batch.seq();
+  // ---- clock and health -----------------------------------------------
+
+  void SendPing() {
+    if (!stream || !welcomed) return;
+    v1::StationMessage message;
+    message.mutable_clock_ping()->set_ping_id(next_ping_id++);
+    message.mutable_clock_ping()->set_station_send_us(MonotonicMicros());
+    stream->Send(std::move(message));
+  }
+
+  void SchedulePing() {
+    ping_timer.expires_after(ToChrono(options.clock_ping_interval));
+    ping_timer.async_wait([this](const boost::system::error_code& ec) {
+      if (ec || stopping) return;
+      SendPing();
+      SchedulePing();
+    });
+  }
+
+  void OnPong(const v1::ClockPong& pong, int64_t received_us) {
+    if (!clock.Add({pong.station_send_us(), pong.hub_receive_us(),
+                    pong.hub_send_us(), received_us})) {
+      Log(LogLevel::kDebug, "clock_exchange_rejected")
+          .With("ping_id", pong.ping_id());
+      return;
+    }
+    const auto best = clock.Best();
+    const bool moved = !reported_clock ||
+                       std::abs(best->offset_us - reported_clock->offset_us) >
+                           std::max<int64_t>(500, best->uncertainty_us);
+    if (!moved && absl::Now() - clock_reported_at < absl::Seconds(30)) return;
+    Log(moved ? LogLevel::kInfo : LogLevel::kDebug, "clock_offset")
+        .With("offset_us", best->offset_us)
+        .With("uncertainty_us", best->uncertainty_us)
+        .With("round_trip_us", best->round_trip_us);
+    reported_clock = best;
+    clock_reported_at = absl::Now();
+    v1::StationMessage message;
+    v1::ClockOffset* c = message.mutable_clock_offset();
+    c->set_offset_us(best->offset_us);
+    c->set_uncertainty_us(best->uncertainty_us);
+    c->set_round_trip_us(best->round_trip_us);
+    if (stream && welcomed) stream->Send(std::move(message));
+  }
+
+  void CheckHealth() {
+    std::vector<v1::SensorHealth> now = source->Health(MonotonicMicros());
+    const bool changed = !SameHealth(now, health_sent);
+    if (changed) {
+      for (const auto& h : now) {
+        Log(h.state() == v1::SENSOR_STATE_OK ? LogLevel::kInfo
+                                             : LogLevel::kWarning,
+            "sensor_health")
+            .With("sensor_id", h.sensor_id())
+            .With("state", v1::SensorState_Name(h.state()))
+            .With("detail", h.detail())
+            .With("samples_lost", h.samples_lost());
       }
     }
-    for (const auto& m : to_send) {
-      if (!stream->Write(m)) return false;
-    }
-    return true;
+    if (!stream || !welcomed) return;
+    if (!changed && absl::Now() - health_sent_at < kHealthRefresh) return;
+    v1::StationMessage message;
+    v1::StationHealth* health = message.mutable_health();
+    for (const auto& h : now) *health->add_sensors() = h;
+    health->set_spool_bytes(spool->bytes());
+    health->set_spool_dropped_samples(spool->dropped_samples());
+    stream->Send(std::move(message));
+    health_sent = std::move(now);
+    health_sent_at = absl::Now();
   }
 
-  void Queue(v1::SampleBatch batch) {
-    std::lock_guard<std::mutex> lock(mu);
-    batch.set_seq(next_seq++);
-    pending.push_back(std::move(batch));
-    while (pending.size() > options.max_pending) {
-      // Losing the oldest unacknowledged data is the only choice once the
-      // buffer is full; it is counted so that the loss is visible.
-      pending.pop_front();
-      ++dropped_batches;
+  void ScheduleHealth() {
+    health_timer.expires_after(ToChrono(kHealthCheckPeriod));
+    health_timer.async_wait([this](const boost::system::error_code& ec) {
+      if (ec || stopping) return;
+      CheckHealth();
+      ScheduleHealth();
+    });
+  }
+
+  // ---- shutdown -------------------------------------------------------
+
+  void BeginShutdown(bool graceful) {
+    if (stopping) return;
+    stopping = true;
+    batch_timer.cancel();
+    reconnect_timer.cancel();
+    ping_timer.cancel();
+    health_timer.cancel();
+    source->Stop();
+    // Samples the drivers decoded before they stopped still go to the spool.
+    if (!(options.exit_after_set && source->SetPlayed())) {
+      v1::SampleBatch batch;
+      if (source->Poll(Now(), &batch).ok() &&
+          (batch.imu_size() > 0 || batch.force_size() > 0)) {
+        SpoolBatch(std::move(batch));
+      }
+    }
+    if (auto s = spool->Sync(); !s.ok()) {
+      Log(LogLevel::kError, "spool_sync_failed").With("error", s);
+      if (result.ok()) result = s;
+    }
+    if (!stream) {
+      Finish();
+      return;
+    }
+    if (!graceful || !welcomed) {
+      FinishStream(false);
+      return;
+    }
+    Pump();
+    if (acked >= spool->last_seq()) {
+      FinishStream(true);
+      return;
+    }
+    grace_timer.expires_after(ToChrono(options.shutdown_grace));
+    grace_timer.async_wait([this](const boost::system::error_code& ec) {
+      if (ec) return;
+      Log(LogLevel::kInfo, "shutdown_grace_over")
+          .With("unacknowledged_batches", spool->last_seq() - acked);
+      FinishStream(false);
+    });
+  }
+
+  void FinishStream(bool graceful) {
+    grace_timer.cancel();
+    if (!stream) {
+      Finish();
+      return;
+    }
+    if (graceful) {
+      stream->Close();  // the hub ends the stream once all is stored
+    } else {
+      stream->Cancel();
     }
   }
 
-  absl::Duration Backoff() {
-    // Exponential from 100 ms with full jitter, capped low so that a station
-    // is back within moments of the network returning.
-    const double cap = absl::ToDoubleSeconds(options.max_backoff);
-    const double base = std::min(cap, 0.1 * (1 << std::min(attempts, 10)));
-    static thread_local std::mt19937 gen(std::random_device{}());
-    std::uniform_real_distribution<double> jitter(0.5, 1.0);
-    return absl::Seconds(base * jitter(gen));
+  void Finish() {
+    if (finished) return;
+    finished = true;
+    grace_timer.cancel();
+    Log(LogLevel::kInfo, "stopped")
+        .With("last_seq", spool->last_seq())
+        .With("acked_seq", acked.load())
+        .With("spool_bytes", spool->bytes());
+    io.stop();
   }
 };
 
-Station::Station(StationOptions options, std::unique_ptr<SensorSource> source)
-    : impl_(std::make_unique<Impl>()) {
-  impl_->options = std::move(options);
-  impl_->source = std::move(source);
+Station::Station(boost::asio::io_context& io, StationOptions options,
+                 std::unique_ptr<SensorSource> source)
+    : impl_(std::make_unique<Impl>(io, std::move(options), std::move(source))) {
+  const StationOptions& o = impl_->options;
   grpc::ChannelArguments args;
-  // Reconnect quickly after clinic Wi-Fi comes back (gRPC's default backoff
-  // grows to two minutes).
-  args.SetInt(
-      GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
-      static_cast<int>(absl::ToInt64Milliseconds(impl_->options.max_backoff)));
+  // gRPC's own reconnect backoff grows to two minutes; a bay must be back
+  // within moments of the Wi-Fi returning.
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
+              static_cast<int>(absl::ToInt64Milliseconds(o.max_backoff)));
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+  // Keepalive finds a dead Wi-Fi link in keepalive_time + timeout instead of
+  // at the next TCP timeout; the hub accepts pings every 5 s or more.
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS,
+              static_cast<int>(absl::ToInt64Milliseconds(o.keepalive_time)));
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS,
+              static_cast<int>(absl::ToInt64Milliseconds(o.keepalive_timeout)));
+  args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
   impl_->channel = grpc::CreateCustomChannel(
-      impl_->options.hub_address, grpc::InsecureChannelCredentials(), args);
+      o.hub_address, grpc::InsecureChannelCredentials(), args);
   impl_->stub = v1::StationLink::NewStub(impl_->channel);
 }
 
 Station::~Station() {
-  Stop();
-  impl_->CloseStream();
+  Impl& s = *impl_;
+  if (s.stream) s.stream->Cancel();
+  // gRPC may still be finishing a stream's callbacks; they reference this.
+  s.tracker.WaitAllClosed();
 }
-
-void Station::Stop() {
-  std::lock_guard<std::mutex> lock(impl_->mu);
-  impl_->stopping = true;
-  impl_->cv.notify_all();
-}
-
-uint64_t Station::acked_seq() const {
-  std::lock_guard<std::mutex> lock(impl_->mu);
-  return impl_->acked;
-}
-
-uint64_t Station::sent_seq() const {
-  std::lock_guard<std::mutex> lock(impl_->mu);
-  return impl_->next_seq - 1;
-}
-
-const std::string& Station::boot_id() const { return impl_->boot_id; }
 
 absl::Status Station::Run() {
   Impl& s = *impl_;
-  const int64_t period_us = absl::ToInt64Microseconds(s.options.batch_period);
-  int64_t now_us = MonotonicMicros();
-  bool set_begun = false;
-  for (;;) {
-    bool stopping, broken, connected, set_seen;
-    {
-      std::lock_guard<std::mutex> lock(s.mu);
-      stopping = s.stopping;
-      broken = s.stream_broken;
-      connected = s.connected;
-      set_seen = s.set_started_seen;
-    }
-    if (stopping) break;
-    if (connected && broken) {
-      s.CloseStream();
-      connected = false;
-      s.next_attempt_us =
-          MonotonicMicros() + absl::ToInt64Microseconds(s.Backoff());
-    }
-    if (!connected && MonotonicMicros() >= s.next_attempt_us) {
-      if (s.Connect()) {
-        s.attempts = 0;
-        connected = true;
-      } else {
-        ++s.attempts;
-        s.next_attempt_us =
-            MonotonicMicros() + absl::ToInt64Microseconds(s.Backoff());
-      }
-    }
-
-    if (set_seen && !set_begun) {
-      v1::StanceSide side;
-      {
-        std::lock_guard<std::mutex> lock(s.mu);
-        side = s.set_stance_side;
-      }
-      s.source->OnSetStarted(now_us, side == v1::STANCE_SIDE_RIGHT
-                                         ? StanceSide::kRight
-                                         : StanceSide::kLeft);
-      set_begun = true;
-    }
-    // With exit_after_set, nothing after the played set is sampled, so that
-    // the pending batches can drain to zero.
-    const bool draining = s.options.exit_after_set && s.source->SetPlayed();
-    if (!draining) {
-      v1::SampleBatch batch;
-      if (auto status = s.source->Poll(now_us, &batch); !status.ok()) {
-        return status;
-      }
-      if (batch.imu_size() > 0 || batch.force_size() > 0) {
-        s.Queue(std::move(batch));
-      }
-    }
-    if (connected && !s.SendPending()) {
-      std::lock_guard<std::mutex> lock(s.mu);
-      s.stream_broken = true;
-    }
-
-    if (s.options.exit_after_set && s.source->SetPlayed()) {
-      std::unique_lock<std::mutex> lock(s.mu);
-      if (s.pending.empty()) break;
-    }
-
-    // Advance the clock one batch period.
-    if (s.options.real_time) {
-      now_us += period_us;
-      std::unique_lock<std::mutex> lock(s.mu);
-      s.cv.wait_for(lock,
-                    std::chrono::microseconds(
-                        std::max<int64_t>(0, now_us - MonotonicMicros())),
-                    [&] { return s.stopping; });
-    } else {
-      now_us += period_us;
-      std::unique_lock<std::mutex> lock(s.mu);
-      // Never run further ahead of the hub than the in-flight window.
-      s.cv.wait_for(lock, std::chrono::milliseconds(200), [&] {
-        return s.stopping || s.stream_broken ||
-               s.pending.size() < static_cast<size_t>(s.options.max_in_flight);
-      });
-    }
+  Env* env = s.options.env != nullptr ? s.options.env : Env::Default();
+  auto spool = Spool::Open(env, s.options.spool);
+  if (!spool.ok()) return spool.status();
+  s.spool = *std::move(spool);
+  s.SetBoot(s.spool->boot_id());
+  s.last_seq_seen = s.spool->last_seq();
+  s.dropped = s.spool->dropped_samples();
+  const SpoolRecovery& recovery = s.spool->recovery();
+  Log(recovery.torn_tail_bytes > 0 || recovery.corrupt_bytes > 0
+          ? LogLevel::kWarning
+          : LogLevel::kInfo,
+      "spool_opened")
+      .With("dir", s.options.spool.dir)
+      .With("boot_id", s.spool->boot_id())
+      .With("created", recovery.created)
+      .With("records", recovery.records)
+      .With("last_seq", s.spool->last_seq())
+      .With("torn_tail_bytes", recovery.torn_tail_bytes)
+      .With("corrupt_bytes", recovery.corrupt_bytes);
+  for (const auto& problem : recovery.problems) {
+    Log(LogLevel::kWarning, "spool_recovery").With("problem", problem);
   }
-  bool graceful = false;
-  {
-    std::lock_guard<std::mutex> lock(s.mu);
-    graceful = s.connected && !s.stream_broken;
+  if (auto st = s.source->Start(); !st.ok()) return st;
+  for (const auto& sensor : s.source->Sensors()) {
+    Log(LogLevel::kInfo, "sensor")
+        .With("sensor_id", sensor.sensor_id())
+        .With("kind", v1::SensorKind_Name(sensor.kind()))
+        .With("placement", v1::Placement_Name(sensor.placement()))
+        .With("rate_hz", sensor.rate_hz())
+        .With("driver", sensor.driver())
+        .With("device", sensor.device());
   }
-  if (graceful) graceful = s.stream->WritesDone();
-  s.CloseStream(graceful);
-  if (s.dropped_batches > 0) {
-    return absl::DataLossError(
-        absl::StrFormat("%d batches were dropped while the hub was unreachable",
-                        s.dropped_batches));
+
+  s.virtual_now_us = MonotonicMicros();
+  s.next_tick = Clock::now();
+  s.ResumeCurrentSet();
+  s.io.restart();
+  boost::asio::post(s.io, [&s] {
+    s.Connect();
+    s.ScheduleTick();
+    s.SchedulePing();
+    s.ScheduleHealth();
+  });
+  s.io.run();
+  if (!s.finished) {
+    // io.stop() from outside: still leave the spool synced.
+    if (auto st = s.spool->Sync(); !st.ok() && s.result.ok()) s.result = st;
   }
-  return absl::OkStatus();
+  return s.result;
 }
+
+void Station::Stop() {
+  boost::asio::post(impl_->io,
+                    [s = impl_.get()] { s->BeginShutdown(/*graceful=*/true); });
+}
+
+uint64_t Station::acked_seq() const { return impl_->acked; }
+uint64_t Station::last_seq() const { return impl_->last_seq_seen; }
+std::string Station::boot_id() const {
+  std::lock_guard<std::mutex> lock(impl_->boot_mu);
+  return impl_->boot;
+}
+uint64_t Station::dropped_samples() const { return impl_->dropped; }
 
 }  // namespace stephub::station

@@ -1,11 +1,16 @@
-// The station daemon's core: polls its sensor source every batch period,
-// numbers batches, streams them to the hub over StationLink, keeps every
-// batch until the hub acknowledges it as durably stored, and resumes after
-// a lost connection from the hub's last durable sequence number.
+// The station daemon's core. Every batch period it polls the bay's sensors,
+// appends the batch to the on-disk spool (before anything is sent), streams
+// spooled batches to the hub, releases spool space when the hub acknowledges
+// a durable commit, and resumes after a lost connection from the hub's last
+// durable sequence number. It also keeps the hub told of its sensors' health
+// and of its clock's offset.
+//
+// Threads: everything runs on one boost::asio::io_context (timers, sensor
+// reads, signal handling); gRPC's callback threads only hand messages over
+// to it.
 #ifndef STEPHUB_STATION_STATION_H_
 #define STEPHUB_STATION_STATION_H_
 
-#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -14,7 +19,12 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "station/sensors/sensor_source.h"
+#include "station/spool/spool.h"
 #include "stephub/v1/station_link.pb.h"
+
+namespace boost::asio {
+class io_context;
+}  // namespace boost::asio
 
 namespace stephub::station {
 
@@ -22,33 +32,50 @@ struct StationOptions {
   std::string hub_address = "127.0.0.1:50051";
   std::string station_id;
   absl::Duration batch_period = absl::Milliseconds(25);
+  SpoolOptions spool;
+  Env* env = nullptr;  // nullptr: Env::Default()
   // Stop once the source has played its set and the hub holds all of it.
   bool exit_after_set = false;
   // false: run on a virtual clock as fast as the hub acknowledges (tests,
   // bulk replay), keeping at most max_in_flight batches unacknowledged.
   bool real_time = true;
+  // Batches sent but not yet acknowledged; below the hub's own limit (256)
+  // so that the hub never has to pause reading the stream.
   int max_in_flight = 200;
-  // Batches kept for an unreachable hub before the oldest are dropped
-  // (in memory until the on-disk spool of issue 3).
-  size_t max_pending = 12000;
   absl::Duration max_backoff = absl::Seconds(5);
-  // Called on the station's reader thread for every feedback from the hub.
+  absl::Duration keepalive_time = absl::Seconds(10);
+  absl::Duration keepalive_timeout = absl::Seconds(5);
+  absl::Duration clock_ping_interval = absl::Seconds(2);
+  // On Stop, how long to wait for the hub to acknowledge what is spooled
+  // before closing anyway (the rest stays in the spool for the next start).
+  absl::Duration shutdown_grace = absl::Seconds(2);
+  // Where the station notes the running set's start on its clock, so that a
+  // simulated or replayed patient resumes mid-set after a restart. Empty:
+  // not kept.
+  std::string current_set_file;
+  // Called on the io_context for every feedback from the hub.
   std::function<void(const v1::StationFeedback&)> on_feedback;
 };
 
 class Station {
  public:
-  Station(StationOptions options, std::unique_ptr<SensorSource> source);
+  // The source must run on the same io_context.
+  Station(boost::asio::io_context& io, StationOptions options,
+          std::unique_ptr<SensorSource> source);
   ~Station();
 
-  // Runs until Stop(), or with exit_after_set until the set is stored.
+  // Opens the spool (cutting a torn tail), then runs the io_context until
+  // Stop(), or with exit_after_set until the set is stored at the hub.
   absl::Status Run();
-  // Safe from any thread or a signal-watching thread.
+  // Safe from any thread: stop sampling, spool what was sampled, sync the
+  // spool, give the hub shutdown_grace to acknowledge, close the stream.
   void Stop();
 
+  // After Run: what happened (for tests and the exit message).
   uint64_t acked_seq() const;
-  uint64_t sent_seq() const;
-  const std::string& boot_id() const;
+  uint64_t last_seq() const;
+  std::string boot_id() const;
+  uint64_t dropped_samples() const;
 
  private:
   struct Impl;

@@ -5,6 +5,7 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include <boost/asio/io_context.hpp>
 #include <map>
 #include <mutex>
 #include <sstream>
@@ -71,6 +72,7 @@ PatientProfile ShortProfile(const std::string& name, StanceSide side) {
 struct Bay {
   std::string station_id;
   PatientProfile profile;
+  boost::asio::io_context io;
   std::unique_ptr<station::Station> station;
   std::thread thread;
   absl::Status result;
@@ -101,13 +103,15 @@ TEST(HubEndToEnd, TwoStationsScoredStoredAndKeptAcrossRestart) {
     so.station_id = bays[i].station_id;
     so.exit_after_set = true;
     so.real_time = false;  // virtual clock, paced by the hub's acks
+    so.spool.dir = dir.path() + "/spool-" + bays[i].station_id;
     const int64_t start = station::MonotonicMicros();
     // Every simulated patient starts out on the left leg; bay-2's set is
     // for the right, so its patient must follow the side the hub sends.
     PatientProfile standing_left = bays[i].profile;
     standing_left.stance_side = StanceSide::kLeft;
     bays[i].station = std::make_unique<station::Station>(
-        so, station::MakeSimulatedSource(standing_left, 7 + i, start));
+        bays[i].io, so,
+        station::MakeSimulatedSource(standing_left, 7 + i, start));
     bays[i].thread =
         std::thread([&b = bays[i]] { b.result = b.station->Run(); });
   }
@@ -148,7 +152,7 @@ TEST(HubEndToEnd, TwoStationsScoredStoredAndKeptAcrossRestart) {
       [&] {
         for (const Bay& b : bays) {
           if (b.station->acked_seq() == 0 ||
-              b.station->acked_seq() != b.station->sent_seq()) {
+              b.station->acked_seq() != b.station->last_seq()) {
             return false;
           }
         }
@@ -162,8 +166,8 @@ TEST(HubEndToEnd, TwoStationsScoredStoredAndKeptAcrossRestart) {
   }
   ASSERT_TRUE(finished);
   for (Bay& b : bays) {
-    EXPECT_GT(b.station->sent_seq(), 0u);
-    EXPECT_EQ(b.station->acked_seq(), b.station->sent_seq()) << b.station_id;
+    EXPECT_GT(b.station->last_seq(), 0u);
+    EXPECT_EQ(b.station->acked_seq(), b.station->last_seq()) << b.station_id;
   }
   for (const Bay& b : bays) {
     v1::EndSetRequest req;
@@ -202,7 +206,7 @@ TEST(HubEndToEnd, TwoStationsScoredStoredAndKeptAcrossRestart) {
     ASSERT_TRUE(store.ok()) << store.status();
     for (const Bay& b : bays) {
       EXPECT_EQ(*(*store)->CountBatches(b.station_id),
-                static_cast<int64_t>(b.station->sent_seq()));
+                static_cast<int64_t>(b.station->last_seq()));
     }
   }
   started = api::HubServer::Start(options);

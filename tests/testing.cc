@@ -1,8 +1,15 @@
 // Helpers shared by the integration tests; see testing.h.
 #include "tests/testing.h"
 
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <filesystem>
+#include <fstream>
 #include <random>
+#include <sstream>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -20,6 +27,8 @@ TempDir::TempDir() {
 }
 
 TempDir::~TempDir() {
+  // For post-mortems of integration tests: logs and databases stay.
+  if (std::getenv("STEPHUB_KEEP_TEST_DIRS") != nullptr) return;
   std::error_code ec;
   std::filesystem::remove_all(path_, ec);
 }
@@ -52,6 +61,70 @@ v1::SampleBatch StandingBatch(uint64_t seq, int64_t t0_us, int n) {
     imu->add_gz_radps(0);
   }
   return batch;
+}
+
+ChildProcess::ChildProcess(std::vector<std::string> argv, std::string log_file)
+    : log_file_(std::move(log_file)) {
+  std::vector<char*> args;
+  for (auto& a : argv) args.push_back(a.data());
+  args.push_back(nullptr);
+  pid_ = fork();
+  if (pid_ == 0) {
+    const int fd = open(log_file_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (fd >= 0) {
+      dup2(fd, STDOUT_FILENO);
+      dup2(fd, STDERR_FILENO);
+      close(fd);
+    }
+    execv(args[0], args.data());
+    _exit(127);
+  }
+}
+
+ChildProcess::~ChildProcess() {
+  if (pid_ > 0 && !reaped_) {
+    kill(pid_, SIGKILL);
+    Wait();
+  }
+}
+
+void ChildProcess::Signal(int signal) {
+  if (pid_ > 0 && !reaped_) kill(pid_, signal);
+}
+
+int ChildProcess::Wait() {
+  if (pid_ <= 0) return -1;
+  if (!reaped_) {
+    int status = 0;
+    waitpid(pid_, &status, 0);
+    reaped_ = true;
+    exit_code_ =
+        WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  }
+  return exit_code_;
+}
+
+bool ChildProcess::WaitFor(absl::Duration timeout, int* exit_code) {
+  const bool exited = testing::WaitFor(
+      [&] {
+        if (reaped_) return true;
+        int status = 0;
+        if (waitpid(pid_, &status, WNOHANG) != pid_) return false;
+        reaped_ = true;
+        exit_code_ =
+            WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        return true;
+      },
+      timeout);
+  if (exited && exit_code) *exit_code = exit_code_;
+  return exited;
+}
+
+std::string ChildProcess::Log() const {
+  std::ifstream in(log_file_);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
 }
 
 bool WaitFor(const std::function<bool()>& done, absl::Duration timeout) {

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "absl/time/time.h"
 #include "stephub/v1/station_link.pb.h"
@@ -28,6 +29,30 @@ v1::StationHello SacrumHello(const std::string& station_id,
 
 // `n` quiet-standing samples of sensor 10 from t0_us at 200 Hz.
 v1::SampleBatch StandingBatch(uint64_t seq, int64_t t0_us, int n);
+
+// A child process (a real stephub binary) with its stdout and stderr in a
+// log file. Killed with SIGKILL on destruction if still running.
+class ChildProcess {
+ public:
+  ChildProcess(std::vector<std::string> argv, std::string log_file);
+  ~ChildProcess();
+  ChildProcess(const ChildProcess&) = delete;
+  ChildProcess& operator=(const ChildProcess&) = delete;
+
+  bool started() const { return pid_ > 0; }
+  void Signal(int signal);
+  // Waits for the exit; returns the exit code, or 128 + signal number.
+  int Wait();
+  // True if it exited within `timeout` (its code then in *exit_code).
+  bool WaitFor(absl::Duration timeout, int* exit_code);
+  std::string Log() const;
+
+ private:
+  int pid_ = -1;
+  bool reaped_ = false;
+  int exit_code_ = -1;
+  std::string log_file_;
+};
 
 // Polls `done` until it holds or `timeout` passes; returns its last value.
 bool WaitFor(const std::function<bool()>& done,

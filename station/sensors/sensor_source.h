@@ -31,10 +31,14 @@ class SensorSource {
   // handed out yet. An error stops the station (programming or recording
   // errors only; device trouble goes to Health()).
   virtual absl::Status Poll(int64_t now_us, v1::SampleBatch* batch) = 0;
-  // The therapist started a set on this bay (the hub says so), with the
-  // patient standing on `stance_side`. Simulated and replayed patients start
-  // moving; hardware ignores it.
-  virtual void OnSetStarted(int64_t /*now_us*/, StanceSide /*stance_side*/) {}
+  // The therapist started a set on this bay (the hub says so) at
+  // set_start_us, with the patient standing on `stance_side`. Simulated and
+  // replayed patients start moving; hardware ignores it. set_start_us lies
+  // before the latest Poll when the station restarted mid-set: the patient
+  // kept moving meanwhile, so a simulated or replayed one resumes where it
+  // would be by now instead of starting over.
+  virtual void OnSetStarted(int64_t /*set_start_us*/,
+                            StanceSide /*stance_side*/) {}
   // True once the source has played a whole set and has nothing more to
   // show (the simulated patient finished, the recording ended). Hardware
   // never finishes.

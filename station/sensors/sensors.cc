@@ -1,9 +1,8 @@
 // Simulated and replayed sensor sources; see sensors.h.
 #include "station/sensors/sensors.h"
 
-#include <chrono>
-
 #include <algorithm>
+#include <chrono>
 #include <map>
 #include <optional>
 
@@ -63,7 +62,8 @@ v1::SensorInfo ForcePlate(double rate_hz, const std::string& model) {
 }
 
 // Simulated and recorded sensors never fail.
-std::vector<v1::SensorHealth> AllOk(const std::vector<v1::SensorInfo>& sensors) {
+std::vector<v1::SensorHealth> AllOk(
+    const std::vector<v1::SensorInfo>& sensors) {
   std::vector<v1::SensorHealth> out;
   for (const auto& sensor : sensors) {
     v1::SensorHealth h;
@@ -113,32 +113,63 @@ class SimulatedSource : public SensorSource {
       : profile_(profile),
         seed_(seed),
         simulator_(
-            std::make_unique<StepDownSimulator>(profile, seed, start_us)) {}
+            std::make_unique<StepDownSimulator>(profile, seed, start_us)),
+        polled_until_(start_us),
+        last_imu_t_us_(start_us) {}
 
+  // A whole station: the plate and four IMUs (sacrum, sternum, thigh and
+  // shank of the stance leg).
   std::vector<v1::SensorInfo> Sensors() const override {
-    return {ForcePlate(profile_.force_rate_hz, "stephub-sim"),
-            Imu(kFirstImuId, Placement::kSacrum, profile_.imu_rate_hz,
-                "stephub-sim")};
+    std::vector<v1::SensorInfo> out = {
+        ForcePlate(profile_.force_rate_hz, "stephub-sim"),
+        Imu(kFirstImuId, Placement::kSacrum, profile_.imu_rate_hz,
+            "stephub-sim"),
+        Imu(kFirstImuId + 1, Placement::kSternum, profile_.imu_rate_hz,
+            "stephub-sim"),
+        Imu(kFirstImuId + 2, Placement::kThigh, profile_.imu_rate_hz,
+            "stephub-sim"),
+        Imu(kFirstImuId + 3, Placement::kShank, profile_.imu_rate_hz,
+            "stephub-sim")};
+    for (auto& sensor : out) {
+      sensor.set_driver("sim");
+      sensor.set_device(
+          absl::StrCat("profile ", profile_.name, ", seed ", seed_));
+    }
+    return out;
   }
 
   absl::Status Poll(int64_t now_us, v1::SampleBatch* batch) override {
     SimulatedSamples samples;
     simulator_->GenerateUntil(now_us, &samples);
+    polled_until_ = std::max(polled_until_, now_us);
+    if (!samples.sacrum.empty()) last_imu_t_us_ = samples.sacrum.back().t_us;
     AppendForce(samples.force, 0, samples.force.size(), 0, batch);
     AppendImu(kFirstImuId, samples.sacrum, 0, samples.sacrum.size(), 0, batch);
+    AppendImu(kFirstImuId + 1, samples.sternum, 0, samples.sternum.size(), 0,
+              batch);
+    AppendImu(kFirstImuId + 2, samples.thigh, 0, samples.thigh.size(), 0,
+              batch);
+    AppendImu(kFirstImuId + 3, samples.shank, 0, samples.shank.size(), 0,
+              batch);
     return absl::OkStatus();
   }
 
-  void OnSetStarted(int64_t now_us, StanceSide stance_side) override {
+  void OnSetStarted(int64_t set_start_us, StanceSide stance_side) override {
     if (started_) return;  // one set per simulated patient
     started_ = true;
-    if (stance_side != profile_.stance_side) {
-      // The patient steps onto the leg the therapist asked for: the same
-      // patient (seed), standing on the other side, from now on.
-      profile_.stance_side = stance_side;
-      simulator_ = std::make_unique<StepDownSimulator>(profile_, seed_, now_us);
-    }
-    simulator_->BeginSet(now_us);
+    // The patient stands on the leg the therapist asked for. A fresh
+    // simulator per set makes the set a function of (profile, seed, start)
+    // alone: a station restarted mid-set resumes the very same repetitions
+    // (generated silently up to the samples already handed out), and tests
+    // can recompute the truth.
+    profile_.stance_side = stance_side;
+    // Built from the last sample handed out, so that the sampling grid runs
+    // on without a hole (the grids of every sensor meet there).
+    const int64_t from = std::min(set_start_us, last_imu_t_us_);
+    simulator_ = std::make_unique<StepDownSimulator>(profile_, seed_, from);
+    simulator_->BeginSet(set_start_us);
+    SimulatedSamples skipped;
+    simulator_->GenerateUntil(polled_until_, &skipped);
   }
 
   bool SetPlayed() const override {
@@ -153,6 +184,8 @@ class SimulatedSource : public SensorSource {
   PatientProfile profile_;
   const uint64_t seed_;
   std::unique_ptr<StepDownSimulator> simulator_;
+  int64_t polled_until_ = INT64_MIN;
+  int64_t last_imu_t_us_;
   bool started_ = false;
 };
 
@@ -181,10 +214,15 @@ class ReplaySource : public SensorSource {
       out.push_back(
           Imu(imu_ids_.at(placement), placement, RateOf(samples), "replay"));
     }
+    for (auto& sensor : out) {
+      sensor.set_driver("replay");
+      sensor.set_device(recording_.meta.source);
+    }
     return out;
   }
 
   absl::Status Poll(int64_t now_us, v1::SampleBatch* batch) override {
+    polled_until_ = std::max(polled_until_, now_us);
     if (!offset_us_) return absl::OkStatus();
     const int64_t until = now_us - *offset_us_;  // on the recording's clock
     auto upto = [until](const auto& samples, size_t from) {
@@ -205,8 +243,20 @@ class ReplaySource : public SensorSource {
   }
 
   // A recording's stance side is fixed by its meta.json.
-  void OnSetStarted(int64_t now_us, StanceSide) override {
-    if (!offset_us_) offset_us_ = now_us - first_t_us_;
+  void OnSetStarted(int64_t set_start_us, StanceSide) override {
+    if (offset_us_) return;
+    offset_us_ = set_start_us - first_t_us_;
+    if (set_start_us >= polled_until_) return;
+    // Resuming after a station restart: what the recording played while
+    // the station was down is gone, as it would be with a real patient.
+    const int64_t skip_until = polled_until_ - *offset_us_;
+    auto skip = [skip_until](const auto& samples, size_t& next) {
+      while (next < samples.size() && samples[next].t_us <= skip_until) ++next;
+    };
+    skip(recording_.force, force_next_);
+    for (const auto& [placement, samples] : recording_.imu) {
+      skip(samples, imu_next_[placement]);
+    }
   }
 
   bool SetPlayed() const override {
@@ -238,6 +288,7 @@ class ReplaySource : public SensorSource {
   std::map<Placement, size_t> imu_next_;
   size_t force_next_ = 0;
   int64_t first_t_us_ = INT64_MAX;
+  int64_t polled_until_ = INT64_MIN;
   std::optional<int64_t> offset_us_;
 };
 

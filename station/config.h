@@ -1,0 +1,30 @@
+// The station's configuration file (protobuf text format, schema in
+// proto/stephub/v1/station_config.proto): parsing with line:column errors,
+// defaults, and validation whose errors name the field.
+#ifndef STEPHUB_STATION_CONFIG_H_
+#define STEPHUB_STATION_CONFIG_H_
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "stephub/v1/station_config.pb.h"
+
+namespace stephub::station {
+
+// Parses text; `origin` (usually the file name) prefixes every error as
+// "origin:line:column: ...".
+absl::StatusOr<v1::StationConfig> ParseStationConfig(absl::string_view text,
+                                                     absl::string_view origin);
+absl::StatusOr<v1::StationConfig> LoadStationConfig(const std::string& path);
+
+// Fills every zero field that has a documented default.
+void ApplyStationDefaults(v1::StationConfig* config);
+
+// Checks a config with defaults applied; errors read
+// "sensors[2].serial_force_plate.baud: ...".
+absl::Status ValidateStationConfig(const v1::StationConfig& config);
+
+}  // namespace stephub::station
+
+#endif  // STEPHUB_STATION_CONFIG_H_
