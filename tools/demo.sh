@@ -49,6 +49,7 @@ station_pids=()
 for i in 0 1 2; do
   "$STATION_BIN" --hub="$STEPHUB_HUB" --station_id="${BAYS[$i]}" \
     --sensors="sim:${PROFILES[$i]}" --seed=$((i + 11)) --exit_after_set \
+    --spool_dir="$DATA/spool-${BAYS[$i]}" \
     --quiet >"$DATA/logs/${BAYS[$i]}.log" 2>&1 &
   station_pids+=($!)
   children+=($!)
