@@ -7,6 +7,7 @@
 #include <cmath>
 #include <limits>
 
+#include "absl/time/clock.h"
 #include "hub/api/hub_server.h"
 #include "hub/store/store.h"
 #include "stephub/v1/clinic.grpc.pb.h"
@@ -213,6 +214,142 @@ TEST_F(StationLinkTest, GoodStationKeepsStreamingWhileAnotherMisbehaves) {
   ASSERT_TRUE(store.ok()) << store.status();
   EXPECT_EQ(*(*store)->CountBatches("bay-good"), 20);
   EXPECT_EQ(*(*store)->CountBatches("bay-bad"), 0);
+}
+
+}  // namespace
+}  // namespace stephub
+
+namespace stephub {
+namespace {
+
+class StationLinkClockAndHealthTest : public StationLinkTest {
+ protected:
+  static bool SendMessage(Call& call, const v1::StationMessage& m) {
+    return call.stream->Write(m);
+  }
+  v1::StationStatus StatusOf(const std::string& station_id) {
+    v1::ListStationsResponse resp;
+    grpc::ClientContext ctx;
+    EXPECT_TRUE(clinic_->ListStations(&ctx, {}, &resp).ok());
+    for (const auto& s : resp.stations()) {
+      if (s.station_id() == station_id) return s;
+    }
+    return {};
+  }
+};
+
+TEST_F(StationLinkClockAndHealthTest, PingIsAnsweredWithHubTimes) {
+  Call call = Open();
+  ASSERT_TRUE(Send(call, testing::SacrumHello("bay-1", "boot-a")));
+  v1::StationMessage ping;
+  ping.mutable_clock_ping()->set_ping_id(7);
+  ping.mutable_clock_ping()->set_station_send_us(123456);
+  const int64_t before_us = absl::ToUnixMicros(absl::Now());
+  ASSERT_TRUE(SendMessage(call, ping));
+  v1::HubMessage msg;
+  bool got = false;
+  while (!got && call.stream->Read(&msg)) got = msg.has_clock_pong();
+  ASSERT_TRUE(got);
+  const int64_t after_us = absl::ToUnixMicros(absl::Now());
+  EXPECT_EQ(msg.clock_pong().ping_id(), 7u);
+  EXPECT_EQ(msg.clock_pong().station_send_us(), 123456);
+  EXPECT_GE(msg.clock_pong().hub_receive_us(), before_us);
+  EXPECT_LE(msg.clock_pong().hub_receive_us(), msg.clock_pong().hub_send_us());
+  EXPECT_LE(msg.clock_pong().hub_send_us(), after_us);
+  call.stream->WritesDone();
+  EXPECT_TRUE(Drain(call).ok());
+}
+
+TEST_F(StationLinkClockAndHealthTest, HealthAndClockShowInTheStationList) {
+  Call call = Open();
+  v1::StationHello hello = testing::SacrumHello("bay-1", "boot-a");
+  hello.set_spool_dropped_samples(400);
+  hello.set_spool_dropped_batches(2);
+  ASSERT_TRUE(Send(call, hello));
+  v1::StationMessage health;
+  v1::SensorHealth* h = health.mutable_health()->add_sensors();
+  h->set_sensor_id(10);
+  h->set_state(v1::SENSOR_STATE_NO_DATA);
+  h->set_detail("no samples from lsm6dsox_accel for 1.2 s");
+  ASSERT_TRUE(SendMessage(call, health));
+  v1::StationMessage clock;
+  clock.mutable_clock_offset()->set_offset_us(-42);
+  clock.mutable_clock_offset()->set_uncertainty_us(300);
+  clock.mutable_clock_offset()->set_round_trip_us(600);
+  ASSERT_TRUE(SendMessage(call, clock));
+  ASSERT_TRUE(testing::WaitFor([&] {
+    const v1::StationStatus s = StatusOf("bay-1");
+    return s.sensor_health_size() == 1 && s.has_clock();
+  }));
+  const v1::StationStatus s = StatusOf("bay-1");
+  EXPECT_EQ(s.sensor_health(0).state(), v1::SENSOR_STATE_NO_DATA);
+  EXPECT_THAT(s.sensor_health(0).detail(), HasSubstr("lsm6dsox"));
+  EXPECT_EQ(s.clock().offset_us(), -42);
+  EXPECT_EQ(s.clock().uncertainty_us(), 300);
+  EXPECT_EQ(s.spool_dropped_samples(), 400u);
+  call.stream->WritesDone();
+  EXPECT_TRUE(Drain(call).ok());
+}
+
+TEST_F(StationLinkClockAndHealthTest, BadHealthOrClockIsInvalidArgument) {
+  struct Case {
+    const char* name;
+    std::function<void(v1::StationMessage*)> make;
+    const char* says;
+  };
+  const std::vector<Case> cases = {
+      {"unknown sensor",
+       [](v1::StationMessage* m) {
+         auto* h = m->mutable_health()->add_sensors();
+         h->set_sensor_id(99);
+         h->set_state(v1::SENSOR_STATE_OK);
+       },
+       "sensor 99"},
+      {"no state",
+       [](v1::StationMessage* m) {
+         m->mutable_health()->add_sensors()->set_sensor_id(10);
+       },
+       "state"},
+      {"negative round trip",
+       [](v1::StationMessage* m) {
+         m->mutable_clock_offset()->set_round_trip_us(-5);
+       },
+       "round_trip_us"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    Call call = Open();
+    ASSERT_TRUE(Send(call, testing::SacrumHello("bay-9", "boot-z")));
+    v1::StationMessage m;
+    c.make(&m);
+    SendMessage(call, m);
+    grpc::Status status = Drain(call);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_THAT(status.error_message(), HasSubstr(c.says));
+  }
+  // Before the hello, even a ping is out of order.
+  Call call = Open();
+  v1::StationMessage ping;
+  ping.mutable_clock_ping()->set_ping_id(1);
+  SendMessage(call, ping);
+  EXPECT_EQ(Drain(call).error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+}
+
+TEST_F(StationLinkClockAndHealthTest, GapIsAcceptedOnlyWhenTheStationOwnsIt) {
+  Call call = Open();
+  ASSERT_TRUE(Send(call, testing::SacrumHello("bay-1", "boot-a")));
+  ASSERT_TRUE(Send(call, testing::StandingBatch(1, 0, 5)));
+  ASSERT_TRUE(AwaitAck(call, 1));
+  // Batches 2-4 were lost to a damaged spool; the station says so.
+  v1::SampleBatch after_loss = testing::StandingBatch(5, 400000, 5);
+  after_loss.set_follows_spool_loss(true);
+  ASSERT_TRUE(Send(call, after_loss));
+  ASSERT_TRUE(AwaitAck(call, 5));
+  // An unannounced gap is still refused.
+  Send(call, testing::StandingBatch(9, 800000, 5));
+  grpc::Status status = Drain(call);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(), HasSubstr("follows_spool_loss"));
 }
 
 }  // namespace

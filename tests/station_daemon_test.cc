@@ -1,0 +1,178 @@
+// The station core against an in-process hub on loopback: it spools while
+// the hub is away and delivers everything once it is back, starts a new boot
+// when the hub holds more of its boot than its spool does, and stops
+// gracefully with everything acknowledged.
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include <boost/asio/io_context.hpp>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "common/simulator.h"
+#include "hub/api/hub_server.h"
+#include "station/sensors/sensors.h"
+#include "station/spool/spool.h"
+#include "station/station.h"
+#include "stephub/v1/clinic.grpc.pb.h"
+#include "stephub/v1/station_link.grpc.pb.h"
+#include "tests/testing.h"
+
+namespace stephub {
+namespace {
+
+class StationDaemonTest : public ::testing::Test {
+ protected:
+  void StartHub(int port) {
+    api::HubOptions options;
+    options.listen_address = "127.0.0.1:" + std::to_string(port);
+    options.data_dir = dir_.path() + "/hub";
+    auto hub = api::HubServer::Start(options);
+    ASSERT_TRUE(hub.ok()) << hub.status();
+    hub_ = std::move(*hub);
+    port_ = hub_->port();
+  }
+
+  void StartStation(const std::string& station_id) {
+    station::StationOptions options;
+    options.hub_address = "127.0.0.1:" + std::to_string(port_);
+    options.station_id = station_id;
+    options.spool.dir = spool_dir_;
+    options.max_backoff = absl::Milliseconds(300);
+    auto profile = ProfileByName("level");
+    ASSERT_TRUE(profile.ok());
+    station_ = std::make_unique<station::Station>(
+        io_, options,
+        station::MakeSimulatedSource(*profile, 3, station::MonotonicMicros()));
+    thread_ = std::thread([this] { result_ = station_->Run(); });
+  }
+
+  void StopStation() {
+    station_->Stop();
+    thread_.join();
+  }
+
+  uint64_t HubDurableSeq(const std::string& station_id) {
+    auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(port_),
+                                       grpc::InsecureChannelCredentials());
+    auto clinic = v1::Clinic::NewStub(channel);
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() +
+                     std::chrono::seconds(5));
+    v1::ListStationsResponse resp;
+    clinic->ListStations(&ctx, {}, &resp);
+    for (const auto& s : resp.stations()) {
+      if (s.station_id() == station_id) return s.durable_seq();
+    }
+    return 0;
+  }
+
+  void TearDown() override {
+    if (thread_.joinable()) StopStation();
+  }
+
+  testing::TempDir dir_;
+  std::string spool_dir_ = dir_.path() + "/spool";
+  std::unique_ptr<api::HubServer> hub_;
+  int port_ = 0;
+  boost::asio::io_context io_;
+  std::unique_ptr<station::Station> station_;
+  std::thread thread_;
+  absl::Status result_;
+};
+
+TEST_F(StationDaemonTest, SpoolsWhileTheHubIsAwayAndDeliversItAllAfter) {
+  // Learn a free port, then take the hub away.
+  ASSERT_NO_FATAL_FAILURE(StartHub(0));
+  const int port = port_;
+  hub_.reset();
+  ASSERT_NO_FATAL_FAILURE(StartStation("bay-1"));
+  // 40 batches of 25 ms: a second of samples with nobody to take them.
+  ASSERT_TRUE(testing::WaitFor([&] { return station_->last_seq() >= 40; }));
+  EXPECT_EQ(station_->acked_seq(), 0u);
+
+  ASSERT_NO_FATAL_FAILURE(StartHub(port));
+  ASSERT_TRUE(testing::WaitFor([&] { return station_->acked_seq() >= 60; }))
+      << "acked " << station_->acked_seq();
+  StopStation();
+  EXPECT_TRUE(result_.ok()) << result_;
+  // The graceful stop waited for the last acknowledgement.
+  EXPECT_EQ(station_->acked_seq(), station_->last_seq());
+  EXPECT_EQ(HubDurableSeq("bay-1"), station_->last_seq());
+}
+
+TEST_F(StationDaemonTest, HubHoldingMoreOfTheBootThanTheSpoolStartsANewBoot) {
+  ASSERT_NO_FATAL_FAILURE(StartHub(0));
+  // A spool with three batches, as if a power cut had taken the rest of
+  // what the hub had already stored.
+  std::string old_boot;
+  {
+    auto spool =
+        station::Spool::Open(station::Env::Default(), {.dir = spool_dir_});
+    ASSERT_TRUE(spool.ok()) << spool.status();
+    old_boot = (*spool)->boot_id();
+    for (uint64_t seq = 1; seq <= 3; ++seq) {
+      std::string payload;
+      testing::StandingBatch(seq, static_cast<int64_t>(seq) * 100'000, 5)
+          .SerializeToString(&payload);
+      ASSERT_TRUE((*spool)->Append(payload, 5).ok());
+    }
+    ASSERT_TRUE((*spool)->Sync().ok());
+  }
+  {
+    auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(port_),
+                                       grpc::InsecureChannelCredentials());
+    auto link = v1::StationLink::NewStub(channel);
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() +
+                     std::chrono::seconds(20));
+    auto stream = link->Stream(&ctx);
+    v1::StationMessage m;
+    *m.mutable_hello() = testing::SacrumHello("bay-2", old_boot);
+    ASSERT_TRUE(stream->Write(m));
+    for (uint64_t seq = 1; seq <= 5; ++seq) {
+      *m.mutable_batch() =
+          testing::StandingBatch(seq, static_cast<int64_t>(seq) * 100'000, 5);
+      ASSERT_TRUE(stream->Write(m));
+    }
+    stream->WritesDone();
+    v1::HubMessage in;
+    while (stream->Read(&in)) {
+    }
+    ASSERT_TRUE(stream->Finish().ok());
+  }
+  ASSERT_EQ(HubDurableSeq("bay-2"), 5u);
+
+  ASSERT_NO_FATAL_FAILURE(StartStation("bay-2"));
+  // Numbers 4 and 5 of the old boot are taken at the hub: new batches must
+  // not reuse them, so the station starts a new boot.
+  ASSERT_TRUE(testing::WaitFor([&] {
+    return station_->boot_id() != old_boot && station_->acked_seq() >= 20;
+  })) << "boot "
+      << station_->boot_id() << " acked " << station_->acked_seq();
+  StopStation();
+  EXPECT_TRUE(result_.ok()) << result_;
+}
+
+TEST_F(StationDaemonTest, StopSpoolsSyncsAndClosesTheStreamCleanly) {
+  ASSERT_NO_FATAL_FAILURE(StartHub(0));
+  ASSERT_NO_FATAL_FAILURE(StartStation("bay-3"));
+  ASSERT_TRUE(testing::WaitFor([&] { return station_->acked_seq() >= 10; }));
+  StopStation();
+  EXPECT_TRUE(result_.ok()) << result_;
+  EXPECT_EQ(station_->acked_seq(), station_->last_seq());
+  const uint64_t last_seq = station_->last_seq();
+  const std::string boot_id = station_->boot_id();
+  station_.reset();  // releases the spool's lock
+  // The spool, reopened, knows where the station was.
+  auto spool =
+      station::Spool::Open(station::Env::Default(), {.dir = spool_dir_});
+  ASSERT_TRUE(spool.ok()) << spool.status();
+  EXPECT_EQ((*spool)->last_seq(), last_seq);
+  EXPECT_EQ((*spool)->boot_id(), boot_id);
+  EXPECT_EQ((*spool)->recovery().torn_tail_bytes, 0u);
+}
+
+}  // namespace
+}  // namespace stephub
