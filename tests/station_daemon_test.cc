@@ -54,15 +54,8 @@ class StationDaemonTest : public ::testing::Test {
   }
 
   uint64_t HubDurableSeq(const std::string& station_id) {
-    auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(port_),
-                                       grpc::InsecureChannelCredentials());
-    auto clinic = v1::Clinic::NewStub(channel);
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() +
-                     std::chrono::seconds(5));
-    v1::ListStationsResponse resp;
-    clinic->ListStations(&ctx, {}, &resp);
-    for (const auto& s : resp.stations()) {
+    const v1::ListStationsResponse list = testing::ListStations(port_);
+    for (const auto& s : list.stations()) {
       if (s.station_id() == station_id) return s.durable_seq();
     }
     return 0;

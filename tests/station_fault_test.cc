@@ -83,17 +83,7 @@ class FaultTest : public ::testing::Test {
         << " repetitions: " << kRepetitions << " } }\n";
   }
 
-  v1::ListStationsResponse Stations() {
-    auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", port_),
-                                       grpc::InsecureChannelCredentials());
-    auto clinic = v1::Clinic::NewStub(channel);
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() +
-                     std::chrono::seconds(5));
-    v1::ListStationsResponse resp;
-    clinic->ListStations(&ctx, {}, &resp);
-    return resp;
-  }
+  v1::ListStationsResponse Stations() { return testing::ListStations(port_); }
 
   // Highest durable sequence number the hub reports for each station.
   uint64_t MinDurableSeq() {

@@ -2,6 +2,7 @@
 #include "tests/testing.h"
 
 #include <fcntl.h>
+#include <grpcpp/grpcpp.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -14,6 +15,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "stephub/v1/clinic.grpc.pb.h"
 
 namespace stephub::testing {
 
@@ -125,6 +127,17 @@ std::string ChildProcess::Log() const {
   std::stringstream text;
   text << in.rdbuf();
   return text.str();
+}
+
+v1::ListStationsResponse ListStations(int port) {
+  auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", port),
+                                     grpc::InsecureChannelCredentials());
+  auto clinic = v1::Clinic::NewStub(channel);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  v1::ListStationsResponse resp;
+  if (!clinic->ListStations(&ctx, {}, &resp).ok()) return {};
+  return resp;
 }
 
 bool WaitFor(const std::function<bool()>& done, absl::Duration timeout) {

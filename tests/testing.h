@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "stephub/v1/clinic.pb.h"
 #include "stephub/v1/station_link.pb.h"
 
 namespace stephub::testing {
@@ -53,6 +54,10 @@ class ChildProcess {
   int exit_code_ = -1;
   std::string log_file_;
 };
+
+// The hub's station list (Clinic.ListStations) at 127.0.0.1:port; empty
+// when the hub does not answer within 5 s.
+v1::ListStationsResponse ListStations(int port);
 
 // Polls `done` until it holds or `timeout` passes; returns its last value.
 bool WaitFor(const std::function<bool()>& done,
