@@ -8,6 +8,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
+#include <cinttypes>
 #include <cstdio>
 #include <deque>
 #include <fstream>
@@ -59,6 +60,7 @@ constexpr size_t kSendCacheBatches = 512;
 constexpr size_t kMaxQueuedOnStream = 16;
 constexpr absl::Duration kHealthCheckPeriod = absl::Seconds(1);
 constexpr absl::Duration kHealthRefresh = absl::Seconds(10);
+constexpr int kMaxRefusals = 3;
 
 }  // namespace
 
@@ -114,6 +116,10 @@ struct Station::Impl {
   absl::Time health_sent_at = absl::InfinitePast();
   uint64_t dropped_logged = 0;
   uint64_t write_failures = 0;
+  uint64_t refused_seq = 0;  // the batch the hub refused last
+  int refusals = 0;          // how often in a row
+  uint64_t skip_seq = 0;     // never to be sent again
+  bool after_skip = false;
 
   bool set_begun = false;
   bool stopping = false;
@@ -238,6 +244,11 @@ struct Station::Impl {
            stream->Queued() < kMaxQueuedOnStream) {
       v1::StationMessage message;
       const uint64_t want = sent + 1;
+      if (want == skip_seq) {
+        sent = want;
+        after_skip = true;
+        continue;
+      }
       if (!send_cache.empty() && send_cache.front().seq() <= want &&
           send_cache.back().seq() >= want) {
         *message.mutable_batch() = send_cache[want - send_cache.front().seq()];
@@ -265,6 +276,10 @@ struct Station::Impl {
               .With("last_seq", from_disk[0].seq - 1);
           message.mutable_batch()->set_follows_spool_loss(true);
         }
+      }
+      if (after_skip) {
+        message.mutable_batch()->set_follows_spool_loss(true);
+        after_skip = false;
       }
       const uint64_t seq = message.batch().seq();
       stream->Send(std::move(message));
@@ -434,6 +449,7 @@ struct Station::Impl {
     stream.reset();
     welcomed = false;
     clock.Clear();
+    NoteRefusal(status);
     if (finished) return;
     if (stopping) {
       Finish();
@@ -449,6 +465,28 @@ struct Station::Impl {
     reconnect_timer.async_wait([this](const boost::system::error_code& ec) {
       if (!ec) Connect();
     });
+  }
+
+  // A batch the hub refuses (a driver produced values out of any
+  // physical range, say) would otherwise be resent forever and block every
+  // batch behind it. After kMaxRefusals refusals of the same batch it is
+  // skipped, loudly, and the hub is told of the gap.
+  void NoteRefusal(const grpc::Status& status) {
+    uint64_t seq = 0;
+    if (status.error_code() != grpc::StatusCode::INVALID_ARGUMENT ||
+        std::sscanf(status.error_message().c_str(), "batch %" SCNu64 " refused",
+                    &seq) != 1) {
+      return;
+    }
+    refusals = seq == refused_seq ? refusals + 1 : 1;
+    refused_seq = seq;
+    if (refusals < kMaxRefusals) return;
+    Log(LogLevel::kError, "batch_refused_skipped")
+        .With("seq", seq)
+        .With("refusals", refusals)
+        .With("hub_says", status.error_message());
+    skip_seq = seq;
+    refusals = 0;
   }
 
   // ---- clock and health -----------------------------------------------

@@ -167,5 +167,64 @@ TEST_F(StationDaemonTest, StopSpoolsSyncsAndClosesTheStreamCleanly) {
   EXPECT_EQ((*spool)->recovery().torn_tail_bytes, 0u);
 }
 
+// Quiet standing on a sacral IMU, plus one reading from the force plate
+// that no real plate can produce.
+class PoisonedSource : public station::SensorSource {
+ public:
+  std::vector<v1::SensorInfo> Sensors() const override {
+    v1::SensorInfo imu;
+    imu.set_sensor_id(10);
+    imu.set_kind(v1::SENSOR_KIND_IMU);
+    imu.set_placement(v1::PLACEMENT_SACRUM);
+    imu.set_rate_hz(200);
+    v1::SensorInfo plate;
+    plate.set_sensor_id(1);
+    plate.set_kind(v1::SENSOR_KIND_FORCE_PLATE);
+    plate.set_placement(v1::PLACEMENT_STANCE_FOOT);
+    plate.set_rate_hz(200);
+    return {imu, plate};
+  }
+  absl::Status Poll(int64_t now_us, v1::SampleBatch* batch) override {
+    if (next_us_ == 0) next_us_ = now_us;
+    int n = 0;
+    while (next_us_ + n * 5000 <= now_us) ++n;
+    if (n == 0) return absl::OkStatus();
+    *batch = testing::StandingBatch(0, next_us_, n);
+    if (++polls_ == 5) {
+      v1::ForceSamples* f = batch->add_force();
+      f->set_sensor_id(1);
+      f->add_t_us(next_us_);
+      f->add_fz_n(1e9f);
+      f->add_cop_x_mm(0);
+      f->add_cop_y_mm(0);
+    }
+    next_us_ += n * 5000;
+    return absl::OkStatus();
+  }
+  std::vector<v1::SensorHealth> Health(int64_t) const override { return {}; }
+
+ private:
+  int64_t next_us_ = 0;
+  int polls_ = 0;
+};
+
+TEST_F(StationDaemonTest, BatchTheHubKeepsRefusingIsSkippedAndTheRestFlows) {
+  ASSERT_NO_FATAL_FAILURE(StartHub(0));
+  station::StationOptions options;
+  options.hub_address = "127.0.0.1:" + std::to_string(port_);
+  options.station_id = "bay-4";
+  options.spool.dir = spool_dir_;
+  options.max_backoff = absl::Milliseconds(200);
+  station_ = std::make_unique<station::Station>(
+      io_, options, std::make_unique<PoisonedSource>());
+  thread_ = std::thread([this] { result_ = station_->Run(); });
+  // Batch 5 is refused three times, then skipped; the hub then holds what
+  // came after it.
+  ASSERT_TRUE(testing::WaitFor([&] { return HubDurableSeq("bay-4") >= 40; }))
+      << "hub durable " << HubDurableSeq("bay-4");
+  StopStation();
+  EXPECT_TRUE(result_.ok()) << result_;
+}
+
 }  // namespace
 }  // namespace stephub

@@ -253,13 +253,19 @@ class StationStream
           "a batch came before the hello: send StationHello first");
     }
     const uint64_t expected_seq = validator_->last_seq() + 1;
-    if (auto s = validator_->Accept(batch); !s.ok()) return s;
+    if (auto s = validator_->Accept(batch); !s.ok()) {
+      // The prefix is part of the contract (station_link.proto): it tells
+      // the station which batch it must not send again.
+      return absl::Status(s.code(), absl::StrCat("batch ", batch.seq(),
+                                                 " refused: ", s.message()));
+    }
     if (batch.seq() != expected_seq) {
       store_.AddEvent(
           "station_spool_loss", hello_.station_id(),
           absl::StrCat("batches ", expected_seq, " to ", batch.seq() - 1,
                        " of boot ", hello_.boot_id(),
-                       " were lost on the station (spool damage)"));
+                       " were lost on the station (spool damage, or refused by "
+                       "the hub)"));
     }
     store::BatchRecord record;
     record.station_id = hello_.station_id();
