@@ -7,7 +7,7 @@
 # virtual clock (as fast as the hub acknowledges) through the whole path:
 # poll, serialize, spool append + fsync, stream, acknowledgement, release.
 # The simulator's own instructions are subtracted: on a bay, drivers decoding
-# sensor bytes take its place (see bench/driver_decode_bench for them).
+# sensor bytes take its place (bench/driver_cost.sh counts them).
 #
 # usage: bench/station_cost.sh [build dir]   (needs valgrind)
 set -euo pipefail
