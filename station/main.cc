@@ -2,10 +2,12 @@
 // spools every batch on disk, streams them to the hub and shows the hub's
 // live feedback. Configured by a text-format file (--config); flags
 // override single fields of it.
+#include <algorithm>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <iostream>
 #include <optional>
+#include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -122,7 +124,17 @@ int main(int argc, char** argv) {
       "usage: stephub-station --config=/etc/stephub/station.textproto\n"
       "       stephub-station --station_id=bay-1 --spool_dir=DIR "
       "[--hub=HOST:PORT] [--sensors=sim:moderate|replay:DIR]");
-  absl::ParseCommandLine(argc, argv);
+  // --log-level and --log_level alike: dashes in flag names are what most
+  // daemons take, and what an IT person will type.
+  std::vector<std::string> args(argv, argv + argc);
+  for (auto& arg : args) {
+    if (arg.rfind("--", 0) != 0) continue;
+    const size_t end = std::min(arg.find('='), arg.size());
+    std::replace(arg.begin() + 2, arg.begin() + end, '-', '_');
+  }
+  std::vector<char*> arg_ptrs;
+  for (auto& arg : args) arg_ptrs.push_back(arg.data());
+  absl::ParseCommandLine(static_cast<int>(arg_ptrs.size()), arg_ptrs.data());
   auto config = EffectiveConfig();
   if (!config.ok()) {
     std::cerr << "stephub-station: " << config.status().message() << "\n";

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
@@ -708,6 +709,10 @@ absl::Status Station::Run() {
   s.next_tick = Clock::now();
   s.ResumeCurrentSet();
   s.io.restart();
+  // gRPC's callbacks post onto the io_context from other threads; without
+  // this guard run() would return whenever no timer happens to be pending
+  // (e.g. while a graceful close waits for the hub).
+  auto guard = boost::asio::make_work_guard(s.io);
   boost::asio::post(s.io, [&s] {
     s.Connect();
     s.ScheduleTick();

@@ -305,5 +305,41 @@ TEST_F(FaultTest, KilledHubAndStationsLoseNothingAndCountNothingTwice) {
   }
 }
 
+// SIGTERM: the station stops sampling, spools and syncs what it sampled,
+// lets the hub acknowledge it, closes the stream and exits with status 0.
+TEST_F(FaultTest, SigtermStopsTheStationCleanly) {
+  ASSERT_NO_FATAL_FAILURE(StartHub(0));
+  StationUnderTest s;
+  s.id = "bay-1";
+  s.profile = "level";
+  s.seed = 1;
+  WriteConfig(s);
+  ++s.starts;
+  s.process = std::make_unique<testing::ChildProcess>(
+      std::vector<std::string>{STEPHUB_STATION_BINARY,
+                               "--config=" + s.config_file, "--log-level=info"},
+      absl::StrCat(dir_.path(), "/", s.id, "-sigterm.log"));
+  ASSERT_TRUE(testing::WaitFor([&] {
+    const v1::ListStationsResponse resp = Stations();
+    return resp.stations_size() == 1 && resp.stations(0).durable_seq() >= 20;
+  })) << s.process->Log();
+  s.process->Signal(SIGTERM);
+  int code = -1;
+  ASSERT_TRUE(s.process->WaitFor(absl::Seconds(10), &code)) << s.process->Log();
+  EXPECT_EQ(code, 0) << s.process->Log();
+  const std::string log = s.process->Log();
+  EXPECT_NE(log.find("event=signal"), std::string::npos) << log;
+  const auto stopped = log.rfind("event=stopped ");
+  ASSERT_NE(stopped, std::string::npos) << log;
+  const auto last = log.find(" last_seq=", stopped);
+  const auto acked = log.find(" acked_seq=", stopped);
+  ASSERT_NE(last, std::string::npos);
+  ASSERT_NE(acked, std::string::npos);
+  // Everything it sampled reached the hub before it went.
+  EXPECT_EQ(std::stoull(log.substr(last + 10)),
+            std::stoull(log.substr(acked + 11)))
+      << log;
+}
+
 }  // namespace
 }  // namespace stephub
