@@ -33,6 +33,55 @@ Verdict ClassifyPelvicDrop(double peak_pelvic_drop_deg,
   return Verdict::kClean;
 }
 
+QualityCategory CategoryOfTotal(int total) {
+  if (total <= 1) return QualityCategory::kGood;
+  if (total <= 3) return QualityCategory::kModerate;
+  return QualityCategory::kPoor;
+}
+
+const char* QualityCategoryName(QualityCategory category) {
+  switch (category) {
+    case QualityCategory::kGood:
+      return "good";
+    case QualityCategory::kModerate:
+      return "moderate";
+    case QualityCategory::kPoor:
+      return "poor";
+  }
+  return "good";
+}
+
+QualityItems ScoreQuality(const QualityInputs& in, const ScoringConfig& c) {
+  QualityItems q;
+  if (in.arms_used) q.arm_strategy = *in.arms_used ? 1 : 0;
+  if (in.peak_trunk_lean_deg) {
+    q.trunk = std::abs(*in.peak_trunk_lean_deg) > c.trunk_lean_threshold_deg;
+  }
+  if (in.peak_pelvic_drop_deg) {
+    q.pelvis = std::abs(*in.peak_pelvic_drop_deg) >
+               c.pelvic_compensation_threshold_deg;
+  }
+  if (in.knee_valgus_deg) {
+    q.knee = *in.knee_valgus_deg > c.knee_valgus_two_points_deg  ? 2
+             : *in.knee_valgus_deg > c.knee_valgus_one_point_deg ? 1
+                                                                 : 0;
+  }
+  if (in.free_foot_load_fraction || in.cop_ml_range_mm) {
+    const bool touched =
+        in.free_foot_load_fraction &&
+        *in.free_foot_load_fraction > c.free_foot_load_threshold;
+    const bool wavered =
+        in.cop_ml_range_mm && *in.cop_ml_range_mm > c.cop_ml_range_threshold_mm;
+    q.stance = touched || wavered;
+  }
+  for (const auto& item :
+       {q.arm_strategy, q.trunk, q.pelvis, q.knee, q.stance}) {
+    q.total += item.value_or(0);
+  }
+  q.category = CategoryOfTotal(q.total);
+  return q;
+}
+
 // A longer silence than this between two samples is a gap, not jitter.
 constexpr double kMaxGapS = 0.1;
 // Forward tilt below which the patient counts as standing again after a gap.

@@ -27,6 +27,28 @@ enum class Verdict {
 struct ScoringConfig {
   // |peak pelvic drop| above this is a compensated repetition.
   double pelvic_compensation_threshold_deg = 5.0;
+  // Quality-scale thresholds (see ScoreQuality for their sources).
+  double trunk_lean_threshold_deg = 10.0;
+  double knee_valgus_one_point_deg = 8.0;
+  double knee_valgus_two_points_deg = 15.0;
+  double free_foot_load_threshold = 0.10;  // share of body weight
+  double cop_ml_range_threshold_mm = 40.0;
+};
+
+// The lateral step-down quality scale (DOMAIN.md): each fault adds points,
+// a low total is good. An item the station's sensors cannot see is not
+// assessed (nullopt), never guessed.
+enum class QualityCategory { kGood, kModerate, kPoor };
+
+struct QualityItems {
+  std::optional<int> arm_strategy;  // 0-1, wrist IMU
+  std::optional<int> trunk;         // 0-1, sternum IMU
+  std::optional<int> pelvis;        // 0-1, sacral IMU
+  std::optional<int> knee;          // 0-2, thigh and shank IMUs
+  std::optional<int> stance;        // 0-1, force plate
+  int total = 0;                    // of the assessed items
+  // 0-1 good, 2-3 moderate, 4+ poor (DOMAIN.md).
+  QualityCategory category = QualityCategory::kGood;
 };
 
 struct Repetition {
@@ -37,12 +59,46 @@ struct Repetition {
   // Extreme pelvic drop relative to standing: of the largest and the most
   // negative value during the rep, the one with larger magnitude.
   double peak_pelvic_drop_deg = 0;
+  double max_pelvic_drop_deg = 0;  // largest value (drop side)
+  double max_pelvic_hike_deg = 0;  // largest hike, as a positive number
   Verdict verdict = Verdict::kClean;
   bool partial = false;  // the set ended before the rep did; not counted
+
+  // Metrics from the other sensors; nullopt when the station lacks them.
+  std::optional<double> peak_trunk_lean_deg;  // sternum; signed as in truth
+  std::optional<double> knee_flexion_deg;     // thigh + shank
+  std::optional<double> knee_valgus_deg;      // thigh + shank; + = medial
+  std::optional<double> cop_ml_range_mm;      // force plate
+  std::optional<double> cop_ml_mean_speed_mm_s;
+  // Largest share of body weight that left the plate (the free foot took
+  // it on the floor), 0-1.
+  std::optional<double> free_foot_load_fraction;
+  std::optional<double> lowering_s;
+  std::optional<double> rising_s;
+  QualityItems quality;
+  // Why a number is missing or doubtful, for a person ("sacral IMU
+  // saturated at 16 g for 40 ms").
+  std::vector<std::string> problems;
 };
 
 Verdict ClassifyPelvicDrop(double peak_pelvic_drop_deg,
                            const ScoringConfig& config);
+
+// What the quality scale is scored from; nullopt = the sensor is missing.
+struct QualityInputs {
+  std::optional<double> peak_pelvic_drop_deg;
+  std::optional<double> peak_trunk_lean_deg;
+  std::optional<double> knee_valgus_deg;
+  std::optional<double> free_foot_load_fraction;
+  std::optional<double> cop_ml_range_mm;
+  std::optional<bool> arms_used;
+};
+
+// The lateral step-down quality scale from measured (or true) metrics.
+QualityItems ScoreQuality(const QualityInputs& inputs,
+                          const ScoringConfig& config);
+QualityCategory CategoryOfTotal(int total);
+const char* QualityCategoryName(QualityCategory category);
 
 // Scores one set online. Feed samples in time order as they arrive; the first
 // >= 1 s of stillness calibrates the standing posture.
