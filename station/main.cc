@@ -209,6 +209,11 @@ int main(int argc, char** argv) {
     Log(LogLevel::kInfo, "signal")
         .With("signal", signal == SIGTERM ? "SIGTERM" : "SIGINT");
     station.Stop();
+    // A second signal means "now": stop without waiting for the hub (the
+    // spool keeps whatever it did not acknowledge).
+    signals.async_wait([&](const boost::system::error_code& ec2, int) {
+      if (!ec2) io.stop();
+    });
   });
   absl::Status status = station.Run();
   if (!status.ok()) {

@@ -4,8 +4,8 @@
 #include <grpcpp/grpcpp.h>
 
 #include <atomic>
-#include <boost/asio/io_context.hpp>
 #include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
@@ -117,6 +117,8 @@ struct Station::Impl {
   absl::Time health_sent_at = absl::InfinitePast();
   uint64_t dropped_logged = 0;
   uint64_t write_failures = 0;
+  uint64_t opened_last_seq = 0;  // the spool's last seq when Run opened it
+  bool first_welcome = true;
   uint64_t refused_seq = 0;  // the batch the hub refused last
   int refusals = 0;          // how often in a row
   uint64_t skip_seq = 0;     // never to be sent again
@@ -150,7 +152,7 @@ struct Station::Impl {
       batch_timer.expires_at(next_tick);
     } else {
       // Virtual clock: as fast as the hub acknowledges.
-      if (spool->last_seq() - acked >=
+      if (spool->last_seq() - std::min(Settled(), spool->last_seq()) >=
           static_cast<uint64_t>(options.max_in_flight)) {
         return;  // an ack resumes ticking
       }
@@ -176,7 +178,7 @@ struct Station::Impl {
       Log(LogLevel::kError, "spool_sync_failed").With("error", s);
     }
     Pump();
-    if (draining && acked >= spool->last_seq()) {
+    if (draining && Settled() >= spool->last_seq()) {
       Log(LogLevel::kInfo, "set_stored").With("last_seq", spool->last_seq());
       BeginShutdown(/*graceful=*/true);
       return;
@@ -240,8 +242,7 @@ struct Station::Impl {
   void Pump() {
     if (!stream || !welcomed) return;
     std::vector<SpoolRecord> from_disk;
-    while (sent < spool->last_seq() &&
-           sent - acked < static_cast<uint64_t>(options.max_in_flight) &&
+    while (sent < spool->last_seq() && InFlight() < options.max_in_flight &&
            stream->Queued() < kMaxQueuedOnStream) {
       v1::StationMessage message;
       const uint64_t want = sent + 1;
@@ -337,14 +338,24 @@ struct Station::Impl {
   }
 
   void OnWelcome(uint64_t durable) {
-    if (durable > spool->last_seq()) {
-      // The hub holds more of this boot than the spool: the spool lost its
-      // unsynced tail (a power cut). Reusing those numbers would make the
-      // hub drop new samples as duplicates, so start a new boot.
+    // Numbers this spool holds from before the process started are the
+    // ones the hub may also hold; batches spooled since are new either way.
+    const uint64_t known = first_welcome ? opened_last_seq : spool->last_seq();
+    if (durable > known) {
+      // The hub holds more of this boot than the spool had: the spool lost
+      // its unsynced tail (a power cut). Reusing those numbers would make
+      // the hub drop new samples as duplicates, so start a new boot and
+      // spool again, under it, what was sampled since the start.
       Log(LogLevel::kWarning, "spool_behind_hub_new_boot")
           .With("boot_id", spool->boot_id())
           .With("hub_durable_seq", durable)
-          .With("spool_last_seq", spool->last_seq());
+          .With("spool_last_seq", known);
+      std::vector<v1::SampleBatch> since_start;
+      for (auto& batch : send_cache) {
+        if (batch.seq() > known) since_start.push_back(std::move(batch));
+      }
+      const uint64_t lost =
+          spool->last_seq() - known - static_cast<uint64_t>(since_start.size());
       if (auto s = spool->Reset(); !s.ok()) {
         Log(LogLevel::kError, "spool_reset_failed").With("error", s);
         result = s;
@@ -355,8 +366,24 @@ struct Station::Impl {
       send_cache.clear();
       acked = 0;
       last_seq_seen = 0;
+      opened_last_seq = 0;
+      ForgetRefusals();
+      for (auto& batch : since_start) SpoolBatch(std::move(batch));
+      if (lost > 0) {
+        Log(LogLevel::kError, "batches_lost_in_new_boot").With("batches", lost);
+      }
       stream->Cancel();  // the next stream says hello with the new boot id
       return;
+    }
+    first_welcome = false;
+    if (durable < acked) {
+      // The hub's record lost batches it had acknowledged (restored from a
+      // backup?). They are released here and cannot be sent again; resume
+      // from what the hub holds, and what the spool still has goes next.
+      Log(LogLevel::kError, "hub_durable_seq_went_back")
+          .With("hub_durable_seq", durable)
+          .With("acked_seq", acked.load());
+      acked = durable;
     }
     welcomed = true;
     backoff.Reset();
@@ -373,6 +400,25 @@ struct Station::Impl {
     SendPing();
   }
 
+  // Acknowledged, counting a batch skipped after refusals as done.
+  uint64_t Settled() const {
+    return skip_seq != 0 && skip_seq == acked + 1 ? skip_seq : acked.load();
+  }
+
+  // Batches sent and not yet settled (sent may still be below a skipped
+  // batch that counts as settled).
+  int64_t InFlight() const {
+    const uint64_t settled = Settled();
+    return sent > settled ? static_cast<int64_t>(sent - settled) : 0;
+  }
+
+  void ForgetRefusals() {
+    refused_seq = 0;
+    refusals = 0;
+    skip_seq = 0;
+    after_skip = false;
+  }
+
   void OnAck(uint64_t durable) {
     if (durable <= acked && durable != 0) return;
     acked = std::max<uint64_t>(acked, durable);
@@ -384,12 +430,12 @@ struct Station::Impl {
     }
     Pump();
     if (stopping) {
-      if (acked >= spool->last_seq()) FinishStream(/*graceful=*/true);
+      if (Settled() >= spool->last_seq()) FinishStream(/*graceful=*/true);
       return;
     }
     if (!options.real_time) ScheduleTick();  // the window opened
     if (options.exit_after_set && source->SetPlayed() &&
-        acked >= spool->last_seq()) {
+        Settled() >= spool->last_seq()) {
       BeginShutdown(/*graceful=*/true);
     }
   }
@@ -427,6 +473,25 @@ struct Station::Impl {
       }
     }
     std::rename(tmp.c_str(), options.current_set_file.c_str());
+  }
+
+  // The newest sample time in the spool; 0 when it is empty.
+  int64_t LastSpooledSampleUs() {
+    std::vector<SpoolRecord> last;
+    v1::SampleBatch batch;
+    if (spool->last_seq() == 0 ||
+        !spool->ReadAfter(spool->last_seq() - 1, 1, &last).ok() ||
+        last.empty() || !batch.ParseFromString(last[0].payload)) {
+      return 0;
+    }
+    int64_t newest = 0;
+    for (const auto& imu : batch.imu()) {
+      for (int64_t t : imu.t_us()) newest = std::max(newest, t);
+    }
+    for (const auto& force : batch.force()) {
+      for (int64_t t : force.t_us()) newest = std::max(newest, t);
+    }
+    return newest;
   }
 
   // At start: a set that was running when the station stopped goes on.
@@ -601,7 +666,7 @@ struct Station::Impl {
       return;
     }
     Pump();
-    if (acked >= spool->last_seq()) {
+    if (Settled() >= spool->last_seq()) {
       FinishStream(true);
       return;
     }
@@ -622,6 +687,12 @@ struct Station::Impl {
     }
     if (graceful) {
       stream->Close();  // the hub ends the stream once all is stored
+      // On a link that died silently the hub never answers; do not wait
+      // for keepalive to notice.
+      grace_timer.expires_after(ToChrono(options.shutdown_grace));
+      grace_timer.async_wait([this](const boost::system::error_code& ec) {
+        if (!ec && stream) stream->Cancel();
+      });
     } else {
       stream->Cancel();
     }
@@ -678,6 +749,7 @@ absl::Status Station::Run() {
   s.spool = *std::move(spool);
   s.SetBoot(s.spool->boot_id());
   s.last_seq_seen = s.spool->last_seq();
+  s.opened_last_seq = s.spool->last_seq();
   s.dropped = s.spool->dropped_samples();
   const SpoolRecovery& recovery = s.spool->recovery();
   Log(recovery.torn_tail_bytes > 0 || recovery.corrupt_bytes > 0
@@ -706,6 +778,11 @@ absl::Status Station::Run() {
   }
 
   s.virtual_now_us = MonotonicMicros();
+  if (!s.options.real_time) {
+    // The virtual clock ran ahead of the real one before a restart: new
+    // samples must still come after the spooled ones.
+    s.virtual_now_us = std::max(s.virtual_now_us, s.LastSpooledSampleUs());
+  }
   s.next_tick = Clock::now();
   s.ResumeCurrentSet();
   s.io.restart();

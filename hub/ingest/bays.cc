@@ -128,8 +128,12 @@ absl::Status Bays::ReplaySetLocked(Bay& bay,
                            " (boot ", record.boot_id, ") does not parse"));
           return false;
         }
-        bay.scored_boot_id = record.boot_id;
-        bay.scored_seq = std::max(bay.scored_seq, record.seq);
+        if (record.boot_id != bay.scored_boot_id) {
+          bay.scored_boot_id = record.boot_id;
+          bay.scored_seq = record.seq;
+        } else {
+          bay.scored_seq = std::max(bay.scored_seq, record.seq);
+        }
         for (v1::Repetition& rep : ScoreLocked(bay, batch)) {
           if (rep.number() <= stored.size()) continue;
           store_.AddRepetition(

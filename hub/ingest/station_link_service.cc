@@ -19,6 +19,10 @@
 namespace stephub::ingest {
 namespace {
 
+// Messages waiting to be written to one station before its pings are
+// refused; acks coalesce and feedback is rare, so only pongs can pile up.
+constexpr size_t kMaxOutbox = 256;
+
 grpc::Status ToGrpc(const absl::Status& s) {
   return grpc::Status(static_cast<grpc::StatusCode>(s.code()),
                       std::string(s.message()));
@@ -75,6 +79,11 @@ class Link : public StationConnection,
       finish_status_ = std::move(status);
     }
     Pump();
+  }
+
+  size_t Backlog() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return outbox_.size();
   }
 
   void CommitQueued() {
@@ -216,6 +225,12 @@ class StationStream
   // Answered at once, on the callback thread: the pong's times are only as
   // good as the delay between reading the ping and queueing the answer.
   absl::Status OnClockPing(const v1::ClockPing& ping) {
+    if (link_->Backlog() > kMaxOutbox) {
+      // A station that pings but does not read would pile up pongs.
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "more than ", kMaxOutbox,
+          " messages to this station are unread; read the stream"));
+    }
     const int64_t received_us = absl::GetCurrentTimeNanos() / 1000;
     v1::HubMessage pong;
     v1::ClockPong* p = pong.mutable_clock_pong();

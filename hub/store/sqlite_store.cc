@@ -386,7 +386,7 @@ class SqliteStore final : public ClinicStore {
                  "SELECT boot_id, seq, first_t_us, last_t_us, sample_count, "
                  "payload, received_us FROM sample_batches "
                  "WHERE station_id = ? AND received_us >= ? "
-                 "ORDER BY first_t_us, seq");
+                 "ORDER BY received_us, seq");
     if (auto s = st.prepared(); !s.ok()) return s;
     st.Bind(1, station_id).Bind(2, ToUs(received_since));
     while (st.Step()) {

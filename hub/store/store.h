@@ -59,8 +59,8 @@ class ClinicStore {
   // Group-committed. A batch already stored is a success (idempotent).
   virtual void AppendBatch(BatchRecord batch, CommitCallback done) = 0;
   // Batches of a station received at or after `received_since`, in the
-  // order of their samples (station clock), for re-scoring. `visit` returns
-  // false to stop early.
+  // order they arrived (as live scoring saw them), for re-scoring. `visit`
+  // returns false to stop early.
   virtual absl::Status VisitBatches(
       const std::string& station_id, absl::Time received_since,
       const std::function<bool(const BatchRecord&)>& visit) = 0;

@@ -40,6 +40,7 @@ std::shared_ptr<HubStream> HubStream::Open(
   stream->self_ = stream;
   tracker->Opened();
   stub->async()->Stream(&stream->context_, stream.get());
+  stream->AddHold();
   stream->Send(std::move(hello));
   stream->StartRead(&stream->in_);
   stream->StartCall();
@@ -48,7 +49,7 @@ std::shared_ptr<HubStream> HubStream::Open(
 
 void HubStream::Send(v1::StationMessage message) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (done_ || close_requested_) return;
+  if (done_ || close_requested_ || closing_) return;
   outbox_.push_back(std::move(message));
   PumpLocked();
 }
@@ -59,16 +60,20 @@ size_t HubStream::Queued() const {
 }
 
 void HubStream::Close() {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (done_ || close_requested_) return;
-  close_requested_ = true;
-  PumpLocked();
+  bool release = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (done_ || close_requested_ || closing_) return;
+    close_requested_ = true;
+    release = PumpLocked();
+  }
+  if (release) ReleaseHoldOnce();
 }
 
 void HubStream::Cancel() { context_.TryCancel(); }
 
-void HubStream::PumpLocked() {
-  if (done_ || writing_) return;
+bool HubStream::PumpLocked() {
+  if (done_ || writing_ || closing_) return false;
   if (!outbox_.empty()) {
     writing_ = true;
     writing_message_ = std::move(outbox_.front());
@@ -76,12 +81,30 @@ void HubStream::PumpLocked() {
     StartWrite(&writing_message_);
   } else if (close_requested_ && !writes_done_started_) {
     writes_done_started_ = true;
+    closing_ = true;
     StartWritesDone();
+    return true;
   }
+  return false;
+}
+
+void HubStream::ReleaseHoldOnce() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (hold_released_) return;
+    hold_released_ = true;
+    closing_ = true;
+  }
+  RemoveHold();
 }
 
 void HubStream::OnReadDone(bool ok) {
-  if (!ok) return;  // OnDone follows
+  if (!ok) {
+    // The hub ended the stream (or it broke): nothing more will be
+    // started, so OnDone may come.
+    ReleaseHoldOnce();
+    return;
+  }
   const int64_t received_us = clock_();
   boost::asio::post(io_, [handler = on_message_, message = std::move(in_),
                           received_us]() mutable {
@@ -92,15 +115,20 @@ void HubStream::OnReadDone(bool ok) {
 }
 
 void HubStream::OnWriteDone(bool ok) {
-  std::lock_guard<std::mutex> lock(mu_);
-  writing_ = false;
-  if (!ok) {
-    // The stream is broken; OnDone will follow. What was queued is still in
-    // the spool and is resent on the next stream.
-    outbox_.clear();
-    return;
+  bool release = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    writing_ = false;
+    if (!ok) {
+      // The stream is broken. What was queued is still in the spool and is
+      // resent on the next stream.
+      outbox_.clear();
+      release = true;
+    } else {
+      release = PumpLocked();
+    }
   }
-  PumpLocked();
+  if (release) ReleaseHoldOnce();
 }
 
 void HubStream::OnWritesDoneDone(bool) {}

@@ -70,7 +70,12 @@ class HubStream
             MessageHandler on_message, ClosedHandler on_closed,
             std::function<int64_t()> clock);
   // Starts the next write if none is in flight; called with mu_ held.
-  void PumpLocked();
+  // Returns true when it started the half-close, after which no operation
+  // is started from outside a reaction: the caller then drops the hold.
+  bool PumpLocked();
+  // From now on nothing is started from outside gRPC's reactions; lets
+  // OnDone come. Called without mu_ held (it may run OnDone at once).
+  void ReleaseHoldOnce();
 
   boost::asio::io_context& io_;
   StreamTracker* const tracker_;
@@ -87,6 +92,10 @@ class HubStream
   bool close_requested_ = false;
   bool writes_done_started_ = false;
   bool done_ = false;
+  // Send/Close start operations from the io thread, outside gRPC's
+  // reactions; the hold keeps OnDone (and the call's end) from racing them.
+  bool hold_released_ = false;
+  bool closing_ = false;  // the stream failed or is half-closed: no more sends
   std::shared_ptr<HubStream> self_;  // released in OnDone
 };
 
