@@ -1,0 +1,133 @@
+// stephub-validate: scores recordings offline with the hub's own scoring code
+// and compares the results with their truth.csv (docs/ACCURACY.md).
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "common/recording.h"
+#include "hub/scoring/scoring.h"
+#include "tools/validate.h"
+
+ABSL_FLAG(bool, json, false,
+          "print the summary as one JSON object instead of the table");
+ABSL_FLAG(std::string, reps_csv, "",
+          "write every detected repetition to this CSV file");
+ABSL_FLAG(double, max_pelvic_drop_rmse, 1.0, "bound: pelvic drop RMSE, deg");
+ABSL_FLAG(double, max_pelvic_drop_bias, 0.3, "bound: |pelvic drop bias|, deg");
+ABSL_FLAG(double, max_trunk_lean_rmse, 2.0, "bound: trunk lean RMSE, deg");
+ABSL_FLAG(double, max_knee_valgus_rmse, 2.0, "bound: knee valgus RMSE, deg");
+ABSL_FLAG(double, min_rep_count_exact, 0.99,
+          "bound: fraction of recordings whose rep count is exact");
+ABSL_FLAG(double, min_category_agreement, 0.95,
+          "bound: fraction of matched reps whose quality category agrees");
+
+namespace {
+
+namespace fs = std::filesystem;
+
+// A folder without meta.json whose subfolders are recordings stands for all
+// of them, so that a whole corpus can be named by its folder.
+std::vector<std::string> ExpandCorpus(const std::string& dir) {
+  std::error_code ec;
+  if (fs::exists(fs::path(dir) / "meta.json", ec)) return {dir};
+  std::vector<std::string> recordings;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    if (entry.is_directory() && fs::exists(entry.path() / "meta.json", ec)) {
+      recordings.push_back(entry.path().string());
+    }
+  }
+  if (recordings.empty()) return {dir};  // ReadRecording will say what is wrong
+  std::sort(recordings.begin(), recordings.end());
+  return recordings;
+}
+
+std::string FolderName(const std::string& dir) {
+  fs::path path(dir);
+  if (path.filename().empty()) path = path.parent_path();  // "corpus/x/"
+  return path.filename().string();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "StepHub scoring accuracy: scores recordings with the hub's scoring "
+      "and compares them with their truth.csv.\n"
+      "usage: stephub-validate [--json] [--reps-csv=FILE] [--max-...=X] "
+      "RECORDING_DIR...\n"
+      "A folder holding recordings (a corpus) stands for all of them.\n"
+      "Exit status: 0 every bound met, 1 a bound missed or a recording "
+      "unreadable, 2 usage error.");
+  // --reps-csv and --reps_csv alike, as stephub-station takes them.
+  std::vector<std::string> args(argv, argv + argc);
+  for (auto& arg : args) {
+    if (arg.rfind("--", 0) != 0) continue;
+    const size_t end = std::min(arg.find('='), arg.size());
+    std::replace(arg.begin() + 2, arg.begin() + end, '-', '_');
+  }
+  std::vector<char*> arg_ptrs;
+  for (auto& arg : args) arg_ptrs.push_back(arg.data());
+  std::vector<char*> positional = absl::ParseCommandLine(
+      static_cast<int>(arg_ptrs.size()), arg_ptrs.data());
+  if (positional.size() < 2) {
+    std::cerr << "stephub-validate: name at least one recording folder "
+                 "(see --help)\n";
+    return 2;
+  }
+
+  std::vector<std::string> dirs;
+  for (size_t i = 1; i < positional.size(); ++i) {
+    for (std::string& dir : ExpandCorpus(positional[i])) {
+      dirs.push_back(std::move(dir));
+    }
+  }
+  const stephub::scoring::ScoringConfig config;
+  std::vector<stephub::validate::RecordingResult> results;
+  for (const std::string& dir : dirs) {
+    absl::StatusOr<stephub::Recording> recording = stephub::ReadRecording(dir);
+    if (!recording.ok()) {
+      // Named here and in the table; the other recordings are still scored.
+      std::cerr << "stephub-validate: " << recording.status().message() << "\n";
+      results.push_back(stephub::validate::FailedRecording(
+          FolderName(dir), std::string(recording.status().message())));
+      continue;
+    }
+    results.push_back(stephub::validate::EvaluateRecording(FolderName(dir),
+                                                           *recording, config));
+  }
+
+  stephub::validate::Bounds bounds;
+  bounds.pelvic_drop_rmse_deg = absl::GetFlag(FLAGS_max_pelvic_drop_rmse);
+  bounds.pelvic_drop_abs_bias_deg = absl::GetFlag(FLAGS_max_pelvic_drop_bias);
+  bounds.trunk_lean_rmse_deg = absl::GetFlag(FLAGS_max_trunk_lean_rmse);
+  bounds.knee_valgus_rmse_deg = absl::GetFlag(FLAGS_max_knee_valgus_rmse);
+  bounds.rep_count_exact_min = absl::GetFlag(FLAGS_min_rep_count_exact);
+  bounds.category_agreement_min = absl::GetFlag(FLAGS_min_category_agreement);
+  const stephub::validate::Summary summary =
+      stephub::validate::Summarize(results);
+  const auto checks = stephub::validate::CheckBounds(summary, bounds);
+
+  if (const std::string path = absl::GetFlag(FLAGS_reps_csv); !path.empty()) {
+    std::ofstream csv(path);
+    csv << stephub::validate::FormatRepsCsv(results);
+    csv.close();
+    if (!csv) {
+      std::cerr << "stephub-validate: " << path << ": cannot write\n";
+      return 1;
+    }
+  }
+  if (absl::GetFlag(FLAGS_json)) {
+    std::cout << stephub::validate::FormatSummaryJson(summary);
+  } else {
+    std::cout << stephub::validate::FormatReport(results, summary, checks);
+  }
+  const bool missed = stephub::validate::AnyBoundMissed(checks);
+  if (missed) std::cerr << "stephub-validate: an accuracy bound was missed\n";
+  return missed || summary.recordings_failed > 0 ? 1 : 0;
+}
