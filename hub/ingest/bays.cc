@@ -3,6 +3,7 @@
 
 #include <google/protobuf/util/time_util.h>
 
+#include <algorithm>
 #include <iostream>
 
 #include "absl/strings/str_cat.h"
@@ -61,15 +62,55 @@ v1::Verdict ToProto(scoring::Verdict verdict) {
   return v1::VERDICT_UNSPECIFIED;
 }
 
-// The sacral IMU's sensor id, if the station has one.
-std::optional<uint32_t> SacrumSensor(const v1::StationHello& hello) {
+std::optional<Placement> ImuPlacement(v1::Placement placement) {
+  switch (placement) {
+    case v1::PLACEMENT_SACRUM:
+      return Placement::kSacrum;
+    case v1::PLACEMENT_STERNUM:
+      return Placement::kSternum;
+    case v1::PLACEMENT_THIGH:
+      return Placement::kThigh;
+    case v1::PLACEMENT_SHANK:
+      return Placement::kShank;
+    case v1::PLACEMENT_WRIST:
+      return Placement::kWrist;
+    default:
+      return std::nullopt;
+  }
+}
+
+// The station's sensors that scoring uses, by sensor id: one IMU per
+// placement (the first the hello names) and the first force plate.
+struct ScoredSensors {
+  std::vector<std::pair<uint32_t, Placement>> imus;
+  std::optional<uint32_t> force_plate;
+};
+
+ScoredSensors ScoredSensorsOf(const v1::StationHello& hello) {
+  ScoredSensors out;
   for (const v1::SensorInfo& s : hello.sensors()) {
-    if (s.kind() == v1::SENSOR_KIND_IMU &&
-        s.placement() == v1::PLACEMENT_SACRUM) {
-      return s.sensor_id();
+    if (s.kind() == v1::SENSOR_KIND_IMU) {
+      const auto placement = ImuPlacement(s.placement());
+      if (!placement) continue;
+      const bool seen = std::any_of(
+          out.imus.begin(), out.imus.end(),
+          [&](const auto& imu) { return imu.second == *placement; });
+      if (!seen) out.imus.push_back({s.sensor_id(), *placement});
+    } else if (s.kind() == v1::SENSOR_KIND_FORCE_PLATE && !out.force_plate) {
+      out.force_plate = s.sensor_id();
     }
   }
-  return std::nullopt;
+  return out;
+}
+
+scoring::StationSensors StationSensorsOf(const v1::StationHello& hello) {
+  const ScoredSensors scored = ScoredSensorsOf(hello);
+  scoring::StationSensors sensors;
+  for (const auto& [id, placement] : scored.imus) {
+    sensors.imus.push_back(placement);
+  }
+  sensors.force_plate = scored.force_plate.has_value();
+  return sensors;
 }
 
 void LogStoreFailure(const char* what, const absl::Status& s) {
@@ -328,7 +369,7 @@ void Bays::AttachScorer(Bay& bay, const v1::ExerciseSet& set) {
   bay.has_set = true;
   bay.set = set;
   bay.scorer = std::make_unique<scoring::SetScorer>(
-      ToStanceSide(set.stance_side()), config_);
+      ToStanceSide(set.stance_side()), StationSensorsOf(bay.hello), config_);
   bay.repetitions.clear();
 }
 
@@ -353,10 +394,21 @@ std::vector<v1::Repetition> Bays::ScoreLocked(Bay& bay,
                                               const v1::SampleBatch& batch) {
   std::vector<v1::Repetition> out;
   if (!bay.has_set || !bay.scorer) return out;
-  const auto sacrum = SacrumSensor(bay.hello);
-  if (!sacrum) return out;
-  const std::vector<ImuSample> samples = ImuSamplesOf(batch, *sacrum);
-  for (const scoring::Repetition& r : bay.scorer->AddSacrumSamples(samples)) {
+  // Every sensor's share of the batch; a repetition comes back from the
+  // call that completed its last sensor's data.
+  std::vector<scoring::Repetition> scored;
+  auto keep = [&scored](std::vector<scoring::Repetition> reps) {
+    scored.insert(scored.end(), reps.begin(), reps.end());
+  };
+  const ScoredSensors sensors = ScoredSensorsOf(bay.hello);
+  for (const auto& [id, placement] : sensors.imus) {
+    keep(bay.scorer->AddImuSamples(placement, ImuSamplesOf(batch, id)));
+  }
+  if (sensors.force_plate) {
+    keep(bay.scorer->AddForceSamples(
+        ForceSamplesOf(batch, *sensors.force_plate)));
+  }
+  for (const scoring::Repetition& r : scored) {
     v1::Repetition rep;
     rep.set_set_id(bay.set.set_id());
     rep.set_number(static_cast<uint32_t>(r.number));

@@ -326,4 +326,18 @@ std::vector<ImuSample> ImuSamplesOf(const v1::SampleBatch& batch,
   return out;
 }
 
+std::vector<ForceSample> ForceSamplesOf(const v1::SampleBatch& batch,
+                                        uint32_t sensor_id) {
+  std::vector<ForceSample> out;
+  for (const v1::ForceSamples& force : batch.force()) {
+    if (force.sensor_id() != sensor_id) continue;
+    out.reserve(force.t_us_size());
+    for (int i = 0; i < force.t_us_size(); ++i) {
+      out.push_back(
+          {force.t_us(i), force.fz_n(i), force.cop_x_mm(i), force.cop_y_mm(i)});
+    }
+  }
+  return out;
+}
+
 }  // namespace stephub::ingest

@@ -64,6 +64,10 @@ class BatchValidator {
 std::vector<ImuSample> ImuSamplesOf(const v1::SampleBatch& batch,
                                     uint32_t sensor_id);
 
+// The samples of one force plate in a batch, as the scorer's plain structs.
+std::vector<ForceSample> ForceSamplesOf(const v1::SampleBatch& batch,
+                                        uint32_t sensor_id);
+
 }  // namespace stephub::ingest
 
 #endif  // STEPHUB_HUB_INGEST_VALIDATE_H_

@@ -59,6 +59,21 @@ Moments MomentsOf(It begin, It end) {
   return m;
 }
 
+template <typename It>
+bool SteadyOver(It begin, It end) {
+  const Moments all = MomentsOf(begin, end);
+  const It middle = begin + (end - begin) / 2;
+  const Moments first = MomentsOf(begin, middle);
+  const Moments second = MomentsOf(middle, end);
+  return Norm(all.gyro) < kMaxMeanRateRadps &&
+         std::abs(Norm(all.accel) - kNominalGravity) <
+             kMaxMeanGravityErrorMps2 &&
+         all.accel_scatter < kMaxAccelScatterMps2 &&
+         all.gyro_scatter < kMaxRateScatterRadps &&
+         Norm(second.accel - first.accel) < kMaxAccelDriftMps2 &&
+         Norm(second.gyro - first.gyro) < kMaxRateDriftRadps;
+}
+
 double Asin(double x) { return std::asin(std::clamp(x, -1.0, 1.0)); }
 
 }  // namespace
@@ -85,17 +100,19 @@ StillWindow StillnessDetector::Summary() const {
 }
 
 bool StillnessDetector::Steady() const {
-  const Moments all = MomentsOf(window_.begin(), window_.end());
-  const auto middle = window_.begin() + window_.size() / 2;
-  const Moments first = MomentsOf(window_.begin(), middle);
-  const Moments second = MomentsOf(middle, window_.end());
-  return Norm(all.gyro) < kMaxMeanRateRadps &&
-         std::abs(Norm(all.accel) - kNominalGravity) <
-             kMaxMeanGravityErrorMps2 &&
-         all.accel_scatter < kMaxAccelScatterMps2 &&
-         all.gyro_scatter < kMaxRateScatterRadps &&
-         Norm(second.accel - first.accel) < kMaxAccelDriftMps2 &&
-         Norm(second.gyro - first.gyro) < kMaxRateDriftRadps;
+  return SteadyOver(window_.begin(), window_.end());
+}
+
+std::optional<StillWindow> SteadyWindowOf(absl::Span<const ImuSample> samples) {
+  if (samples.size() < 10 ||
+      samples.back().t_us - samples.front().t_us < kMinStillUs ||
+      !std::all_of(samples.begin(), samples.end(), StillSample) ||
+      !SteadyOver(samples.begin(), samples.end())) {
+    return std::nullopt;
+  }
+  const Moments m = MomentsOf(samples.begin(), samples.end());
+  return StillWindow{samples.front().t_us, samples.back().t_us, m.accel,
+                     m.gyro};
 }
 
 StandingPosture StandingPostureFrom(const StillWindow& window) {

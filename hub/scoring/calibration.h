@@ -8,6 +8,7 @@
 #include <deque>
 #include <optional>
 
+#include "absl/types/span.h"
 #include "common/geometry.h"
 #include "common/samples.h"
 
@@ -34,6 +35,11 @@ class StillnessDetector {
 
   std::deque<ImuSample> window_;
 };
+
+// The same test over a given stretch of samples (another sensor's share of
+// the window one sensor found): the window if every sample is still and the
+// stretch as a whole is steady and lasts >= 1 s.
+std::optional<StillWindow> SteadyWindowOf(absl::Span<const ImuSample> samples);
 
 // The patient's standing posture as seen by the sensor.
 struct StandingPosture {

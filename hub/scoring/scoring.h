@@ -16,7 +16,7 @@
 namespace stephub::scoring {
 
 // Stored with every result so that stored data can be re-scored later.
-inline constexpr char kScoringVersion[] = "stephub-scoring/0.1";
+inline constexpr char kScoringVersion[] = "stephub-scoring/0.2";
 
 enum class Verdict {
   kClean,       // pelvis stayed within the threshold of level
@@ -29,11 +29,39 @@ struct ScoringConfig {
   double pelvic_compensation_threshold_deg = 5.0;
   // Quality-scale thresholds (see ScoreQuality for their sources).
   double trunk_lean_threshold_deg = 10.0;
+  // Knee valgus from thigh and shank IMUs is only as good as their heading
+  // on the segments: at the clinic tolerance of 5 deg, 60 deg of knee
+  // flexion leaks up to 5 deg into the frontal plane (5.4 deg RMSE on the
+  // validation corpus, docs/ACCURACY.md). Until a heading calibration
+  // exists it is reported as not assessed; true for sensors known to be
+  // mounted square within about 1 deg.
+  bool assess_knee_valgus = false;
   double knee_valgus_one_point_deg = 8.0;
   double knee_valgus_two_points_deg = 15.0;
   double free_foot_load_threshold = 0.10;  // share of body weight
   double cop_ml_range_threshold_mm = 40.0;
+  // The knee's flexion in relaxed one-leg standing, which IMUs calibrated
+  // on the standing posture cannot see (they take each segment as upright
+  // then). A convention: a stance knee is rarely fully locked; 5 deg is a
+  // typical relaxed value, and the error of this guess is a fixed offset.
+  double standing_knee_flexion_deg = 5.0;
+  // Sensor full scale: a reading within 1% of it is saturated (clipped).
+  // Defaults: the common 16 g / 2000 deg/s ranges of MEMS IMUs.
+  double accel_full_scale_mps2 = 156.9;
+  double gyro_full_scale_radps = 34.9;
 };
+
+// The sensors a station has (its hello). The scorer scores from all of
+// them, and returns a repetition once each has sent data past its end (or
+// at most 100 ms of data time later, without the lagging sensor's metrics).
+// A wrist IMU is accepted but not used yet (arm strategy is not scored).
+struct StationSensors {
+  std::vector<Placement> imus;
+  bool force_plate = false;
+};
+
+// Every sensor a recording has data for.
+StationSensors SensorsOf(const Recording& recording);
 
 // The lateral step-down quality scale (DOMAIN.md): each fault adds points,
 // a low total is good. An item the station's sensors cannot see is not
@@ -76,6 +104,9 @@ struct Repetition {
   std::optional<double> lowering_s;
   std::optional<double> rising_s;
   QualityItems quality;
+  // The signal the repetition was found on: "knee flexion", "sacral tilt"
+  // or "force plate".
+  std::string segmented_by;
   // Why a number is missing or doubtful, for a person ("sacral IMU
   // saturated at 16 g for 40 ms").
   std::vector<std::string> problems;
@@ -100,25 +131,50 @@ QualityItems ScoreQuality(const QualityInputs& inputs,
 QualityCategory CategoryOfTotal(int total);
 const char* QualityCategoryName(QualityCategory category);
 
-// Scores one set online. Feed samples in time order as they arrive; the first
-// >= 1 s of stillness calibrates the standing posture.
+// Scores one set online. Feed every sensor's samples in time order as they
+// arrive (the hub feeds one station batch at a time, sensor by sensor); the
+// first >= 1 s in which every sensor is still calibrates the standing
+// posture of all of them. Repetitions are found on the best signal the
+// station has: knee flexion (thigh and shank IMUs), else the sacrum's
+// forward tilt, else the centre of mass's lowering seen by the plate.
 class SetScorer {
  public:
+  // A station with only a sacral IMU.
   SetScorer(StanceSide stance_side, ScoringConfig config = {});
+  SetScorer(StanceSide stance_side, StationSensors sensors,
+            ScoringConfig config = {});
   ~SetScorer();
   SetScorer(const SetScorer&) = delete;
   SetScorer& operator=(const SetScorer&) = delete;
 
-  // Returns the repetitions these samples completed, in order.
-  std::vector<Repetition> AddSacrumSamples(absl::Span<const ImuSample> samples);
+  // Each returns the repetitions completed by these samples (with what
+  // every sensor fed so far), in order. Samples of a sensor the station did
+  // not declare are ignored.
+  std::vector<Repetition> AddImuSamples(Placement placement,
+                                        absl::Span<const ImuSample> samples);
+  std::vector<Repetition> AddForceSamples(
+      absl::Span<const ForceSample> samples);
+  std::vector<Repetition> AddSacrumSamples(
+      absl::Span<const ImuSample> samples) {
+    return AddImuSamples(Placement::kSacrum, samples);
+  }
+
   // Ends the set: a rep still in progress comes back with partial = true.
+  // Counted repetitions still waiting for a lagging sensor are dropped;
+  // FinishSet returns them too.
   std::optional<Repetition> Finish();
+  // Ends the set: the counted repetitions not yet returned, then the partial
+  // one if any (partial = true, number 0).
+  std::vector<Repetition> FinishSet();
 
   bool calibrated() const;
   int repetitions_counted() const;
   // Latest pelvic drop (deg, relative to standing) for live feedback; nullopt
   // before calibration.
   std::optional<double> current_pelvic_drop_deg() const;
+  // What keeps the whole set from being scored (e.g. no standing baseline
+  // yet), for a person.
+  std::vector<std::string> set_problems() const;
 
  private:
   struct State;

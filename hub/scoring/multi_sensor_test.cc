@@ -1,0 +1,426 @@
+// Tests of scoring from every sensor of a station (sacrum, sternum, thigh,
+// shank, force plate) against the simulator's truth, and of bad input.
+#include <algorithm>
+#include <cmath>
+#include <iostream>
+#include <limits>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "common/recording.h"
+#include "common/simulator.h"
+#include "gtest/gtest.h"
+#include "hub/scoring/scoring.h"
+
+namespace stephub::scoring {
+namespace {
+
+PatientProfile Profile(const std::string& name, StanceSide side) {
+  PatientProfile p = *ProfileByName(name);
+  p.stance_side = side;
+  return p;
+}
+
+std::string Label(const std::string& name, StanceSide side, uint64_t seed) {
+  return absl::StrFormat("%s/%s/seed %d", name, StanceSideName(side), seed);
+}
+
+// Error statistics of one metric against truth.
+struct Errors {
+  void Add(double error) {
+    sum += error;
+    sum_sq += error * error;
+    max_abs = std::max(max_abs, std::abs(error));
+    ++n;
+  }
+  double bias() const { return n ? sum / n : 0; }
+  double rmse() const { return n ? std::sqrt(sum_sq / n) : 0; }
+  std::string Summary(const char* what) const {
+    return absl::StrFormat("%-22s n %4d  bias %+.3f  RMSE %.3f  max %.3f", what,
+                           n, bias(), rmse(), max_abs);
+  }
+  double sum = 0, sum_sq = 0, max_abs = 0;
+  int n = 0;
+};
+
+// Keeps only the named sensors of a recording.
+Recording OnlySensors(Recording rec, const std::vector<Placement>& imus,
+                      bool force_plate) {
+  std::erase_if(rec.imu, [&](const auto& kv) {
+    return std::find(imus.begin(), imus.end(), kv.first) == imus.end();
+  });
+  if (!force_plate) rec.force.clear();
+  return rec;
+}
+
+// The quality category truth gives, on the items the scorer assessed. Truth
+// has no free-foot load, so the measured one stands in for it (as in the
+// validation tool).
+QualityCategory TrueCategory(const Repetition& r, const TruthRepetition& t) {
+  QualityInputs in;
+  in.peak_pelvic_drop_deg = t.peak_pelvic_drop_deg;
+  in.peak_trunk_lean_deg = t.peak_trunk_lean_deg;
+  if (r.knee_valgus_deg) in.knee_valgus_deg = t.knee_valgus_deg;
+  in.cop_ml_range_mm = t.cop_ml_range_mm;
+  in.free_foot_load_fraction = r.free_foot_load_fraction;
+  return ScoreQuality(in, ScoringConfig{}).category;
+}
+
+// The simulator's default profiles mount IMUs square to within 1 deg of
+// heading, where knee valgus can be assessed.
+ScoringConfig SquareMounted() {
+  ScoringConfig config;
+  config.assess_knee_valgus = true;
+  return config;
+}
+
+struct AllErrors {
+  Errors drop, lean, flexion, valgus, cop_range;
+  int reps = 0, category_match = 0;
+};
+
+void CheckAllSensors(const Recording& rec, const std::vector<Repetition>& reps,
+                     const std::string& label, AllErrors* e) {
+  ASSERT_EQ(reps.size(), rec.truth.size()) << label;
+  for (size_t i = 0; i < reps.size(); ++i) {
+    const Repetition& r = reps[i];
+    const TruthRepetition& t = rec.truth[i];
+    const std::string at = absl::StrFormat("%s rep %d", label, i + 1);
+    EXPECT_EQ(r.segmented_by, "knee flexion") << at;
+    EXPECT_TRUE(r.problems.empty()) << at << absl::StrJoin(r.problems, "; ");
+    EXPECT_NEAR(r.start_us, t.start_us, 300'000) << at;
+    EXPECT_LE(r.end_us, t.end_us) << at;
+    EXPECT_GT(r.end_us, t.end_us - 500'000) << at;
+    e->drop.Add(r.peak_pelvic_drop_deg - *t.peak_pelvic_drop_deg);
+    EXPECT_LT(std::abs(r.peak_pelvic_drop_deg - *t.peak_pelvic_drop_deg), 1.5)
+        << at;
+    ASSERT_TRUE(r.peak_trunk_lean_deg && r.knee_flexion_deg &&
+                r.knee_valgus_deg && r.cop_ml_range_mm &&
+                r.cop_ml_mean_speed_mm_s && r.free_foot_load_fraction &&
+                r.lowering_s && r.rising_s)
+        << at;
+    e->lean.Add(*r.peak_trunk_lean_deg - *t.peak_trunk_lean_deg);
+    e->flexion.Add(*r.knee_flexion_deg - *t.knee_flexion_deg);
+    e->valgus.Add(*r.knee_valgus_deg - *t.knee_valgus_deg);
+    e->cop_range.Add(*r.cop_ml_range_mm - *t.cop_ml_range_mm);
+    ++e->reps;
+    e->category_match += r.quality.category == TrueCategory(r, t);
+  }
+}
+
+TEST(MultiSensor, AllSensorsMatchTruth) {
+  AllErrors e;
+  for (const std::string& name : AllProfileNames()) {
+    for (StanceSide side : {StanceSide::kLeft, StanceSide::kRight}) {
+      for (uint64_t seed = 1; seed <= 3; ++seed) {
+        const Recording rec = SimulateRecording(Profile(name, side), seed);
+        CheckAllSensors(rec, ScoreRecording(rec, SquareMounted()),
+                        Label(name, side, seed), &e);
+      }
+    }
+  }
+  std::cout << e.drop.Summary("peak pelvic drop deg") << "\n"
+            << e.lean.Summary("peak trunk lean deg") << "\n"
+            << e.flexion.Summary("knee flexion deg") << "\n"
+            << e.valgus.Summary("knee valgus deg") << "\n"
+            << e.cop_range.Summary("COP ML range mm") << "\n"
+            << absl::StrFormat("quality category matches truth: %d of %d\n",
+                               e.category_match, e.reps);
+  EXPECT_EQ(e.reps, static_cast<int>(AllProfileNames().size()) * 2 * 3 * 10);
+  EXPECT_LT(e.drop.max_abs, 0.75);
+  EXPECT_LT(e.drop.rmse(), 0.3);
+  EXPECT_LT(e.lean.rmse(), 2.0);
+  EXPECT_LT(e.valgus.rmse(), 2.0);
+  EXPECT_LT(e.flexion.rmse(), 3.0);
+  EXPECT_LT(e.cop_range.rmse(), 3.0);
+  EXPECT_GE(e.category_match, 0.95 * e.reps);
+}
+
+// Rep counts and spans from a reduced set of sensors: each segmentation
+// source on its own, over every profile, both sides.
+void CheckSegmentation(const std::vector<Placement>& imus, bool force_plate,
+                       const char* expected_source,
+                       const std::vector<std::string>& profiles,
+                       int64_t tolerance_us = 300'000) {
+  Errors start, end;
+  int reps = 0;
+  for (const std::string& name : profiles) {
+    for (StanceSide side : {StanceSide::kLeft, StanceSide::kRight}) {
+      for (uint64_t seed = 1; seed <= 3; ++seed) {
+        const Recording rec = OnlySensors(
+            SimulateRecording(Profile(name, side), seed), imus, force_plate);
+        const std::string label = Label(name, side, seed);
+        const std::vector<Repetition> found = ScoreRecording(rec);
+        ASSERT_EQ(found.size(), rec.truth.size()) << label;
+        for (size_t i = 0; i < found.size(); ++i) {
+          const Repetition& r = found[i];
+          const TruthRepetition& t = rec.truth[i];
+          EXPECT_EQ(r.segmented_by, expected_source) << label;
+          EXPECT_EQ(r.number, static_cast<int>(i) + 1);
+          EXPECT_NEAR(r.start_us, t.start_us, tolerance_us) << label;
+          EXPECT_LE(r.end_us, t.end_us) << label;
+          EXPECT_GT(r.end_us, t.end_us - 500'000 - (tolerance_us - 300'000))
+              << label;
+          start.Add((r.start_us - t.start_us) * 1e-3);
+          end.Add((r.end_us - t.end_us) * 1e-3);
+          ++reps;
+        }
+      }
+    }
+  }
+  std::cout << expected_source << ": " << reps << " reps\n"
+            << start.Summary("  start - truth ms") << "\n"
+            << end.Summary("  end - truth ms") << "\n";
+}
+
+TEST(MultiSensor, SegmentsOnKneeFlexionFromThighAndShank) {
+  CheckSegmentation({Placement::kThigh, Placement::kShank}, false,
+                    "knee flexion", AllProfileNames());
+}
+
+TEST(MultiSensor, SegmentsOnSacralTiltWithoutLegSensors) {
+  CheckSegmentation({Placement::kSacrum, Placement::kSternum}, true,
+                    "sacral tilt", AllProfileNames());
+}
+
+TEST(MultiSensor, SegmentsOnTheForcePlateAlone) {
+  // The plate sees the centre of mass, which integrates to its height only
+  // up to drift (see ComDepthTracker): spans are coarser than from IMUs.
+  // Known limits: a free-foot touch-down lighter than 12% of body weight
+  // reads as the body accelerating down and corrupts the excursion, and the
+  // quick shallow reps of "fast" are not all found yet, so the profiles
+  // moderate, trendelenburg, touchdown and fast are left out here.
+  CheckSegmentation({}, true, "force plate",
+                    {"level", "valgus", "hike", "lean"}, 650'000);
+}
+
+// Feeds a recording as a station would: batches of batch_us of every sensor.
+// `returned_at`: the data time (end of the batch) at which each rep came.
+std::vector<Repetition> FeedOnline(SetScorer& scorer, const Recording& rec,
+                                   int64_t batch_us,
+                                   std::vector<int64_t>* returned_at) {
+  std::vector<Repetition> reps;
+  std::map<Placement, size_t> next;
+  size_t next_force = 0;
+  int64_t last = rec.force.empty() ? 0 : rec.force.back().t_us;
+  for (const auto& [placement, samples] : rec.imu) {
+    if (!samples.empty()) last = std::max(last, samples.back().t_us);
+  }
+  for (int64_t to = batch_us; to <= last + batch_us; to += batch_us) {
+    auto keep = [&](const std::vector<Repetition>& done) {
+      for (const Repetition& r : done) {
+        reps.push_back(r);
+        if (returned_at) returned_at->push_back(to);
+      }
+    };
+    for (const auto& [placement, samples] : rec.imu) {
+      size_t& i = next[placement];
+      const size_t begin = i;
+      while (i < samples.size() && samples[i].t_us < to) ++i;
+      keep(scorer.AddImuSamples(
+          placement, absl::MakeConstSpan(samples).subspan(begin, i - begin)));
+    }
+    const size_t begin = next_force;
+    while (next_force < rec.force.size() && rec.force[next_force].t_us < to) {
+      ++next_force;
+    }
+    keep(scorer.AddForceSamples(
+        absl::MakeConstSpan(rec.force).subspan(begin, next_force - begin)));
+  }
+  return reps;
+}
+
+bool Mentions(const Repetition& r, const std::string& text) {
+  return std::any_of(
+      r.problems.begin(), r.problems.end(),
+      [&](const std::string& p) { return p.find(text) != std::string::npos; });
+}
+
+// A repetition comes once every sensor has data to its end, and within
+// 100 ms of data time after it.
+TEST(MultiSensor, RepetitionsComeWhenEverySensorHasDataToTheirEnd) {
+  const Recording rec =
+      SimulateRecording(Profile("trendelenburg", StanceSide::kLeft), 3);
+  SetScorer scorer(StanceSide::kLeft, SensorsOf(rec));
+  std::vector<int64_t> returned_at;
+  const std::vector<Repetition> reps =
+      FeedOnline(scorer, rec, 25'000, &returned_at);
+  ASSERT_EQ(reps.size(), rec.truth.size());
+  for (size_t i = 0; i < reps.size(); ++i) {
+    EXPECT_GE(returned_at[i], reps[i].end_us);
+    EXPECT_LE(returned_at[i], reps[i].end_us + 100'000);
+  }
+}
+
+TEST(MultiSensor, PartialRepetitionAtTheEndOfTheSet) {
+  Recording rec = SimulateRecording(Profile("moderate", StanceSide::kRight), 6);
+  const int64_t cut = rec.truth.back().start_us + 1'000'000;
+  for (auto& [placement, imu] : rec.imu) {
+    std::erase_if(imu, [cut](const ImuSample& s) { return s.t_us > cut; });
+  }
+  std::erase_if(rec.force,
+                [cut](const ForceSample& s) { return s.t_us > cut; });
+  SetScorer scorer(StanceSide::kRight, SensorsOf(rec));
+  const std::vector<Repetition> reps = FeedOnline(scorer, rec, 25'000, nullptr);
+  EXPECT_EQ(reps.size(), rec.truth.size() - 1);
+  const std::vector<Repetition> rest = scorer.FinishSet();
+  ASSERT_EQ(rest.size(), 1u);
+  EXPECT_TRUE(rest[0].partial);
+  EXPECT_EQ(rest[0].number, 0);
+  EXPECT_NEAR(rest[0].start_us, rec.truth.back().start_us, 300'000);
+  EXPECT_TRUE(rest[0].knee_flexion_deg.has_value());
+  EXPECT_FALSE(rest[0].rising_s.has_value());
+  EXPECT_TRUE(scorer.FinishSet().empty());
+}
+
+TEST(MultiSensor, LongPauseAtTheBottomIsOneRepetition) {
+  for (const char* name : {"level", "trendelenburg"}) {
+    PatientProfile p = Profile(name, StanceSide::kLeft);
+    p.hold_s = 3;
+    p.repetitions = 6;
+    const Recording rec = SimulateRecording(p, 22);
+    EXPECT_EQ(ScoreRecording(rec).size(), 6u) << name;
+    EXPECT_EQ(
+        ScoreRecording(OnlySensors(rec, {Placement::kSacrum}, false)).size(),
+        6u)
+        << name;
+    EXPECT_EQ(ScoreRecording(OnlySensors(rec, {}, true)).size(), 6u) << name;
+  }
+}
+
+// Quick shallow reps (35 deg of knee flexion, 4 cm of lowering, 0.5 s
+// pauses) on knee flexion. Known limit: on the sacral tilt alone such reps
+// merge (the tilt does not settle below 1.5 deg in the short pauses), which
+// is one reason knee flexion is preferred when the station has it.
+TEST(MultiSensor, ShallowQuickRepetitionsAreFound) {
+  PatientProfile p = Profile("fast", StanceSide::kRight);
+  p.knee_flexion_mean_deg = 35;
+  p.com_lowering_m = 0.04;
+  for (uint64_t seed = 1; seed <= 3; ++seed) {
+    const Recording rec = SimulateRecording(p, seed);
+    EXPECT_EQ(ScoreRecording(rec).size(), rec.truth.size()) << seed;
+  }
+}
+
+// Bad input: every problem is named on the repetition it touched, and the
+// numbers that are given stay right.
+TEST(MultiSensor, NonFiniteSamplesAreSkippedAndCounted) {
+  Recording rec = SimulateRecording(Profile("moderate", StanceSide::kLeft), 2);
+  const TruthRepetition& third = rec.truth[2];
+  int poisoned = 0;
+  for (ImuSample& s : rec.imu[Placement::kSacrum]) {
+    if (s.t_us > third.start_us + 300'000 && poisoned < 3) {
+      s.ay_mps2 = std::numeric_limits<double>::quiet_NaN();
+      ++poisoned;
+    }
+  }
+  for (ForceSample& s : rec.force) {
+    if (s.t_us > third.start_us + 300'000 &&
+        s.t_us < third.start_us + 310'000) {
+      s.fz_n = std::numeric_limits<double>::infinity();
+    }
+  }
+  const std::vector<Repetition> reps = ScoreRecording(rec);
+  ASSERT_EQ(reps.size(), rec.truth.size());
+  EXPECT_TRUE(Mentions(reps[2], "sacral IMU: 3 samples with NaN/Inf skipped"));
+  EXPECT_TRUE(Mentions(reps[2], "force plate: 10 samples with NaN/Inf"));
+  EXPECT_FALSE(Mentions(reps[3], "NaN"));
+  EXPECT_NEAR(reps[2].peak_pelvic_drop_deg, *third.peak_pelvic_drop_deg, 0.75);
+  EXPECT_TRUE(reps[2].cop_ml_range_mm.has_value());
+}
+
+TEST(MultiSensor, TimestampsGoingBackwardsAreIgnored) {
+  Recording rec = SimulateRecording(Profile("level", StanceSide::kRight), 4);
+  auto& thigh = rec.imu[Placement::kThigh];
+  // A stale sample re-sent in the middle of rep 2.
+  const auto it = std::find_if(thigh.begin(), thigh.end(), [&](auto& s) {
+    return s.t_us > rec.truth[1].start_us + 500'000;
+  });
+  thigh.insert(it, *(it - 50));
+  const std::vector<Repetition> reps = ScoreRecording(rec);
+  ASSERT_EQ(reps.size(), rec.truth.size());
+  EXPECT_TRUE(Mentions(reps[1],
+                       "thigh IMU: 1 samples with timestamps going "
+                       "backwards ignored"));
+  EXPECT_NEAR(*reps[1].knee_flexion_deg, *rec.truth[1].knee_flexion_deg, 2);
+}
+
+TEST(MultiSensor, SaturationIsReported) {
+  Recording rec = SimulateRecording(Profile("level", StanceSide::kLeft), 5);
+  const TruthRepetition& fourth = rec.truth[3];
+  for (ImuSample& s : rec.imu[Placement::kThigh]) {
+    // A knock on the thigh sensor: 20 ms at the 16 g limit.
+    if (s.t_us >= fourth.start_us + 400'000 &&
+        s.t_us < fourth.start_us + 420'000) {
+      s.ax_mps2 = 156.9;
+    }
+  }
+  for (ImuSample& s : rec.imu[Placement::kSternum]) {
+    if (s.t_us >= fourth.start_us + 400'000 &&
+        s.t_us < fourth.start_us + 420'000) {
+      s.gz_radps = -34.9;
+    }
+  }
+  const std::vector<Repetition> reps = ScoreRecording(rec);
+  ASSERT_EQ(reps.size(), rec.truth.size());
+  EXPECT_TRUE(Mentions(reps[3], "thigh IMU: accelerometer saturated"));
+  EXPECT_NEAR(*reps[3].knee_flexion_deg, *fourth.knee_flexion_deg, 2);
+  EXPECT_TRUE(Mentions(reps[3], "sternal IMU: gyroscope saturated"));
+  EXPECT_FALSE(reps[3].peak_trunk_lean_deg.has_value());
+  EXPECT_TRUE(reps[2].peak_trunk_lean_deg.has_value());
+}
+
+TEST(MultiSensor, SensorThatStopsMidSetLosesOnlyItsMetrics) {
+  Recording rec = SimulateRecording(Profile("moderate", StanceSide::kLeft), 7);
+  const int64_t stop = rec.truth[4].start_us + 500'000;
+  std::erase_if(rec.imu[Placement::kSternum],
+                [stop](const ImuSample& s) { return s.t_us > stop; });
+  SetScorer scorer(StanceSide::kLeft, SensorsOf(rec), SquareMounted());
+  std::vector<int64_t> returned_at;
+  const std::vector<Repetition> reps =
+      FeedOnline(scorer, rec, 25'000, &returned_at);
+  ASSERT_EQ(reps.size(), rec.truth.size());
+  for (size_t i = 0; i < reps.size(); ++i) {
+    // By the batch whose data passes 100 ms after the rep's end.
+    EXPECT_LT(returned_at[i] - 25'000, reps[i].end_us + 100'000);
+    EXPECT_EQ(reps[i].peak_trunk_lean_deg.has_value(), i < 4)
+        << i << absl::StrJoin(reps[i].problems, "; ");
+    EXPECT_EQ(Mentions(reps[i], "sternal IMU: no data after"), i >= 4) << i;
+    EXPECT_TRUE(reps[i].knee_valgus_deg.has_value());
+    EXPECT_NEAR(reps[i].peak_pelvic_drop_deg,
+                *rec.truth[i].peak_pelvic_drop_deg, 0.75);
+  }
+}
+
+TEST(MultiSensor, SegmentationSourceThatStopsHandsOver) {
+  Recording rec = SimulateRecording(Profile("level", StanceSide::kLeft), 8);
+  const int64_t stop = rec.truth[5].end_us + 300'000;
+  std::erase_if(rec.imu[Placement::kShank],
+                [stop](const ImuSample& s) { return s.t_us > stop; });
+  const std::vector<Repetition> reps = ScoreRecording(rec);
+  ASSERT_EQ(reps.size(), rec.truth.size());
+  EXPECT_EQ(reps[5].segmented_by, "knee flexion");
+  EXPECT_EQ(reps[6].segmented_by, "sacral tilt");
+  EXPECT_TRUE(Mentions(reps[6], "instead of knee flexion"));
+  EXPECT_FALSE(reps[6].knee_flexion_deg.has_value());
+}
+
+TEST(MultiSensor, NoStandingBaselineIsReported) {
+  PatientProfile p = Profile("fast", StanceSide::kLeft);
+  p.standing_lead_s = 0.3;  // starts moving at once, never still for 1 s
+  p.pause_s = 0.4;
+  p.standing_tail_s = 0.3;
+  const Recording rec = SimulateRecording(p, 1);
+  SetScorer scorer(StanceSide::kLeft, SensorsOf(rec));
+  EXPECT_TRUE(FeedOnline(scorer, rec, 25'000, nullptr).empty());
+  EXPECT_FALSE(scorer.calibrated());
+  const std::vector<std::string> problems = scorer.set_problems();
+  ASSERT_FALSE(problems.empty());
+  EXPECT_NE(problems[0].find("no standing baseline yet"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace stephub::scoring
