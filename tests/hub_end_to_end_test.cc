@@ -190,6 +190,15 @@ TEST(HubEndToEnd, TwoStationsScoredStoredAndKeptAcrossRestart) {
     for (size_t i = 0; i < 5; ++i) {
       EXPECT_EQ(reps[b.station_id][i].number(), i + 1);
       EXPECT_FALSE(reps[b.station_id][i].scoring_version().empty());
+      // The simulated station has every sensor: the other metrics and the
+      // quality scale come along.
+      const v1::Repetition& r = reps[b.station_id][i];
+      EXPECT_EQ(r.segmented_by(), "knee flexion") << r.DebugString();
+      EXPECT_TRUE(r.metrics().has_knee_flexion_deg()) << r.DebugString();
+      EXPECT_TRUE(r.metrics().has_peak_trunk_lean_deg()) << r.DebugString();
+      EXPECT_TRUE(r.metrics().has_cop_ml_range_mm()) << r.DebugString();
+      EXPECT_TRUE(r.quality().has_pelvis()) << r.DebugString();
+      EXPECT_NE(r.quality().category(), v1::QUALITY_CATEGORY_UNSPECIFIED);
     }
   }
   // The level pelvis is clean; the Trendelenburg pelvis drops.

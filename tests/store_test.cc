@@ -136,6 +136,12 @@ TEST(SqliteStore, SetsAndRepetitionsRoundTrip) {
   rep.set_peak_pelvic_drop_deg(8.25);
   rep.set_verdict(v1::VERDICT_PELVIC_DROP);
   rep.set_scoring_version("test/1");
+  rep.mutable_metrics()->set_knee_flexion_deg(61.5);
+  rep.mutable_quality()->set_pelvis(1);
+  rep.mutable_quality()->set_total(1);
+  rep.mutable_quality()->set_category(v1::QUALITY_CATEGORY_GOOD);
+  rep.add_problems("sternal IMU: no standing baseline");
+  rep.set_segmented_by("knee flexion");
   std::promise<absl::Status> done;
   (*store)->AddRepetition(rep, [&](absl::Status s) { done.set_value(s); });
   ASSERT_TRUE(done.get_future().get().ok());
@@ -149,6 +155,15 @@ TEST(SqliteStore, SetsAndRepetitionsRoundTrip) {
   ASSERT_EQ(reps->size(), 1u);
   EXPECT_DOUBLE_EQ((*reps)[0].peak_pelvic_drop_deg(), 8.25);
   EXPECT_EQ((*reps)[0].verdict(), v1::VERDICT_PELVIC_DROP);
+  // Metrics, quality items and problems come back; what was not assessed
+  // stays absent.
+  EXPECT_DOUBLE_EQ((*reps)[0].metrics().knee_flexion_deg(), 61.5);
+  EXPECT_FALSE((*reps)[0].metrics().has_knee_valgus_deg());
+  EXPECT_TRUE((*reps)[0].quality().has_pelvis());
+  EXPECT_FALSE((*reps)[0].quality().has_knee());
+  EXPECT_EQ((*reps)[0].quality().category(), v1::QUALITY_CATEGORY_GOOD);
+  ASSERT_EQ((*reps)[0].problems_size(), 1);
+  EXPECT_EQ((*reps)[0].segmented_by(), "knee flexion");
   EXPECT_EQ((*store)->SetsOfPatient(patient->patient_id())->size(), 1u);
 }
 

@@ -19,7 +19,7 @@
 namespace stephub::store {
 namespace {
 
-constexpr int kSchemaVersion = 1;
+constexpr int kSchemaVersion = 2;
 // Writes taken into one transaction at most; bounds commit latency.
 constexpr size_t kMaxGroup = 512;
 
@@ -77,6 +77,11 @@ CREATE TABLE events(
   station_id TEXT NOT NULL,
   detail TEXT NOT NULL);
 )sql",
+    // 2: each repetition's metrics, quality items and problems, kept as the
+    // serialized protobuf fields so that new metrics need no migration.
+    R"sql(
+ALTER TABLE repetitions ADD COLUMN details BLOB;
+)sql",
 };
 static_assert(std::size(kMigrations) == kSchemaVersion);
 
@@ -85,6 +90,16 @@ absl::Time FromUs(int64_t us) { return absl::FromUnixMicros(us); }
 
 void SetTimestamp(absl::Time t, google::protobuf::Timestamp* out) {
   *out = google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(ToUs(t));
+}
+
+// The fields of a repetition kept in its `details` column.
+std::string DetailsOf(const v1::Repetition& r) {
+  v1::Repetition details;
+  *details.mutable_metrics() = r.metrics();
+  *details.mutable_quality() = r.quality();
+  *details.mutable_problems() = r.problems();
+  details.set_segmented_by(r.segmented_by());
+  return details.SerializeAsString();
 }
 
 // A prepared statement that finalizes itself.
@@ -477,7 +492,8 @@ class SqliteStore final : public ClinicStore {
                        "INSERT OR REPLACE INTO repetitions(set_id, number, "
                        "scoring_version, station_id, patient_id, start_us, "
                        "deepest_us, end_us, peak_pelvic_drop_deg, verdict, "
-                       "clean, scored_us) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)");
+                       "clean, scored_us, details) "
+                       "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)");
           st.Bind(1, r.set_id())
               .Bind(2, static_cast<int64_t>(r.number()))
               .Bind(3, r.scoring_version())
@@ -491,7 +507,8 @@ class SqliteStore final : public ClinicStore {
               .Bind(11, static_cast<int64_t>(r.clean()))
               .Bind(12,
                     google::protobuf::util::TimeUtil::TimestampToMicroseconds(
-                        r.scored_at()));
+                        r.scored_at()))
+              .BindBlob(13, DetailsOf(r));
           return st.Run();
         },
         std::move(done));
@@ -503,7 +520,7 @@ class SqliteStore final : public ClinicStore {
     Statement st(reader_db_,
                  "SELECT set_id, number, scoring_version, station_id, "
                  "patient_id, start_us, deepest_us, end_us, "
-                 "peak_pelvic_drop_deg, verdict, clean, scored_us "
+                 "peak_pelvic_drop_deg, verdict, clean, scored_us, details "
                  "FROM repetitions WHERE set_id = ? ORDER BY number, "
                  "scoring_version");
     if (auto s = st.prepared(); !s.ok()) return s;
@@ -523,6 +540,12 @@ class SqliteStore final : public ClinicStore {
       r.set_verdict(static_cast<v1::Verdict>(st.Int(9)));
       r.set_clean(st.Int(10) != 0);
       SetTimestamp(FromUs(st.Int(11)), r.mutable_scored_at());
+      // Rows from schema 1 have no details.
+      if (!st.IsNull(12) && !r.MergeFromString(st.Text(12))) {
+        return absl::DataLossError(absl::StrFormat(
+            "repetition %d of set %d: stored details do not parse", r.number(),
+            r.set_id()));
+      }
       out.push_back(std::move(r));
     }
     if (auto s = st.status(); !s.ok()) return s;

@@ -1,0 +1,96 @@
+// Cost of the hub's scoring pipeline (hub/scoring), alone: per IMU sample,
+// per force sample, and how many stations at full rates one core can score
+// in real time. Google Benchmark; results in docs/BENCHMARKS.md.
+#include <benchmark/benchmark.h>
+
+#include "common/recording.h"
+#include "common/simulator.h"
+#include "hub/scoring/scoring.h"
+
+namespace stephub {
+namespace {
+
+// One simulated set of ten repetitions with every sensor, at full rates
+// (four IMUs at 200 Hz, the plate at 1 kHz), about 40 s of data.
+const Recording& FullSet() {
+  static const Recording* recording = [] {
+    PatientProfile profile = *ProfileByName("moderate");
+    return new Recording(SimulateRecording(profile, 1));
+  }();
+  return *recording;
+}
+
+Recording Only(bool imus, bool sacrum_only, bool plate) {
+  Recording r = FullSet();
+  if (!imus) r.imu.clear();
+  if (sacrum_only) {
+    for (auto it = r.imu.begin(); it != r.imu.end();) {
+      it = it->first == Placement::kSacrum ? std::next(it) : r.imu.erase(it);
+    }
+  }
+  if (!plate) r.force.clear();
+  return r;
+}
+
+double DataSeconds(const Recording& r) {
+  int64_t first = INT64_MAX, last = INT64_MIN;
+  for (const auto& [placement, samples] : r.imu) {
+    first = std::min(first, samples.front().t_us);
+    last = std::max(last, samples.back().t_us);
+  }
+  if (!r.force.empty()) {
+    first = std::min(first, r.force.front().t_us);
+    last = std::max(last, r.force.back().t_us);
+  }
+  return (last - first) * 1e-6;
+}
+
+int64_t Samples(const Recording& r, bool count_imu, bool count_force) {
+  int64_t n = 0;
+  if (count_imu) {
+    for (const auto& [placement, samples] : r.imu) n += samples.size();
+  }
+  if (count_force) n += r.force.size();
+  return n;
+}
+
+void Score(benchmark::State& state, const Recording& r, int64_t items) {
+  for (auto _ : state) {
+    auto reps = scoring::ScoreRecording(r);
+    benchmark::DoNotOptimize(reps);
+  }
+  state.SetItemsProcessed(state.iterations() * items);
+  // Seconds of data scored per second of CPU: stations one core keeps up
+  // with in real time.
+  state.counters["stations_per_core"] = benchmark::Counter(
+      DataSeconds(r) * static_cast<double>(state.iterations()),
+      benchmark::Counter::kIsRate);
+}
+
+// Per IMU sample: the sacral IMU alone (attitude, calibration, pelvic
+// angles, segmentation on sacral tilt, metrics).
+void BM_SacralImuSample(benchmark::State& state) {
+  static const Recording r = Only(true, true, false);
+  Score(state, r, Samples(r, true, false));
+}
+BENCHMARK(BM_SacralImuSample)->Unit(benchmark::kMillisecond);
+
+// Per force sample: the plate alone (weight, COP, plate segmentation).
+void BM_ForcePlateSample(benchmark::State& state) {
+  static const Recording r = Only(false, false, true);
+  Score(state, r, Samples(r, false, true));
+}
+BENCHMARK(BM_ForcePlateSample)->Unit(benchmark::kMillisecond);
+
+// A full station: four IMUs and the plate, knee-flexion segmentation and
+// every metric; items are all samples.
+void BM_FullStation(benchmark::State& state) {
+  static const Recording r = FullSet();
+  Score(state, r, Samples(r, true, true));
+}
+BENCHMARK(BM_FullStation)->Unit(benchmark::kMillisecond);
+
+}  // namespace
+}  // namespace stephub
+
+BENCHMARK_MAIN();
