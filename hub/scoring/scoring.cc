@@ -373,6 +373,8 @@ struct SetScorer::State {
   // After a gap: repetitions are not segmented until the patient stands
   // again, so that the rest of an interrupted repetition is not counted.
   bool waiting_to_stand = false;
+  // Steady standing windows found so far, per IMU, while calibrating.
+  std::map<Placement, StillWindow> calibration_windows;
   std::deque<RepSpan> pending;
   std::vector<std::string> notes;  // for the next repetition returned
   int counted = 0;
@@ -542,7 +544,9 @@ void SetScorer::State::TryCalibrate() {
         force.last_t_us < end_us) {
       return;
     }
-    std::map<Placement, StillWindow> own_windows;
+    // A sensor keeps the first steady window it had: later chances come
+    // closer to the first repetition, when a thigh may already move.
+    std::map<Placement, StillWindow>& own_windows = calibration_windows;
     bool all_steady = true;
     for (const ImuChannel& ch : imus) {
       // One that never sent (or stopped) cannot become still by waiting.
@@ -556,6 +560,7 @@ void SetScorer::State::TryCalibrate() {
           still.push_back(s);
         }
       }
+      if (own_windows.count(ch.placement) > 0) continue;
       const auto own = SteadyWindowOf(still);
       if (own && own->start_us - (end_us - kStillUs) < kMaxGapUs &&
           end_us - own->end_us < kMaxGapUs) {
