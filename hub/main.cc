@@ -5,8 +5,8 @@
 #include <thread>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "common/flags.h"
 #include "hub/api/hub_server.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:50051",
@@ -18,7 +18,7 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "StepHub hub: serves stations, staff tools and the dashboard.\n"
       "usage: stephub-hub [--listen=HOST:PORT] [--data_dir=DIR]");
-  absl::ParseCommandLine(argc, argv);
+  stephub::ParseFlagsAcceptingDashes(argc, argv);
 
   // Block the stop signals in every thread; one thread waits for them.
   sigset_t stop_signals;

@@ -10,10 +10,10 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_format.h"
+#include "common/flags.h"
 #include "common/log.h"
 #include "google/protobuf/text_format.h"
 #include "station/config.h"
@@ -124,17 +124,7 @@ int main(int argc, char** argv) {
       "usage: stephub-station --config=/etc/stephub/station.textproto\n"
       "       stephub-station --station_id=bay-1 --spool_dir=DIR "
       "[--hub=HOST:PORT] [--sensors=sim:moderate|replay:DIR]");
-  // --log-level and --log_level alike: dashes in flag names are what most
-  // daemons take, and what an IT person will type.
-  std::vector<std::string> args(argv, argv + argc);
-  for (auto& arg : args) {
-    if (arg.rfind("--", 0) != 0) continue;
-    const size_t end = std::min(arg.find('='), arg.size());
-    std::replace(arg.begin() + 2, arg.begin() + end, '-', '_');
-  }
-  std::vector<char*> arg_ptrs;
-  for (auto& arg : args) arg_ptrs.push_back(arg.data());
-  absl::ParseCommandLine(static_cast<int>(arg_ptrs.size()), arg_ptrs.data());
+  stephub::ParseFlagsAcceptingDashes(argc, argv);
   auto config = EffectiveConfig();
   if (!config.ok()) {
     std::cerr << "stephub-station: " << config.status().message() << "\n";

@@ -8,9 +8,9 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
+#include "common/flags.h"
 #include "common/samples.h"
 #include "tools/validate_corpus.h"
 
@@ -128,17 +128,8 @@ int main(int argc, char** argv) {
       "[--side=left|right] [overrides]\n"
       "       stephub-simulate --corpus=DIR [--sets=N] [--seed=S] "
       "[--mount-tilt-max=DEG] [--mount-heading-max=DEG]");
-  // --mount-tilt-max and --mount_tilt_max alike, as stephub-station.
-  std::vector<std::string> args(argv, argv + argc);
-  for (auto& arg : args) {
-    if (arg.rfind("--", 0) != 0) continue;
-    const size_t end = std::min(arg.find('='), arg.size());
-    std::replace(arg.begin() + 2, arg.begin() + end, '-', '_');
-  }
-  std::vector<char*> arg_ptrs;
-  for (auto& arg : args) arg_ptrs.push_back(arg.data());
-  std::vector<char*> positional = absl::ParseCommandLine(
-      static_cast<int>(arg_ptrs.size()), arg_ptrs.data());
+  std::vector<char*> positional =
+      stephub::ParseFlagsAcceptingDashes(argc, argv);
   if (positional.size() > 1) {
     return Fail(absl::StrCat("unexpected argument '", positional[1],
                              "' (flags take --name=value)"),

@@ -8,8 +8,8 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "common/flags.h"
 #include "common/recording.h"
 #include "hub/scoring/scoring.h"
 #include "tools/validate.h"
@@ -64,17 +64,8 @@ int main(int argc, char** argv) {
       "A folder holding recordings (a corpus) stands for all of them.\n"
       "Exit status: 0 every bound met, 1 a bound missed or a recording "
       "unreadable, 2 usage error.");
-  // --reps-csv and --reps_csv alike, as stephub-station takes them.
-  std::vector<std::string> args(argv, argv + argc);
-  for (auto& arg : args) {
-    if (arg.rfind("--", 0) != 0) continue;
-    const size_t end = std::min(arg.find('='), arg.size());
-    std::replace(arg.begin() + 2, arg.begin() + end, '-', '_');
-  }
-  std::vector<char*> arg_ptrs;
-  for (auto& arg : args) arg_ptrs.push_back(arg.data());
-  std::vector<char*> positional = absl::ParseCommandLine(
-      static_cast<int>(arg_ptrs.size()), arg_ptrs.data());
+  std::vector<char*> positional =
+      stephub::ParseFlagsAcceptingDashes(argc, argv);
   if (positional.size() < 2) {
     std::cerr << "stephub-validate: name at least one recording folder "
                  "(see --help)\n";
