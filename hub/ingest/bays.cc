@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "common/log.h"
 #include "hub/ingest/validate.h"
 
 namespace stephub::ingest {
@@ -160,7 +161,8 @@ scoring::StationSensors StationSensorsOf(const v1::StationHello& hello) {
 }
 
 void LogStoreFailure(const char* what, const absl::Status& s) {
-  if (!s.ok()) std::cerr << "hub: storing " << what << " failed: " << s << "\n";
+  if (!s.ok())
+    Log(LogLevel::kError, "not_stored").With("what", what).With("error", s);
 }
 
 }  // namespace
@@ -311,6 +313,11 @@ uint64_t Bays::Connect(const v1::StationHello& hello,
   if (evicted) evicted->Evict();
   store_.SaveStation({hello.station_id(), hello, absl::Now()},
                      [](absl::Status s) { LogStoreFailure("station", s); });
+  Log(LogLevel::kInfo, "station_connected")
+      .With("station", hello.station_id())
+      .With("boot_id", hello.boot_id())
+      .With("sensors", hello.sensors_size())
+      .With("spool_dropped_samples", hello.spool_dropped_samples());
   store_.AddEvent("station_connected", hello.station_id(),
                   absl::StrCat("boot ", hello.boot_id(), ", ",
                                hello.sensors_size(), " sensors"));
@@ -352,6 +359,9 @@ void Bays::UpdateHealth(const std::string& station_id,
   }
   if (changes.empty()) return;
   for (const auto& change : changes) {
+    Log(LogLevel::kWarning, "sensor_state")
+        .With("station", station_id)
+        .With("change", change);
     store_.AddEvent("sensor_state", station_id, change);
   }
   Publish(std::move(event));
@@ -391,6 +401,7 @@ void Bays::Disconnect(const std::string& station_id, uint64_t token) {
     bay->last_seen = absl::Now();
     *event.mutable_station() = StatusLocked(*bay);
   }
+  Log(LogLevel::kInfo, "station_disconnected").With("station", station_id);
   store_.AddEvent("station_disconnected", station_id, "");
   Publish(std::move(event));
 }

@@ -15,6 +15,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/log.h"
 
 namespace stephub::ingest {
 namespace {
@@ -160,8 +161,9 @@ class StationStream
     absl::Status status = Dispatch();
     if (!status.ok()) {
       if (!hello_.station_id().empty()) {
-        std::cerr << "hub: station " << hello_.station_id()
-                  << " stream rejected: " << status << "\n";
+        Log(LogLevel::kWarning, "station_stream_rejected")
+            .With("station", hello_.station_id())
+            .With("error", status);
       }
       link_->RequestFinish(ToGrpc(status));
       return;
@@ -309,9 +311,10 @@ class StationStream
                         &bays = bays_, max = options_.max_uncommitted_batches,
                         stream = this](absl::Status s) {
                          if (!s.ok()) {
-                           std::cerr << "hub: storing batch " << seq << " of "
-                                     << this_station << " failed: " << s
-                                     << "\n";
+                           Log(LogLevel::kError, "batch_not_stored")
+                               .With("station", this_station)
+                               .With("seq", seq)
+                               .With("error", s);
                            link->RequestFinish(grpc::Status(
                                grpc::StatusCode::UNAVAILABLE,
                                absl::StrCat("hub could not store batch ", seq,
