@@ -466,23 +466,28 @@ std::vector<v1::Repetition> Bays::ScoreLocked(Bay& bay,
         ForceSamplesOf(batch, *sensors.force_plate)));
   }
   for (const scoring::Repetition& r : scored) {
-    v1::Repetition rep;
-    rep.set_set_id(bay.set.set_id());
-    rep.set_number(static_cast<uint32_t>(r.number));
-    rep.set_station_id(bay.station_id);
-    rep.set_patient_id(bay.set.patient_id());
-    rep.set_start_us(r.start_us);
-    rep.set_deepest_us(r.deepest_us);
-    rep.set_end_us(r.end_us);
-    rep.set_peak_pelvic_drop_deg(r.peak_pelvic_drop_deg);
-    rep.set_verdict(ToProto(r.verdict));
-    rep.set_clean(r.verdict == scoring::Verdict::kClean);
-    rep.set_scoring_version(scoring::kScoringVersion);
-    *rep.mutable_scored_at() = Now();
-    SetDetails(r, &rep);
-    out.push_back(std::move(rep));
+    out.push_back(RepetitionToWire(bay, r));
   }
   return out;
+}
+
+v1::Repetition Bays::RepetitionToWire(const Bay& bay,
+                                      const scoring::Repetition& r) {
+  v1::Repetition rep;
+  rep.set_set_id(bay.set.set_id());
+  rep.set_number(static_cast<uint32_t>(r.number));
+  rep.set_station_id(bay.station_id);
+  rep.set_patient_id(bay.set.patient_id());
+  rep.set_start_us(r.start_us);
+  rep.set_deepest_us(r.deepest_us);
+  rep.set_end_us(r.end_us);
+  rep.set_peak_pelvic_drop_deg(r.peak_pelvic_drop_deg);
+  rep.set_verdict(ToProto(r.verdict));
+  rep.set_clean(r.verdict == scoring::Verdict::kClean);
+  rep.set_scoring_version(scoring::kScoringVersion);
+  *rep.mutable_scored_at() = Now();
+  SetDetails(r, &rep);
+  return rep;
 }
 
 void Bays::ScoreBatch(const std::string& station_id, const std::string& boot_id,
@@ -585,7 +590,8 @@ absl::StatusOr<v1::ExerciseSet> Bays::EndSet(const v1::EndSetRequest& request) {
   auto bay = Find(station_id);
   if (!bay) return absl::NotFoundError(absl::StrCat("no station ", station_id));
   int64_t set_id;
-  std::optional<scoring::Repetition> partial;
+  bool partial = false;
+  std::vector<v1::ClinicEvent> late;
   {
     std::lock_guard<std::mutex> lock(bay->mu);
     if (!bay->has_set) {
@@ -593,7 +599,23 @@ absl::StatusOr<v1::ExerciseSet> Bays::EndSet(const v1::EndSetRequest& request) {
           absl::StrCat("station ", station_id, " has no running set"));
     }
     set_id = bay->set.set_id();
-    if (bay->scorer) partial = bay->scorer->Finish();
+    // Counted repetitions still waiting for a lagging sensor are kept; a
+    // repetition cut off by the end of the set is not counted.
+    if (bay->scorer) {
+      for (const scoring::Repetition& r : bay->scorer->FinishSet()) {
+        if (r.partial) {
+          partial = true;
+          continue;
+        }
+        v1::Repetition rep = RepetitionToWire(*bay, r);
+        store_.AddRepetition(
+            rep, [](absl::Status s) { LogStoreFailure("repetition", s); });
+        bay->repetitions.push_back(rep);
+        v1::ClinicEvent event;
+        *event.mutable_repetition() = std::move(rep);
+        late.push_back(std::move(event));
+      }
+    }
     bay->has_set = false;
     bay->scorer.reset();
     SendFeedbackLocked(*bay);
@@ -606,6 +628,7 @@ absl::StatusOr<v1::ExerciseSet> Bays::EndSet(const v1::EndSetRequest& request) {
                    partial ? ": the last repetition was partial and is not "
                              "counted"
                            : ""));
+  for (auto& e : late) Publish(std::move(e));
   v1::ClinicEvent event;
   *event.mutable_set_ended() = *ended;
   Publish(std::move(event));

@@ -76,6 +76,8 @@ class Bays {
   // Feeds a batch to the bay's scorer; the caller holds bay.mu.
   std::vector<v1::Repetition> ScoreLocked(Bay& bay,
                                           const v1::SampleBatch& batch);
+  static v1::Repetition RepetitionToWire(const Bay& bay,
+                                         const scoring::Repetition& r);
   // Re-scores a set's stored batches after a hub restart.
   absl::Status ReplaySetLocked(Bay& bay,
                                const std::vector<v1::Repetition>& stored);
