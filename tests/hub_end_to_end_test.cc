@@ -11,6 +11,8 @@
 #include <sstream>
 #include <thread>
 
+#include "absl/strings/match.h"
+#include "absl/strings/str_split.h"
 #include "common/simulator.h"
 #include "hub/api/hub_server.h"
 #include "hub/store/store.h"
@@ -250,6 +252,18 @@ TEST(HubEndToEnd, TwoStationsScoredStoredAndKeptAcrossRestart) {
   const std::string text = csv.str();
   EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 6);
   EXPECT_EQ(text.rfind("patient_id,patient,set_id,station_id", 0), 0u);
+  // Every row has every column; a simulated bay is assessed on its quality.
+  const std::vector<std::string> lines = absl::StrSplit(text, '\n');
+  const auto columns = [](const std::string& line) {
+    return std::count(line.begin(), line.end(), ',');
+  };
+  for (size_t i = 1; i + 1 < lines.size(); ++i) {
+    EXPECT_EQ(columns(lines[i]), columns(lines[0])) << lines[i];
+    EXPECT_TRUE(absl::StrContains(lines[i], ",good,") ||
+                absl::StrContains(lines[i], ",moderate,") ||
+                absl::StrContains(lines[i], ",poor,"))
+        << lines[i];
+  }
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "hub/progress/progress.h"
 
@@ -280,13 +281,49 @@ const char* VerdictName(v1::Verdict verdict) {
   }
 }
 
+// The other sensors' metrics and the quality scale; empty where the
+// station could not assess them.
+std::string MetricsCsv(const v1::Repetition& rep) {
+  const v1::RepetitionMetrics& m = rep.metrics();
+  auto number = [](bool has, double value, const char* format) {
+    return has ? absl::StrFormat(format, value) : std::string();
+  };
+  const char* category = "";
+  switch (rep.quality().category()) {
+    case v1::QUALITY_CATEGORY_GOOD:
+      category = "good";
+      break;
+    case v1::QUALITY_CATEGORY_MODERATE:
+      category = "moderate";
+      break;
+    case v1::QUALITY_CATEGORY_POOR:
+      category = "poor";
+      break;
+    default:
+      break;
+  }
+  const bool scored =
+      rep.quality().category() != v1::QUALITY_CATEGORY_UNSPECIFIED;
+  return absl::StrCat(
+      number(m.has_peak_trunk_lean_deg(), m.peak_trunk_lean_deg(), "%.2f"), ",",
+      number(m.has_knee_flexion_deg(), m.knee_flexion_deg(), "%.1f"), ",",
+      number(m.has_knee_valgus_deg(), m.knee_valgus_deg(), "%.2f"), ",",
+      number(m.has_cop_ml_range_mm(), m.cop_ml_range_mm(), "%.1f"), ",",
+      number(m.has_free_foot_load_fraction(), m.free_foot_load_fraction(),
+             "%.3f"),
+      ",", scored ? absl::StrCat(rep.quality().total()) : std::string(), ",",
+      category, ",", CsvField(absl::StrJoin(rep.problems(), "; ")));
+}
+
 }  // namespace
 
 // Columns are documented in docs/REPORTS.md.
 constexpr char kRepetitionCsvHeader[] =
     "patient_id,patient,set_id,station_id,stance_side,exercise,load,"
     "set_started_utc,rep,start_us,deepest_us,end_us,peak_pelvic_drop_deg,"
-    "verdict,clean,scoring_version\n";
+    "verdict,clean,scoring_version,peak_trunk_lean_deg,knee_flexion_deg,"
+    "knee_valgus_deg,cop_ml_range_mm,free_foot_load_fraction,quality_total,"
+    "quality_category,problems\n";
 
 grpc::Status ReportsService::Export(
     grpc::ServerContext* context, const v1::ExportRequest* request,
@@ -324,16 +361,16 @@ grpc::Status ReportsService::Export(
     const std::string started =
         google::protobuf::util::TimeUtil::ToString(set.started_at());
     for (const v1::Repetition& rep : *reps) {
-      absl::StrAppend(&buffer, patient->patient_id(), ",",
-                      CsvField(patient->display_name()), ",", set.set_id(), ",",
-                      CsvField(set.station_id()), ",",
-                      SideName(set.stance_side()), ",",
-                      CsvField(set.exercise()), ",", CsvField(set.load()), ",",
-                      started, ",", rep.number(), ",", rep.start_us(), ",",
-                      rep.deepest_us(), ",", rep.end_us(), ",",
-                      absl::StrFormat("%.2f", rep.peak_pelvic_drop_deg()), ",",
-                      VerdictName(rep.verdict()), ",", rep.clean() ? 1 : 0, ",",
-                      CsvField(rep.scoring_version()), "\n");
+      absl::StrAppend(
+          &buffer, patient->patient_id(), ",",
+          CsvField(patient->display_name()), ",", set.set_id(), ",",
+          CsvField(set.station_id()), ",", SideName(set.stance_side()), ",",
+          CsvField(set.exercise()), ",", CsvField(set.load()), ",", started,
+          ",", rep.number(), ",", rep.start_us(), ",", rep.deepest_us(), ",",
+          rep.end_us(), ",",
+          absl::StrFormat("%.2f", rep.peak_pelvic_drop_deg()), ",",
+          VerdictName(rep.verdict()), ",", rep.clean() ? 1 : 0, ",",
+          CsvField(rep.scoring_version()), ",", MetricsCsv(rep), "\n");
       if (!flush(false)) {
         return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
       }
