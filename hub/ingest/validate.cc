@@ -195,6 +195,14 @@ absl::Status BatchValidator::CheckTime(
   auto last = last_t_us_.find(sensor_id);
   int64_t prev = last == last_t_us_.end() ? INT64_MIN : last->second;
   for (int i = 0; i < t_us.size(); ++i) {
+    // A monotonic clock in microseconds is far inside this range; beyond it
+    // the time arithmetic of scoring could overflow.
+    constexpr int64_t kMaxTimeUs = int64_t{1} << 62;
+    if (t_us[i] < 0 || t_us[i] >= kMaxTimeUs) {
+      return Invalid(
+          absl::StrFormat("sensor %d: t_us[%d] = %d is outside [0, 2^62)",
+                          sensor_id, i, t_us[i]));
+    }
     if (t_us[i] <= prev) {
       return Invalid(absl::StrFormat(
           "sensor %d: t_us[%d] = %d does not come after %d: timestamps must "

@@ -518,12 +518,13 @@ void SetScorer::State::TryCalibrate() {
       if (!ch.declared || !Live(ch.has_data, ch.last_t_us, kStalledUs)) {
         continue;
       }
-      if (ch.first_still) {
-        first = {ch.first_still->start_us, ch.first_still->end_us};
-        latest = {ch.latest_still->start_us, ch.latest_still->end_us};
-        finder = &ch;
-        finder_last_us = ch.last_t_us;
-      }
+      // A sensor that is never still (a faulty accelerometer) must not
+      // keep the others from finding the standing posture.
+      if (!ch.first_still) continue;
+      first = {ch.first_still->start_us, ch.first_still->end_us};
+      latest = {ch.latest_still->start_us, ch.latest_still->end_us};
+      finder = &ch;
+      finder_last_us = ch.last_t_us;
       break;
     }
     if (!finder && force.declared && force.first_still &&
