@@ -55,8 +55,10 @@ const char* MetricUnit(Metric metric) {
   return metric == Metric::kCopMlRange ? "mm" : "deg";
 }
 
-std::optional<double> DetectedValue(const scoring::Repetition& rep,
-                                    Metric metric) {
+// Detected and true repetitions name their metrics alike; the detected
+// pelvic drop is a plain double, the others are optional on both sides.
+template <typename Rep>
+std::optional<double> MetricOf(const Rep& rep, Metric metric) {
   switch (metric) {
     case Metric::kPelvicDrop:
       return rep.peak_pelvic_drop_deg;
@@ -72,20 +74,13 @@ std::optional<double> DetectedValue(const scoring::Repetition& rep,
   return std::nullopt;
 }
 
+std::optional<double> DetectedValue(const scoring::Repetition& rep,
+                                    Metric metric) {
+  return MetricOf(rep, metric);
+}
+
 std::optional<double> TrueValue(const TruthRepetition& rep, Metric metric) {
-  switch (metric) {
-    case Metric::kPelvicDrop:
-      return rep.peak_pelvic_drop_deg;
-    case Metric::kTrunkLean:
-      return rep.peak_trunk_lean_deg;
-    case Metric::kKneeFlexion:
-      return rep.knee_flexion_deg;
-    case Metric::kKneeValgus:
-      return rep.knee_valgus_deg;
-    case Metric::kCopMlRange:
-      return rep.cop_ml_range_mm;
-  }
-  return std::nullopt;
+  return MetricOf(rep, metric);
 }
 
 std::vector<int> MatchRepetitions(
