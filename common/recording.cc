@@ -419,6 +419,15 @@ absl::StatusOr<RecordingMeta> ParseMeta(absl::string_view file,
   if (!load.ok()) return load.status();
   auto source = MetaString(file, *json, "source", false);
   if (!source.ok()) return source.status();
+  // Our extension of the format (other readers ignore unknown keys).
+  bool calibration_movement = false;
+  if (const auto it = json->find("calibration_movement");
+      it != json->end() && !it->is_null()) {
+    if (!it->is_boolean()) {
+      return MetaError(file, "calibration_movement", "must be true or false");
+    }
+    calibration_movement = it->get<bool>();
+  }
 
   RecordingMeta meta;
   auto stance = ParseStanceSide(**side);
@@ -433,6 +442,7 @@ absl::StatusOr<RecordingMeta> ParseMeta(absl::string_view file,
   meta.step_height_cm = *step;
   meta.load = load->value_or("");
   meta.source = source->value_or("");
+  meta.calibration_movement = calibration_movement;
   return meta;
 }
 
@@ -446,6 +456,7 @@ std::string FormatMeta(const RecordingMeta& meta) {
   if (meta.step_height_cm) json["step_height_cm"] = *meta.step_height_cm;
   if (!meta.load.empty()) json["load"] = meta.load;
   if (!meta.source.empty()) json["source"] = meta.source;
+  if (meta.calibration_movement) json["calibration_movement"] = true;
   return json.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) +
          "\n";
 }

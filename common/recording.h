@@ -24,6 +24,10 @@ struct RecordingMeta {
   std::optional<double> step_height_cm;
   std::string load;
   std::string source;
+  // Our extension (meta.json key "calibration_movement", absent = false):
+  // the set begins with the prompted heading-calibration movement (after the
+  // standing baseline, one slow two-leg knee bend with the free foot down).
+  bool calibration_movement = false;
 };
 
 // One line of truth.csv; a column the source did not measure is nullopt.

@@ -207,13 +207,15 @@ struct RepPlan {
   // The free foot on the floor; equal times: no touch-down.
   int64_t touchdown_start_us = 0;
   int64_t touchdown_end_us = 0;
+  double touchdown_fraction = 0;  // of body weight on the floor, at most
+  double touchdown_ramp_s = kTouchdownRampS;
 };
 
 // Where one moment falls in the set.
 struct Phase {
   double depth = 0;      // 0 standing .. 1 deepest
   RepShape shape;        // of the repetition under way (all zero when standing)
-  double touchdown = 0;  // share of the touch-down load the floor takes, 0..1
+  double touchdown = 0;  // share of body weight the floor takes, 0..1
 };
 
 // Everything the sensors and the truth need at one instant.
@@ -296,34 +298,48 @@ class Kinematics {
 
   double Seconds(int64_t t_us) const { return (t_us - start_us_) * 1e-6; }
   void SetReps(std::vector<RepPlan> reps) { reps_ = std::move(reps); }
+  void SetCalibration(std::optional<RepPlan> movement) {
+    calibration_ = std::move(movement);
+  }
   const std::vector<RepPlan>& reps() const { return reps_; }
   double sit_back_m() const { return sit_back_m_; }
 
   Pose PoseAt(double t) const { return PoseOf(t, PhaseAt(t), true); }
 
   Phase PhaseAt(double t) const {
+    if (calibration_ && t > Seconds(calibration_->touchdown_start_us) &&
+        t < Seconds(calibration_->touchdown_end_us)) {
+      return PhaseOf(*calibration_, t);
+    }
     const auto it = std::upper_bound(
         reps_.begin(), reps_.end(), t,
         [this](double v, const RepPlan& r) { return v < Seconds(r.start_us); });
     if (it == reps_.begin()) return {};
     const RepPlan& r = *(it - 1);
     if (t >= Seconds(r.end_us)) return {};
+    return PhaseOf(r, t);
+  }
+
+  Phase PhaseOf(const RepPlan& r, double t) const {
     Phase ph;
-    ph.shape = r.shape;
-    ph.depth = 1;
-    if (t < Seconds(r.bottom_us)) {
-      ph.depth = RaisedCosine((t - Seconds(r.start_us)) /
-                              (Seconds(r.bottom_us) - Seconds(r.start_us)));
-    } else if (t > Seconds(r.rise_us)) {
-      ph.depth = 1 - RaisedCosine((t - Seconds(r.rise_us)) /
-                                  (Seconds(r.end_us) - Seconds(r.rise_us)));
+    if (t >= Seconds(r.start_us) && t < Seconds(r.end_us)) {
+      ph.shape = r.shape;
+      ph.depth = 1;
+      if (t < Seconds(r.bottom_us)) {
+        ph.depth = RaisedCosine((t - Seconds(r.start_us)) /
+                                (Seconds(r.bottom_us) - Seconds(r.start_us)));
+      } else if (t > Seconds(r.rise_us)) {
+        ph.depth = 1 - RaisedCosine((t - Seconds(r.rise_us)) /
+                                    (Seconds(r.end_us) - Seconds(r.rise_us)));
+      }
     }
     if (r.touchdown_end_us > r.touchdown_start_us) {
       const double on = Seconds(r.touchdown_start_us);
       const double off = Seconds(r.touchdown_end_us);
       if (t > on && t < off) {
-        ph.touchdown = std::min(RaisedCosine((t - on) / kTouchdownRampS),
-                                RaisedCosine((off - t) / kTouchdownRampS));
+        ph.touchdown = r.touchdown_fraction *
+                       std::min(RaisedCosine((t - on) / r.touchdown_ramp_s),
+                                RaisedCosine((off - t) / r.touchdown_ramp_s));
       }
     }
     return ph;
@@ -581,6 +597,7 @@ class Kinematics {
   double standing_frontal_deg_ = 0;
   double sit_back_m_ = 0;
   std::vector<RepPlan> reps_;
+  std::optional<RepPlan> calibration_;
   Sway roll_, tilt_, heading_, x_, y_, knee_sway_, cop_x_, cop_y_;
   Sway trunk_roll_, trunk_tilt_, trunk_heading_;
 };
@@ -632,10 +649,34 @@ std::vector<RepPlan> PlanSet(const PatientProfile& p, int64_t first_start_us,
     if (touches) {
       r.touchdown_start_us = Micros(centre - length / 2);
       r.touchdown_end_us = Micros(centre + length / 2);
+      r.touchdown_fraction = p.touchdown_weight_fraction;
     }
     reps.push_back(r);
   }
   return reps;
+}
+
+// The prompted heading-calibration movement: the free foot goes down beside
+// the stance foot and takes half the weight, both knees bend once, slowly,
+// and the free foot lifts again. Every segment turns about its own
+// mediolateral axis only (no drop, turn, valgus or lean), whatever the
+// patient's step-down faults: with both feet down the pelvis stays level.
+RepPlan PlanCalibrationMovement(const PatientProfile& p, int64_t foot_down_us) {
+  constexpr double kFootRampS = 0.3;
+  constexpr double kHoldS = 0.2;
+  RepPlan r;
+  r.touchdown_start_us = foot_down_us;
+  r.start_us = foot_down_us + Micros(2 * kFootRampS);
+  r.bottom_us = r.start_us + Micros(p.calibration_lower_s);
+  r.rise_us = r.bottom_us + Micros(kHoldS);
+  r.end_us = r.rise_us + Micros(p.calibration_lower_s);
+  r.touchdown_end_us = r.end_us + Micros(2 * kFootRampS);
+  r.touchdown_fraction = 0.5;
+  r.touchdown_ramp_s = kFootRampS;
+  r.shape.knee_flexion_deg = p.calibration_knee_flexion_deg;
+  // Hips straight down, knees forward: the shank turns as well as the thigh.
+  r.shape.sit_back_m = 0;
+  return r;
 }
 
 // Extremes over a repetition.
@@ -793,8 +834,7 @@ ForceSample StepDownSimulator::State::SampleForce(int64_t t_us) {
   // The ground's force moves the centre of mass; the floor under the free
   // foot takes its share, the plate the rest.
   const double ground = mass * (kGravity + accel.z);
-  const double on_floor =
-      now.phase.touchdown * profile.touchdown_weight_fraction * mass * kGravity;
+  const double on_floor = now.phase.touchdown * mass * kGravity;
   const double fz = ground - on_floor + Gaussian(force_rng, 0, kForceNoiseN);
   auto [cop_x, cop_y] =
       kinematics.CopMm(kinematics.Seconds(t_us), now.phase.depth, now.pose,
@@ -840,8 +880,15 @@ void StepDownSimulator::BeginSet(int64_t t_us) {
   ++s.sets_begun;
   // Samples already emitted cannot be rewritten: the set starts no earlier.
   const int64_t set_start = std::max(t_us, s.generated_until_us);
-  std::vector<RepPlan> reps = PlanSet(
-      s.profile, set_start + Micros(s.profile.standing_lead_s), rng, limbs);
+  int64_t first_rep_us = set_start + Micros(s.profile.standing_lead_s);
+  std::optional<RepPlan> movement;
+  if (s.profile.calibration_movement) {
+    movement = PlanCalibrationMovement(s.profile, first_rep_us);
+    first_rep_us =
+        movement->touchdown_end_us + Micros(s.profile.calibration_settle_s);
+  }
+  s.kinematics.SetCalibration(movement);
+  std::vector<RepPlan> reps = PlanSet(s.profile, first_rep_us, rng, limbs);
   for (RepPlan& r : reps) {
     r.shape.sit_back_m = s.kinematics.sit_back_m();
     s.kinematics.FitKneeTurn(&r);
@@ -856,7 +903,8 @@ void StepDownSimulator::BeginSet(int64_t t_us) {
     s.truth.push_back(
         TruthOf(s.kinematics, planned[i], static_cast<int>(i) + 1));
   }
-  const int64_t last_end = planned.empty() ? set_start : planned.back().end_us;
+  const int64_t last_end =
+      planned.empty() ? first_rep_us : planned.back().end_us;
   s.set_end_us = last_end + Micros(s.profile.standing_tail_s);
 }
 
@@ -995,6 +1043,7 @@ Recording SimulateRecording(const PatientProfile& profile, uint64_t seed) {
   rec.meta.exercise = "lateral_step_down";
   rec.meta.body_mass_kg = profile.body_mass_kg;
   rec.meta.load = "bodyweight";
+  rec.meta.calibration_movement = profile.calibration_movement;
   rec.meta.source = absl::StrCat("stephub simulator, profile ", profile.name,
                                  ", seed ", seed);
   rec.force = std::move(samples.force);

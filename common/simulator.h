@@ -58,6 +58,16 @@ struct PatientProfile {
   double tempo_variation = 0.1;
   double standing_lead_s = 2.0;  // quiet standing before the first rep
   double standing_tail_s = 1.5;  // quiet standing after the last rep
+  // The prompted heading-calibration movement after the standing lead-in:
+  // free foot down beside the stance foot, both knees bend once to
+  // calibration_knee_flexion_deg and straighten (each way over
+  // calibration_lower_s), free foot up, then calibration_settle_s of
+  // standing before the first rep. The scorer finds each IMU's heading on
+  // its segment from it.
+  bool calibration_movement = true;
+  double calibration_knee_flexion_deg = 40;
+  double calibration_lower_s = 1.5;
+  double calibration_settle_s = 1.5;
   // Sideways COP sway of the stance foot's balance corrections (amplitude,
   // mm; anteroposterior sway is 1.5 times this). It grows at depth.
   double cop_sway_mm = 2;

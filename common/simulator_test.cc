@@ -291,11 +291,13 @@ TEST(Simulator, SetTimingAndTruth) {
     sim.GenerateUntil(3'000'000, &s);
     sim.BeginSet(3'000'000);
     ASSERT_EQ(sim.truth().size(), 10u);
-    EXPECT_NEAR(sim.truth()[0].start_us, 3'000'000 + 2'000'000, 1);
+    // Lead 2 s; the calibration movement: foot down 0.6 s, knees bend 1.5 s,
+    // hold 0.2 s, straighten 1.5 s, foot up 0.6 s; then 1.5 s of standing.
+    EXPECT_NEAR(sim.truth()[0].start_us, 3'000'000 + 2'000'000 + 5'900'000, 1);
     int64_t t = 3'000'000;
     while (!sim.set_finished()) sim.GenerateUntil(t += 100'000, &s);
-    // Lead 2 s, ten reps with pauses, tail 1.5 s: well under 45 s.
-    EXPECT_LT(t - 3'000'000, 45'000'000) << name;
+    // Lead and calibration 7.9 s, ten reps with pauses, tail 1.5 s.
+    EXPECT_LT(t - 3'000'000, 50'000'000) << name;
     EXPECT_GE(t, sim.truth().back().end_us + 1'500'000);
     const double shortest_s =
         (p.lower_s + p.rise_s) * (1 - p.tempo_variation) + p.hold_s * 0.8;
@@ -496,6 +498,7 @@ TEST(Simulator, GyroscopeIntegratesToThePelvisMotion) {
 TEST(Simulator, ForcePlateFollowsTheCentreOfMass) {
   for (const std::string& name : AllProfileNames()) {
     PatientProfile p = Profile(name);
+    p.calibration_movement = false;  // its free foot takes weight
     p.touchdown_probability = 0;
     const Recording rec = SimulateRecording(p, 7);
     double sum = 0;
@@ -516,6 +519,7 @@ TEST(Simulator, ForcePlateFollowsTheCentreOfMass) {
   }
   PatientProfile heavy = Profile("moderate");
   heavy.touchdown_probability = 0;
+  heavy.calibration_movement = false;
   heavy.body_mass_kg = 104;
   heavy.body_height_m = 1.93;
   const Recording rec = SimulateRecording(heavy, 7);
@@ -603,6 +607,7 @@ TEST(Simulator, CopFollowsTheCentreOfMass) {
     for (const auto& [name, toward_free] :
          {std::pair{"trendelenburg", true}, std::pair{"lean", false}}) {
       PatientProfile p = Profile(name, side);
+      p.calibration_movement = false;
       p.hold_s = 1.0;
       p.tempo_variation = 0;
       const Recording rec = SimulateRecording(p, 3);
@@ -661,4 +666,25 @@ TEST(Simulator, RecordingHasEveryImu) {
 }
 
 }  // namespace
+// The prompted calibration movement: both feet down (the plate under the
+// stance foot carries about half the weight), knees bent, no repetition.
+TEST(Simulator, CalibrationMovementPutsHalfTheWeightOnTheFreeFoot) {
+  const PatientProfile p = Profile("trendelenburg");
+  const Recording rec = SimulateRecording(p, 2);
+  EXPECT_TRUE(rec.meta.calibration_movement);
+  const double weight = p.body_mass_kg * 9.81;
+  const auto foot_down = static_cast<int64_t>(p.standing_lead_s * 1e6);
+  double least = 1e9;
+  for (const ForceSample& f : rec.force) {
+    if (f.t_us > foot_down && f.t_us < rec.truth[0].start_us) {
+      least = std::min(least, f.fz_n);
+    }
+  }
+  EXPECT_LT(least, 0.6 * weight);
+  EXPECT_GT(least, 0.3 * weight);
+  PatientProfile without = p;
+  without.calibration_movement = false;
+  EXPECT_FALSE(SimulateRecording(without, 2).meta.calibration_movement);
+}
+
 }  // namespace stephub
