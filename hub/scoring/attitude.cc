@@ -83,4 +83,15 @@ AttitudeState UpdateAttitude(const AttitudeState& state, const Vec3& gyro_radps,
   return next;
 }
 
+AttitudeState ResetHeading(const AttitudeState& state, const Vec3& forward) {
+  const Vec3 f = Rotate(state.sensor_to_world, forward);
+  // Nearly vertical, the forward axis has no heading to speak of.
+  if (f.x * f.x + f.y * f.y < 0.25) return state;
+  const double heading = std::atan2(-f.x, f.y);
+  AttitudeState out = state;
+  out.sensor_to_world = Normalized(FromRotationVector(Vec3{0, 0, -heading}) *
+                                   state.sensor_to_world);
+  return out;
+}
+
 }  // namespace stephub::scoring

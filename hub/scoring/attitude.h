@@ -37,6 +37,13 @@ Vec3 UpInSensorFrame(const Quaternion& sensor_to_world);
 AttitudeState ReseedTilt(const AttitudeState& state, const Vec3& gyro_radps,
                          const Vec3& accel_mps2);
 
+// Turns the estimate about world vertical so that the sensor-frame vector
+// `forward` (horizontal world +y at the standing baseline) points that way
+// again: the gyroscope's bias about the vertical is not observable from
+// gravity, and the heading it lets drift is reset where the segment is
+// known to face as it did (see SetScorer's standing rests).
+AttitudeState ResetHeading(const AttitudeState& state, const Vec3& forward);
+
 }  // namespace stephub::scoring
 
 #endif  // STEPHUB_HUB_SCORING_ATTITUDE_H_

@@ -101,4 +101,18 @@ TEST(Attitude, UpInSensorFrame) {
 }
 
 }  // namespace
+TEST(ResetHeading, TurnsBackAboutTheVerticalOnly) {
+  AttitudeState state;
+  // Tilted 5 deg forward, then drifted 3 deg in heading.
+  state.sensor_to_world = FromRotationVector(Vec3{0, 0, DegToRad(3)}) *
+                          FromRotationVector(Vec3{DegToRad(5), 0, 0});
+  const Vec3 up_before = UpInSensorFrame(state.sensor_to_world);
+  const AttitudeState reset = ResetHeading(state, Vec3{0, 1, 0});
+  const Vec3 f = Rotate(reset.sensor_to_world, Vec3{0, 1, 0});
+  EXPECT_NEAR(f.x, 0, 1e-12);
+  EXPECT_GT(f.y, 0.99);
+  const Vec3 up_after = UpInSensorFrame(reset.sensor_to_world);
+  EXPECT_NEAR(Norm(up_after - up_before), 0, 1e-12);
+}
+
 }  // namespace stephub::scoring

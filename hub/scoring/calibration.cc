@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "absl/status/status.h"
+#include "absl/strings/str_format.h"
 #include "hub/scoring/attitude.h"
 
 namespace stephub::scoring {
@@ -129,6 +131,78 @@ StandingPosture StandingPostureFrom(const StillWindow& window) {
   // The rows of sensor-to-world are the world axes in sensor coordinates.
   p.sensor_to_world =
       FromMatrix(Mat3::FromRows(p.pelvis_right, p.pelvis_forward, up));
+  p.long_axis = up;
+  return p;
+}
+
+StandingPosture WithInclination(const StandingPosture& standing,
+                                double inclination_deg) {
+  StandingPosture p = standing;
+  const double a = DegToRad(inclination_deg);
+  const Vec3 up = Cross(standing.pelvis_right, standing.pelvis_forward);
+  p.long_axis = std::cos(a) * up + std::sin(a) * standing.pelvis_right;
+  return p;
+}
+
+absl::StatusOr<HeadingFit> HeadingFromHingeMovement(
+    absl::Span<const RateSample> rates, const StandingPosture& standing) {
+  // 2x2 second moments of the horizontal part of the rate.
+  double saa = 0, sbb = 0, sab = 0;
+  for (const RateSample& r : rates) {
+    const double a = Dot(r.rate_radps, standing.pelvis_right);
+    const double b = Dot(r.rate_radps, standing.pelvis_forward);
+    saa += a * a;
+    sbb += b * b;
+    sab += a * b;
+  }
+  if (rates.size() < 10 || saa + sbb <= 0) {
+    return absl::FailedPreconditionError("it did not move");
+  }
+  const double angle = 0.5 * std::atan2(2 * sab, saa - sbb);
+  const double half_trace = 0.5 * (saa + sbb);
+  const double spread = std::sqrt(0.25 * (saa - sbb) * (saa - sbb) + sab * sab);
+  const double major = half_trace + spread;
+  const double minor = std::max(half_trace - spread, 0.0);
+  const Vec3 axis = std::cos(angle) * standing.pelvis_right +
+                    std::sin(angle) * standing.pelvis_forward;
+  HeadingFit fit;
+  fit.heading_deg = RadToDeg(angle);
+  fit.off_axis_share = std::sqrt(minor / major);
+  for (size_t i = 1; i < rates.size(); ++i) {
+    const double dt = (rates[i].t_us - rates[i - 1].t_us) * 1e-6;
+    fit.turned_deg += RadToDeg(std::abs(Dot(rates[i].rate_radps, axis)) * dt);
+  }
+  if (fit.turned_deg < kMinHeadingTurnDeg) {
+    return absl::FailedPreconditionError(
+        absl::StrFormat("it turned only %.0f deg (at least %.0f needed)",
+                        fit.turned_deg, kMinHeadingTurnDeg));
+  }
+  if (fit.off_axis_share > kMaxOffAxisShare) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "it did not turn about one axis (%.0f%% of the rate off it)",
+        100 * fit.off_axis_share));
+  }
+  if (std::abs(fit.heading_deg) > kMaxHeadingFitDeg) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "it turned about an axis %.0f deg from its mediolateral axis (more "
+        "than %.0f: strapped crooked, or not a knee bend)",
+        fit.heading_deg, kMaxHeadingFitDeg));
+  }
+  return fit;
+}
+
+StandingPosture WithHeading(const StandingPosture& standing,
+                            double heading_deg) {
+  StandingPosture p = standing;
+  const double a = DegToRad(heading_deg);
+  const Vec3 up = Cross(standing.pelvis_right, standing.pelvis_forward);
+  p.pelvis_right = Normalized(std::cos(a) * standing.pelvis_right +
+                              std::sin(a) * standing.pelvis_forward);
+  p.pelvis_forward = Cross(up, p.pelvis_right);
+  // World coordinates turn the other way so that world x stays the
+  // segment's right.
+  p.sensor_to_world =
+      FromRotationVector(Vec3{0, 0, -a}) * standing.sensor_to_world;
   return p;
 }
 

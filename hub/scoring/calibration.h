@@ -8,6 +8,7 @@
 #include <deque>
 #include <optional>
 
+#include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "common/geometry.h"
 #include "common/samples.h"
@@ -50,12 +51,57 @@ struct StandingPosture {
   Vec3 pelvis_forward;
   Vec3 gyro_bias_radps;
   double gravity_mps2 = 9.81;  // |a| at rest, as this accelerometer reads it
+  // The segment's long axis in the sensor frame: the standing vertical
+  // unless the segment is known to stand inclined (see WithInclination).
+  Vec3 long_axis;
 };
 
 // The pelvis is taken as level when standing, with its right pointing along
 // the sensor x-axis projected on the horizontal: sensors are strapped square
 // to the segment, and a standing pose cannot reveal the heading.
 StandingPosture StandingPostureFrom(const StillWindow& window);
+
+// One gyroscope reading with the estimated bias removed, sensor frame.
+struct RateSample {
+  int64_t t_us = 0;
+  Vec3 rate_radps;
+};
+
+// What the calibration movement (a slow two-leg knee bend) tells about one
+// sensor's heading on its segment.
+struct HeadingFit {
+  // Angle from the assumed mediolateral axis (the sensor's x projected on
+  // the standing horizontal plane) to the axis the segment turned about,
+  // counter-clockwise seen from above.
+  double heading_deg = 0;
+  double turned_deg = 0;      // total rotation about that axis, down and up
+  double off_axis_share = 0;  // rms rate off that axis / rms rate on it
+};
+
+// Limits of a usable fit: enough rotation to see the axis, a single hinge
+// axis, and an axis within reach of how sensors are strapped.
+inline constexpr double kMinHeadingTurnDeg = 6;
+inline constexpr double kMaxOffAxisShare = 0.25;
+inline constexpr double kMaxHeadingFitDeg = 20;
+
+// In a two-leg knee bend every segment turns about its own mediolateral
+// axis and about nothing else (the pelvis stays level with both feet down),
+// so the principal axis of the rates, projected on the standing horizontal
+// plane, is that axis in the sensor frame: unlike the step-down's own
+// motion, it does not depend on how far the pelvis drops. Returns an error
+// saying why when the movement does not show one clear axis.
+absl::StatusOr<HeadingFit> HeadingFromHingeMovement(
+    absl::Span<const RateSample> rates, const StandingPosture& standing);
+
+// The standing posture with its mediolateral axis turned by heading_deg
+// about the standing vertical.
+StandingPosture WithHeading(const StandingPosture& standing,
+                            double heading_deg);
+
+// The posture with the segment's long axis inclined in the standing
+// frontal plane by `inclination_deg`, + toward the world's +x (right).
+StandingPosture WithInclination(const StandingPosture& standing,
+                                double inclination_deg);
 
 struct PelvisAngles {
   double obliquity_deg = 0;     // elevation of the pelvis's right side

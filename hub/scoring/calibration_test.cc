@@ -1,7 +1,9 @@
 // Tests of stillness detection and the standing frame.
 #include "hub/scoring/calibration.h"
 
+#include <cmath>
 #include <optional>
+#include <vector>
 
 #include "gtest/gtest.h"
 
@@ -85,4 +87,59 @@ TEST(StandingPosture, AnglesIgnoreHeadingAndSeparateTiltFromObliquity) {
 }
 
 }  // namespace
+// Rates of a segment turning about an axis `heading_deg` off the sensor's
+// x, down and back up, with a little rate about another axis.
+std::vector<RateSample> HingeRates(double heading_deg, double off_axis_share,
+                                   double peak_radps) {
+  const double a = DegToRad(heading_deg);
+  const Vec3 axis{std::cos(a), std::sin(a), 0};
+  const Vec3 other{-std::sin(a), std::cos(a), 0};
+  std::vector<RateSample> rates;
+  for (int i = 0; i <= 600; ++i) {  // 3 s at 200 Hz
+    const double phase = std::sin(2 * kPi * i / 600.0);
+    rates.push_back({i * 5000, axis * (peak_radps * phase) +
+                                   other * (off_axis_share * peak_radps *
+                                            std::cos(2 * kPi * i / 300.0))});
+  }
+  return rates;
+}
+
+StandingPosture Upright() {
+  return StandingPostureFrom({0, 1'000'000, {0, 0, 9.81}, {0, 0, 0}});
+}
+
+TEST(HeadingFromHingeMovement, FindsTheAxisTurnedAbout) {
+  for (double heading : {-12.0, -5.0, 0.0, 3.0, 15.0}) {
+    auto fit =
+        HeadingFromHingeMovement(HingeRates(heading, 0.05, 0.5), Upright());
+    ASSERT_TRUE(fit.ok()) << fit.status();
+    EXPECT_NEAR(fit->heading_deg, heading, 1e-6);
+    EXPECT_NEAR(fit->off_axis_share, 0.05, 0.005);
+  }
+}
+
+TEST(HeadingFromHingeMovement, RefusesWhatIsNotOneClearHinge) {
+  auto small = HeadingFromHingeMovement(HingeRates(2, 0, 0.02), Upright());
+  ASSERT_FALSE(small.ok());
+  EXPECT_NE(small.status().message().find("turned only"), std::string::npos);
+  auto wobbly = HeadingFromHingeMovement(HingeRates(2, 0.6, 0.5), Upright());
+  ASSERT_FALSE(wobbly.ok());
+  EXPECT_NE(wobbly.status().message().find("one axis"), std::string::npos);
+  auto crooked = HeadingFromHingeMovement(HingeRates(35, 0, 0.5), Upright());
+  ASSERT_FALSE(crooked.ok());
+  EXPECT_NE(crooked.status().message().find("crooked"), std::string::npos);
+  EXPECT_FALSE(HeadingFromHingeMovement({}, Upright()).ok());
+}
+
+TEST(WithHeading, TurnsTheMediolateralAxisAndTheWorldWithIt) {
+  const StandingPosture turned = WithHeading(Upright(), 10);
+  EXPECT_NEAR(turned.pelvis_right.x, std::cos(DegToRad(10)), 1e-12);
+  EXPECT_NEAR(turned.pelvis_right.y, std::sin(DegToRad(10)), 1e-12);
+  // The turned right axis is the new world's x.
+  const Vec3 x = Rotate(turned.sensor_to_world, turned.pelvis_right);
+  EXPECT_NEAR(x.x, 1, 1e-12);
+  EXPECT_NEAR(x.y, 0, 1e-12);
+  EXPECT_NEAR(x.z, 0, 1e-12);
+}
+
 }  // namespace stephub::scoring

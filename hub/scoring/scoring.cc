@@ -229,6 +229,7 @@ struct Gap {
 
 struct AngleSample {
   int64_t t_us = 0;
+  Quaternion sensor_to_world;  // kept so a heading found later can apply
   SegmentAngles angles;
   bool accel_saturated = false;
   bool gyro_saturated = false;
@@ -277,6 +278,7 @@ StationSensors SensorsOf(const Recording& recording) {
     if (!samples.empty()) sensors.imus.push_back(placement);
   }
   sensors.force_plate = !recording.force.empty();
+  sensors.calibration_movement = recording.meta.calibration_movement;
   return sensors;
 }
 
@@ -296,6 +298,19 @@ struct ImuChannel {
   std::deque<AngleSample> series;
   std::vector<Gap> gaps;
   Issues issues;
+  // While the calibration movement is awaited: the bias-corrected rates.
+  std::deque<RateSample> movement_rates;
+  std::optional<double> heading_deg;  // from the calibration movement
+  // World frame of the angles relative to the attitude's (the heading's
+  // turn). The attitude itself stays in its own frame, so that the angles
+  // do not depend on when the heading was found.
+  Quaternion world_turn;
+  // The current run of still samples in the standing pose (leg IMUs).
+  // The sensor-frame axis the attitude's world +y was built on.
+  Vec3 baseline_forward;
+  int64_t rest_start_us = kNever;
+  int rest_samples = 0;
+  Vec3 rest_gyro_sum;
 };
 
 struct ForceChannel {
@@ -314,6 +329,20 @@ struct ForceChannel {
   Issues issues;
 };
 
+// The calibration movement is awaited this long (data time) after the
+// standing baseline; then the set goes on without it.
+constexpr int64_t kMovementAwaitUs = 60'000'000;
+// With both feet down the stance foot carries about half the weight; a
+// movement during which it kept more than this share was a step-down.
+constexpr double kTwoFeetMaxLoadShare = 0.75;
+
+// Standing rests of the leg IMUs: a run this long of samples turning
+// slower than kRestRateRadps (after the bias) with the segment within
+// kRestTiltDeg of upright.
+constexpr int64_t kRestUs = 250'000;
+constexpr double kRestRateRadps = 0.03;
+constexpr double kRestTiltDeg = 8;
+
 // The IMUs that carry metrics, in the order that picks the calibrating one.
 constexpr std::array<Placement, 4> kScoredImus = {
     Placement::kSacrum, Placement::kThigh, Placement::kShank,
@@ -321,7 +350,10 @@ constexpr std::array<Placement, 4> kScoredImus = {
 
 struct SetScorer::State {
   State(StanceSide side, const StationSensors& sensors, ScoringConfig c)
-      : stance_side(side), config(c) {
+      : stance_side(side),
+        config(c),
+        movement(sensors.calibration_movement ? Movement::kAwaited
+                                              : Movement::kNone) {
     for (size_t i = 0; i < kScoredImus.size(); ++i) {
       imus[i].placement = kScoredImus[i];
       imus[i].declared = std::find(sensors.imus.begin(), sensors.imus.end(),
@@ -338,6 +370,7 @@ struct SetScorer::State {
   void AddImu(ImuChannel& ch, const ImuSample& sample);
   void AddForce(const ForceSample& sample);
   void Track(ImuChannel& ch, const ImuSample& sample);
+  void Rest(ImuChannel& ch, const ImuSample& sample);
   void TryCalibrate();
   void CalibrateImu(ImuChannel& ch, const StillWindow& window);
   void CalibratePlate(const std::optional<PlateStillWindow>& window);
@@ -350,6 +383,10 @@ struct SetScorer::State {
   void FeedPlate();
   void Feed(int64_t t_us, double depth);
   std::vector<Repetition> Release(bool finishing);
+  void ResolveMovement(bool finishing);
+  bool ReadyAfter(int64_t end_us, bool finishing) const;
+  void ApplyHeading(ImuChannel& ch, double heading_deg);
+  void RecomputeAngles(ImuChannel& ch);
   void Prune();
 
   Repetition Measure(const RepSpan& span, int number);
@@ -362,10 +399,17 @@ struct SetScorer::State {
 
   const StanceSide stance_side;
   const ScoringConfig config;
+  // The calibration movement: none expected, awaited, its span found (and
+  // waiting for every sensor's data), or dealt with.
+  enum class Movement { kNone, kAwaited, kFound, kDone };
+  Movement movement;
+  std::optional<RepSpan> movement_span;
+  std::vector<std::string> movement_problems;  // for set_problems()
   std::array<ImuChannel, kScoredImus.size()> imus;
   ForceChannel force;
   bool calibrated = false;
   int64_t calibration_end_us = kNever;
+  int64_t baseline_end_us = kNever;  // end of the standing window used
   std::optional<Source> source;
   std::optional<RepSegmenter> segmenter;
   bool fed_any = false;
@@ -445,9 +489,17 @@ void SetScorer::State::Track(ImuChannel& ch, const ImuSample& sample) {
                                  (sample.t_us - ch.last_t_us) * 1e-6,
                                  ch.standing->gravity_mps2);
   }
+  if (ch.placement == Placement::kThigh || ch.placement == Placement::kShank) {
+    Rest(ch, sample);
+  }
   AngleSample a;
   a.t_us = sample.t_us;
-  a.angles = SegmentAnglesOf(ch.attitude.sensor_to_world, *ch.standing);
+  a.sensor_to_world = ch.attitude.sensor_to_world;
+  a.angles = SegmentAnglesOf(ch.world_turn * a.sensor_to_world, *ch.standing);
+  if (movement == Movement::kAwaited || movement == Movement::kFound) {
+    ch.movement_rates.push_back(
+        {sample.t_us, Gyro(sample) - ch.attitude.gyro_bias_radps});
+  }
   const double fa = config.accel_full_scale_mps2;
   const double fg = config.gyro_full_scale_radps;
   a.accel_saturated = Clipped(sample.ax_mps2, fa) ||
@@ -461,6 +513,39 @@ void SetScorer::State::Track(ImuChannel& ch, const ImuSample& sample) {
     current_drop_deg =
         TowardFreeSideDeg(a.angles.ml_elevation_deg, stance_side);
   }
+}
+
+// Knee valgus compares the thigh's and the shank's frontal planes, so their
+// headings must not drift apart, and a gyroscope's bias about the vertical
+// (which gravity cannot reveal) drifts them by degrees within a set. Between
+// repetitions the patient stands on the planted stance foot with the knee
+// straight: the shank and the thigh face as they did at the baseline. Each
+// 250 ms of such standing re-measures the gyroscope's whole bias (the mean
+// rate while still) and turns the heading back, much as foot-mounted
+// inertial navigation applies zero-velocity updates (Foxlin, "Pedestrian
+// tracking with shoe-mounted inertial sensors", IEEE CG&A 25(6), 2005).
+void SetScorer::State::Rest(ImuChannel& ch, const ImuSample& sample) {
+  const Vec3 up = UpInSensorFrame(ch.attitude.sensor_to_world);
+  const Vec3 standing_up =
+      Cross(ch.standing->pelvis_right, ch.standing->pelvis_forward);
+  const bool upright = Dot(up, standing_up) > std::cos(DegToRad(kRestTiltDeg));
+  const bool still =
+      Norm(Gyro(sample) - ch.attitude.gyro_bias_radps) < kRestRateRadps;
+  if (!upright || !still) {
+    ch.rest_start_us = kNever;
+    return;
+  }
+  if (ch.rest_start_us == kNever) {
+    ch.rest_start_us = sample.t_us;
+    ch.rest_samples = 0;
+    ch.rest_gyro_sum = {};
+  }
+  ch.rest_gyro_sum += Gyro(sample);
+  ++ch.rest_samples;
+  if (sample.t_us - ch.rest_start_us < kRestUs) return;
+  ch.attitude.gyro_bias_radps = ch.rest_gyro_sum / ch.rest_samples;
+  ch.attitude = ResetHeading(ch.attitude, ch.baseline_forward);
+  ch.rest_start_us = kNever;
 }
 
 void SetScorer::State::AddForce(const ForceSample& sample) {
@@ -599,6 +684,7 @@ void SetScorer::State::TryCalibrate() {
       }
     }
     calibrated = true;
+    baseline_end_us = end_us;
     for (ImuChannel& ch : imus) {
       if (!ch.declared) continue;
       if (&ch == finder) {
@@ -624,6 +710,7 @@ void SetScorer::State::TryCalibrate() {
 
 void SetScorer::State::CalibrateImu(ImuChannel& ch, const StillWindow& window) {
   ch.standing = StandingPostureFrom(window);
+  ch.baseline_forward = ch.standing->pelvis_forward;
   // The orientation starts at the window's last sample; the later ones the
   // sensor already sent are tracked from there.
   std::deque<ImuSample> raw = std::move(ch.raw);
@@ -641,8 +728,9 @@ void SetScorer::State::CalibrateImu(ImuChannel& ch, const StillWindow& window) {
                  Gyro(seed)};
   ch.last_t_us = seed.t_us;
   ch.series.push_back(
-      {seed.t_us, SegmentAnglesOf(ch.standing->sensor_to_world, *ch.standing),
-       false, false});
+      {seed.t_us, ch.standing->sensor_to_world,
+       SegmentAnglesOf(ch.standing->sensor_to_world, *ch.standing), false,
+       false});
   if (ch.placement == Placement::kSacrum) current_drop_deg = 0;
   for (auto it = last; it != raw.end(); ++it) {
     Track(ch, *it);
@@ -683,7 +771,9 @@ std::optional<Source> SetScorer::State::BestSource() const {
 
 void SetScorer::State::Advance() {
   TryCalibrate();
-  if (!source) return;
+  // The headings the movement gives change the angles segmentation runs on:
+  // nothing more is fed until they are known, whatever the batches.
+  if (!source || movement == Movement::kFound) return;
   // A source that stopped sending hands over to the next best one; the
   // repetition under way is lost with it.
   const std::optional<Source> best = BestSource();
@@ -725,6 +815,7 @@ void SetScorer::State::FeedKnee() {
   const ImuChannel& shank = Imu(Placement::kShank);
   for (auto it = FirstAtOrAfter(thigh.series, fed_until_us + 1);
        it != thigh.series.end(); ++it) {
+    if (movement == Movement::kFound) return;
     if (shank.series.empty() || shank.series.back().t_us < it->t_us) return;
     // A hole in the shank's data shows up as a gap in what is fed.
     const auto shank_axis = LongAxisAt(shank.series, it->t_us);
@@ -738,6 +829,7 @@ void SetScorer::State::FeedSacrum() {
   const ImuChannel& sacrum = Imu(Placement::kSacrum);
   for (auto it = FirstAtOrAfter(sacrum.series, fed_until_us + 1);
        it != sacrum.series.end(); ++it) {
+    if (movement == Movement::kFound) return;
     Feed(it->t_us, it->angles.forward_tilt_deg);
   }
 }
@@ -745,6 +837,7 @@ void SetScorer::State::FeedSacrum() {
 void SetScorer::State::FeedPlate() {
   for (auto it = FirstAtOrAfter(force.series, fed_until_us + 1);
        it != force.series.end(); ++it) {
+    if (movement == Movement::kFound) return;
     const bool standing = !segmenter->InProgress().has_value();
     Feed(it->t_us, force.com->Add(it->t_us, it->fz_n, standing));
   }
@@ -762,22 +855,37 @@ void SetScorer::State::Feed(int64_t t_us, double depth) {
     if (depth > ConfigFor(*source).leave_deg) return;
     waiting_to_stand = false;
   }
-  if (auto span = segmenter->Add(t_us, depth, 0)) pending.push_back(*span);
+  if (auto span = segmenter->Add(t_us, depth, 0)) {
+    if (movement == Movement::kAwaited) {
+      movement = Movement::kFound;
+      movement_span = *span;
+    } else {
+      pending.push_back(*span);
+    }
+  }
+}
+
+// Every calibrated sensor has sent data past end_us, or the laggards are
+// given up on.
+bool SetScorer::State::ReadyAfter(int64_t end_us, bool finishing) const {
+  if (finishing || Newest() >= end_us + kMaxWaitUs) return true;
+  for (const ImuChannel& ch : imus) {
+    if (ch.standing && ch.last_t_us < end_us) return false;
+  }
+  return !(force.weight_n && force.last_t_us < end_us);
 }
 
 std::vector<Repetition> SetScorer::State::Release(bool finishing) {
   std::vector<Repetition> done;
-  while (!pending.empty()) {
+  if (movement == Movement::kFound) {
+    ResolveMovement(finishing);
+    if (movement != Movement::kFound) Advance();
+  } else {
+    ResolveMovement(finishing);
+  }
+  while (!pending.empty() && movement != Movement::kFound) {
     const RepSpan& span = pending.front();
-    bool ready = finishing || Newest() >= span.end_us + kMaxWaitUs;
-    if (!ready) {
-      ready = true;
-      for (const ImuChannel& ch : imus) {
-        if (ch.standing && ch.last_t_us < span.end_us) ready = false;
-      }
-      if (force.weight_n && force.last_t_us < span.end_us) ready = false;
-    }
-    if (!ready) break;
+    if (!ReadyAfter(span.end_us, finishing)) break;
     done.push_back(Measure(span, ++counted));
     pending.pop_front();
   }
@@ -801,6 +909,96 @@ void SetScorer::State::Prune() {
     force.series.pop_front();
   }
   std::erase_if(force.gaps, [&](const Gap& g) { return g.to_us < keep_from; });
+}
+
+// Once the calibration movement's span is found and every sensor has sent
+// it whole: the plate (when there is one) confirms both feet were down,
+// and each IMU's heading comes from its rates during the span.
+void SetScorer::State::ResolveMovement(bool finishing) {
+  if (movement == Movement::kAwaited && calibrated &&
+      Newest() - baseline_end_us > kMovementAwaitUs) {
+    movement = Movement::kDone;
+    const std::string why = absl::StrCat(
+        "no calibration movement within ", kMovementAwaitUs / 1'000'000,
+        " s of the standing baseline: IMU headings on their segments not "
+        "calibrated (knee valgus not assessed)");
+    movement_problems.push_back(why);
+    notes.push_back(why);
+  }
+  if (movement != Movement::kFound) return;
+  const RepSpan span = *movement_span;
+  if (!ReadyAfter(span.end_us, finishing)) return;
+  movement = Movement::kDone;
+  if (force.weight_n) {
+    double least_n = std::numeric_limits<double>::infinity();
+    for (auto it = FirstAtOrAfter(force.series, span.start_us);
+         it != force.series.end() && it->t_us <= span.end_us; ++it) {
+      least_n = std::min(least_n, it->fz_n);
+    }
+    if (least_n > kTwoFeetMaxLoadShare * *force.weight_n) {
+      // Not the knee bend on two feet: a step-down, and it counts.
+      const std::string why =
+          "the first movement was a step-down, not the calibration movement "
+          "(the stance foot kept its load): counted; IMU headings on their "
+          "segments not calibrated (knee valgus not assessed)";
+      movement_problems.push_back(why);
+      notes.push_back(why);
+      pending.push_front(span);
+      for (ImuChannel& ch : imus) ch.movement_rates.clear();
+      return;
+    }
+  }
+  for (ImuChannel& ch : imus) {
+    std::vector<RateSample> rates;
+    for (const RateSample& r : ch.movement_rates) {
+      if (r.t_us >= span.start_us && r.t_us <= span.end_us) {
+        rates.push_back(r);
+      }
+    }
+    ch.movement_rates.clear();
+    if (!ch.standing) continue;
+    auto fit = HeadingFromHingeMovement(rates, *ch.standing);
+    if (fit.ok()) {
+      ApplyHeading(ch, fit->heading_deg);
+    } else {
+      movement_problems.push_back(
+          absl::StrCat(SensorName(ch.placement),
+                       ": heading not calibrated; in the calibration movement ",
+                       fit.status().message()));
+    }
+  }
+  // Knee valgus compares the two legs' segments: both or neither incline.
+  ImuChannel& thigh = *Find(Placement::kThigh);
+  ImuChannel& shank = *Find(Placement::kShank);
+  if (thigh.heading_deg && shank.heading_deg) {
+    const double free_side_x = stance_side == StanceSide::kLeft ? 1.0 : -1.0;
+    for (ImuChannel* ch : {&thigh, &shank}) {
+      ch->standing = WithInclination(
+          *ch->standing, -free_side_x * config.standing_leg_inclination_deg);
+      RecomputeAngles(*ch);
+    }
+  }
+}
+
+void SetScorer::State::RecomputeAngles(ImuChannel& ch) {
+  for (AngleSample& a : ch.series) {
+    a.angles = SegmentAnglesOf(ch.world_turn * a.sensor_to_world, *ch.standing);
+  }
+}
+
+// Turns the sensor's standing frame to the heading found, and what was
+// computed in the old one with it.
+void SetScorer::State::ApplyHeading(ImuChannel& ch, double heading_deg) {
+  ch.heading_deg = heading_deg;
+  const StandingPosture turned = WithHeading(*ch.standing, heading_deg);
+  ch.world_turn =
+      turned.sensor_to_world * Conjugate(ch.standing->sensor_to_world);
+  ch.standing = turned;
+  RecomputeAngles(ch);
+  if (ch.placement == Placement::kSacrum && !ch.series.empty()) {
+    current_drop_deg = TowardFreeSideDeg(
+        ch.series.back().angles.ml_elevation_deg, stance_side);
+  }
 }
 
 std::optional<std::string> SetScorer::State::Unusable(
@@ -922,7 +1120,10 @@ void SetScorer::State::MeasureKnee(const RepSpan& span, Repetition* r) {
   }
   if (flexion.empty()) return;
   r->knee_flexion_deg = flexion.hi;
-  if (config.assess_knee_valgus) r->knee_valgus_deg = valgus.Peak();
+  if ((thigh.heading_deg && shank.heading_deg) ||
+      config.assess_knee_valgus_uncalibrated) {
+    r->knee_valgus_deg = valgus.Peak();
+  }
 }
 
 void SetScorer::State::MeasurePlate(const RepSpan& span, Repetition* r) {
@@ -1049,6 +1250,24 @@ std::optional<Repetition> SetScorer::Finish() {
 
 bool SetScorer::calibrated() const { return state_->calibrated; }
 
+SetStep SetScorer::step() const {
+  const State& s = *state_;
+  if (!s.calibrated) return SetStep::kStandStill;
+  if (s.movement == State::Movement::kAwaited ||
+      s.movement == State::Movement::kFound) {
+    return SetStep::kCalibrationMovement;
+  }
+  return SetStep::kStepDowns;
+}
+
+std::vector<std::pair<Placement, double>> SetScorer::headings() const {
+  std::vector<std::pair<Placement, double>> out;
+  for (const ImuChannel& ch : state_->imus) {
+    if (ch.heading_deg) out.emplace_back(ch.placement, *ch.heading_deg);
+  }
+  return out;
+}
+
 int SetScorer::repetitions_counted() const { return state_->counted; }
 
 std::optional<double> SetScorer::current_pelvic_drop_deg() const {
@@ -1077,6 +1296,8 @@ std::vector<std::string> SetScorer::set_problems() const {
   if (s.force.calibration_failed) {
     problems.push_back("force plate: no standing body weight");
   }
+  problems.insert(problems.end(), s.movement_problems.begin(),
+                  s.movement_problems.end());
   return problems;
 }
 

@@ -7,6 +7,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/types/span.h"
@@ -32,10 +33,21 @@ struct ScoringConfig {
   // Knee valgus from thigh and shank IMUs is only as good as their heading
   // on the segments: at the clinic tolerance of 5 deg, 60 deg of knee
   // flexion leaks up to 5 deg into the frontal plane (5.4 deg RMSE on the
-  // validation corpus, docs/ACCURACY.md). Until a heading calibration
-  // exists it is reported as not assessed; true for sensors known to be
-  // mounted square within about 1 deg.
-  bool assess_knee_valgus = false;
+  // validation corpus, docs/ACCURACY.md).
+  // It is assessed once the calibration movement has given the thigh's and
+  // the shank's headings; this assesses it without them too, for sensors
+  // known to be mounted square within about 1 deg.
+  bool assess_knee_valgus_uncalibrated = false;
+  // Standing on one leg, the stance foot is under the centre of mass, near
+  // the midline, while the hip joint lies about 8.5 cm lateral of it (half
+  // the adult inter-hip-joint distance of some 17 cm) over about 85 cm of
+  // leg: the thigh and shank incline some 6 deg from vertical in the
+  // frontal plane, top outward. Knee valgus is the frontal-plane angle of
+  // those anatomical axes (truth.csv), so once the leg IMUs' headings are
+  // known their long axes are taken as inclined this much; at 0 the
+  // projection of a flexed, inclined leg reads about 1.5 deg less valgus
+  // (docs/ACCURACY.md).
+  double standing_leg_inclination_deg = 6.0;
   double knee_valgus_one_point_deg = 8.0;
   double knee_valgus_two_points_deg = 15.0;
   double free_foot_load_threshold = 0.10;  // share of body weight
@@ -58,6 +70,18 @@ struct ScoringConfig {
 struct StationSensors {
   std::vector<Placement> imus;
   bool force_plate = false;
+  // Sets begin with the prompted calibration movement: after the standing
+  // baseline, the free foot goes down beside the stance foot, both knees
+  // bend once slowly, and the foot lifts again. The scorer takes each IMU's
+  // heading on its segment from it and does not count it as a repetition.
+  bool calibration_movement = false;
+};
+
+// Where the patient is in the set's opening, for the cue on the bay screen.
+enum class SetStep {
+  kStandStill,           // no standing baseline yet
+  kCalibrationMovement,  // baseline found; the knee bend is awaited
+  kStepDowns,            // repetitions are being counted
 };
 
 // Every sensor a recording has data for.
@@ -168,6 +192,10 @@ class SetScorer {
   std::vector<Repetition> FinishSet();
 
   bool calibrated() const;
+  SetStep step() const;
+  // Each IMU's heading on its segment found from the calibration movement
+  // (deg, see HeadingFit); empty before it or without it.
+  std::vector<std::pair<Placement, double>> headings() const;
   int repetitions_counted() const;
   // Latest pelvic drop (deg, relative to standing) for live feedback; nullopt
   // before calibration.

@@ -23,6 +23,14 @@ PatientProfile Profile(const std::string& name, StanceSide side) {
   return p;
 }
 
+// A station with only the recording's sacral IMU (and its protocol).
+StationSensors SacrumOnly(const Recording& rec) {
+  StationSensors sensors;
+  sensors.imus = {Placement::kSacrum};
+  sensors.calibration_movement = rec.meta.calibration_movement;
+  return sensors;
+}
+
 const std::vector<ImuSample>& Sacrum(const Recording& rec) {
   return rec.imu.at(Placement::kSacrum);
 }
@@ -122,7 +130,7 @@ TEST(SetScorer, RepCutOffByTheEndOfTheSetIsPartialAndNotCounted) {
   const Recording rec =
       SimulateRecording(Profile("trendelenburg", StanceSide::kLeft), 31);
   const int64_t cut = rec.truth.back().start_us + 1'000'000;  // near bottom
-  SetScorer scorer(StanceSide::kLeft);
+  SetScorer scorer(StanceSide::kLeft, SacrumOnly(rec));
   std::vector<Repetition> reps;
   for (const ImuSample& s : Sacrum(rec)) {
     if (s.t_us > cut) break;
@@ -160,7 +168,7 @@ TEST(SetScorer, RepCutOffByTheEndOfTheSetIsPartialAndNotCounted) {
 TEST(SetScorer, FinishBetweenRepsHasNoPartial) {
   const Recording rec =
       SimulateRecording(Profile("level", StanceSide::kLeft), 2);
-  SetScorer scorer(StanceSide::kLeft);
+  SetScorer scorer(StanceSide::kLeft, SacrumOnly(rec));
   scorer.AddSacrumSamples(Sacrum(rec));
   EXPECT_EQ(scorer.repetitions_counted(), 10);
   EXPECT_FALSE(scorer.Finish().has_value());
@@ -216,7 +224,7 @@ TEST(SetScorer, HowSamplesAreBatchedDoesNotMatter) {
                 [](const auto& kv) { return kv.first != Placement::kSacrum; });
   const std::vector<Repetition> sacrum_offline = ScoreRecording(sacrum_only);
   for (size_t batch : {1u, 37u, 1000u}) {
-    SetScorer scorer(StanceSide::kRight);
+    SetScorer scorer(StanceSide::kRight, SacrumOnly(rec));
     std::vector<Repetition> online;
     const absl::Span<const ImuSample> all(Sacrum(rec));
     for (size_t i = 0; i < all.size(); i += batch) {
@@ -238,7 +246,7 @@ TEST(SetScorer, HowSamplesAreBatchedDoesNotMatter) {
 TEST(SetScorer, CalibratesAfterOneSecondOfStillness) {
   const Recording rec =
       SimulateRecording(Profile("trendelenburg", StanceSide::kLeft), 5);
-  SetScorer scorer(StanceSide::kLeft);
+  SetScorer scorer(StanceSide::kLeft, SacrumOnly(rec));
   const auto& imu = Sacrum(rec);
   size_t i = 0;
   for (; imu[i].t_us < 900'000; ++i) scorer.AddSacrumSamples({&imu[i], 1});
@@ -303,7 +311,7 @@ TEST(SetScorer, GapInTheDataDropsTheInterruptedRepetitionOnly) {
     for (const ImuSample& s : Sacrum(rec)) {
       if (s.t_us < hole_from || s.t_us >= hole_to) samples.push_back(s);
     }
-    SetScorer scorer(StanceSide::kLeft);
+    SetScorer scorer(StanceSide::kLeft, SacrumOnly(rec));
     std::vector<Repetition> reps;
     for (size_t i = 0; i < samples.size(); i += 10) {
       const size_t n = std::min<size_t>(10, samples.size() - i);

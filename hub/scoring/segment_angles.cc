@@ -11,10 +11,8 @@ namespace stephub::scoring {
 SegmentAngles SegmentAnglesOf(const Quaternion& sensor_to_world,
                               const StandingPosture& standing) {
   const PelvisAngles angles = PelvisAnglesOf(sensor_to_world, standing);
-  const Vec3 standing_up =
-      Cross(standing.pelvis_right, standing.pelvis_forward);
   return {angles.obliquity_deg, angles.forward_tilt_deg,
-          Rotate(sensor_to_world, standing_up)};
+          Rotate(sensor_to_world, standing.long_axis)};
 }
 
 double TowardFreeSideDeg(double ml_elevation_deg, StanceSide stance_side) {
