@@ -169,6 +169,9 @@ int main(int argc, char** argv) {
   options.clock_ping_interval =
       absl::Milliseconds(config->link().clock_ping_interval_ms());
   options.exit_after_set = absl::GetFlag(FLAGS_exit_after_set);
+  if (config->has_calibration_movement()) {
+    options.calibration_movement = config->calibration_movement();
+  }
   options.real_time = !virtual_clock;
   if (!absl::GetFlag(FLAGS_quiet)) {
     options.on_feedback = [](const stephub::v1::StationFeedback& f) {
@@ -178,7 +181,7 @@ int main(int argc, char** argv) {
         Log(LogLevel::kInfo, "feedback")
             .With("set_id", f.set_id())
             .With("patient", f.patient_display_name())
-            .With("cue", "stand still, then step down");
+            .With("cue", f.cue());
       } else {
         const auto& rep = f.last_repetition();
         Log(LogLevel::kInfo, "feedback")

@@ -300,6 +300,8 @@ struct Station::Impl {
     hello->set_spool_dropped_samples(spool->dropped_samples());
     hello->set_spool_dropped_batches(spool->dropped_batches());
     for (auto& sensor : source->Sensors()) *hello->add_sensors() = sensor;
+    hello->set_calibration_movement(options.calibration_movement.value_or(
+        source->CalibrationMovement().value_or(true)));
     return message;
   }
 

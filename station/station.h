@@ -53,6 +53,9 @@ struct StationOptions {
   // simulated or replayed patient resumes mid-set after a restart. Empty:
   // not kept.
   std::string current_set_file;
+  // Sets begin with the prompted calibration movement (StationHello);
+  // nullopt: as the source says, else true.
+  std::optional<bool> calibration_movement;
   // Called on the io_context for every feedback from the hub.
   std::function<void(const v1::StationFeedback&)> on_feedback;
 };

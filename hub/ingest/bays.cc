@@ -34,6 +34,8 @@ struct Bays::Bay {
   bool has_set = false;
   v1::ExerciseSet set;
   std::unique_ptr<scoring::SetScorer> scorer;
+  // The set's opening step the station's cue last said.
+  scoring::SetStep cued_step = scoring::SetStep::kStandStill;
   std::vector<v1::Repetition> repetitions;  // of the running set
   // The newest batch scored: a batch resent after a reconnect is not scored
   // twice.
@@ -157,7 +159,24 @@ scoring::StationSensors StationSensorsOf(const v1::StationHello& hello) {
     sensors.imus.push_back(placement);
   }
   sensors.force_plate = scored.force_plate.has_value();
+  sensors.calibration_movement = hello.calibration_movement();
   return sensors;
+}
+
+// The bay screen's words for where the patient is in the set.
+std::string CueFor(scoring::SetStep step, bool calibration_movement) {
+  switch (step) {
+    case scoring::SetStep::kStandStill:
+      return calibration_movement
+                 ? "Stand still on the step on your stance leg"
+                 : "Stand still on the step on your stance leg, then begin";
+    case scoring::SetStep::kCalibrationMovement:
+      return "Put your free foot down beside it and bend both knees once, "
+             "slowly; then lift it and begin";
+    case scoring::SetStep::kStepDowns:
+      return "Step down slowly and keep your hip bones level";
+  }
+  return "";
 }
 
 void LogStoreFailure(const char* what, const absl::Status& s) {
@@ -440,6 +459,10 @@ void Bays::SendFeedbackLocked(Bay& bay) {
     feedback.set_stance_side(bay.set.stance_side());
     feedback.set_repetition_count(
         static_cast<uint32_t>(bay.repetitions.size()));
+    if (bay.scorer) {
+      bay.cued_step = bay.scorer->step();
+      feedback.set_cue(CueFor(bay.cued_step, bay.hello.calibration_movement()));
+    }
     if (!bay.repetitions.empty()) {
       *feedback.mutable_last_repetition() = bay.repetitions.back();
     }
@@ -511,7 +534,9 @@ void Bays::ScoreBatch(const std::string& station_id, const std::string& boot_id,
       *event.mutable_repetition() = std::move(rep);
       events.push_back(std::move(event));
     }
-    if (!events.empty()) SendFeedbackLocked(*bay);
+    if (!events.empty() || bay->scorer->step() != bay->cued_step) {
+      SendFeedbackLocked(*bay);
+    }
   }
   for (auto& e : events) Publish(std::move(e));
 }

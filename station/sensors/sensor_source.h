@@ -5,6 +5,7 @@
 #define STEPHUB_STATION_SENSORS_SENSOR_SOURCE_H_
 
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -43,6 +44,12 @@ class SensorSource {
   // show (the simulated patient finished, the recording ended). Hardware
   // never finishes.
   virtual bool SetPlayed() const { return false; }
+  // Whether this source's sets begin with the prompted calibration movement
+  // (StationHello.calibration_movement): a simulated patient makes it, a
+  // recording says so in its meta.json; hardware has no say (nullopt).
+  virtual std::optional<bool> CalibrationMovement() const {
+    return std::nullopt;
+  }
   // Each sensor's condition at now_us.
   virtual std::vector<v1::SensorHealth> Health(int64_t now_us) const = 0;
   // Stops reading and closes devices; Poll may still drain decoded samples.

@@ -117,6 +117,10 @@ class SimulatedSource : public SensorSource {
         polled_until_(start_us),
         last_imu_t_us_(start_us) {}
 
+  std::optional<bool> CalibrationMovement() const override {
+    return profile_.calibration_movement;
+  }
+
   // A whole station: the plate and four IMUs (sacrum, sternum, thigh and
   // shank of the stance leg).
   std::vector<v1::SensorInfo> Sensors() const override {
@@ -203,6 +207,10 @@ class ReplaySource : public SensorSource {
     if (!recording_.force.empty()) {
       first_t_us_ = std::min(first_t_us_, recording_.force.front().t_us);
     }
+  }
+
+  std::optional<bool> CalibrationMovement() const override {
+    return recording_.meta.calibration_movement;
   }
 
   std::vector<v1::SensorInfo> Sensors() const override {

@@ -25,6 +25,12 @@ class CombinedSource : public SensorSource {
     }
     return out;
   }
+  std::optional<bool> CalibrationMovement() const override {
+    for (const auto& part : parts_) {
+      if (auto movement = part->CalibrationMovement()) return movement;
+    }
+    return std::nullopt;
+  }
   absl::Status Start() override {
     for (const auto& part : parts_) {
       if (auto s = part->Start(); !s.ok()) return s;
