@@ -17,7 +17,7 @@
 namespace stephub::scoring {
 
 // Stored with every result so that stored data can be re-scored later.
-inline constexpr char kScoringVersion[] = "stephub-scoring/0.2";
+inline constexpr char kScoringVersion[] = "stephub-scoring/0.3";
 
 enum class Verdict {
   kClean,       // pelvis stayed within the threshold of level
