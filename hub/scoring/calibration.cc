@@ -79,6 +79,15 @@ bool SteadyOver(It begin, It end) {
 
 double Asin(double x) { return std::asin(std::clamp(x, -1.0, 1.0)); }
 
+// `from` turned by angle_rad toward `toward` (a unit vector square to it).
+Vec3 TurnedToward(const Vec3& from, const Vec3& toward, double angle_rad) {
+  return std::cos(angle_rad) * from + std::sin(angle_rad) * toward;
+}
+
+Vec3 StandingUp(const StandingPosture& p) {
+  return Cross(p.pelvis_right, p.pelvis_forward);
+}
+
 }  // namespace
 
 std::optional<StillWindow> StillnessDetector::Add(const ImuSample& sample) {
@@ -138,9 +147,8 @@ StandingPosture StandingPostureFrom(const StillWindow& window) {
 StandingPosture WithInclination(const StandingPosture& standing,
                                 double inclination_deg) {
   StandingPosture p = standing;
-  const double a = DegToRad(inclination_deg);
-  const Vec3 up = Cross(standing.pelvis_right, standing.pelvis_forward);
-  p.long_axis = std::cos(a) * up + std::sin(a) * standing.pelvis_right;
+  p.long_axis = TurnedToward(StandingUp(standing), standing.pelvis_right,
+                             DegToRad(inclination_deg));
   return p;
 }
 
@@ -163,8 +171,8 @@ absl::StatusOr<HeadingFit> HeadingFromHingeMovement(
   const double spread = std::sqrt(0.25 * (saa - sbb) * (saa - sbb) + sab * sab);
   const double major = half_trace + spread;
   const double minor = std::max(half_trace - spread, 0.0);
-  const Vec3 axis = std::cos(angle) * standing.pelvis_right +
-                    std::sin(angle) * standing.pelvis_forward;
+  const Vec3 axis =
+      TurnedToward(standing.pelvis_right, standing.pelvis_forward, angle);
   HeadingFit fit;
   fit.heading_deg = RadToDeg(angle);
   fit.off_axis_share = std::sqrt(minor / major);
@@ -195,10 +203,9 @@ StandingPosture WithHeading(const StandingPosture& standing,
                             double heading_deg) {
   StandingPosture p = standing;
   const double a = DegToRad(heading_deg);
-  const Vec3 up = Cross(standing.pelvis_right, standing.pelvis_forward);
-  p.pelvis_right = Normalized(std::cos(a) * standing.pelvis_right +
-                              std::sin(a) * standing.pelvis_forward);
-  p.pelvis_forward = Cross(up, p.pelvis_right);
+  p.pelvis_right = Normalized(
+      TurnedToward(standing.pelvis_right, standing.pelvis_forward, a));
+  p.pelvis_forward = Cross(StandingUp(standing), p.pelvis_right);
   // World coordinates turn the other way so that world x stays the
   // segment's right.
   p.sensor_to_world =
