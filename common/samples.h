@@ -19,6 +19,11 @@ enum class StanceSide { kLeft, kRight };
 enum class Placement { kSacrum, kSternum, kThigh, kShank, kWrist };
 
 absl::string_view StanceSideName(StanceSide side);  // "left" / "right"
+// The free leg's side along the world x axis (+x = the patient's right):
+// +1 when standing on the left leg, -1 on the right.
+inline double FreeSideX(StanceSide side) {
+  return side == StanceSide::kLeft ? 1.0 : -1.0;
+}
 absl::StatusOr<StanceSide> ParseStanceSide(absl::string_view name);
 absl::string_view PlacementName(Placement placement);  // "sacrum", ...
 absl::StatusOr<Placement> ParsePlacement(absl::string_view name);

@@ -276,7 +276,7 @@ class Kinematics {
   Kinematics(const PatientProfile& profile, int64_t start_us, uint64_t seed)
       : profile_(profile),
         start_us_(start_us),
-        free_side_x_(profile.stance_side == StanceSide::kLeft ? 1.0 : -1.0),
+        free_side_x_(FreeSideX(profile.stance_side)),
         height_(profile.body_height_m),
         shank_m_(kShankPerHeight * height_),
         thigh_m_(kThighPerHeight * height_) {

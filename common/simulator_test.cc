@@ -38,10 +38,6 @@ PatientProfile SquareMounts(PatientProfile p) {
   return p;
 }
 
-double FreeSideX(StanceSide side) {
-  return side == StanceSide::kLeft ? 1.0 : -1.0;
-}
-
 Vec3 Accel(const ImuSample& s) { return {s.ax_mps2, s.ay_mps2, s.az_mps2}; }
 Vec3 Gyro(const ImuSample& s) { return {s.gx_radps, s.gy_radps, s.gz_radps}; }
 

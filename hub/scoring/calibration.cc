@@ -84,10 +84,6 @@ Vec3 TurnedToward(const Vec3& from, const Vec3& toward, double angle_rad) {
   return std::cos(angle_rad) * from + std::sin(angle_rad) * toward;
 }
 
-Vec3 StandingUp(const StandingPosture& p) {
-  return Cross(p.pelvis_right, p.pelvis_forward);
-}
-
 }  // namespace
 
 std::optional<StillWindow> StillnessDetector::Add(const ImuSample& sample) {
@@ -142,6 +138,10 @@ StandingPosture StandingPostureFrom(const StillWindow& window) {
       FromMatrix(Mat3::FromRows(p.pelvis_right, p.pelvis_forward, up));
   p.long_axis = up;
   return p;
+}
+
+Vec3 StandingUp(const StandingPosture& p) {
+  return Cross(p.pelvis_right, p.pelvis_forward);
 }
 
 StandingPosture WithInclination(const StandingPosture& standing,

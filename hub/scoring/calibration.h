@@ -98,6 +98,9 @@ absl::StatusOr<HeadingFit> HeadingFromHingeMovement(
 StandingPosture WithHeading(const StandingPosture& standing,
                             double heading_deg);
 
+// The standing vertical in the sensor frame.
+Vec3 StandingUp(const StandingPosture& standing);
+
 // The posture with the segment's long axis inclined in the standing
 // frontal plane by `inclination_deg`, + toward the world's +x (right).
 StandingPosture WithInclination(const StandingPosture& standing,

@@ -305,9 +305,9 @@ struct ImuChannel {
   // turn). The attitude itself stays in its own frame, so that the angles
   // do not depend on when the heading was found.
   Quaternion world_turn;
-  // The current run of still samples in the standing pose (leg IMUs).
   // The sensor-frame axis the attitude's world +y was built on.
   Vec3 baseline_forward;
+  // The current run of still samples in the standing pose (leg IMUs).
   int64_t rest_start_us = kNever;
   int rest_samples = 0;
   Vec3 rest_gyro_sum;
@@ -526,9 +526,8 @@ void SetScorer::State::Track(ImuChannel& ch, const ImuSample& sample) {
 // tracking with shoe-mounted inertial sensors", IEEE CG&A 25(6), 2005).
 void SetScorer::State::Rest(ImuChannel& ch, const ImuSample& sample) {
   const Vec3 up = UpInSensorFrame(ch.attitude.sensor_to_world);
-  const Vec3 standing_up =
-      Cross(ch.standing->pelvis_right, ch.standing->pelvis_forward);
-  const bool upright = Dot(up, standing_up) > std::cos(DegToRad(kRestTiltDeg));
+  const bool upright =
+      Dot(up, StandingUp(*ch.standing)) > std::cos(DegToRad(kRestTiltDeg));
   const bool still =
       Norm(Gyro(sample) - ch.attitude.gyro_bias_radps) < kRestRateRadps;
   if (!upright || !still) {
@@ -877,12 +876,10 @@ bool SetScorer::State::ReadyAfter(int64_t end_us, bool finishing) const {
 
 std::vector<Repetition> SetScorer::State::Release(bool finishing) {
   std::vector<Repetition> done;
-  if (movement == Movement::kFound) {
-    ResolveMovement(finishing);
-    if (movement != Movement::kFound) Advance();
-  } else {
-    ResolveMovement(finishing);
-  }
+  const bool movement_found = movement == Movement::kFound;
+  ResolveMovement(finishing);
+  // Segmentation paused for the headings; it catches up now.
+  if (movement_found && movement != Movement::kFound) Advance();
   while (!pending.empty() && movement != Movement::kFound) {
     const RepSpan& span = pending.front();
     if (!ReadyAfter(span.end_us, finishing)) break;
@@ -971,10 +968,10 @@ void SetScorer::State::ResolveMovement(bool finishing) {
   ImuChannel& thigh = *Find(Placement::kThigh);
   ImuChannel& shank = *Find(Placement::kShank);
   if (thigh.heading_deg && shank.heading_deg) {
-    const double free_side_x = stance_side == StanceSide::kLeft ? 1.0 : -1.0;
     for (ImuChannel* ch : {&thigh, &shank}) {
       ch->standing = WithInclination(
-          *ch->standing, -free_side_x * config.standing_leg_inclination_deg);
+          *ch->standing,
+          -FreeSideX(stance_side) * config.standing_leg_inclination_deg);
       RecomputeAngles(*ch);
     }
   }

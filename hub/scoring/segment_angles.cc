@@ -32,7 +32,7 @@ double KneeFlexionDeg(const Vec3& thigh_axis, const Vec3& shank_axis,
 double KneeValgusDeg(const Vec3& thigh_axis, const Vec3& shank_axis,
                      StanceSide stance_side) {
   // As the simulator's truth: the knee moving toward the free side is medial.
-  const double free_side_x = stance_side == StanceSide::kLeft ? 1.0 : -1.0;
+  const double free_side_x = FreeSideX(stance_side);
   const Vec3& s = shank_axis;
   const Vec3& t = thigh_axis;
   return free_side_x *
