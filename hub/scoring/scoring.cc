@@ -227,6 +227,41 @@ struct Gap {
   int64_t from_us = 0, to_us = 0;
 };
 
+// A stretch in which every sample completed a still window: from the first
+// window's start to the last one's end. Kept apart from the windows, which
+// stop growing, to tell whether a sensor stood without a break.
+struct StillRun {
+  int64_t start_us = 0, end_us = 0;
+};
+
+// Still stretches are kept this long (data time), however long a sensor
+// stands or comes and goes before the set calibrates.
+constexpr int64_t kStillRunKeepUs = 10'000'000;
+
+template <typename Window>
+void TrackStillness(const std::optional<Window>& window, int64_t t_us,
+                    bool* still_now, std::deque<StillRun>* runs) {
+  if (window) {
+    if (*still_now && !runs->empty()) {
+      runs->back().end_us = window->end_us;
+    } else {
+      runs->push_back({window->start_us, window->end_us});
+    }
+  }
+  *still_now = window.has_value();
+  while (!runs->empty() && runs->front().end_us < t_us - kStillRunKeepUs) {
+    runs->pop_front();
+  }
+}
+
+// Whether one still stretch covers [from, to].
+bool StillThrough(const std::deque<StillRun>& runs, int64_t from_us,
+                  int64_t to_us) {
+  return std::any_of(runs.begin(), runs.end(), [&](const StillRun& r) {
+    return r.start_us <= from_us && r.end_us >= to_us;
+  });
+}
+
 struct AngleSample {
   int64_t t_us = 0;
   SegmentAngles angles;
@@ -289,7 +324,8 @@ struct ImuChannel {
   std::deque<ImuSample> raw;
   StillnessDetector stillness;
   std::optional<StillWindow> first_still;
-  std::optional<StillWindow> latest_still;  // grows while the sensor is still
+  bool still_now = false;  // the last sample completed a still window
+  std::deque<StillRun> still_runs;
   std::optional<StandingPosture> standing;
   bool calibration_failed = false;
   AttitudeState attitude;
@@ -305,7 +341,8 @@ struct ForceChannel {
   std::deque<ForceSample> raw;
   PlateStillnessDetector stillness;
   std::optional<PlateStillWindow> first_still;
-  std::optional<PlateStillWindow> latest_still;
+  bool still_now = false;
+  std::deque<StillRun> still_runs;
   std::optional<double> weight_n;
   bool calibration_failed = false;
   std::deque<ForceSample> series;
@@ -418,10 +455,9 @@ void SetScorer::State::AddImu(ImuChannel& ch, const ImuSample& sample) {
     Track(ch, sample);
   } else if (!calibrated) {
     ch.raw.push_back(sample);
-    if (auto window = ch.stillness.Add(sample)) {
-      if (!ch.first_still) ch.first_still = window;
-      ch.latest_still = window;
-    }
+    const auto window = ch.stillness.Add(sample);
+    if (window && !ch.first_still) ch.first_still = window;
+    TrackStillness(window, sample.t_us, &ch.still_now, &ch.still_runs);
     // The standing window found stays until every sensor can use it.
     const int64_t keep_from =
         ch.first_still
@@ -482,10 +518,9 @@ void SetScorer::State::AddForce(const ForceSample& sample) {
     force.series.push_back(sample);
   } else if (!calibrated) {
     force.raw.push_back(sample);
-    if (auto w = force.stillness.Add(sample)) {
-      if (!force.first_still) force.first_still = w;
-      force.latest_still = w;
-    }
+    const auto w = force.stillness.Add(sample);
+    if (w && !force.first_still) force.first_still = w;
+    TrackStillness(w, sample.t_us, &force.still_now, &force.still_runs);
     // Kept from the start of the window any sensor found (see AddImu).
     int64_t keep_from = sample.t_us - kRawKeepUs;
     if (force.first_still) {
@@ -510,8 +545,9 @@ void SetScorer::State::AddForce(const ForceSample& sample) {
 // after which it is left without a baseline.
 void SetScorer::State::TryCalibrate() {
   while (!calibrated) {
-    // The finder's first still window, and the window it is still in.
-    std::optional<std::pair<int64_t, int64_t>> first, latest;
+    // The finder's first still window, and its still stretches.
+    std::optional<std::pair<int64_t, int64_t>> first;
+    const std::deque<StillRun>* runs = nullptr;
     ImuChannel* finder = nullptr;
     int64_t finder_last_us = kNever;
     for (ImuChannel& ch : imus) {
@@ -522,7 +558,7 @@ void SetScorer::State::TryCalibrate() {
       // keep the others from finding the standing posture.
       if (!ch.first_still) continue;
       first = {ch.first_still->start_us, ch.first_still->end_us};
-      latest = {ch.latest_still->start_us, ch.latest_still->end_us};
+      runs = &ch.still_runs;
       finder = &ch;
       finder_last_us = ch.last_t_us;
       break;
@@ -530,7 +566,7 @@ void SetScorer::State::TryCalibrate() {
     if (!finder && force.declared && force.first_still &&
         Live(force.has_data, force.last_t_us, kStalledUs)) {
       first = {force.first_still->start_us, force.first_still->end_us};
-      latest = {force.latest_still->start_us, force.latest_still->end_us};
+      runs = &force.still_runs;
       finder_last_us = force.last_t_us;
     }
     if (!first) return;
@@ -593,7 +629,7 @@ void SetScorer::State::TryCalibrate() {
         calibration_end_us = end_us;
         return;
       }
-      if (latest->first <= end_us && latest->second >= next_us) {
+      if (StillThrough(*runs, end_us, next_us)) {
         calibration_end_us = next_us;
         continue;
       }
