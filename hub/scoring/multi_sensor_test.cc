@@ -408,6 +408,35 @@ TEST(MultiSensor, SegmentationSourceThatStopsHandsOver) {
   EXPECT_FALSE(reps[6].knee_flexion_deg.has_value());
 }
 
+// The patient stands beside the plate for a while before stepping on: the
+// IMUs are steady at once, the plate only just before the first repetition.
+// Every sensor gets its baseline however long the wait.
+Recording PlateSteppedOnLate(double standing_s, uint64_t seed) {
+  PatientProfile p = Profile("level", StanceSide::kLeft);
+  p.standing_lead_s = standing_s;
+  p.repetitions = 3;
+  Recording rec = SimulateRecording(p, seed);
+  const int64_t on_plate = rec.truth[0].start_us - 2'000'000;
+  for (ForceSample& s : rec.force) {
+    if (s.t_us < on_plate) s = {s.t_us, 0, NAN, NAN};
+  }
+  return rec;
+}
+
+TEST(MultiSensor, LongWaitForTheStandingBaselineKeepsEveryBaseline) {
+  const Recording rec = PlateSteppedOnLate(15, 3);
+  SetScorer scorer(StanceSide::kLeft, SensorsOf(rec));
+  const std::vector<Repetition> reps = FeedOnline(scorer, rec, 25'000, nullptr);
+  ASSERT_EQ(reps.size(), rec.truth.size());
+  EXPECT_TRUE(scorer.set_problems().empty())
+      << absl::StrJoin(scorer.set_problems(), "; ");
+  for (const Repetition& r : reps) {
+    EXPECT_TRUE(r.problems.empty()) << absl::StrJoin(r.problems, "; ");
+    EXPECT_TRUE(r.knee_flexion_deg && r.peak_trunk_lean_deg &&
+                r.cop_ml_range_mm);
+  }
+}
+
 TEST(MultiSensor, NoStandingBaselineIsReported) {
   PatientProfile p = Profile("fast", StanceSide::kLeft);
   p.standing_lead_s = 0.3;  // starts moving at once, never still for 1 s

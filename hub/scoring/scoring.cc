@@ -582,26 +582,29 @@ void SetScorer::State::TryCalibrate() {
       return;
     }
     // A sensor keeps the first steady window it had: later chances come
-    // closer to the first repetition, when a thigh may already move.
+    // closer to the first repetition, when a thigh may already move. It is
+    // calibrated on it at once, so that its samples since need not be kept
+    // however long the rest of the station takes.
     std::map<Placement, StillWindow>& own_windows = calibration_windows;
     bool all_steady = true;
-    for (const ImuChannel& ch : imus) {
+    for (ImuChannel& ch : imus) {
       // One that never sent (or stopped) cannot become still by waiting.
       if (!ch.declared || &ch == finder ||
           !Live(ch.has_data, ch.last_t_us, kStalledUs)) {
         continue;
       }
+      if (own_windows.count(ch.placement) > 0) continue;
       std::vector<ImuSample> still;
       for (const ImuSample& s : ch.raw) {
         if (s.t_us >= end_us - kStillUs && s.t_us <= end_us) {
           still.push_back(s);
         }
       }
-      if (own_windows.count(ch.placement) > 0) continue;
       const auto own = SteadyWindowOf(still);
       if (own && own->start_us - (end_us - kStillUs) < kMaxGapUs &&
           end_us - own->end_us < kMaxGapUs) {
         own_windows[ch.placement] = *own;
+        CalibrateImu(ch, *own);
       } else {
         all_steady = false;
       }
@@ -636,13 +639,12 @@ void SetScorer::State::TryCalibrate() {
     }
     calibrated = true;
     for (ImuChannel& ch : imus) {
-      if (!ch.declared) continue;
+      // Those with a window of their own are calibrated already (a finder
+      // too, if it took over from one that stopped).
+      if (!ch.declared || ch.standing || ch.calibration_failed) continue;
       if (&ch == finder) {
         // Its own first window, as a sacrum-only station always did.
         CalibrateImu(ch, *ch.first_still);
-      } else if (auto it = own_windows.find(ch.placement);
-                 it != own_windows.end()) {
-        CalibrateImu(ch, it->second);
       } else {
         ch.calibration_failed = true;
         ch.raw.clear();
@@ -1088,6 +1090,8 @@ bool SetScorer::calibrated() const { return state_->calibrated; }
 int SetScorer::repetitions_counted() const { return state_->counted; }
 
 std::optional<double> SetScorer::current_pelvic_drop_deg() const {
+  // A sacral IMU may have its baseline before the rest of the station.
+  if (!state_->calibrated) return std::nullopt;
   return state_->current_drop_deg;
 }
 
