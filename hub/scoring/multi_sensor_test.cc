@@ -199,9 +199,11 @@ TEST(MultiSensor, SegmentsOnTheForcePlateAlone) {
 
 // Feeds a recording as a station would: batches of batch_us of every sensor.
 // `returned_at`: the data time (end of the batch) at which each rep came.
+// `most_buffered`: the most the scorer held after any batch.
 std::vector<Repetition> FeedOnline(SetScorer& scorer, const Recording& rec,
                                    int64_t batch_us,
-                                   std::vector<int64_t>* returned_at) {
+                                   std::vector<int64_t>* returned_at,
+                                   size_t* most_buffered = nullptr) {
   std::vector<Repetition> reps;
   std::map<Placement, size_t> next;
   size_t next_force = 0;
@@ -229,6 +231,9 @@ std::vector<Repetition> FeedOnline(SetScorer& scorer, const Recording& rec,
     }
     keep(scorer.AddForceSamples(
         absl::MakeConstSpan(rec.force).subspan(begin, next_force - begin)));
+    if (most_buffered) {
+      *most_buffered = std::max(*most_buffered, scorer.buffered_samples());
+    }
   }
   return reps;
 }
@@ -435,6 +440,60 @@ TEST(MultiSensor, LongWaitForTheStandingBaselineKeepsEveryBaseline) {
     EXPECT_TRUE(r.knee_flexion_deg && r.peak_trunk_lean_deg &&
                 r.cop_ml_range_mm);
   }
+}
+
+// Every sensor's samples over a stretch of data time.
+size_t SamplesOver(const Recording& rec, double seconds) {
+  size_t per_second = rec.force.empty() ? 0 : 1000;
+  per_second += rec.imu.size() * 200;
+  return static_cast<size_t>(seconds * per_second);
+}
+
+// Two minutes before the plate is stepped on: what the scorer holds stays
+// bounded (its raw samples, stillness windows and the processed samples of
+// the sensors calibrated early), far below what was sent.
+TEST(MultiSensor, LongWaitForTheStandingBaselineKeepsMemoryBounded) {
+  const Recording rec = PlateSteppedOnLate(120, 4);
+  SetScorer scorer(StanceSide::kLeft, SensorsOf(rec));
+  size_t most = 0;
+  const std::vector<Repetition> reps =
+      FeedOnline(scorer, rec, 25'000, nullptr, &most);
+  ASSERT_EQ(reps.size(), rec.truth.size());
+  EXPECT_TRUE(scorer.set_problems().empty())
+      << absl::StrJoin(scorer.set_problems(), "; ");
+  for (const Repetition& r : reps) {
+    EXPECT_TRUE(r.problems.empty()) << absl::StrJoin(r.problems, "; ");
+  }
+  EXPECT_LT(most, SamplesOver(rec, 40)) << most;
+}
+
+// Segmentation stops (its only source, thigh and shank, lost the shank, and
+// no other sensor can segment): the thigh and sternum keep sending for
+// minutes, and what is kept of them stays bounded by data time.
+TEST(MultiSensor, StalledSegmentationKeepsMemoryBounded) {
+  PatientProfile p = Profile("level", StanceSide::kRight);
+  p.repetitions = 3;
+  p.standing_tail_s = 200;
+  Recording rec = OnlySensors(
+      SimulateRecording(p, 5),
+      {Placement::kThigh, Placement::kShank, Placement::kSternum}, false);
+  const int64_t stop = rec.truth[1].end_us + 1'000'000;
+  std::erase_if(rec.imu[Placement::kShank],
+                [stop](const ImuSample& s) { return s.t_us > stop; });
+  SetScorer scorer(StanceSide::kRight, SensorsOf(rec));
+  size_t most = 0;
+  EXPECT_EQ(FeedOnline(scorer, rec, 25'000, nullptr, &most).size(), 2u);
+  // At most 70 s behind the newest data of each sensor, against the 3 x 210
+  // s sent.
+  EXPECT_LT(most, 3 * 71 * 200u) << most;
+
+  // A station none of whose sensors can segment (a sternal IMU alone).
+  const Recording sternum = OnlySensors(rec, {Placement::kSternum}, false);
+  SetScorer alone(StanceSide::kRight, SensorsOf(sternum));
+  most = 0;
+  EXPECT_TRUE(FeedOnline(alone, sternum, 25'000, nullptr, &most).empty());
+  // 30 s behind the newest data, and the stillness window it was found in.
+  EXPECT_LT(most, 32 * 200u) << most;
 }
 
 TEST(MultiSensor, NoStandingBaselineIsReported) {

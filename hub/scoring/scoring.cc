@@ -123,11 +123,19 @@ constexpr int64_t kStalledUs = 500'000;
 // Raw samples kept before calibration, and processed ones kept after it
 // (a repetition is far shorter; memory stays bounded in long sets).
 constexpr int64_t kRawKeepUs = 3'000'000;
+// A standing window found keeps its raw samples (and still stretches are
+// remembered) at most this long before the set calibrates: past it, a
+// sensor that still stands takes its latest window instead.
+constexpr int64_t kMaxPinUs = 10'000'000;
 // How long every sensor must be still together to calibrate, and how often
 // a sensor that is not yet still gets another chance.
 constexpr int64_t kStillUs = 1'000'000;
 constexpr int64_t kRetryUs = 100'000;
 constexpr int64_t kSeriesKeepUs = 30'000'000;
+// Whatever segmentation is doing (or when nothing segments: no source, or
+// one that stopped), processed samples further behind the newest data than
+// this are dropped: far longer than a repetition and the wait for it.
+constexpr int64_t kMaxKeepUs = 70'000'000;
 // A reading within this share of full scale is clipped.
 constexpr double kSaturationShare = 0.99;
 constexpr int64_t kNever = std::numeric_limits<int64_t>::min();
@@ -234,10 +242,6 @@ struct StillRun {
   int64_t start_us = 0, end_us = 0;
 };
 
-// Still stretches are kept this long (data time), however long a sensor
-// stands or comes and goes before the set calibrates.
-constexpr int64_t kStillRunKeepUs = 10'000'000;
-
 template <typename Window>
 void TrackStillness(const std::optional<Window>& window, int64_t t_us,
                     bool* still_now, std::deque<StillRun>* runs) {
@@ -249,7 +253,7 @@ void TrackStillness(const std::optional<Window>& window, int64_t t_us,
     }
   }
   *still_now = window.has_value();
-  while (!runs->empty() && runs->front().end_us < t_us - kStillRunKeepUs) {
+  while (!runs->empty() && runs->front().end_us < t_us - kMaxPinUs) {
     runs->pop_front();
   }
 }
@@ -275,6 +279,17 @@ typename std::deque<T>::const_iterator FirstAtOrAfter(const std::deque<T>& d,
                                                       int64_t t_us) {
   return std::lower_bound(d.begin(), d.end(), t_us,
                           [](const T& s, int64_t t) { return s.t_us < t; });
+}
+
+// The samples of a time-ordered deque within [from, to].
+template <typename T>
+std::vector<T> Stretch(const std::deque<T>& d, int64_t from_us, int64_t to_us) {
+  std::vector<T> out;
+  for (auto it = FirstAtOrAfter(d, from_us); it != d.end() && it->t_us <= to_us;
+       ++it) {
+    out.push_back(*it);
+  }
+  return out;
 }
 
 // A segment's long axis at t_us, interpolated between its samples.
@@ -377,6 +392,11 @@ struct SetScorer::State {
   void Track(ImuChannel& ch, const ImuSample& sample);
   void TryCalibrate();
   void CalibrateImu(ImuChannel& ch, const StillWindow& window);
+  // >= 1 s of steady standing ending within 100 ms of end_us, if any.
+  std::optional<StillWindow> SteadyImuWindow(const ImuChannel& ch,
+                                             int64_t end_us) const;
+  std::optional<PlateStillWindow> SteadyPlateWindow(int64_t end_us) const;
+  bool MoveFinderWindow(ImuChannel* finder, int64_t end_us);
   void CalibratePlate(const std::optional<PlateStillWindow>& window);
   std::optional<Source> BestSource() const;
 
@@ -457,6 +477,9 @@ void SetScorer::State::AddImu(ImuChannel& ch, const ImuSample& sample) {
     ch.raw.push_back(sample);
     const auto window = ch.stillness.Add(sample);
     if (window && !ch.first_still) ch.first_still = window;
+    if (ch.first_still && ch.first_still->start_us < sample.t_us - kMaxPinUs) {
+      ch.first_still = window;
+    }
     TrackStillness(window, sample.t_us, &ch.still_now, &ch.still_runs);
     // The standing window found stays until every sensor can use it.
     const int64_t keep_from =
@@ -520,8 +543,13 @@ void SetScorer::State::AddForce(const ForceSample& sample) {
     force.raw.push_back(sample);
     const auto w = force.stillness.Add(sample);
     if (w && !force.first_still) force.first_still = w;
+    if (force.first_still &&
+        force.first_still->start_us < sample.t_us - kMaxPinUs) {
+      force.first_still = w;
+    }
     TrackStillness(w, sample.t_us, &force.still_now, &force.still_runs);
-    // Kept from the start of the window any sensor found (see AddImu).
+    // Kept from the start of the window any sensor found (see AddImu), but
+    // not for one that stopped sending with its window long ago.
     int64_t keep_from = sample.t_us - kRawKeepUs;
     if (force.first_still) {
       keep_from = std::min(keep_from, force.first_still->start_us);
@@ -531,6 +559,7 @@ void SetScorer::State::AddForce(const ForceSample& sample) {
         keep_from = std::min(keep_from, ch.first_still->start_us);
       }
     }
+    keep_from = std::max(keep_from, sample.t_us - kMaxPinUs);
     while (force.raw.front().t_us < keep_from) force.raw.pop_front();
   }
   force.has_data = true;
@@ -594,15 +623,8 @@ void SetScorer::State::TryCalibrate() {
         continue;
       }
       if (own_windows.count(ch.placement) > 0) continue;
-      std::vector<ImuSample> still;
-      for (const ImuSample& s : ch.raw) {
-        if (s.t_us >= end_us - kStillUs && s.t_us <= end_us) {
-          still.push_back(s);
-        }
-      }
-      const auto own = SteadyWindowOf(still);
-      if (own && own->start_us - (end_us - kStillUs) < kMaxGapUs &&
-          end_us - own->end_us < kMaxGapUs) {
+      const auto own = SteadyImuWindow(ch, end_us);
+      if (own) {
         own_windows[ch.placement] = *own;
         CalibrateImu(ch, *own);
       } else {
@@ -611,18 +633,7 @@ void SetScorer::State::TryCalibrate() {
     }
     std::optional<PlateStillWindow> plate_window;
     if (force.declared && force.has_data) {
-      std::vector<ForceSample> still;
-      for (const ForceSample& s : force.raw) {
-        if (s.t_us >= end_us - kStillUs && s.t_us <= end_us) {
-          still.push_back(s);
-        }
-      }
-      plate_window = SteadyPlateWindowOf(still);
-      if (plate_window &&
-          (plate_window->start_us - (end_us - kStillUs) >= kMaxGapUs ||
-           end_us - plate_window->end_us >= kMaxGapUs)) {
-        plate_window.reset();
-      }
+      plate_window = SteadyPlateWindow(end_us);
       all_steady = all_steady && plate_window.has_value();
     }
     if (!all_steady) {
@@ -632,7 +643,9 @@ void SetScorer::State::TryCalibrate() {
         calibration_end_us = end_us;
         return;
       }
-      if (StillThrough(*runs, end_us, next_us)) {
+      if (StillThrough(*runs, end_us, next_us) &&
+          (next_us - first->first <= kRawKeepUs ||
+           MoveFinderWindow(finder, next_us))) {
         calibration_end_us = next_us;
         continue;
       }
@@ -658,6 +671,42 @@ void SetScorer::State::TryCalibrate() {
     source = BestSource();
     if (source) segmenter.emplace(ConfigFor(*source));
   }
+}
+
+std::optional<StillWindow> SetScorer::State::SteadyImuWindow(
+    const ImuChannel& ch, int64_t end_us) const {
+  const auto own = SteadyWindowOf(Stretch(ch.raw, end_us - kStillUs, end_us));
+  if (own && own->start_us - (end_us - kStillUs) < kMaxGapUs &&
+      end_us - own->end_us < kMaxGapUs) {
+    return own;
+  }
+  return std::nullopt;
+}
+
+std::optional<PlateStillWindow> SetScorer::State::SteadyPlateWindow(
+    int64_t end_us) const {
+  const auto own =
+      SteadyPlateWindowOf(Stretch(force.raw, end_us - kStillUs, end_us));
+  if (own && own->start_us - (end_us - kStillUs) < kMaxGapUs &&
+      end_us - own->end_us < kMaxGapUs) {
+    return own;
+  }
+  return std::nullopt;
+}
+
+// While the finder stands on and another sensor is not steady yet, the
+// finder's window moves along the chances (data time, as they do), so that
+// its raw samples need not all be kept from the first one. It has stood
+// without a break, so any of its seconds is as good a standing posture.
+bool SetScorer::State::MoveFinderWindow(ImuChannel* finder, int64_t end_us) {
+  if (finder) {
+    const auto moved = SteadyImuWindow(*finder, end_us);
+    if (moved) finder->first_still = moved;
+    return moved.has_value();
+  }
+  const auto moved = SteadyPlateWindow(end_us);
+  if (moved) force.first_still = moved;
+  return moved.has_value();
 }
 
 void SetScorer::State::CalibrateImu(ImuChannel& ch, const StillWindow& window) {
@@ -824,11 +873,13 @@ std::vector<Repetition> SetScorer::State::Release(bool finishing) {
 }
 
 void SetScorer::State::Prune() {
-  if (!fed_any) return;
-  int64_t keep_from = fed_until_us - kSeriesKeepUs;
+  const int64_t newest = Newest();
+  if (newest == kNever) return;
+  int64_t keep_from = (fed_any ? fed_until_us : newest) - kSeriesKeepUs;
   if (!pending.empty()) {
     keep_from = std::min(keep_from, pending.front().start_us);
   }
+  keep_from = std::max(keep_from, newest - kMaxKeepUs);
   for (ImuChannel& ch : imus) {
     while (!ch.series.empty() && ch.series.front().t_us < keep_from) {
       ch.series.pop_front();
@@ -1093,6 +1144,19 @@ std::optional<double> SetScorer::current_pelvic_drop_deg() const {
   // A sacral IMU may have its baseline before the rest of the station.
   if (!state_->calibrated) return std::nullopt;
   return state_->current_drop_deg;
+}
+
+size_t SetScorer::buffered_samples() const {
+  const State& s = *state_;
+  size_t n = s.pending.size() + s.notes.size();
+  for (const ImuChannel& ch : s.imus) {
+    n += ch.raw.size() + ch.stillness.buffered_samples() +
+         ch.still_runs.size() + ch.series.size() + ch.gaps.size();
+  }
+  const ForceChannel& f = s.force;
+  n += f.raw.size() + f.stillness.buffered_samples() + f.still_runs.size() +
+       f.series.size() + f.gaps.size();
+  return n;
 }
 
 std::vector<std::string> SetScorer::set_problems() const {

@@ -3,6 +3,7 @@
 #ifndef STEPHUB_HUB_SCORING_SCORING_H_
 #define STEPHUB_HUB_SCORING_SCORING_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -175,6 +176,10 @@ class SetScorer {
   // What keeps the whole set from being scored (e.g. no standing baseline
   // yet), for a person.
   std::vector<std::string> set_problems() const;
+  // Entries held in every buffer of every sensor (samples before and after
+  // calibration, stillness windows, gaps) and of the set (repetitions
+  // waiting, notes): bounded by data time however long a set runs.
+  size_t buffered_samples() const;
 
  private:
   struct State;
