@@ -238,6 +238,13 @@ std::vector<Repetition> FeedOnline(SetScorer& scorer, const Recording& rec,
   return reps;
 }
 
+// Every sensor's samples over a stretch of data time.
+size_t SamplesOver(const Recording& rec, double seconds) {
+  size_t per_second = rec.force.empty() ? 0 : 1000;
+  per_second += rec.imu.size() * 200;
+  return static_cast<size_t>(seconds * per_second);
+}
+
 bool Mentions(const Repetition& r, const std::string& text) {
   return std::any_of(
       r.problems.begin(), r.problems.end(),
@@ -293,6 +300,87 @@ TEST(MultiSensor, LongPauseAtTheBottomIsOneRepetition) {
         6u)
         << name;
     EXPECT_EQ(ScoreRecording(OnlySensors(rec, {}, true)).size(), 6u) << name;
+  }
+}
+
+// Holds of 36-54 s at the bottom, longer than the 30 s of processed samples
+// kept behind segmentation: each repetition is still measured on all of its
+// data (a knock on the thigh early in the lowering is reported).
+TEST(MultiSensor, VeryLongHoldAtTheBottomIsMeasuredWhole) {
+  PatientProfile p = Profile("trendelenburg", StanceSide::kLeft);
+  p.hold_s = 45;
+  p.tempo_variation = 0;
+  p.repetitions = 3;
+  Recording rec = SimulateRecording(p, 2);
+  for (const TruthRepetition& t : rec.truth) {
+    for (ImuSample& s : rec.imu[Placement::kThigh]) {
+      if (s.t_us >= t.start_us + 800'000 && s.t_us < t.start_us + 820'000) {
+        s.ax_mps2 = 156.9;
+      }
+    }
+  }
+  const std::vector<Repetition> reps = ScoreRecording(rec);
+  ASSERT_EQ(reps.size(), rec.truth.size());
+  for (size_t i = 0; i < reps.size(); ++i) {
+    EXPECT_GT(reps[i].end_us - reps[i].start_us, 35'000'000);
+    EXPECT_TRUE(Mentions(reps[i], "thigh IMU: accelerometer saturated")) << i;
+    EXPECT_NEAR(reps[i].peak_pelvic_drop_deg,
+                *rec.truth[i].peak_pelvic_drop_deg, 0.75);
+  }
+}
+
+// One recording after the other, on one clock, as one set.
+Recording Concatenated(Recording a, const Recording& b) {
+  int64_t end = a.force.empty() ? 0 : a.force.back().t_us;
+  for (const auto& [placement, samples] : a.imu) {
+    end = std::max(end, samples.back().t_us);
+  }
+  const int64_t shift = end + 5'000 - b.imu.begin()->second.front().t_us;
+  for (const auto& [placement, samples] : b.imu) {
+    for (ImuSample s : samples) {
+      s.t_us += shift;
+      a.imu[placement].push_back(s);
+    }
+  }
+  for (ForceSample s : b.force) {
+    s.t_us += shift;
+    a.force.push_back(s);
+  }
+  for (TruthRepetition t : b.truth) {
+    t.start_us += shift;
+    t.end_us += shift;
+    a.truth.push_back(t);
+  }
+  return a;
+}
+
+// A repetition still under way after a minute is dropped, with a note on
+// the next one, rather than kept growing; later ones count as usual.
+TEST(MultiSensor, RepetitionUnderWayForOverAMinuteIsDropped) {
+  PatientProfile p = Profile("level", StanceSide::kLeft);
+  p.tempo_variation = 0;
+  p.repetitions = 1;
+  p.hold_s = 80;
+  PatientProfile usual = p;
+  usual.hold_s = 0.2;
+  usual.repetitions = 3;
+  // The same seed: the same sensors, strapped on the same way.
+  const Recording rec =
+      Concatenated(SimulateRecording(p, 2), SimulateRecording(usual, 2));
+  for (const Recording& station :
+       {rec, OnlySensors(rec, {Placement::kSacrum}, false)}) {
+    SetScorer scorer(StanceSide::kLeft, SensorsOf(station));
+    size_t most = 0;
+    const std::vector<Repetition> reps =
+        FeedOnline(scorer, station, 25'000, nullptr, &most);
+    ASSERT_EQ(reps.size(), 3u);
+    EXPECT_TRUE(Mentions(reps[0], "was still under way 60.00 s later"));
+    EXPECT_FALSE(Mentions(reps[1], "under way"));
+    for (size_t i = 0; i < reps.size(); ++i) {
+      EXPECT_EQ(reps[i].number, static_cast<int>(i) + 1);
+      EXPECT_NEAR(reps[i].start_us, station.truth[i + 1].start_us, 300'000);
+    }
+    EXPECT_LT(most, SamplesOver(station, 71)) << most;
   }
 }
 
@@ -440,13 +528,6 @@ TEST(MultiSensor, LongWaitForTheStandingBaselineKeepsEveryBaseline) {
     EXPECT_TRUE(r.knee_flexion_deg && r.peak_trunk_lean_deg &&
                 r.cop_ml_range_mm);
   }
-}
-
-// Every sensor's samples over a stretch of data time.
-size_t SamplesOver(const Recording& rec, double seconds) {
-  size_t per_second = rec.force.empty() ? 0 : 1000;
-  per_second += rec.imu.size() * 200;
-  return static_cast<size_t>(seconds * per_second);
 }
 
 // Two minutes before the plate is stepped on: what the scorer holds stays

@@ -136,6 +136,11 @@ constexpr int64_t kSeriesKeepUs = 30'000'000;
 // one that stopped), processed samples further behind the newest data than
 // this are dropped: far longer than a repetition and the wait for it.
 constexpr int64_t kMaxKeepUs = 70'000'000;
+// A repetition still under way after this much data time is dropped rather
+// than kept growing: no step-down holds at the bottom for a minute (a
+// segmentation signal that drifted and never came back would).
+constexpr int64_t kMaxRepUs = 60'000'000;
+static_assert(kMaxRepUs < kMaxKeepUs);
 // A reading within this share of full scale is clipped.
 constexpr double kSaturationShare = 0.99;
 constexpr int64_t kNever = std::numeric_limits<int64_t>::min();
@@ -850,6 +855,16 @@ void SetScorer::State::Feed(int64_t t_us, double depth) {
     waiting_to_stand = false;
   }
   if (auto span = segmenter->Add(t_us, depth, 0)) pending.push_back(*span);
+  if (const auto rep = segmenter->InProgress();
+      rep && t_us - rep->start_us > kMaxRepUs) {
+    segmenter->Reset();
+    waiting_to_stand = true;
+    notes.push_back(absl::StrCat(
+        "a repetition from ", Seconds(rep->start_us), " was still under way ",
+        Seconds(kMaxRepUs),
+        " later and was dropped (no step-down holds that long; did the "
+        "sensor slip?); counting resumed once the patient stood again"));
+  }
 }
 
 std::vector<Repetition> SetScorer::State::Release(bool finishing) {
@@ -878,6 +893,10 @@ void SetScorer::State::Prune() {
   int64_t keep_from = (fed_any ? fed_until_us : newest) - kSeriesKeepUs;
   if (!pending.empty()) {
     keep_from = std::min(keep_from, pending.front().start_us);
+  }
+  // A long hold at the bottom is measured whole (Feed bounds it).
+  if (const auto rep = segmenter ? segmenter->InProgress() : std::nullopt) {
+    keep_from = std::min(keep_from, rep->start_us);
   }
   keep_from = std::max(keep_from, newest - kMaxKeepUs);
   for (ImuChannel& ch : imus) {
