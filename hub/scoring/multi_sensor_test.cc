@@ -197,7 +197,8 @@ TEST(MultiSensor, SegmentsOnTheForcePlateAlone) {
                     {"level", "valgus", "hike", "lean"}, 650'000);
 }
 
-// Feeds a recording as a station would: batches of batch_us of every sensor.
+// Feeds a recording as the hub does: batches of batch_us of every sensor,
+// each sensor's share in turn, then EndBatch.
 // `returned_at`: the data time (end of the batch) at which each rep came.
 // `most_buffered`: the most the scorer held after any batch.
 std::vector<Repetition> FeedOnline(SetScorer& scorer, const Recording& rec,
@@ -231,6 +232,7 @@ std::vector<Repetition> FeedOnline(SetScorer& scorer, const Recording& rec,
     }
     keep(scorer.AddForceSamples(
         absl::MakeConstSpan(rec.force).subspan(begin, next_force - begin)));
+    keep(scorer.EndBatch());
     if (most_buffered) {
       *most_buffered = std::max(*most_buffered, scorer.buffered_samples());
     }
@@ -264,6 +266,68 @@ TEST(MultiSensor, RepetitionsComeWhenEverySensorHasDataToTheirEnd) {
   for (size_t i = 0; i < reps.size(); ++i) {
     EXPECT_GE(returned_at[i], reps[i].end_us);
     EXPECT_LE(returned_at[i], reps[i].end_us + 100'000);
+  }
+}
+
+void ExpectSameRepetitions(const std::vector<Repetition>& got,
+                           const std::vector<Repetition>& want,
+                           const std::string& label) {
+  ASSERT_EQ(got.size(), want.size()) << label;
+  for (size_t i = 0; i < got.size(); ++i) {
+    const Repetition& a = got[i];
+    const Repetition& b = want[i];
+    const std::string at = absl::StrFormat("%s rep %d", label, i + 1);
+    EXPECT_EQ(a.number, b.number) << at;
+    EXPECT_EQ(a.start_us, b.start_us) << at;
+    EXPECT_EQ(a.deepest_us, b.deepest_us) << at;
+    EXPECT_EQ(a.end_us, b.end_us) << at;
+    EXPECT_EQ(a.peak_pelvic_drop_deg, b.peak_pelvic_drop_deg) << at;
+    EXPECT_EQ(a.max_pelvic_drop_deg, b.max_pelvic_drop_deg) << at;
+    EXPECT_EQ(a.max_pelvic_hike_deg, b.max_pelvic_hike_deg) << at;
+    EXPECT_EQ(a.peak_trunk_lean_deg, b.peak_trunk_lean_deg) << at;
+    EXPECT_EQ(a.knee_flexion_deg, b.knee_flexion_deg) << at;
+    EXPECT_EQ(a.knee_valgus_deg, b.knee_valgus_deg) << at;
+    EXPECT_EQ(a.cop_ml_range_mm, b.cop_ml_range_mm) << at;
+    EXPECT_EQ(a.cop_ml_mean_speed_mm_s, b.cop_ml_mean_speed_mm_s) << at;
+    EXPECT_EQ(a.free_foot_load_fraction, b.free_foot_load_fraction) << at;
+    EXPECT_EQ(a.lowering_s, b.lowering_s) << at;
+    EXPECT_EQ(a.rising_s, b.rising_s) << at;
+    EXPECT_EQ(a.quality.total, b.quality.total) << at;
+    EXPECT_EQ(a.segmented_by, b.segmented_by) << at;
+    EXPECT_EQ(a.problems, b.problems) << at;
+  }
+}
+
+// Stations send batches of 20-50 ms, but a backlog after a reconnection
+// comes in larger ones: the repetitions and every metric come out the same
+// however the samples were batched (also when a sensor stops mid-set and
+// repetitions are returned without it).
+TEST(MultiSensor, RepetitionsDoNotDependOnBatchSize) {
+  Recording stopping =
+      SimulateRecording(Profile("moderate", StanceSide::kLeft), 7);
+  const int64_t stop = stopping.truth[4].start_us + 500'000;
+  std::erase_if(stopping.imu[Placement::kSternum],
+                [stop](const ImuSample& s) { return s.t_us > stop; });
+  const std::vector<std::pair<std::string, Recording>> recordings = {
+      {"moderate",
+       SimulateRecording(Profile("moderate", StanceSide::kRight), 4)},
+      {"trendelenburg",
+       SimulateRecording(Profile("trendelenburg", StanceSide::kLeft), 3)},
+      {"touchdown",
+       SimulateRecording(Profile("touchdown", StanceSide::kRight), 1)},
+      {"sternum stops", stopping},
+  };
+  for (const auto& [name, rec] : recordings) {
+    SetScorer reference(rec.meta.stance_side, SensorsOf(rec), SquareMounted());
+    const std::vector<Repetition> want =
+        FeedOnline(reference, rec, 25'000, nullptr);
+    ASSERT_EQ(want.size(), rec.truth.size()) << name;
+    for (int64_t batch_us : {5'000, 200'000, 500'000, 1'000'000, 2'000'000}) {
+      SetScorer scorer(rec.meta.stance_side, SensorsOf(rec), SquareMounted());
+      ExpectSameRepetitions(
+          FeedOnline(scorer, rec, batch_us, nullptr), want,
+          absl::StrFormat("%s, %d ms batches", name, batch_us / 1000));
+    }
   }
 }
 

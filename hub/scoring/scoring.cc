@@ -390,6 +390,9 @@ struct SetScorer::State {
   ImuChannel* Find(Placement placement);
   const ImuChannel& Imu(Placement placement) const;
   int64_t Newest() const;
+  // Whether a sensor is sending, judged against the newest data when the
+  // last batch ended: while one batch is fed sensor by sensor, a sensor not
+  // fed yet must not look as if it had stopped.
   bool Live(bool has_data, int64_t last_t_us, int64_t lag_us) const;
 
   void AddImu(ImuChannel& ch, const ImuSample& sample);
@@ -411,7 +414,11 @@ struct SetScorer::State {
   void FeedSacrum();
   void FeedPlate();
   void Feed(int64_t t_us, double depth);
-  std::vector<Repetition> Release(bool finishing);
+  // Which repetitions found are returned: those every calibrated sensor
+  // has data past; also those 100 ms of data time old (at the end of a
+  // batch, when every sensor that sent in it has been fed); or all.
+  enum class Waiting { kForEverySensor, kAtMost100Ms, kNoLonger };
+  std::vector<Repetition> Release(Waiting waiting);
   void Prune();
 
   Repetition Measure(const RepSpan& span, int number);
@@ -432,6 +439,7 @@ struct SetScorer::State {
   std::optional<RepSegmenter> segmenter;
   bool fed_any = false;
   int64_t fed_until_us = kNever;
+  int64_t batch_newest_us = kNever;  // Newest() when the last batch ended
   // After a gap: repetitions are not segmented until the patient stands
   // again, so that the rest of an interrupted repetition is not counted.
   bool waiting_to_stand = false;
@@ -463,7 +471,9 @@ int64_t SetScorer::State::Newest() const {
 
 bool SetScorer::State::Live(bool has_data, int64_t last_t_us,
                             int64_t lag_us) const {
-  return has_data && last_t_us >= Newest() - lag_us;
+  // Before the first batch ended, one that has not sent may be in it.
+  if (batch_newest_us == kNever) return true;
+  return has_data && last_t_us >= batch_newest_us - lag_us;
 }
 
 void SetScorer::State::AddImu(ImuChannel& ch, const ImuSample& sample) {
@@ -867,11 +877,13 @@ void SetScorer::State::Feed(int64_t t_us, double depth) {
   }
 }
 
-std::vector<Repetition> SetScorer::State::Release(bool finishing) {
+std::vector<Repetition> SetScorer::State::Release(Waiting waiting) {
   std::vector<Repetition> done;
   while (!pending.empty()) {
     const RepSpan& span = pending.front();
-    bool ready = finishing || Newest() >= span.end_us + kMaxWaitUs;
+    bool ready =
+        waiting == Waiting::kNoLonger || (waiting == Waiting::kAtMost100Ms &&
+                                          Newest() >= span.end_us + kMaxWaitUs);
     if (!ready) {
       ready = true;
       for (const ImuChannel& ch : imus) {
@@ -1122,7 +1134,7 @@ std::vector<Repetition> SetScorer::AddImuSamples(
     if (!s.calibrated) s.TryCalibrate();
   }
   s.Advance();
-  return s.Release(false);
+  return s.Release(State::Waiting::kForEverySensor);
 }
 
 std::vector<Repetition> SetScorer::AddForceSamples(
@@ -1134,14 +1146,24 @@ std::vector<Repetition> SetScorer::AddForceSamples(
     if (!s.calibrated) s.TryCalibrate();
   }
   s.Advance();
-  return s.Release(false);
+  return s.Release(State::Waiting::kForEverySensor);
+}
+
+std::vector<Repetition> SetScorer::EndBatch() {
+  State& s = *state_;
+  if (s.finished) return {};
+  s.batch_newest_us = s.Newest();
+  // Sensors that stopped are given up on only now (see Live).
+  if (!s.calibrated) s.TryCalibrate();
+  s.Advance();
+  return s.Release(State::Waiting::kAtMost100Ms);
 }
 
 std::vector<Repetition> SetScorer::FinishSet() {
   State& s = *state_;
   if (s.finished) return {};
   s.finished = true;
-  std::vector<Repetition> out = s.Release(true);
+  std::vector<Repetition> out = s.Release(State::Waiting::kNoLonger);
   if (!s.segmenter) return out;
   if (const auto span = s.segmenter->InProgress()) {
     out.push_back(s.Measure(*span, 0));
@@ -1244,6 +1266,7 @@ std::vector<Repetition> ScoreRecording(const Recording& recording,
     }
     keep(scorer.AddForceSamples(absl::MakeConstSpan(recording.force)
                                     .subspan(begin, next_force - begin)));
+    keep(scorer.EndBatch());
   }
   // A repetition cut off by the end of the recording is not counted.
   for (Repetition& r : scorer.FinishSet()) {
