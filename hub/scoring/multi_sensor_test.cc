@@ -2,6 +2,7 @@
 // shank, force plate) against the simulator's truth, and of bad input.
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <iostream>
 #include <limits>
 #include <map>
@@ -201,10 +202,24 @@ TEST(MultiSensor, SegmentsOnTheForcePlateAlone) {
 // each sensor's share in turn, then EndBatch.
 // `returned_at`: the data time (end of the batch) at which each rep came.
 // `most_buffered`: the most the scorer held after any batch.
+// `station_clock`: the time the station stamps on a sample of a sensor (the
+// plate: nullopt) taken at the recording's time; batches are still cut on
+// the recording's.
+using StationClock =
+    std::function<int64_t(std::optional<Placement> sensor, int64_t t_us)>;
 std::vector<Repetition> FeedOnline(SetScorer& scorer, const Recording& rec,
                                    int64_t batch_us,
                                    std::vector<int64_t>* returned_at,
-                                   size_t* most_buffered = nullptr) {
+                                   size_t* most_buffered = nullptr,
+                                   const StationClock& station_clock = {}) {
+  auto stamped = [&station_clock](std::optional<Placement> sensor, auto span) {
+    std::vector<typename decltype(span)::value_type> out(span.begin(),
+                                                         span.end());
+    if (station_clock) {
+      for (auto& s : out) s.t_us = station_clock(sensor, s.t_us);
+    }
+    return out;
+  };
   std::vector<Repetition> reps;
   std::map<Placement, size_t> next;
   size_t next_force = 0;
@@ -224,14 +239,16 @@ std::vector<Repetition> FeedOnline(SetScorer& scorer, const Recording& rec,
       const size_t begin = i;
       while (i < samples.size() && samples[i].t_us < to) ++i;
       keep(scorer.AddImuSamples(
-          placement, absl::MakeConstSpan(samples).subspan(begin, i - begin)));
+          placement, stamped(placement, absl::MakeConstSpan(samples).subspan(
+                                            begin, i - begin))));
     }
     const size_t begin = next_force;
     while (next_force < rec.force.size() && rec.force[next_force].t_us < to) {
       ++next_force;
     }
-    keep(scorer.AddForceSamples(
-        absl::MakeConstSpan(rec.force).subspan(begin, next_force - begin)));
+    keep(scorer.AddForceSamples(stamped(
+        std::nullopt,
+        absl::MakeConstSpan(rec.force).subspan(begin, next_force - begin))));
     keep(scorer.EndBatch());
     if (most_buffered) {
       *most_buffered = std::max(*most_buffered, scorer.buffered_samples());
@@ -503,6 +520,97 @@ TEST(MultiSensor, TimestampsGoingBackwardsAreIgnored) {
                        "thigh IMU: 1 samples with timestamps going "
                        "backwards ignored"));
   EXPECT_NEAR(*reps[1].knee_flexion_deg, *rec.truth[1].knee_flexion_deg, 2);
+}
+
+// One sample dated far in the future (a corrupt timestamp) in the middle of
+// a repetition, on the sensor fed first in each batch and on the plate: it
+// is ignored and reported, and every later sample still counts.
+TEST(MultiSensor, OneSampleFarInTheFutureIsIgnored) {
+  const Recording rec =
+      SimulateRecording(Profile("moderate", StanceSide::kLeft), 3);
+  const TruthRepetition& third = rec.truth[2];
+  auto first_after = [&](const auto& samples) {
+    return std::find_if(
+               samples.begin(), samples.end(),
+               [&](auto& s) { return s.t_us > third.start_us + 700'000; })
+        ->t_us;
+  };
+  const int64_t sacrum_at = first_after(rec.imu.at(Placement::kSacrum));
+  const int64_t plate_at = first_after(rec.force);
+  auto station_clock = [&](std::optional<Placement> sensor, int64_t t_us) {
+    const bool corrupt =
+        sensor ? *sensor == Placement::kSacrum && t_us == sacrum_at
+               : t_us == plate_at;
+    return corrupt ? t_us + 1'000'000'000'000 : t_us;
+  };
+  for (const Recording& station :
+       {rec, OnlySensors(rec, {Placement::kSacrum}, false)}) {
+    for (int64_t batch_us : {25'000, 500'000}) {
+      SetScorer scorer(StanceSide::kLeft, SensorsOf(station));
+      const std::vector<Repetition> reps = FeedOnline(
+          scorer, station, batch_us, nullptr, nullptr, station_clock);
+      ASSERT_EQ(reps.size(), rec.truth.size()) << batch_us;
+      EXPECT_TRUE(Mentions(reps[2], "sacral IMU: 1 samples dated far ahead"));
+      EXPECT_EQ(Mentions(reps[2], "force plate: 1 samples dated far ahead"),
+                !station.force.empty());
+      EXPECT_FALSE(Mentions(reps[3], "ahead"));
+      for (size_t i = 0; i < reps.size(); ++i) {
+        EXPECT_EQ(reps[i].number, static_cast<int>(i) + 1);
+        EXPECT_NEAR(reps[i].peak_pelvic_drop_deg,
+                    *rec.truth[i].peak_pelvic_drop_deg, 0.75);
+      }
+    }
+  }
+}
+
+// The station rebooted in the middle of repetition 4: from then on every
+// sensor's time starts again near zero. That repetition is dropped, the
+// restart is reported, and the repetitions after it are counted and
+// measured as before.
+TEST(MultiSensor, RestartOfTheStationClockMidSetKeepsScoring) {
+  const Recording rec =
+      SimulateRecording(Profile("level", StanceSide::kRight), 6);
+  const int64_t reboot = rec.truth[3].start_us + 1'000'000;
+  const int64_t back = reboot - 1'000;
+  auto station_clock = [&](std::optional<Placement>, int64_t t_us) {
+    return t_us < reboot ? t_us : t_us - back;
+  };
+  for (const Recording& station :
+       {rec, OnlySensors(rec, {Placement::kSacrum}, false)}) {
+    std::vector<Repetition> in_25_ms;
+    for (int64_t batch_us : {25'000, 500'000, 1'000'000, 2'000'000}) {
+      const std::string label =
+          absl::StrFormat("%d sensors, %d ms batches",
+                          SensorsOf(station).imus.size(), batch_us / 1000);
+      SetScorer scorer(StanceSide::kRight, SensorsOf(station));
+      const std::vector<Repetition> reps = FeedOnline(
+          scorer, station, batch_us, nullptr, nullptr, station_clock);
+      // Every sensor moves to the new clock together, whatever the batches.
+      if (in_25_ms.empty()) in_25_ms = reps;
+      ExpectSameRepetitions(reps, in_25_ms, label);
+      ASSERT_EQ(reps.size(), rec.truth.size() - 1) << label;
+      EXPECT_TRUE(Mentions(reps[3], "station clock restarted at 0.00 s"))
+          << label << absl::StrJoin(reps[3].problems, "; ");
+      EXPECT_TRUE(Mentions(reps[3], "repetition under way was dropped"))
+          << label;
+      for (size_t i = 0; i < reps.size(); ++i) {
+        const TruthRepetition& t = rec.truth[i < 3 ? i : i + 1];
+        const std::string at = absl::StrFormat("%s rep %d", label, i + 1);
+        EXPECT_EQ(reps[i].number, static_cast<int>(i) + 1) << at;
+        EXPECT_NEAR(reps[i].start_us, station_clock({}, t.start_us), 300'000)
+            << at;
+        EXPECT_NEAR(reps[i].peak_pelvic_drop_deg, *t.peak_pelvic_drop_deg, 0.75)
+            << at;
+        if (i != 3) {
+          EXPECT_TRUE(reps[i].problems.empty())
+              << at << absl::StrJoin(reps[i].problems, "; ");
+        }
+        if (station.imu.size() > 1) {
+          EXPECT_NEAR(*reps[i].knee_flexion_deg, *t.knee_flexion_deg, 3) << at;
+        }
+      }
+    }
+  }
 }
 
 TEST(MultiSensor, SaturationIsReported) {

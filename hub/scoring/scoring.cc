@@ -116,6 +116,14 @@ namespace {
 
 // A longer silence than this between two samples is a gap, not jitter.
 constexpr int64_t kMaxGapUs = 100'000;
+// A sample further ahead than kMaxGapUs of the newest data (the station's,
+// its own included) waits for the sensor's next one, which must follow it
+// within this, before it counts: one sample dated far in the future must
+// not make every later one look late.
+constexpr int64_t kMaxAheadUs = 2'000'000;
+// Time going back by more than this is the station's clock restarting (a
+// reboot resets CLOCK_MONOTONIC); by less, a repeated or late sample.
+constexpr int64_t kRestartUs = 1'000'000;
 // A repetition waits at most this long (data time) for a lagging sensor.
 constexpr int64_t kMaxWaitUs = 100'000;
 // A segmentation source this far behind the newest data has stopped.
@@ -200,6 +208,12 @@ std::string Seconds(int64_t t_us) {
   return absl::StrFormat("%.2f s", t_us * 1e-6);
 }
 
+std::string NoDataAfter(int64_t last_t_us) {
+  return last_t_us == kNever
+             ? "no data since the station's clock restarted"
+             : absl::StrCat("no data after ", Seconds(last_t_us));
+}
+
 bool Finite(const ImuSample& s) {
   return std::isfinite(s.ax_mps2) && std::isfinite(s.ay_mps2) &&
          std::isfinite(s.az_mps2) && std::isfinite(s.gx_radps) &&
@@ -214,6 +228,7 @@ bool Clipped(double value, double full_scale) {
 struct Issues {
   int non_finite = 0;
   int backwards = 0;
+  int ahead = 0;
   int cop_missing = 0;
 };
 
@@ -227,6 +242,12 @@ void ReportIssues(const std::string& sensor, Issues* issues,
     problems->push_back(absl::StrCat(sensor, ": ", issues->backwards,
                                      " samples with timestamps going "
                                      "backwards ignored"));
+  }
+  if (issues->ahead > 0) {
+    problems->push_back(absl::StrCat(
+        sensor, ": ", issues->ahead,
+        " samples dated far ahead of the station's other data (and not "
+        "followed by more) ignored"));
   }
   if (issues->cop_missing > 0) {
     problems->push_back(absl::StrCat(sensor, ": centre of pressure missing in ",
@@ -335,12 +356,29 @@ StationSensors SensorsOf(const Recording& recording) {
   return sensors;
 }
 
+// A sensor's place on the station's clock around a restart of it.
+struct ClockState {
+  // Another sensor's time went back: this one's samples on the old clock
+  // are dropped until it goes back too.
+  bool behind = false;
+  int64_t old_last_us = 0;  // its last time on the old clock
+  // Its next sample starts afresh (no gap to measure from).
+  bool resync = false;
+};
+
+// What becomes of a sample, by its time.
+enum class Admission { kAccept, kHoldAhead, kNextClock, kDrop };
+
 // One IMU: its samples before calibration, then its orientation and angles.
 struct ImuChannel {
   Placement placement = Placement::kSacrum;
   bool declared = false;
   bool has_data = false;
-  int64_t last_t_us = kNever;
+  int64_t last_t_us = kNever;  // kNever after the station's clock restarted
+  ClockState clock;
+  std::optional<ImuSample> ahead;  // waiting for the next sample to confirm
+  // On the restarted clock, until every sensor is (see MaybeRestartClock).
+  std::vector<ImuSample> next_clock;
   std::deque<ImuSample> raw;
   StillnessDetector stillness;
   std::optional<StillWindow> first_still;
@@ -358,6 +396,9 @@ struct ForceChannel {
   bool declared = false;
   bool has_data = false;
   int64_t last_t_us = kNever;
+  ClockState clock;
+  std::optional<ForceSample> ahead;
+  std::vector<ForceSample> next_clock;
   std::deque<ForceSample> raw;
   PlateStillnessDetector stillness;
   std::optional<PlateStillWindow> first_still;
@@ -397,6 +438,12 @@ struct SetScorer::State {
 
   void AddImu(ImuChannel& ch, const ImuSample& sample);
   void AddForce(const ForceSample& sample);
+  template <typename Channel>
+  Admission Admit(Channel& ch, int64_t t_us);
+  void MaybeRestartClock();
+  void RestartClock();
+  void AcceptImu(ImuChannel& ch, const ImuSample& sample);
+  void AcceptForce(const ForceSample& sample);
   void Track(ImuChannel& ch, const ImuSample& sample);
   void TryCalibrate();
   void CalibrateImu(ImuChannel& ch, const StillWindow& window);
@@ -419,6 +466,12 @@ struct SetScorer::State {
   // batch, when every sensor that sent in it has been fed); or all.
   enum class Waiting { kForEverySensor, kAtMost100Ms, kNoLonger };
   std::vector<Repetition> Release(Waiting waiting);
+  // Those released by a restart of the clock, then `more`.
+  std::vector<Repetition> Released(std::vector<Repetition> more) {
+    std::vector<Repetition> out = std::exchange(released, {});
+    out.insert(out.end(), more.begin(), more.end());
+    return out;
+  }
   void Prune();
 
   Repetition Measure(const RepSpan& span, int number);
@@ -446,6 +499,11 @@ struct SetScorer::State {
   // Steady standing windows found so far, per IMU, while calibrating.
   std::map<Placement, StillWindow> calibration_windows;
   std::deque<RepSpan> pending;
+  // The station's clock went back, from .first to .second: a restart once
+  // every sensor sending has got there.
+  std::optional<std::pair<int64_t, int64_t>> restart;
+  // Returned by a restart of the station's clock, for the caller.
+  std::vector<Repetition> released;
   std::vector<std::string> notes;  // for the next repetition returned
   int counted = 0;
   std::optional<double> current_drop_deg;
@@ -481,11 +539,160 @@ void SetScorer::State::AddImu(ImuChannel& ch, const ImuSample& sample) {
     ++ch.issues.non_finite;
     return;
   }
-  // Out-of-order or repeated samples carry no new information.
-  if (ch.has_data && sample.t_us <= ch.last_t_us) {
-    ++ch.issues.backwards;
+  if (!ch.next_clock.empty()) {
+    if (sample.t_us > ch.next_clock.back().t_us) {
+      ch.next_clock.push_back(sample);
+    } else {
+      ++ch.issues.backwards;
+    }
+    MaybeRestartClock();
     return;
   }
+  if (ch.ahead) {
+    const ImuSample ahead = *std::exchange(ch.ahead, std::nullopt);
+    if (sample.t_us > ahead.t_us && sample.t_us - ahead.t_us <= kMaxAheadUs) {
+      AcceptImu(ch, ahead);
+    } else {
+      ++ch.issues.ahead;
+    }
+  }
+  switch (Admit(ch, sample.t_us)) {
+    case Admission::kAccept:
+      AcceptImu(ch, sample);
+      break;
+    case Admission::kHoldAhead:
+      ch.ahead = sample;
+      break;
+    case Admission::kNextClock:
+      ch.next_clock.push_back(sample);
+      MaybeRestartClock();
+      break;
+    case Admission::kDrop:
+      break;
+  }
+}
+
+// With one sensor, "the station's newest data" is its own previous sample:
+// a jump forward is then taken only once the next sample confirms it (a
+// real gap), so one sample far in the future costs nothing. A confirmed
+// jump that was wrong after all (two bad samples in a row) is undone by the
+// next good one, as a restart of the clock, at the cost of the repetition
+// under way.
+template <typename Channel>
+Admission SetScorer::State::Admit(Channel& ch, int64_t t_us) {
+  if (ch.clock.behind) {
+    if (t_us <= ch.clock.old_last_us - kRestartUs) {
+      // Its first sample on the restarted clock.
+      ch.clock.behind = false;
+      ch.clock.resync = true;
+      return Admission::kAccept;
+    }
+    const int64_t newest = Newest();
+    if ((newest != kNever && t_us - newest <= kMaxAheadUs) ||
+        t_us - ch.clock.old_last_us > kMaxAheadUs) {
+      // Its clock never went back (the sensor that did had jumped ahead):
+      // it goes on from where it was.
+      ch.clock.behind = false;
+      ch.last_t_us = ch.clock.old_last_us;
+    } else {
+      return Admission::kDrop;  // the rest of its data on the old clock
+    }
+  }
+  if (ch.has_data && ch.last_t_us != kNever && t_us <= ch.last_t_us) {
+    if (ch.last_t_us - t_us > kRestartUs) {
+      if (!restart) restart = {ch.last_t_us, t_us};
+      return Admission::kNextClock;
+    }
+    // Out-of-order or repeated samples carry no new information.
+    ++ch.issues.backwards;
+    return Admission::kDrop;
+  }
+  const int64_t newest = Newest();
+  if (newest != kNever && t_us - newest > kMaxGapUs) {
+    return Admission::kHoldAhead;
+  }
+  return Admission::kAccept;
+}
+
+// A sensor whose clock went back waits (its samples kept aside) until every
+// sensor still sending has got to the new clock too, so that their data on
+// the old clock, in the same batch or the next, is used first; at the end
+// of a batch, or once one has waited for 2 s of data, it goes ahead.
+void SetScorer::State::MaybeRestartClock() {
+  bool everyone = true;
+  int64_t waited_us = 0;
+  auto check = [&](const auto& ch) {
+    if (!ch.next_clock.empty()) {
+      waited_us = std::max(
+          waited_us, ch.next_clock.back().t_us - ch.next_clock.front().t_us);
+    } else if (ch.has_data && ch.last_t_us != kNever &&
+               Live(ch.has_data, ch.last_t_us, kStalledUs)) {
+      everyone = false;
+    }
+  };
+  for (const ImuChannel& ch : imus) check(ch);
+  check(force);
+  if (everyone || waited_us > kMaxAheadUs) RestartClock();
+}
+
+// Everything timed on the old clock ends here: the repetitions it completed
+// are returned, the one under way is dropped, and every sensor starts afresh
+// on the new clock (segmentation waits for the patient to stand, as after a
+// gap). Baselines are kept: the sensors are strapped on as before.
+void SetScorer::State::RestartClock() {
+  const auto [from_us, to_us] = *restart;
+  restart.reset();
+  Advance();
+  std::vector<Repetition> done = Release(Waiting::kNoLonger);
+  released.insert(released.end(), done.begin(), done.end());
+  const bool dropped = segmenter && segmenter->InProgress().has_value();
+  auto restart_channel = [](auto& ch) {
+    ch.ahead.reset();
+    ch.raw.clear();
+    ch.stillness = {};
+    ch.first_still.reset();
+    ch.still_now = false;
+    ch.still_runs.clear();
+    ch.series.clear();
+    ch.gaps.clear();
+    if (!ch.next_clock.empty()) {
+      ch.clock.behind = false;
+      ch.clock.resync = true;
+    } else if (ch.has_data && ch.last_t_us != kNever) {
+      // One that stopped, or is yet to send on the new clock.
+      ch.clock.behind = true;
+      ch.clock.old_last_us = ch.last_t_us;
+    }
+    ch.last_t_us = kNever;
+  };
+  for (ImuChannel& ch : imus) restart_channel(ch);
+  restart_channel(force);
+  force.com.reset();
+  calibration_end_us = kNever;
+  batch_newest_us = kNever;
+  fed_any = false;
+  fed_until_us = kNever;
+  if (segmenter) segmenter->Reset();
+  waiting_to_stand = true;
+  notes.push_back(
+      absl::StrCat("station clock restarted at ", Seconds(to_us),
+                   " (time went back from ", Seconds(from_us), ")",
+                   dropped ? "; the repetition under way was dropped" : "",
+                   "; counting resumed once the patient stood again"));
+  // Then what the sensors sent on the new clock, as one batch.
+  for (ImuChannel& ch : imus) {
+    for (const ImuSample& sample : std::exchange(ch.next_clock, {})) {
+      AddImu(ch, sample);
+      if (!calibrated) TryCalibrate();
+    }
+  }
+  for (const ForceSample& sample : std::exchange(force.next_clock, {})) {
+    AddForce(sample);
+    if (!calibrated) TryCalibrate();
+  }
+}
+
+void SetScorer::State::AcceptImu(ImuChannel& ch, const ImuSample& sample) {
   if (ch.standing) {
     Track(ch, sample);
   } else if (!calibrated) {
@@ -505,15 +712,16 @@ void SetScorer::State::AddImu(ImuChannel& ch, const ImuSample& sample) {
   }
   ch.has_data = true;
   ch.last_t_us = sample.t_us;
+  ch.clock.resync = false;
 }
 
 void SetScorer::State::Track(ImuChannel& ch, const ImuSample& sample) {
-  if (sample.t_us - ch.last_t_us > kMaxGapUs) {
+  if (ch.clock.resync || sample.t_us - ch.last_t_us > kMaxGapUs) {
     // Samples are missing (the station restarted, its sensor stalled): the
     // gyroscope cannot carry the orientation across, the accelerometer
     // re-seeds the tilt.
     ch.attitude = ReseedTilt(ch.attitude, Gyro(sample), Accel(sample));
-    ch.gaps.push_back({ch.last_t_us, sample.t_us});
+    if (!ch.clock.resync) ch.gaps.push_back({ch.last_t_us, sample.t_us});
   } else {
     ch.attitude = UpdateAttitude(ch.attitude, Gyro(sample), Accel(sample),
                                  (sample.t_us - ch.last_t_us) * 1e-6,
@@ -542,15 +750,45 @@ void SetScorer::State::AddForce(const ForceSample& sample) {
     ++force.issues.non_finite;
     return;
   }
-  if (force.has_data && sample.t_us <= force.last_t_us) {
-    ++force.issues.backwards;
+  if (!force.next_clock.empty()) {
+    if (sample.t_us > force.next_clock.back().t_us) {
+      force.next_clock.push_back(sample);
+    } else {
+      ++force.issues.backwards;
+    }
+    MaybeRestartClock();
     return;
   }
+  if (force.ahead) {
+    const ForceSample ahead = *std::exchange(force.ahead, std::nullopt);
+    if (sample.t_us > ahead.t_us && sample.t_us - ahead.t_us <= kMaxAheadUs) {
+      AcceptForce(ahead);
+    } else {
+      ++force.issues.ahead;
+    }
+  }
+  switch (Admit(force, sample.t_us)) {
+    case Admission::kAccept:
+      AcceptForce(sample);
+      break;
+    case Admission::kHoldAhead:
+      force.ahead = sample;
+      break;
+    case Admission::kNextClock:
+      force.next_clock.push_back(sample);
+      MaybeRestartClock();
+      break;
+    case Admission::kDrop:
+      break;
+  }
+}
+
+void SetScorer::State::AcceptForce(const ForceSample& sample) {
   if (sample.fz_n >= 20 && !std::isfinite(sample.cop_x_mm)) {
     ++force.issues.cop_missing;
   }
   if (force.weight_n) {
-    if (sample.t_us - force.last_t_us > kMaxGapUs) {
+    if (!force.clock.resync && sample.t_us - force.last_t_us > kMaxGapUs) {
       force.gaps.push_back({force.last_t_us, sample.t_us});
     }
     force.series.push_back(sample);
@@ -579,6 +817,7 @@ void SetScorer::State::AddForce(const ForceSample& sample) {
   }
   force.has_data = true;
   force.last_t_us = sample.t_us;
+  force.clock.resync = false;
 }
 
 // The first sensor (in kScoredImus order, then the plate) that is sending
@@ -848,6 +1087,8 @@ void SetScorer::State::FeedPlate() {
   for (auto it = FirstAtOrAfter(force.series, fed_until_us + 1);
        it != force.series.end(); ++it) {
     const bool standing = !segmenter->InProgress().has_value();
+    // Started afresh after a restart of the station's clock.
+    if (!force.com) force.com.emplace(*force.weight_n, it->t_us);
     Feed(it->t_us, force.com->Add(it->t_us, it->fz_n, standing));
   }
 }
@@ -933,7 +1174,7 @@ std::optional<std::string> SetScorer::State::Unusable(
                         "its metrics are left out");
   }
   if (ch.last_t_us < span.end_us) {
-    return absl::StrCat(name, ": no data after ", Seconds(ch.last_t_us),
+    return absl::StrCat(name, ": ", NoDataAfter(ch.last_t_us),
                         " (it stopped?); its metrics are left out");
   }
   for (const Gap& g : ch.gaps) {
@@ -1054,10 +1295,10 @@ void SetScorer::State::MeasurePlate(const RepSpan& span, Repetition* r) {
     return;
   }
   if (force.last_t_us < span.end_us) {
-    r->problems.push_back(absl::StrCat("force plate: no data after ",
-                                       Seconds(force.last_t_us),
-                                       " (it stopped?); its metrics are "
-                                       "left out"));
+    r->problems.push_back(
+        absl::StrCat("force plate: ", NoDataAfter(force.last_t_us),
+                     " (it stopped?); its metrics are "
+                     "left out"));
     return;
   }
   for (const Gap& g : force.gaps) {
@@ -1134,7 +1375,7 @@ std::vector<Repetition> SetScorer::AddImuSamples(
     if (!s.calibrated) s.TryCalibrate();
   }
   s.Advance();
-  return s.Release(State::Waiting::kForEverySensor);
+  return s.Released(s.Release(State::Waiting::kForEverySensor));
 }
 
 std::vector<Repetition> SetScorer::AddForceSamples(
@@ -1146,24 +1387,28 @@ std::vector<Repetition> SetScorer::AddForceSamples(
     if (!s.calibrated) s.TryCalibrate();
   }
   s.Advance();
-  return s.Release(State::Waiting::kForEverySensor);
+  return s.Released(s.Release(State::Waiting::kForEverySensor));
 }
 
 std::vector<Repetition> SetScorer::EndBatch() {
   State& s = *state_;
   if (s.finished) return {};
+  // A sensor whose clock restarted waits no longer for the others.
+  if (s.restart) s.RestartClock();
   s.batch_newest_us = s.Newest();
   // Sensors that stopped are given up on only now (see Live).
   if (!s.calibrated) s.TryCalibrate();
   s.Advance();
-  return s.Release(State::Waiting::kAtMost100Ms);
+  return s.Released(s.Release(State::Waiting::kAtMost100Ms));
 }
 
 std::vector<Repetition> SetScorer::FinishSet() {
   State& s = *state_;
   if (s.finished) return {};
+  if (s.restart) s.RestartClock();
   s.finished = true;
-  std::vector<Repetition> out = s.Release(State::Waiting::kNoLonger);
+  std::vector<Repetition> out =
+      s.Released(s.Release(State::Waiting::kNoLonger));
   if (!s.segmenter) return out;
   if (const auto span = s.segmenter->InProgress()) {
     out.push_back(s.Measure(*span, 0));
@@ -1192,11 +1437,12 @@ size_t SetScorer::buffered_samples() const {
   size_t n = s.pending.size() + s.notes.size();
   for (const ImuChannel& ch : s.imus) {
     n += ch.raw.size() + ch.stillness.buffered_samples() +
-         ch.still_runs.size() + ch.series.size() + ch.gaps.size();
+         ch.still_runs.size() + ch.series.size() + ch.gaps.size() +
+         ch.next_clock.size();
   }
   const ForceChannel& f = s.force;
   n += f.raw.size() + f.stillness.buffered_samples() + f.still_runs.size() +
-       f.series.size() + f.gaps.size();
+       f.series.size() + f.gaps.size() + f.next_clock.size();
   return n;
 }
 

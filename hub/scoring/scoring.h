@@ -152,7 +152,13 @@ class SetScorer {
 
   // Each returns the repetitions completed by these samples (every
   // calibrated sensor has data past their end), in order. Samples of a
-  // sensor the station did not declare are ignored.
+  // sensor the station did not declare are ignored. Bad times are reported
+  // on the next repetition: a sample up to 1 s older than the sensor's last
+  // is ignored; time going back by more is the station's clock restarting
+  // (every sensor moves to the new clock, the repetition under way is
+  // dropped); a sample more than 100 ms ahead of the station's newest data
+  // counts only once the sensor's next sample follows it within 2 s.
+  // Sample times must lie within +-2^62 us (the hub checks this).
   std::vector<Repetition> AddImuSamples(Placement placement,
                                         absl::Span<const ImuSample> samples);
   std::vector<Repetition> AddForceSamples(
