@@ -307,13 +307,17 @@ typename std::deque<T>::const_iterator FirstAtOrAfter(const std::deque<T>& d,
                           [](const T& s, int64_t t) { return s.t_us < t; });
 }
 
-// The samples of a time-ordered deque within [from, to].
+// The samples of a time-ordered deque that cover [from, to]: from the last
+// at or before `from` to the first at or after `to`. Sensors sample at
+// their own phase, so those strictly within a second span less than one.
 template <typename T>
 std::vector<T> Stretch(const std::deque<T>& d, int64_t from_us, int64_t to_us) {
+  auto it = FirstAtOrAfter(d, from_us);
+  if (it != d.begin() && (it == d.end() || it->t_us > from_us)) --it;
   std::vector<T> out;
-  for (auto it = FirstAtOrAfter(d, from_us); it != d.end() && it->t_us <= to_us;
-       ++it) {
+  for (; it != d.end(); ++it) {
     out.push_back(*it);
+    if (it->t_us >= to_us) break;
   }
   return out;
 }
