@@ -633,6 +633,26 @@ TEST(MultiSensor, RestartOfTheStationClockMidSetKeepsScoring) {
   }
 }
 
+// A station whose clock keeps jumping back (a fault, not a reboot): every
+// restart is noted, but what waits for the next repetition stays bounded.
+TEST(MultiSensor, ClockJumpingBackOverAndOverKeepsMemoryBounded) {
+  const Recording rec =
+      SimulateRecording(Profile("level", StanceSide::kLeft), 2);
+  const std::vector<ImuSample>& sacrum = rec.imu.at(Placement::kSacrum);
+  SetScorer scorer(StanceSide::kLeft);
+  // Calibrated while standing.
+  scorer.AddSacrumSamples(absl::MakeConstSpan(sacrum).subspan(0, 300));
+  ASSERT_TRUE(scorer.calibrated());
+  for (int k = 0; k < 5'000; ++k) {
+    ImuSample s = sacrum[300];
+    s.t_us = 1'000'000'000 - int64_t{k} * 20'000'000;
+    scorer.AddSacrumSamples({&s, 1});
+    s.t_us += 5'000;
+    scorer.AddSacrumSamples({&s, 1});
+  }
+  EXPECT_LT(scorer.buffered_samples(), 100u);
+}
+
 TEST(MultiSensor, SaturationIsReported) {
   Recording rec = SimulateRecording(Profile("level", StanceSide::kLeft), 5);
   const TruthRepetition& fourth = rec.truth[3];

@@ -509,6 +509,17 @@ struct SetScorer::State {
   // Returned by a restart of the station's clock, for the caller.
   std::vector<Repetition> released;
   std::vector<std::string> notes;  // for the next repetition returned
+  int notes_left_out = 0;
+  // A note for the next repetition; a station that keeps misbehaving
+  // between repetitions gets a count instead of an ever longer list.
+  void Note(std::string note) {
+    constexpr size_t kMaxNotes = 20;
+    if (notes.size() < kMaxNotes) {
+      notes.push_back(std::move(note));
+    } else {
+      ++notes_left_out;
+    }
+  }
   int counted = 0;
   std::optional<double> current_drop_deg;
   bool finished = false;
@@ -678,11 +689,10 @@ void SetScorer::State::RestartClock() {
   fed_until_us = kNever;
   if (segmenter) segmenter->Reset();
   waiting_to_stand = true;
-  notes.push_back(
-      absl::StrCat("station clock restarted at ", Seconds(to_us),
-                   " (time went back from ", Seconds(from_us), ")",
-                   dropped ? "; the repetition under way was dropped" : "",
-                   "; counting resumed once the patient stood again"));
+  Note(absl::StrCat("station clock restarted at ", Seconds(to_us),
+                    " (time went back from ", Seconds(from_us), ")",
+                    dropped ? "; the repetition under way was dropped" : "",
+                    "; counting resumed once the patient stood again"));
   // Then what the sensors sent on the new clock, as one batch.
   for (ImuChannel& ch : imus) {
     for (const ImuSample& sample : std::exchange(ch.next_clock, {})) {
@@ -1043,10 +1053,9 @@ void SetScorer::State::Advance() {
             ? !Live(true, Imu(Placement::kSacrum).last_t_us, kStalledUs)
             : !Live(true, force.last_t_us, kStalledUs);
     if (stalled) {
-      notes.push_back(absl::StrCat("repetitions found on ", SourceName(*best),
-                                   " instead of ", SourceName(*source),
-                                   " from ", Seconds(fed_until_us),
-                                   " (that signal stopped)"));
+      Note(absl::StrCat("repetitions found on ", SourceName(*best),
+                        " instead of ", SourceName(*source), " from ",
+                        Seconds(fed_until_us), " (that signal stopped)"));
       source = best;
       segmenter.emplace(ConfigFor(*source));
       waiting_to_stand = true;
@@ -1114,7 +1123,7 @@ void SetScorer::State::Feed(int64_t t_us, double depth) {
       rep && t_us - rep->start_us > kMaxRepUs) {
     segmenter->Reset();
     waiting_to_stand = true;
-    notes.push_back(absl::StrCat(
+    Note(absl::StrCat(
         "a repetition from ", Seconds(rep->start_us), " was still under way ",
         Seconds(kMaxRepUs),
         " later and was dropped (no step-down holds that long; did the "
@@ -1344,7 +1353,12 @@ Repetition SetScorer::State::Measure(const RepSpan& span, int number) {
   }
   ReportIssues("force plate", &force.issues, &r.problems);
   r.problems.insert(r.problems.end(), notes.begin(), notes.end());
+  if (notes_left_out > 0) {
+    r.problems.push_back(
+        absl::StrCat("and ", notes_left_out, " more notes like these"));
+  }
   notes.clear();
+  notes_left_out = 0;
   QualityInputs in;
   if (Imu(Placement::kSacrum).declared &&
       !Unusable(Imu(Placement::kSacrum), span)) {
