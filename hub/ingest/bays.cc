@@ -474,8 +474,9 @@ std::vector<v1::Repetition> Bays::ScoreLocked(Bay& bay,
                                               const v1::SampleBatch& batch) {
   std::vector<v1::Repetition> out;
   if (!bay.has_set || !bay.scorer) return out;
-  // Every sensor's share of the batch; a repetition comes back from the
-  // call that completed its last sensor's data.
+  // Every sensor's share of the batch, then its end; a repetition comes
+  // back from the call that completed its last sensor's data, or from
+  // EndBatch if it gave up waiting for a sensor that stopped.
   std::vector<scoring::Repetition> scored;
   auto keep = [&scored](std::vector<scoring::Repetition> reps) {
     scored.insert(scored.end(), reps.begin(), reps.end());
@@ -488,6 +489,7 @@ std::vector<v1::Repetition> Bays::ScoreLocked(Bay& bay,
     keep(bay.scorer->AddForceSamples(
         ForceSamplesOf(batch, *sensors.force_plate)));
   }
+  keep(bay.scorer->EndBatch());
   for (const scoring::Repetition& r : scored) {
     out.push_back(RepetitionToWire(bay, r));
   }

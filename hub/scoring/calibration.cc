@@ -12,6 +12,10 @@ namespace stephub::scoring {
 namespace {
 
 constexpr int64_t kMinStillUs = 1'000'000;
+// The detector's window never spans more: a window is judged when it first
+// reaches kMinStillUs (well within this), so the first one found is the
+// same, and later ones need no older samples.
+constexpr int64_t kMaxWindowUs = 1'500'000;
 constexpr double kNominalGravity = 9.81;
 // Per sample, only clear movement breaks a window: the checks that matter
 // are on the window as a whole, where sensor noise averages out.
@@ -93,6 +97,9 @@ std::optional<StillWindow> StillnessDetector::Add(const ImuSample& sample) {
   }
   if (!window_.empty() && sample.t_us <= window_.back().t_us) window_.clear();
   window_.push_back(sample);
+  while (window_.back().t_us - window_.front().t_us > kMaxWindowUs) {
+    window_.pop_front();
+  }
   if (window_.back().t_us - window_.front().t_us < kMinStillUs) {
     return std::nullopt;
   }

@@ -4,6 +4,7 @@
 #ifndef STEPHUB_HUB_SCORING_CALIBRATION_H_
 #define STEPHUB_HUB_SCORING_CALIBRATION_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <deque>
 #include <optional>
@@ -27,8 +28,13 @@ struct StillWindow {
 // steady over the window.
 class StillnessDetector {
  public:
-  // Returns the window once a sample completes it.
+  // Returns the window once a sample completes it, and again after every
+  // later sample while the sensor stays still: then the latest 1-1.5 s, as
+  // a window that stops growing keeps each sample's cost bounded however
+  // long the patient stands.
   std::optional<StillWindow> Add(const ImuSample& sample);
+  // Samples held, for checks that memory stays bounded.
+  size_t buffered_samples() const { return window_.size(); }
 
  private:
   bool Steady() const;

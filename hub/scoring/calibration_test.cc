@@ -1,11 +1,13 @@
 // Tests of stillness detection and the standing frame.
 #include "hub/scoring/calibration.h"
 
+#include <algorithm>
 #include <cmath>
 #include <optional>
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "hub/scoring/force_plate.h"
 
 namespace stephub::scoring {
 namespace {
@@ -44,6 +46,48 @@ TEST(Stillness, SlowDriftIsNotStillness) {
         t, {kG * std::sin(a), 0, kG * std::cos(a)}, {0, DegToRad(5), 0})))
         << t;
   }
+}
+
+// A patient standing for ten minutes before the first repetition: the
+// first window is found as before, every later sample reports the latest
+// still stretch, and the detector holds no more than 1.5 s of samples.
+TEST(Stillness, LongStandingKeepsTheWindowBounded) {
+  StillnessDetector detector;
+  const Vec3 accel{0.3, -0.2, 9.8};
+  std::optional<StillWindow> first;
+  int reported = 0;
+  size_t most = 0;
+  for (int64_t t = 0; t <= 600'000'000; t += kStepUs) {
+    // A little noise, so that the window is steady but not constant.
+    const double wobble = 0.01 * ((t / kStepUs) % 7 - 3);
+    const auto window =
+        detector.Add(Reading(t, accel + Vec3{wobble, 0, 0}, {0, wobble, 0}));
+    if (window && !first) first = window;
+    reported += window.has_value();
+    most = std::max(most, detector.buffered_samples());
+  }
+  ASSERT_TRUE(first.has_value());
+  EXPECT_EQ(first->start_us, 0);
+  EXPECT_EQ(first->end_us, 1'000'000);
+  EXPECT_EQ(reported, 600'000'000 / kStepUs + 1 - 200);
+  EXPECT_LE(most, 1'500'000 / kStepUs + 1);
+}
+
+TEST(PlateStillness, LongStandingKeepsTheWindowBounded) {
+  PlateStillnessDetector detector;
+  std::optional<PlateStillWindow> first;
+  size_t most = 0;
+  for (int64_t t = 0; t <= 60'000'000; t += 1'000) {
+    const double fz = 700 + ((t / 1'000) % 5 - 2);
+    const auto window = detector.Add({t, fz, 0, 0});
+    if (window && !first) first = window;
+    most = std::max(most, detector.buffered_samples());
+  }
+  ASSERT_TRUE(first.has_value());
+  EXPECT_EQ(first->start_us, 0);
+  EXPECT_EQ(first->end_us, 1'000'000);
+  EXPECT_NEAR(first->weight_n, 700, 0.01);
+  EXPECT_LE(most, 1'500u + 1);
 }
 
 // A sensor strapped square to the pelvis: tilted about its own x and y

@@ -10,6 +10,8 @@ namespace {
 
 constexpr double kGravity = 9.81;
 constexpr int64_t kMinStillUs = 1'000'000;
+// See StillnessDetector: bounded work per sample during long standing.
+constexpr int64_t kMaxStillWindowUs = 1'500'000;
 // One-leg standing on a plate: well above any noise, and steady. Quiet
 // standing sways the centre of mass by millimetres, i.e. well under 1% of
 // body weight of vertical force; load-cell noise is a few newtons.
@@ -107,6 +109,9 @@ std::optional<PlateStillWindow> PlateStillnessDetector::Add(
     return std::nullopt;
   }
   window_.push_back(sample);
+  while (window_.back().t_us - window_.front().t_us > kMaxStillWindowUs) {
+    window_.pop_front();
+  }
   if (window_.back().t_us - window_.front().t_us < kMinStillUs) {
     return std::nullopt;
   }

@@ -4,6 +4,7 @@
 #ifndef STEPHUB_HUB_SCORING_FORCE_PLATE_H_
 #define STEPHUB_HUB_SCORING_FORCE_PLATE_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <deque>
 #include <optional>
@@ -26,10 +27,12 @@ std::optional<PlateStillWindow> SteadyPlateWindowOf(
     absl::Span<const ForceSample> samples);
 
 // Finds the first >= 1 s of steady standing on the plate, like
-// StillnessDetector does for an IMU.
+// StillnessDetector does for an IMU (and like it, keeps at most the latest
+// 1.5 s while the patient stands on).
 class PlateStillnessDetector {
  public:
   std::optional<PlateStillWindow> Add(const ForceSample& sample);
+  size_t buffered_samples() const { return window_.size(); }
 
  private:
   std::deque<ForceSample> window_;

@@ -2,6 +2,7 @@
 // shank, force plate) against the simulator's truth, and of bad input.
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <iostream>
 #include <limits>
 #include <map>
@@ -171,6 +172,26 @@ void CheckSegmentation(const std::vector<Placement>& imus, bool force_plate,
             << end.Summary("  end - truth ms") << "\n";
 }
 
+// Each sensor samples at its own phase (the simulator's share one): every
+// one still gets its standing baseline from the same second of standing.
+TEST(MultiSensor, SensorsSamplingOutOfPhaseAreAllCalibrated) {
+  const std::map<Placement, int64_t> phase_us = {{Placement::kSacrum, 0},
+                                                 {Placement::kThigh, 1'300},
+                                                 {Placement::kShank, 3'700},
+                                                 {Placement::kSternum, 2'500}};
+  AllErrors e;
+  for (const char* name : {"moderate", "valgus"}) {
+    Recording rec = SimulateRecording(Profile(name, StanceSide::kLeft), 2);
+    for (auto& [placement, samples] : rec.imu) {
+      for (ImuSample& s : samples) s.t_us += phase_us.at(placement);
+    }
+    for (ForceSample& s : rec.force) s.t_us += 300;
+    CheckAllSensors(rec, ScoreRecording(rec), name, &e);
+  }
+  EXPECT_LT(e.drop.max_abs, 0.75);
+  EXPECT_LT(e.flexion.rmse(), 3.0);
+}
+
 TEST(MultiSensor, SegmentsOnKneeFlexionFromThighAndShank) {
   CheckSegmentation({Placement::kThigh, Placement::kShank}, false,
                     "knee flexion", AllProfileNames());
@@ -192,11 +213,28 @@ TEST(MultiSensor, SegmentsOnTheForcePlateAlone) {
                     {"level", "valgus", "hike", "lean"}, 650'000);
 }
 
-// Feeds a recording as a station would: batches of batch_us of every sensor.
+// Feeds a recording as the hub does: batches of batch_us of every sensor,
+// each sensor's share in turn, then EndBatch.
 // `returned_at`: the data time (end of the batch) at which each rep came.
+// `most_buffered`: the most the scorer held after any batch.
+// `station_clock`: the time the station stamps on a sample of a sensor (the
+// plate: nullopt) taken at the recording's time; batches are still cut on
+// the recording's.
+using StationClock =
+    std::function<int64_t(std::optional<Placement> sensor, int64_t t_us)>;
 std::vector<Repetition> FeedOnline(SetScorer& scorer, const Recording& rec,
                                    int64_t batch_us,
-                                   std::vector<int64_t>* returned_at) {
+                                   std::vector<int64_t>* returned_at,
+                                   size_t* most_buffered = nullptr,
+                                   const StationClock& station_clock = {}) {
+  auto stamped = [&station_clock](std::optional<Placement> sensor, auto span) {
+    std::vector<typename decltype(span)::value_type> out(span.begin(),
+                                                         span.end());
+    if (station_clock) {
+      for (auto& s : out) s.t_us = station_clock(sensor, s.t_us);
+    }
+    return out;
+  };
   std::vector<Repetition> reps;
   std::map<Placement, size_t> next;
   size_t next_force = 0;
@@ -216,16 +254,29 @@ std::vector<Repetition> FeedOnline(SetScorer& scorer, const Recording& rec,
       const size_t begin = i;
       while (i < samples.size() && samples[i].t_us < to) ++i;
       keep(scorer.AddImuSamples(
-          placement, absl::MakeConstSpan(samples).subspan(begin, i - begin)));
+          placement, stamped(placement, absl::MakeConstSpan(samples).subspan(
+                                            begin, i - begin))));
     }
     const size_t begin = next_force;
     while (next_force < rec.force.size() && rec.force[next_force].t_us < to) {
       ++next_force;
     }
-    keep(scorer.AddForceSamples(
-        absl::MakeConstSpan(rec.force).subspan(begin, next_force - begin)));
+    keep(scorer.AddForceSamples(stamped(
+        std::nullopt,
+        absl::MakeConstSpan(rec.force).subspan(begin, next_force - begin))));
+    keep(scorer.EndBatch());
+    if (most_buffered) {
+      *most_buffered = std::max(*most_buffered, scorer.buffered_samples());
+    }
   }
   return reps;
+}
+
+// Every sensor's samples over a stretch of data time.
+size_t SamplesOver(const Recording& rec, double seconds) {
+  size_t per_second = rec.force.empty() ? 0 : 1000;
+  per_second += rec.imu.size() * 200;
+  return static_cast<size_t>(seconds * per_second);
 }
 
 bool Mentions(const Repetition& r, const std::string& text) {
@@ -247,6 +298,71 @@ TEST(MultiSensor, RepetitionsComeWhenEverySensorHasDataToTheirEnd) {
   for (size_t i = 0; i < reps.size(); ++i) {
     EXPECT_GE(returned_at[i], reps[i].end_us);
     EXPECT_LE(returned_at[i], reps[i].end_us + 100'000);
+  }
+}
+
+void ExpectSameRepetitions(const std::vector<Repetition>& got,
+                           const std::vector<Repetition>& want,
+                           const std::string& label) {
+  ASSERT_EQ(got.size(), want.size()) << label;
+  for (size_t i = 0; i < got.size(); ++i) {
+    const Repetition& a = got[i];
+    const Repetition& b = want[i];
+    const std::string at = absl::StrFormat("%s rep %d", label, i + 1);
+    EXPECT_EQ(a.number, b.number) << at;
+    EXPECT_EQ(a.start_us, b.start_us) << at;
+    EXPECT_EQ(a.deepest_us, b.deepest_us) << at;
+    EXPECT_EQ(a.end_us, b.end_us) << at;
+    EXPECT_EQ(a.peak_pelvic_drop_deg, b.peak_pelvic_drop_deg) << at;
+    EXPECT_EQ(a.max_pelvic_drop_deg, b.max_pelvic_drop_deg) << at;
+    EXPECT_EQ(a.max_pelvic_hike_deg, b.max_pelvic_hike_deg) << at;
+    EXPECT_EQ(a.peak_trunk_lean_deg, b.peak_trunk_lean_deg) << at;
+    EXPECT_EQ(a.knee_flexion_deg, b.knee_flexion_deg) << at;
+    EXPECT_EQ(a.knee_valgus_deg, b.knee_valgus_deg) << at;
+    EXPECT_EQ(a.cop_ml_range_mm, b.cop_ml_range_mm) << at;
+    EXPECT_EQ(a.cop_ml_mean_speed_mm_s, b.cop_ml_mean_speed_mm_s) << at;
+    EXPECT_EQ(a.free_foot_load_fraction, b.free_foot_load_fraction) << at;
+    EXPECT_EQ(a.lowering_s, b.lowering_s) << at;
+    EXPECT_EQ(a.rising_s, b.rising_s) << at;
+    EXPECT_EQ(a.quality.total, b.quality.total) << at;
+    EXPECT_EQ(a.segmented_by, b.segmented_by) << at;
+    EXPECT_EQ(a.problems, b.problems) << at;
+  }
+}
+
+// Stations send batches of 20-50 ms, but a backlog after a reconnection
+// comes in larger ones: the repetitions and every metric come out the same
+// however the samples were batched (also when a sensor stops mid-set and
+// repetitions are returned without it).
+TEST(MultiSensor, RepetitionsDoNotDependOnBatchSize) {
+  // Headings as far off as the tolerance: the calibration movement's fit
+  // is part of what must not depend on the batching.
+  auto simulate = [](const char* name, StanceSide side, uint64_t seed) {
+    PatientProfile p = Profile(name, side);
+    p.mount_heading_max_deg = 5;
+    return SimulateRecording(p, seed);
+  };
+  Recording stopping = simulate("moderate", StanceSide::kLeft, 7);
+  const int64_t stop = stopping.truth[4].start_us + 500'000;
+  std::erase_if(stopping.imu[Placement::kSternum],
+                [stop](const ImuSample& s) { return s.t_us > stop; });
+  const std::vector<std::pair<std::string, Recording>> recordings = {
+      {"moderate", simulate("moderate", StanceSide::kRight, 4)},
+      {"trendelenburg", simulate("trendelenburg", StanceSide::kLeft, 3)},
+      {"touchdown", simulate("touchdown", StanceSide::kRight, 1)},
+      {"sternum stops", stopping},
+  };
+  for (const auto& [name, rec] : recordings) {
+    SetScorer reference(rec.meta.stance_side, SensorsOf(rec));
+    const std::vector<Repetition> want =
+        FeedOnline(reference, rec, 25'000, nullptr);
+    ASSERT_EQ(want.size(), rec.truth.size()) << name;
+    for (int64_t batch_us : {5'000, 200'000, 500'000, 1'000'000, 2'000'000}) {
+      SetScorer scorer(rec.meta.stance_side, SensorsOf(rec));
+      ExpectSameRepetitions(
+          FeedOnline(scorer, rec, batch_us, nullptr), want,
+          absl::StrFormat("%s, %d ms batches", name, batch_us / 1000));
+    }
   }
 }
 
@@ -283,6 +399,89 @@ TEST(MultiSensor, LongPauseAtTheBottomIsOneRepetition) {
         6u)
         << name;
     EXPECT_EQ(ScoreRecording(OnlySensors(rec, {}, true)).size(), 6u) << name;
+  }
+}
+
+// Holds of 36-54 s at the bottom, longer than the 30 s of processed samples
+// kept behind segmentation: each repetition is still measured on all of its
+// data (a knock on the thigh early in the lowering is reported).
+TEST(MultiSensor, VeryLongHoldAtTheBottomIsMeasuredWhole) {
+  PatientProfile p = Profile("trendelenburg", StanceSide::kLeft);
+  p.hold_s = 45;
+  p.tempo_variation = 0;
+  p.repetitions = 3;
+  Recording rec = SimulateRecording(p, 2);
+  for (const TruthRepetition& t : rec.truth) {
+    for (ImuSample& s : rec.imu[Placement::kThigh]) {
+      if (s.t_us >= t.start_us + 800'000 && s.t_us < t.start_us + 820'000) {
+        s.ax_mps2 = 156.9;
+      }
+    }
+  }
+  const std::vector<Repetition> reps = ScoreRecording(rec);
+  ASSERT_EQ(reps.size(), rec.truth.size());
+  for (size_t i = 0; i < reps.size(); ++i) {
+    EXPECT_GT(reps[i].end_us - reps[i].start_us, 35'000'000);
+    EXPECT_TRUE(Mentions(reps[i], "thigh IMU: accelerometer saturated")) << i;
+    EXPECT_NEAR(reps[i].peak_pelvic_drop_deg,
+                *rec.truth[i].peak_pelvic_drop_deg, 0.75);
+  }
+}
+
+// One recording after the other, on one clock, as one set.
+Recording Concatenated(Recording a, const Recording& b) {
+  int64_t end = a.force.empty() ? 0 : a.force.back().t_us;
+  for (const auto& [placement, samples] : a.imu) {
+    end = std::max(end, samples.back().t_us);
+  }
+  const int64_t shift = end + 5'000 - b.imu.begin()->second.front().t_us;
+  for (const auto& [placement, samples] : b.imu) {
+    for (ImuSample s : samples) {
+      s.t_us += shift;
+      a.imu[placement].push_back(s);
+    }
+  }
+  for (ForceSample s : b.force) {
+    s.t_us += shift;
+    a.force.push_back(s);
+  }
+  for (TruthRepetition t : b.truth) {
+    t.start_us += shift;
+    t.end_us += shift;
+    a.truth.push_back(t);
+  }
+  return a;
+}
+
+// A repetition still under way after a minute is dropped, with a note on
+// the next one, rather than kept growing; later ones count as usual.
+TEST(MultiSensor, RepetitionUnderWayForOverAMinuteIsDropped) {
+  PatientProfile p = Profile("level", StanceSide::kLeft);
+  p.tempo_variation = 0;
+  p.repetitions = 1;
+  p.hold_s = 80;
+  PatientProfile usual = p;
+  usual.hold_s = 0.2;
+  usual.repetitions = 3;
+  // The same set goes on: no second calibration movement.
+  usual.calibration_movement = false;
+  // The same seed: the same sensors, strapped on the same way.
+  const Recording rec =
+      Concatenated(SimulateRecording(p, 2), SimulateRecording(usual, 2));
+  for (const Recording& station :
+       {rec, OnlySensors(rec, {Placement::kSacrum}, false)}) {
+    SetScorer scorer(StanceSide::kLeft, SensorsOf(station));
+    size_t most = 0;
+    const std::vector<Repetition> reps =
+        FeedOnline(scorer, station, 25'000, nullptr, &most);
+    ASSERT_EQ(reps.size(), 3u);
+    EXPECT_TRUE(Mentions(reps[0], "was still under way 60.00 s later"));
+    EXPECT_FALSE(Mentions(reps[1], "under way"));
+    for (size_t i = 0; i < reps.size(); ++i) {
+      EXPECT_EQ(reps[i].number, static_cast<int>(i) + 1);
+      EXPECT_NEAR(reps[i].start_us, station.truth[i + 1].start_us, 300'000);
+    }
+    EXPECT_LT(most, SamplesOver(station, 71)) << most;
   }
 }
 
@@ -349,6 +548,117 @@ TEST(MultiSensor, TimestampsGoingBackwardsAreIgnored) {
   EXPECT_NEAR(*reps[1].knee_flexion_deg, *rec.truth[1].knee_flexion_deg, 2);
 }
 
+// One sample dated far in the future (a corrupt timestamp) in the middle of
+// a repetition, on the sensor fed first in each batch and on the plate: it
+// is ignored and reported, and every later sample still counts.
+TEST(MultiSensor, OneSampleFarInTheFutureIsIgnored) {
+  const Recording rec =
+      SimulateRecording(Profile("moderate", StanceSide::kLeft), 3);
+  const TruthRepetition& third = rec.truth[2];
+  auto first_after = [&](const auto& samples) {
+    return std::find_if(
+               samples.begin(), samples.end(),
+               [&](auto& s) { return s.t_us > third.start_us + 700'000; })
+        ->t_us;
+  };
+  const int64_t sacrum_at = first_after(rec.imu.at(Placement::kSacrum));
+  const int64_t plate_at = first_after(rec.force);
+  auto station_clock = [&](std::optional<Placement> sensor, int64_t t_us) {
+    const bool corrupt =
+        sensor ? *sensor == Placement::kSacrum && t_us == sacrum_at
+               : t_us == plate_at;
+    return corrupt ? t_us + 1'000'000'000'000 : t_us;
+  };
+  for (const Recording& station :
+       {rec, OnlySensors(rec, {Placement::kSacrum}, false)}) {
+    for (int64_t batch_us : {25'000, 500'000}) {
+      SetScorer scorer(StanceSide::kLeft, SensorsOf(station));
+      const std::vector<Repetition> reps = FeedOnline(
+          scorer, station, batch_us, nullptr, nullptr, station_clock);
+      ASSERT_EQ(reps.size(), rec.truth.size()) << batch_us;
+      EXPECT_TRUE(Mentions(reps[2], "sacral IMU: 1 samples dated far ahead"));
+      EXPECT_EQ(Mentions(reps[2], "force plate: 1 samples dated far ahead"),
+                !station.force.empty());
+      EXPECT_FALSE(Mentions(reps[3], "ahead"));
+      for (size_t i = 0; i < reps.size(); ++i) {
+        EXPECT_EQ(reps[i].number, static_cast<int>(i) + 1);
+        EXPECT_NEAR(reps[i].peak_pelvic_drop_deg,
+                    *rec.truth[i].peak_pelvic_drop_deg, 0.75);
+      }
+    }
+  }
+}
+
+// The station rebooted in the middle of repetition 4: from then on every
+// sensor's time starts again near zero. That repetition is dropped, the
+// restart is reported, and the repetitions after it are counted and
+// measured as before.
+TEST(MultiSensor, RestartOfTheStationClockMidSetKeepsScoring) {
+  const Recording rec =
+      SimulateRecording(Profile("level", StanceSide::kRight), 6);
+  const int64_t reboot = rec.truth[3].start_us + 1'000'000;
+  const int64_t back = reboot - 1'000;
+  auto station_clock = [&](std::optional<Placement>, int64_t t_us) {
+    return t_us < reboot ? t_us : t_us - back;
+  };
+  for (const Recording& station :
+       {rec, OnlySensors(rec, {Placement::kSacrum}, false)}) {
+    std::vector<Repetition> in_25_ms;
+    for (int64_t batch_us : {25'000, 500'000, 1'000'000, 2'000'000}) {
+      const std::string label =
+          absl::StrFormat("%d sensors, %d ms batches",
+                          SensorsOf(station).imus.size(), batch_us / 1000);
+      SetScorer scorer(StanceSide::kRight, SensorsOf(station));
+      const std::vector<Repetition> reps = FeedOnline(
+          scorer, station, batch_us, nullptr, nullptr, station_clock);
+      // Every sensor moves to the new clock together, whatever the batches.
+      if (in_25_ms.empty()) in_25_ms = reps;
+      ExpectSameRepetitions(reps, in_25_ms, label);
+      ASSERT_EQ(reps.size(), rec.truth.size() - 1) << label;
+      EXPECT_TRUE(Mentions(reps[3], "station clock restarted at 0.00 s"))
+          << label << absl::StrJoin(reps[3].problems, "; ");
+      EXPECT_TRUE(Mentions(reps[3], "repetition under way was dropped"))
+          << label;
+      for (size_t i = 0; i < reps.size(); ++i) {
+        const TruthRepetition& t = rec.truth[i < 3 ? i : i + 1];
+        const std::string at = absl::StrFormat("%s rep %d", label, i + 1);
+        EXPECT_EQ(reps[i].number, static_cast<int>(i) + 1) << at;
+        EXPECT_NEAR(reps[i].start_us, station_clock({}, t.start_us), 300'000)
+            << at;
+        EXPECT_NEAR(reps[i].peak_pelvic_drop_deg, *t.peak_pelvic_drop_deg, 0.75)
+            << at;
+        if (i != 3) {
+          EXPECT_TRUE(reps[i].problems.empty())
+              << at << absl::StrJoin(reps[i].problems, "; ");
+        }
+        if (station.imu.size() > 1) {
+          EXPECT_NEAR(*reps[i].knee_flexion_deg, *t.knee_flexion_deg, 3) << at;
+        }
+      }
+    }
+  }
+}
+
+// A station whose clock keeps jumping back (a fault, not a reboot): every
+// restart is noted, but what waits for the next repetition stays bounded.
+TEST(MultiSensor, ClockJumpingBackOverAndOverKeepsMemoryBounded) {
+  const Recording rec =
+      SimulateRecording(Profile("level", StanceSide::kLeft), 2);
+  const std::vector<ImuSample>& sacrum = rec.imu.at(Placement::kSacrum);
+  SetScorer scorer(StanceSide::kLeft);
+  // Calibrated while standing.
+  scorer.AddSacrumSamples(absl::MakeConstSpan(sacrum).subspan(0, 300));
+  ASSERT_TRUE(scorer.calibrated());
+  for (int k = 0; k < 5'000; ++k) {
+    ImuSample s = sacrum[300];
+    s.t_us = 1'000'000'000 - int64_t{k} * 20'000'000;
+    scorer.AddSacrumSamples({&s, 1});
+    s.t_us += 5'000;
+    scorer.AddSacrumSamples({&s, 1});
+  }
+  EXPECT_LT(scorer.buffered_samples(), 100u);
+}
+
 TEST(MultiSensor, SaturationIsReported) {
   Recording rec = SimulateRecording(Profile("level", StanceSide::kLeft), 5);
   const TruthRepetition& fourth = rec.truth[3];
@@ -407,6 +717,84 @@ TEST(MultiSensor, SegmentationSourceThatStopsHandsOver) {
   EXPECT_EQ(reps[6].segmented_by, "sacral tilt");
   EXPECT_TRUE(Mentions(reps[6], "instead of knee flexion"));
   EXPECT_FALSE(reps[6].knee_flexion_deg.has_value());
+}
+
+// The patient stands beside the plate for a while before stepping on: the
+// IMUs are steady at once, the plate only just before the first repetition.
+// Every sensor gets its baseline however long the wait.
+Recording PlateSteppedOnLate(double standing_s, uint64_t seed) {
+  PatientProfile p = Profile("level", StanceSide::kLeft);
+  p.standing_lead_s = standing_s;
+  p.repetitions = 3;
+  Recording rec = SimulateRecording(p, seed);
+  // 2 s before the calibration movement, which starts the set.
+  const int64_t on_plate =
+      rec.force.front().t_us + static_cast<int64_t>((standing_s - 2) * 1e6);
+  for (ForceSample& s : rec.force) {
+    if (s.t_us < on_plate) s = {s.t_us, 0, NAN, NAN};
+  }
+  return rec;
+}
+
+TEST(MultiSensor, LongWaitForTheStandingBaselineKeepsEveryBaseline) {
+  const Recording rec = PlateSteppedOnLate(15, 3);
+  SetScorer scorer(StanceSide::kLeft, SensorsOf(rec));
+  const std::vector<Repetition> reps = FeedOnline(scorer, rec, 25'000, nullptr);
+  ASSERT_EQ(reps.size(), rec.truth.size());
+  EXPECT_TRUE(scorer.set_problems().empty())
+      << absl::StrJoin(scorer.set_problems(), "; ");
+  for (const Repetition& r : reps) {
+    EXPECT_TRUE(r.problems.empty()) << absl::StrJoin(r.problems, "; ");
+    EXPECT_TRUE(r.knee_flexion_deg && r.peak_trunk_lean_deg &&
+                r.cop_ml_range_mm);
+  }
+}
+
+// Two minutes before the plate is stepped on: what the scorer holds stays
+// bounded (its raw samples, stillness windows and the processed samples of
+// the sensors calibrated early), far below what was sent.
+TEST(MultiSensor, LongWaitForTheStandingBaselineKeepsMemoryBounded) {
+  const Recording rec = PlateSteppedOnLate(120, 4);
+  SetScorer scorer(StanceSide::kLeft, SensorsOf(rec));
+  size_t most = 0;
+  const std::vector<Repetition> reps =
+      FeedOnline(scorer, rec, 25'000, nullptr, &most);
+  ASSERT_EQ(reps.size(), rec.truth.size());
+  EXPECT_TRUE(scorer.set_problems().empty())
+      << absl::StrJoin(scorer.set_problems(), "; ");
+  for (const Repetition& r : reps) {
+    EXPECT_TRUE(r.problems.empty()) << absl::StrJoin(r.problems, "; ");
+  }
+  EXPECT_LT(most, SamplesOver(rec, 40)) << most;
+}
+
+// Segmentation stops (its only source, thigh and shank, lost the shank, and
+// no other sensor can segment): the thigh and sternum keep sending for
+// minutes, and what is kept of them stays bounded by data time.
+TEST(MultiSensor, StalledSegmentationKeepsMemoryBounded) {
+  PatientProfile p = Profile("level", StanceSide::kRight);
+  p.repetitions = 3;
+  p.standing_tail_s = 200;
+  Recording rec = OnlySensors(
+      SimulateRecording(p, 5),
+      {Placement::kThigh, Placement::kShank, Placement::kSternum}, false);
+  const int64_t stop = rec.truth[1].end_us + 1'000'000;
+  std::erase_if(rec.imu[Placement::kShank],
+                [stop](const ImuSample& s) { return s.t_us > stop; });
+  SetScorer scorer(StanceSide::kRight, SensorsOf(rec));
+  size_t most = 0;
+  EXPECT_EQ(FeedOnline(scorer, rec, 25'000, nullptr, &most).size(), 2u);
+  // At most 70 s behind the newest data of each sensor, against the 3 x 210
+  // s sent.
+  EXPECT_LT(most, 3 * 71 * 200u) << most;
+
+  // A station none of whose sensors can segment (a sternal IMU alone).
+  const Recording sternum = OnlySensors(rec, {Placement::kSternum}, false);
+  SetScorer alone(StanceSide::kRight, SensorsOf(sternum));
+  most = 0;
+  EXPECT_TRUE(FeedOnline(alone, sternum, 25'000, nullptr, &most).empty());
+  // 30 s behind the newest data, and the stillness window it was found in.
+  EXPECT_LT(most, 32 * 200u) << most;
 }
 
 TEST(MultiSensor, NoStandingBaselineIsReported) {

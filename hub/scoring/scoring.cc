@@ -116,6 +116,14 @@ namespace {
 
 // A longer silence than this between two samples is a gap, not jitter.
 constexpr int64_t kMaxGapUs = 100'000;
+// A sample further ahead than kMaxGapUs of the newest data (the station's,
+// its own included) waits for the sensor's next one, which must follow it
+// within this, before it counts: one sample dated far in the future must
+// not make every later one look late.
+constexpr int64_t kMaxAheadUs = 2'000'000;
+// Time going back by more than this is the station's clock restarting (a
+// reboot resets CLOCK_MONOTONIC); by less, a repeated or late sample.
+constexpr int64_t kRestartUs = 1'000'000;
 // A repetition waits at most this long (data time) for a lagging sensor.
 constexpr int64_t kMaxWaitUs = 100'000;
 // A segmentation source this far behind the newest data has stopped.
@@ -123,11 +131,24 @@ constexpr int64_t kStalledUs = 500'000;
 // Raw samples kept before calibration, and processed ones kept after it
 // (a repetition is far shorter; memory stays bounded in long sets).
 constexpr int64_t kRawKeepUs = 3'000'000;
+// A standing window found keeps its raw samples (and still stretches are
+// remembered) at most this long before the set calibrates: past it, a
+// sensor that still stands takes its latest window instead.
+constexpr int64_t kMaxPinUs = 10'000'000;
 // How long every sensor must be still together to calibrate, and how often
 // a sensor that is not yet still gets another chance.
 constexpr int64_t kStillUs = 1'000'000;
 constexpr int64_t kRetryUs = 100'000;
 constexpr int64_t kSeriesKeepUs = 30'000'000;
+// Whatever segmentation is doing (or when nothing segments: no source, or
+// one that stopped), processed samples further behind the newest data than
+// this are dropped: far longer than a repetition and the wait for it.
+constexpr int64_t kMaxKeepUs = 70'000'000;
+// A repetition still under way after this much data time is dropped rather
+// than kept growing: no step-down holds at the bottom for a minute (a
+// segmentation signal that drifted and never came back would).
+constexpr int64_t kMaxRepUs = 60'000'000;
+static_assert(kMaxRepUs < kMaxKeepUs);
 // A reading within this share of full scale is clipped.
 constexpr double kSaturationShare = 0.99;
 constexpr int64_t kNever = std::numeric_limits<int64_t>::min();
@@ -187,6 +208,12 @@ std::string Seconds(int64_t t_us) {
   return absl::StrFormat("%.2f s", t_us * 1e-6);
 }
 
+std::string NoDataAfter(int64_t last_t_us) {
+  return last_t_us == kNever
+             ? "no data since the station's clock restarted"
+             : absl::StrCat("no data after ", Seconds(last_t_us));
+}
+
 bool Finite(const ImuSample& s) {
   return std::isfinite(s.ax_mps2) && std::isfinite(s.ay_mps2) &&
          std::isfinite(s.az_mps2) && std::isfinite(s.gx_radps) &&
@@ -201,6 +228,7 @@ bool Clipped(double value, double full_scale) {
 struct Issues {
   int non_finite = 0;
   int backwards = 0;
+  int ahead = 0;
   int cop_missing = 0;
 };
 
@@ -215,6 +243,12 @@ void ReportIssues(const std::string& sensor, Issues* issues,
                                      " samples with timestamps going "
                                      "backwards ignored"));
   }
+  if (issues->ahead > 0) {
+    problems->push_back(absl::StrCat(
+        sensor, ": ", issues->ahead,
+        " samples dated far ahead of the station's other data (and not "
+        "followed by more) ignored"));
+  }
   if (issues->cop_missing > 0) {
     problems->push_back(absl::StrCat(sensor, ": centre of pressure missing in ",
                                      issues->cop_missing,
@@ -226,6 +260,37 @@ void ReportIssues(const std::string& sensor, Issues* issues,
 struct Gap {
   int64_t from_us = 0, to_us = 0;
 };
+
+// A stretch in which every sample completed a still window: from the first
+// window's start to the last one's end. Kept apart from the windows, which
+// stop growing, to tell whether a sensor stood without a break.
+struct StillRun {
+  int64_t start_us = 0, end_us = 0;
+};
+
+template <typename Window>
+void TrackStillness(const std::optional<Window>& window, int64_t t_us,
+                    bool* still_now, std::deque<StillRun>* runs) {
+  if (window) {
+    if (*still_now && !runs->empty()) {
+      runs->back().end_us = window->end_us;
+    } else {
+      runs->push_back({window->start_us, window->end_us});
+    }
+  }
+  *still_now = window.has_value();
+  while (!runs->empty() && runs->front().end_us < t_us - kMaxPinUs) {
+    runs->pop_front();
+  }
+}
+
+// Whether one still stretch covers [from, to].
+bool StillThrough(const std::deque<StillRun>& runs, int64_t from_us,
+                  int64_t to_us) {
+  return std::any_of(runs.begin(), runs.end(), [&](const StillRun& r) {
+    return r.start_us <= from_us && r.end_us >= to_us;
+  });
+}
 
 struct AngleSample {
   int64_t t_us = 0;
@@ -241,6 +306,21 @@ typename std::deque<T>::const_iterator FirstAtOrAfter(const std::deque<T>& d,
                                                       int64_t t_us) {
   return std::lower_bound(d.begin(), d.end(), t_us,
                           [](const T& s, int64_t t) { return s.t_us < t; });
+}
+
+// The samples of a time-ordered deque that cover [from, to]: from the last
+// at or before `from` to the first at or after `to`. Sensors sample at
+// their own phase, so those strictly within a second span less than one.
+template <typename T>
+std::vector<T> Stretch(const std::deque<T>& d, int64_t from_us, int64_t to_us) {
+  auto it = FirstAtOrAfter(d, from_us);
+  if (it != d.begin() && (it == d.end() || it->t_us > from_us)) --it;
+  std::vector<T> out;
+  for (; it != d.end(); ++it) {
+    out.push_back(*it);
+    if (it->t_us >= to_us) break;
+  }
+  return out;
 }
 
 // A segment's long axis at t_us, interpolated between its samples.
@@ -282,16 +362,34 @@ StationSensors SensorsOf(const Recording& recording) {
   return sensors;
 }
 
+// A sensor's place on the station's clock around a restart of it.
+struct ClockState {
+  // Another sensor's time went back: this one's samples on the old clock
+  // are dropped until it goes back too.
+  bool behind = false;
+  int64_t old_last_us = 0;  // its last time on the old clock
+  // Its next sample starts afresh (no gap to measure from).
+  bool resync = false;
+};
+
+// What becomes of a sample, by its time.
+enum class Admission { kAccept, kHoldAhead, kNextClock, kDrop };
+
 // One IMU: its samples before calibration, then its orientation and angles.
 struct ImuChannel {
   Placement placement = Placement::kSacrum;
   bool declared = false;
   bool has_data = false;
-  int64_t last_t_us = kNever;
+  int64_t last_t_us = kNever;  // kNever after the station's clock restarted
+  ClockState clock;
+  std::optional<ImuSample> ahead;  // waiting for the next sample to confirm
+  // On the restarted clock, until every sensor is (see MaybeRestartClock).
+  std::vector<ImuSample> next_clock;
   std::deque<ImuSample> raw;
   StillnessDetector stillness;
   std::optional<StillWindow> first_still;
-  std::optional<StillWindow> latest_still;  // grows while the sensor is still
+  bool still_now = false;  // the last sample completed a still window
+  std::deque<StillRun> still_runs;
   std::optional<StandingPosture> standing;
   bool calibration_failed = false;
   AttitudeState attitude;
@@ -317,10 +415,14 @@ struct ForceChannel {
   bool declared = false;
   bool has_data = false;
   int64_t last_t_us = kNever;
+  ClockState clock;
+  std::optional<ForceSample> ahead;
+  std::vector<ForceSample> next_clock;
   std::deque<ForceSample> raw;
   PlateStillnessDetector stillness;
   std::optional<PlateStillWindow> first_still;
-  std::optional<PlateStillWindow> latest_still;
+  bool still_now = false;
+  std::deque<StillRun> still_runs;
   std::optional<double> weight_n;
   bool calibration_failed = false;
   std::deque<ForceSample> series;
@@ -332,6 +434,8 @@ struct ForceChannel {
 // The calibration movement is awaited this long (data time) after the
 // standing baseline; then the set goes on without it.
 constexpr int64_t kMovementAwaitUs = 60'000'000;
+// Rates kept from before the calibration movement is seen under way.
+constexpr int64_t kMovementLookbackUs = 10'000'000;
 // With both feet down the stance foot carries about half the weight; a
 // movement during which it kept more than this share was a step-down.
 constexpr double kTwoFeetMaxLoadShare = 0.75;
@@ -365,14 +469,28 @@ struct SetScorer::State {
   ImuChannel* Find(Placement placement);
   const ImuChannel& Imu(Placement placement) const;
   int64_t Newest() const;
+  // Whether a sensor is sending, judged against the newest data when the
+  // last batch ended: while one batch is fed sensor by sensor, a sensor not
+  // fed yet must not look as if it had stopped.
   bool Live(bool has_data, int64_t last_t_us, int64_t lag_us) const;
 
   void AddImu(ImuChannel& ch, const ImuSample& sample);
   void AddForce(const ForceSample& sample);
+  template <typename Channel>
+  Admission Admit(Channel& ch, int64_t t_us);
+  void MaybeRestartClock();
+  void RestartClock();
+  void AcceptImu(ImuChannel& ch, const ImuSample& sample);
+  void AcceptForce(const ForceSample& sample);
   void Track(ImuChannel& ch, const ImuSample& sample);
   void Rest(ImuChannel& ch, const ImuSample& sample);
   void TryCalibrate();
   void CalibrateImu(ImuChannel& ch, const StillWindow& window);
+  // >= 1 s of steady standing ending within 100 ms of end_us, if any.
+  std::optional<StillWindow> SteadyImuWindow(const ImuChannel& ch,
+                                             int64_t end_us) const;
+  std::optional<PlateStillWindow> SteadyPlateWindow(int64_t end_us) const;
+  bool MoveFinderWindow(ImuChannel* finder, int64_t end_us);
   void CalibratePlate(const std::optional<PlateStillWindow>& window);
   std::optional<Source> BestSource() const;
 
@@ -382,9 +500,19 @@ struct SetScorer::State {
   void FeedSacrum();
   void FeedPlate();
   void Feed(int64_t t_us, double depth);
-  std::vector<Repetition> Release(bool finishing);
-  void ResolveMovement(bool finishing);
-  bool ReadyAfter(int64_t end_us, bool finishing) const;
+  // Which repetitions found are returned: those every calibrated sensor
+  // has data past; also those 100 ms of data time old (at the end of a
+  // batch, when every sensor that sent in it has been fed); or all.
+  enum class Waiting { kForEverySensor, kAtMost100Ms, kNoLonger };
+  std::vector<Repetition> Release(Waiting waiting);
+  // Those released by a restart of the clock, then `more`.
+  std::vector<Repetition> Released(std::vector<Repetition> more) {
+    std::vector<Repetition> out = std::exchange(released, {});
+    out.insert(out.end(), more.begin(), more.end());
+    return out;
+  }
+  void ResolveMovement(Waiting waiting);
+  bool ReadyAfter(int64_t end_us, Waiting waiting) const;
   void ApplyHeading(ImuChannel& ch, double heading_deg);
   void RecomputeAngles(ImuChannel& ch);
   void Prune();
@@ -414,13 +542,30 @@ struct SetScorer::State {
   std::optional<RepSegmenter> segmenter;
   bool fed_any = false;
   int64_t fed_until_us = kNever;
+  int64_t batch_newest_us = kNever;  // Newest() when the last batch ended
   // After a gap: repetitions are not segmented until the patient stands
   // again, so that the rest of an interrupted repetition is not counted.
   bool waiting_to_stand = false;
   // Steady standing windows found so far, per IMU, while calibrating.
   std::map<Placement, StillWindow> calibration_windows;
   std::deque<RepSpan> pending;
+  // The station's clock went back, from .first to .second: a restart once
+  // every sensor sending has got there.
+  std::optional<std::pair<int64_t, int64_t>> restart;
+  // Returned by a restart of the station's clock, for the caller.
+  std::vector<Repetition> released;
   std::vector<std::string> notes;  // for the next repetition returned
+  int notes_left_out = 0;
+  // A note for the next repetition; a station that keeps misbehaving
+  // between repetitions gets a count instead of an ever longer list.
+  void Note(std::string note) {
+    constexpr size_t kMaxNotes = 20;
+    if (notes.size() < kMaxNotes) {
+      notes.push_back(std::move(note));
+    } else {
+      ++notes_left_out;
+    }
+  }
   int counted = 0;
   std::optional<double> current_drop_deg;
   bool finished = false;
@@ -445,7 +590,9 @@ int64_t SetScorer::State::Newest() const {
 
 bool SetScorer::State::Live(bool has_data, int64_t last_t_us,
                             int64_t lag_us) const {
-  return has_data && last_t_us >= Newest() - lag_us;
+  // Before the first batch ended, one that has not sent may be in it.
+  if (batch_newest_us == kNever) return true;
+  return has_data && last_t_us >= batch_newest_us - lag_us;
 }
 
 void SetScorer::State::AddImu(ImuChannel& ch, const ImuSample& sample) {
@@ -453,19 +600,170 @@ void SetScorer::State::AddImu(ImuChannel& ch, const ImuSample& sample) {
     ++ch.issues.non_finite;
     return;
   }
-  // Out-of-order or repeated samples carry no new information.
-  if (ch.has_data && sample.t_us <= ch.last_t_us) {
-    ++ch.issues.backwards;
+  if (!ch.next_clock.empty()) {
+    if (sample.t_us > ch.next_clock.back().t_us) {
+      ch.next_clock.push_back(sample);
+    } else {
+      ++ch.issues.backwards;
+    }
+    MaybeRestartClock();
     return;
   }
+  if (ch.ahead) {
+    const ImuSample ahead = *std::exchange(ch.ahead, std::nullopt);
+    if (sample.t_us > ahead.t_us && sample.t_us - ahead.t_us <= kMaxAheadUs) {
+      AcceptImu(ch, ahead);
+    } else {
+      ++ch.issues.ahead;
+    }
+  }
+  switch (Admit(ch, sample.t_us)) {
+    case Admission::kAccept:
+      AcceptImu(ch, sample);
+      break;
+    case Admission::kHoldAhead:
+      ch.ahead = sample;
+      break;
+    case Admission::kNextClock:
+      ch.next_clock.push_back(sample);
+      MaybeRestartClock();
+      break;
+    case Admission::kDrop:
+      break;
+  }
+}
+
+// With one sensor, "the station's newest data" is its own previous sample:
+// a jump forward is then taken only once the next sample confirms it (a
+// real gap), so one sample far in the future costs nothing. A confirmed
+// jump that was wrong after all (two bad samples in a row) is undone by the
+// next good one, as a restart of the clock, at the cost of the repetition
+// under way.
+template <typename Channel>
+Admission SetScorer::State::Admit(Channel& ch, int64_t t_us) {
+  if (ch.clock.behind) {
+    if (t_us <= ch.clock.old_last_us - kRestartUs) {
+      // Its first sample on the restarted clock.
+      ch.clock.behind = false;
+      ch.clock.resync = true;
+      return Admission::kAccept;
+    }
+    const int64_t newest = Newest();
+    if ((newest != kNever && t_us - newest <= kMaxAheadUs) ||
+        t_us - ch.clock.old_last_us > kMaxAheadUs) {
+      // Its clock never went back (the sensor that did had jumped ahead):
+      // it goes on from where it was.
+      ch.clock.behind = false;
+      ch.last_t_us = ch.clock.old_last_us;
+    } else {
+      return Admission::kDrop;  // the rest of its data on the old clock
+    }
+  }
+  if (ch.has_data && ch.last_t_us != kNever && t_us <= ch.last_t_us) {
+    if (ch.last_t_us - t_us > kRestartUs) {
+      if (!restart) restart = {ch.last_t_us, t_us};
+      return Admission::kNextClock;
+    }
+    // Out-of-order or repeated samples carry no new information.
+    ++ch.issues.backwards;
+    return Admission::kDrop;
+  }
+  const int64_t newest = Newest();
+  if (newest != kNever && t_us - newest > kMaxGapUs) {
+    return Admission::kHoldAhead;
+  }
+  return Admission::kAccept;
+}
+
+// A sensor whose clock went back waits (its samples kept aside) until every
+// sensor still sending has got to the new clock too, so that their data on
+// the old clock, in the same batch or the next, is used first; at the end
+// of a batch, or once one has waited for 2 s of data, it goes ahead.
+void SetScorer::State::MaybeRestartClock() {
+  bool everyone = true;
+  int64_t waited_us = 0;
+  auto check = [&](const auto& ch) {
+    if (!ch.next_clock.empty()) {
+      waited_us = std::max(
+          waited_us, ch.next_clock.back().t_us - ch.next_clock.front().t_us);
+    } else if (ch.has_data && ch.last_t_us != kNever &&
+               Live(ch.has_data, ch.last_t_us, kStalledUs)) {
+      everyone = false;
+    }
+  };
+  for (const ImuChannel& ch : imus) check(ch);
+  check(force);
+  if (everyone || waited_us > kMaxAheadUs) RestartClock();
+}
+
+// Everything timed on the old clock ends here: the repetitions it completed
+// are returned, the one under way is dropped, and every sensor starts afresh
+// on the new clock (segmentation waits for the patient to stand, as after a
+// gap). Baselines are kept: the sensors are strapped on as before.
+void SetScorer::State::RestartClock() {
+  const auto [from_us, to_us] = *restart;
+  restart.reset();
+  Advance();
+  std::vector<Repetition> done = Release(Waiting::kNoLonger);
+  released.insert(released.end(), done.begin(), done.end());
+  const bool dropped = segmenter && segmenter->InProgress().has_value();
+  auto restart_channel = [](auto& ch) {
+    ch.ahead.reset();
+    ch.raw.clear();
+    ch.stillness = {};
+    ch.first_still.reset();
+    ch.still_now = false;
+    ch.still_runs.clear();
+    ch.series.clear();
+    ch.gaps.clear();
+    if (!ch.next_clock.empty()) {
+      ch.clock.behind = false;
+      ch.clock.resync = true;
+    } else if (ch.has_data && ch.last_t_us != kNever) {
+      // One that stopped, or is yet to send on the new clock.
+      ch.clock.behind = true;
+      ch.clock.old_last_us = ch.last_t_us;
+    }
+    ch.last_t_us = kNever;
+  };
+  for (ImuChannel& ch : imus) restart_channel(ch);
+  restart_channel(force);
+  force.com.reset();
+  calibration_end_us = kNever;
+  batch_newest_us = kNever;
+  fed_any = false;
+  fed_until_us = kNever;
+  if (segmenter) segmenter->Reset();
+  waiting_to_stand = true;
+  Note(absl::StrCat("station clock restarted at ", Seconds(to_us),
+                    " (time went back from ", Seconds(from_us), ")",
+                    dropped ? "; the repetition under way was dropped" : "",
+                    "; counting resumed once the patient stood again"));
+  // Then what the sensors sent on the new clock, as one batch.
+  for (ImuChannel& ch : imus) {
+    ch.movement_rates.clear();
+    for (const ImuSample& sample : std::exchange(ch.next_clock, {})) {
+      AddImu(ch, sample);
+      if (!calibrated) TryCalibrate();
+    }
+  }
+  for (const ForceSample& sample : std::exchange(force.next_clock, {})) {
+    AddForce(sample);
+    if (!calibrated) TryCalibrate();
+  }
+}
+
+void SetScorer::State::AcceptImu(ImuChannel& ch, const ImuSample& sample) {
   if (ch.standing) {
     Track(ch, sample);
   } else if (!calibrated) {
     ch.raw.push_back(sample);
-    if (auto window = ch.stillness.Add(sample)) {
-      if (!ch.first_still) ch.first_still = window;
-      ch.latest_still = window;
+    const auto window = ch.stillness.Add(sample);
+    if (window && !ch.first_still) ch.first_still = window;
+    if (ch.first_still && ch.first_still->start_us < sample.t_us - kMaxPinUs) {
+      ch.first_still = window;
     }
+    TrackStillness(window, sample.t_us, &ch.still_now, &ch.still_runs);
     // The standing window found stays until every sensor can use it.
     const int64_t keep_from =
         ch.first_still
@@ -475,15 +773,16 @@ void SetScorer::State::AddImu(ImuChannel& ch, const ImuSample& sample) {
   }
   ch.has_data = true;
   ch.last_t_us = sample.t_us;
+  ch.clock.resync = false;
 }
 
 void SetScorer::State::Track(ImuChannel& ch, const ImuSample& sample) {
-  if (sample.t_us - ch.last_t_us > kMaxGapUs) {
+  if (ch.clock.resync || sample.t_us - ch.last_t_us > kMaxGapUs) {
     // Samples are missing (the station restarted, its sensor stalled): the
     // gyroscope cannot carry the orientation across, the accelerometer
     // re-seeds the tilt.
     ch.attitude = ReseedTilt(ch.attitude, Gyro(sample), Accel(sample));
-    ch.gaps.push_back({ch.last_t_us, sample.t_us});
+    if (!ch.clock.resync) ch.gaps.push_back({ch.last_t_us, sample.t_us});
   } else {
     ch.attitude = UpdateAttitude(ch.attitude, Gyro(sample), Accel(sample),
                                  (sample.t_us - ch.last_t_us) * 1e-6,
@@ -496,7 +795,9 @@ void SetScorer::State::Track(ImuChannel& ch, const ImuSample& sample) {
   a.t_us = sample.t_us;
   a.sensor_to_world = ch.attitude.sensor_to_world;
   a.angles = SegmentAnglesOf(ch.world_turn * a.sensor_to_world, *ch.standing);
-  if (movement == Movement::kAwaited || movement == Movement::kFound) {
+  // Only segmentation can find the movement.
+  if (segmenter &&
+      (movement == Movement::kAwaited || movement == Movement::kFound)) {
     ch.movement_rates.push_back(
         {sample.t_us, Gyro(sample) - ch.attitude.gyro_bias_radps});
   }
@@ -552,25 +853,59 @@ void SetScorer::State::AddForce(const ForceSample& sample) {
     ++force.issues.non_finite;
     return;
   }
-  if (force.has_data && sample.t_us <= force.last_t_us) {
-    ++force.issues.backwards;
+  if (!force.next_clock.empty()) {
+    if (sample.t_us > force.next_clock.back().t_us) {
+      force.next_clock.push_back(sample);
+    } else {
+      ++force.issues.backwards;
+    }
+    MaybeRestartClock();
     return;
   }
+  if (force.ahead) {
+    const ForceSample ahead = *std::exchange(force.ahead, std::nullopt);
+    if (sample.t_us > ahead.t_us && sample.t_us - ahead.t_us <= kMaxAheadUs) {
+      AcceptForce(ahead);
+    } else {
+      ++force.issues.ahead;
+    }
+  }
+  switch (Admit(force, sample.t_us)) {
+    case Admission::kAccept:
+      AcceptForce(sample);
+      break;
+    case Admission::kHoldAhead:
+      force.ahead = sample;
+      break;
+    case Admission::kNextClock:
+      force.next_clock.push_back(sample);
+      MaybeRestartClock();
+      break;
+    case Admission::kDrop:
+      break;
+  }
+}
+
+void SetScorer::State::AcceptForce(const ForceSample& sample) {
   if (sample.fz_n >= 20 && !std::isfinite(sample.cop_x_mm)) {
     ++force.issues.cop_missing;
   }
   if (force.weight_n) {
-    if (sample.t_us - force.last_t_us > kMaxGapUs) {
+    if (!force.clock.resync && sample.t_us - force.last_t_us > kMaxGapUs) {
       force.gaps.push_back({force.last_t_us, sample.t_us});
     }
     force.series.push_back(sample);
   } else if (!calibrated) {
     force.raw.push_back(sample);
-    if (auto w = force.stillness.Add(sample)) {
-      if (!force.first_still) force.first_still = w;
-      force.latest_still = w;
+    const auto w = force.stillness.Add(sample);
+    if (w && !force.first_still) force.first_still = w;
+    if (force.first_still &&
+        force.first_still->start_us < sample.t_us - kMaxPinUs) {
+      force.first_still = w;
     }
-    // Kept from the start of the window any sensor found (see AddImu).
+    TrackStillness(w, sample.t_us, &force.still_now, &force.still_runs);
+    // Kept from the start of the window any sensor found (see AddImu), but
+    // not for one that stopped sending with its window long ago.
     int64_t keep_from = sample.t_us - kRawKeepUs;
     if (force.first_still) {
       keep_from = std::min(keep_from, force.first_still->start_us);
@@ -580,10 +915,12 @@ void SetScorer::State::AddForce(const ForceSample& sample) {
         keep_from = std::min(keep_from, ch.first_still->start_us);
       }
     }
+    keep_from = std::max(keep_from, sample.t_us - kMaxPinUs);
     while (force.raw.front().t_us < keep_from) force.raw.pop_front();
   }
   force.has_data = true;
   force.last_t_us = sample.t_us;
+  force.clock.resync = false;
 }
 
 // The first sensor (in kScoredImus order, then the plate) that is sending
@@ -594,8 +931,9 @@ void SetScorer::State::AddForce(const ForceSample& sample) {
 // after which it is left without a baseline.
 void SetScorer::State::TryCalibrate() {
   while (!calibrated) {
-    // The finder's first still window, and the window it is still in.
-    std::optional<std::pair<int64_t, int64_t>> first, latest;
+    // The finder's first still window, and its still stretches.
+    std::optional<std::pair<int64_t, int64_t>> first;
+    const std::deque<StillRun>* runs = nullptr;
     ImuChannel* finder = nullptr;
     int64_t finder_last_us = kNever;
     for (ImuChannel& ch : imus) {
@@ -606,7 +944,7 @@ void SetScorer::State::TryCalibrate() {
       // keep the others from finding the standing posture.
       if (!ch.first_still) continue;
       first = {ch.first_still->start_us, ch.first_still->end_us};
-      latest = {ch.latest_still->start_us, ch.latest_still->end_us};
+      runs = &ch.still_runs;
       finder = &ch;
       finder_last_us = ch.last_t_us;
       break;
@@ -614,7 +952,7 @@ void SetScorer::State::TryCalibrate() {
     if (!finder && force.declared && force.first_still &&
         Live(force.has_data, force.last_t_us, kStalledUs)) {
       first = {force.first_still->start_us, force.first_still->end_us};
-      latest = {force.latest_still->start_us, force.latest_still->end_us};
+      runs = &force.still_runs;
       finder_last_us = force.last_t_us;
     }
     if (!first) return;
@@ -630,44 +968,29 @@ void SetScorer::State::TryCalibrate() {
       return;
     }
     // A sensor keeps the first steady window it had: later chances come
-    // closer to the first repetition, when a thigh may already move.
+    // closer to the first repetition, when a thigh may already move. It is
+    // calibrated on it at once, so that its samples since need not be kept
+    // however long the rest of the station takes.
     std::map<Placement, StillWindow>& own_windows = calibration_windows;
     bool all_steady = true;
-    for (const ImuChannel& ch : imus) {
+    for (ImuChannel& ch : imus) {
       // One that never sent (or stopped) cannot become still by waiting.
       if (!ch.declared || &ch == finder ||
           !Live(ch.has_data, ch.last_t_us, kStalledUs)) {
         continue;
       }
-      std::vector<ImuSample> still;
-      for (const ImuSample& s : ch.raw) {
-        if (s.t_us >= end_us - kStillUs && s.t_us <= end_us) {
-          still.push_back(s);
-        }
-      }
       if (own_windows.count(ch.placement) > 0) continue;
-      const auto own = SteadyWindowOf(still);
-      if (own && own->start_us - (end_us - kStillUs) < kMaxGapUs &&
-          end_us - own->end_us < kMaxGapUs) {
+      const auto own = SteadyImuWindow(ch, end_us);
+      if (own) {
         own_windows[ch.placement] = *own;
+        CalibrateImu(ch, *own);
       } else {
         all_steady = false;
       }
     }
     std::optional<PlateStillWindow> plate_window;
     if (force.declared && force.has_data) {
-      std::vector<ForceSample> still;
-      for (const ForceSample& s : force.raw) {
-        if (s.t_us >= end_us - kStillUs && s.t_us <= end_us) {
-          still.push_back(s);
-        }
-      }
-      plate_window = SteadyPlateWindowOf(still);
-      if (plate_window &&
-          (plate_window->start_us - (end_us - kStillUs) >= kMaxGapUs ||
-           end_us - plate_window->end_us >= kMaxGapUs)) {
-        plate_window.reset();
-      }
+      plate_window = SteadyPlateWindow(end_us);
       all_steady = all_steady && plate_window.has_value();
     }
     if (!all_steady) {
@@ -677,7 +1000,9 @@ void SetScorer::State::TryCalibrate() {
         calibration_end_us = end_us;
         return;
       }
-      if (latest->first <= end_us && latest->second >= next_us) {
+      if (StillThrough(*runs, end_us, next_us) &&
+          (next_us - first->first <= kRawKeepUs ||
+           MoveFinderWindow(finder, next_us))) {
         calibration_end_us = next_us;
         continue;
       }
@@ -685,13 +1010,12 @@ void SetScorer::State::TryCalibrate() {
     calibrated = true;
     baseline_end_us = end_us;
     for (ImuChannel& ch : imus) {
-      if (!ch.declared) continue;
+      // Those with a window of their own are calibrated already (a finder
+      // too, if it took over from one that stopped).
+      if (!ch.declared || ch.standing || ch.calibration_failed) continue;
       if (&ch == finder) {
         // Its own first window, as a sacrum-only station always did.
         CalibrateImu(ch, *ch.first_still);
-      } else if (auto it = own_windows.find(ch.placement);
-                 it != own_windows.end()) {
-        CalibrateImu(ch, it->second);
       } else {
         ch.calibration_failed = true;
         ch.raw.clear();
@@ -705,6 +1029,42 @@ void SetScorer::State::TryCalibrate() {
     source = BestSource();
     if (source) segmenter.emplace(ConfigFor(*source));
   }
+}
+
+std::optional<StillWindow> SetScorer::State::SteadyImuWindow(
+    const ImuChannel& ch, int64_t end_us) const {
+  const auto own = SteadyWindowOf(Stretch(ch.raw, end_us - kStillUs, end_us));
+  if (own && own->start_us - (end_us - kStillUs) < kMaxGapUs &&
+      end_us - own->end_us < kMaxGapUs) {
+    return own;
+  }
+  return std::nullopt;
+}
+
+std::optional<PlateStillWindow> SetScorer::State::SteadyPlateWindow(
+    int64_t end_us) const {
+  const auto own =
+      SteadyPlateWindowOf(Stretch(force.raw, end_us - kStillUs, end_us));
+  if (own && own->start_us - (end_us - kStillUs) < kMaxGapUs &&
+      end_us - own->end_us < kMaxGapUs) {
+    return own;
+  }
+  return std::nullopt;
+}
+
+// While the finder stands on and another sensor is not steady yet, the
+// finder's window moves along the chances (data time, as they do), so that
+// its raw samples need not all be kept from the first one. It has stood
+// without a break, so any of its seconds is as good a standing posture.
+bool SetScorer::State::MoveFinderWindow(ImuChannel* finder, int64_t end_us) {
+  if (finder) {
+    const auto moved = SteadyImuWindow(*finder, end_us);
+    if (moved) finder->first_still = moved;
+    return moved.has_value();
+  }
+  const auto moved = SteadyPlateWindow(end_us);
+  if (moved) force.first_still = moved;
+  return moved.has_value();
 }
 
 void SetScorer::State::CalibrateImu(ImuChannel& ch, const StillWindow& window) {
@@ -787,10 +1147,9 @@ void SetScorer::State::Advance() {
             ? !Live(true, Imu(Placement::kSacrum).last_t_us, kStalledUs)
             : !Live(true, force.last_t_us, kStalledUs);
     if (stalled) {
-      notes.push_back(absl::StrCat("repetitions found on ", SourceName(*best),
-                                   " instead of ", SourceName(*source),
-                                   " from ", Seconds(fed_until_us),
-                                   " (that signal stopped)"));
+      Note(absl::StrCat("repetitions found on ", SourceName(*best),
+                        " instead of ", SourceName(*source), " from ",
+                        Seconds(fed_until_us), " (that signal stopped)"));
       source = best;
       segmenter.emplace(ConfigFor(*source));
       waiting_to_stand = true;
@@ -838,6 +1197,8 @@ void SetScorer::State::FeedPlate() {
        it != force.series.end(); ++it) {
     if (movement == Movement::kFound) return;
     const bool standing = !segmenter->InProgress().has_value();
+    // Started afresh after a restart of the station's clock.
+    if (!force.com) force.com.emplace(*force.weight_n, it->t_us);
     Feed(it->t_us, force.com->Add(it->t_us, it->fz_n, standing));
   }
 }
@@ -862,27 +1223,40 @@ void SetScorer::State::Feed(int64_t t_us, double depth) {
       pending.push_back(*span);
     }
   }
+  if (const auto rep = segmenter->InProgress();
+      rep && t_us - rep->start_us > kMaxRepUs) {
+    segmenter->Reset();
+    waiting_to_stand = true;
+    Note(absl::StrCat(
+        "a repetition from ", Seconds(rep->start_us), " was still under way ",
+        Seconds(kMaxRepUs),
+        " later and was dropped (no step-down holds that long; did the "
+        "sensor slip?); counting resumed once the patient stood again"));
+  }
 }
 
 // Every calibrated sensor has sent data past end_us, or the laggards are
-// given up on.
-bool SetScorer::State::ReadyAfter(int64_t end_us, bool finishing) const {
-  if (finishing || Newest() >= end_us + kMaxWaitUs) return true;
+// given up on (see Waiting).
+bool SetScorer::State::ReadyAfter(int64_t end_us, Waiting waiting) const {
+  if (waiting == Waiting::kNoLonger) return true;
+  if (waiting == Waiting::kAtMost100Ms && Newest() >= end_us + kMaxWaitUs) {
+    return true;
+  }
   for (const ImuChannel& ch : imus) {
     if (ch.standing && ch.last_t_us < end_us) return false;
   }
   return !(force.weight_n && force.last_t_us < end_us);
 }
 
-std::vector<Repetition> SetScorer::State::Release(bool finishing) {
+std::vector<Repetition> SetScorer::State::Release(Waiting waiting) {
   std::vector<Repetition> done;
   const bool movement_found = movement == Movement::kFound;
-  ResolveMovement(finishing);
+  ResolveMovement(waiting);
   // Segmentation paused for the headings; it catches up now.
   if (movement_found && movement != Movement::kFound) Advance();
   while (!pending.empty() && movement != Movement::kFound) {
     const RepSpan& span = pending.front();
-    if (!ReadyAfter(span.end_us, finishing)) break;
+    if (!ReadyAfter(span.end_us, waiting)) break;
     done.push_back(Measure(span, ++counted));
     pending.pop_front();
   }
@@ -891,12 +1265,34 @@ std::vector<Repetition> SetScorer::State::Release(bool finishing) {
 }
 
 void SetScorer::State::Prune() {
-  if (!fed_any) return;
-  int64_t keep_from = fed_until_us - kSeriesKeepUs;
+  const int64_t newest = Newest();
+  if (newest == kNever) return;
+  int64_t keep_from = (fed_any ? fed_until_us : newest) - kSeriesKeepUs;
   if (!pending.empty()) {
     keep_from = std::min(keep_from, pending.front().start_us);
   }
+  // A long hold at the bottom is measured whole (Feed bounds it).
+  if (const auto rep = segmenter ? segmenter->InProgress() : std::nullopt) {
+    keep_from = std::min(keep_from, rep->start_us);
+  }
+  if (movement == Movement::kFound) {
+    keep_from = std::min(keep_from, movement_span->start_us);
+  }
+  keep_from = std::max(keep_from, newest - kMaxKeepUs);
+  // The calibration movement's rates are wanted from its start, which is
+  // when the depth last left its baseline: a few seconds before segmentation
+  // sees it under way.
+  int64_t rates_from = keep_from;
+  const bool under_way = segmenter && segmenter->InProgress().has_value();
+  if (movement == Movement::kAwaited && !under_way) {
+    rates_from = std::max(
+        rates_from, (fed_any ? fed_until_us : newest) - kMovementLookbackUs);
+  }
   for (ImuChannel& ch : imus) {
+    while (!ch.movement_rates.empty() &&
+           ch.movement_rates.front().t_us < rates_from) {
+      ch.movement_rates.pop_front();
+    }
     while (!ch.series.empty() && ch.series.front().t_us < keep_from) {
       ch.series.pop_front();
     }
@@ -911,7 +1307,7 @@ void SetScorer::State::Prune() {
 // Once the calibration movement's span is found and every sensor has sent
 // it whole: the plate (when there is one) confirms both feet were down,
 // and each IMU's heading comes from its rates during the span.
-void SetScorer::State::ResolveMovement(bool finishing) {
+void SetScorer::State::ResolveMovement(Waiting waiting) {
   if (movement == Movement::kAwaited && calibrated &&
       Newest() - baseline_end_us > kMovementAwaitUs) {
     movement = Movement::kDone;
@@ -924,7 +1320,7 @@ void SetScorer::State::ResolveMovement(bool finishing) {
   }
   if (movement != Movement::kFound) return;
   const RepSpan span = *movement_span;
-  if (!ReadyAfter(span.end_us, finishing)) return;
+  if (!ReadyAfter(span.end_us, waiting)) return;
   movement = Movement::kDone;
   if (force.weight_n) {
     double least_n = std::numeric_limits<double>::infinity();
@@ -1008,7 +1404,7 @@ std::optional<std::string> SetScorer::State::Unusable(
                         "its metrics are left out");
   }
   if (ch.last_t_us < span.end_us) {
-    return absl::StrCat(name, ": no data after ", Seconds(ch.last_t_us),
+    return absl::StrCat(name, ": ", NoDataAfter(ch.last_t_us),
                         " (it stopped?); its metrics are left out");
   }
   for (const Gap& g : ch.gaps) {
@@ -1132,10 +1528,10 @@ void SetScorer::State::MeasurePlate(const RepSpan& span, Repetition* r) {
     return;
   }
   if (force.last_t_us < span.end_us) {
-    r->problems.push_back(absl::StrCat("force plate: no data after ",
-                                       Seconds(force.last_t_us),
-                                       " (it stopped?); its metrics are "
-                                       "left out"));
+    r->problems.push_back(
+        absl::StrCat("force plate: ", NoDataAfter(force.last_t_us),
+                     " (it stopped?); its metrics are "
+                     "left out"));
     return;
   }
   for (const Gap& g : force.gaps) {
@@ -1177,7 +1573,12 @@ Repetition SetScorer::State::Measure(const RepSpan& span, int number) {
   }
   ReportIssues("force plate", &force.issues, &r.problems);
   r.problems.insert(r.problems.end(), notes.begin(), notes.end());
+  if (notes_left_out > 0) {
+    r.problems.push_back(
+        absl::StrCat("and ", notes_left_out, " more notes like these"));
+  }
   notes.clear();
+  notes_left_out = 0;
   QualityInputs in;
   if (Imu(Placement::kSacrum).declared &&
       !Unusable(Imu(Placement::kSacrum), span)) {
@@ -1212,7 +1613,7 @@ std::vector<Repetition> SetScorer::AddImuSamples(
     if (!s.calibrated) s.TryCalibrate();
   }
   s.Advance();
-  return s.Release(false);
+  return s.Released(s.Release(State::Waiting::kForEverySensor));
 }
 
 std::vector<Repetition> SetScorer::AddForceSamples(
@@ -1224,14 +1625,28 @@ std::vector<Repetition> SetScorer::AddForceSamples(
     if (!s.calibrated) s.TryCalibrate();
   }
   s.Advance();
-  return s.Release(false);
+  return s.Released(s.Release(State::Waiting::kForEverySensor));
+}
+
+std::vector<Repetition> SetScorer::EndBatch() {
+  State& s = *state_;
+  if (s.finished) return {};
+  // A sensor whose clock restarted waits no longer for the others.
+  if (s.restart) s.RestartClock();
+  s.batch_newest_us = s.Newest();
+  // Sensors that stopped are given up on only now (see Live).
+  if (!s.calibrated) s.TryCalibrate();
+  s.Advance();
+  return s.Released(s.Release(State::Waiting::kAtMost100Ms));
 }
 
 std::vector<Repetition> SetScorer::FinishSet() {
   State& s = *state_;
   if (s.finished) return {};
+  if (s.restart) s.RestartClock();
   s.finished = true;
-  std::vector<Repetition> out = s.Release(true);
+  std::vector<Repetition> out =
+      s.Released(s.Release(State::Waiting::kNoLonger));
   if (!s.segmenter) return out;
   if (const auto span = s.segmenter->InProgress()) {
     out.push_back(s.Measure(*span, 0));
@@ -1268,7 +1683,23 @@ std::vector<std::pair<Placement, double>> SetScorer::headings() const {
 int SetScorer::repetitions_counted() const { return state_->counted; }
 
 std::optional<double> SetScorer::current_pelvic_drop_deg() const {
+  // A sacral IMU may have its baseline before the rest of the station.
+  if (!state_->calibrated) return std::nullopt;
   return state_->current_drop_deg;
+}
+
+size_t SetScorer::buffered_samples() const {
+  const State& s = *state_;
+  size_t n = s.pending.size() + s.notes.size();
+  for (const ImuChannel& ch : s.imus) {
+    n += ch.raw.size() + ch.stillness.buffered_samples() +
+         ch.still_runs.size() + ch.series.size() + ch.gaps.size() +
+         ch.next_clock.size() + ch.movement_rates.size();
+  }
+  const ForceChannel& f = s.force;
+  n += f.raw.size() + f.stillness.buffered_samples() + f.still_runs.size() +
+       f.series.size() + f.gaps.size() + f.next_clock.size();
+  return n;
 }
 
 std::vector<std::string> SetScorer::set_problems() const {
@@ -1339,6 +1770,7 @@ std::vector<Repetition> ScoreRecording(const Recording& recording,
     }
     keep(scorer.AddForceSamples(absl::MakeConstSpan(recording.force)
                                     .subspan(begin, next_force - begin)));
+    keep(scorer.EndBatch());
   }
   // A repetition cut off by the end of the recording is not counted.
   for (Repetition& r : scorer.FinishSet()) {

@@ -3,6 +3,7 @@
 #ifndef STEPHUB_HUB_SCORING_SCORING_H_
 #define STEPHUB_HUB_SCORING_SCORING_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -64,8 +65,9 @@ struct ScoringConfig {
 };
 
 // The sensors a station has (its hello). The scorer scores from all of
-// them, and returns a repetition once each has sent data past its end (or
-// at most 100 ms of data time later, without the lagging sensor's metrics).
+// them, and returns a repetition once each has sent data past its end (or,
+// at the end of a batch, once the newest data is 100 ms past it, without
+// the lagging sensor's metrics).
 // A wrist IMU is accepted but not used yet (arm strategy is not scored).
 struct StationSensors {
   std::vector<Placement> imus;
@@ -156,8 +158,9 @@ QualityCategory CategoryOfTotal(int total);
 const char* QualityCategoryName(QualityCategory category);
 
 // Scores one set online. Feed every sensor's samples in time order as they
-// arrive (the hub feeds one station batch at a time, sensor by sensor); the
-// first >= 1 s in which every sensor is still calibrates the standing
+// arrive, one station batch at a time: each sensor's share of the batch,
+// then EndBatch(). Results do not depend on how the samples were batched;
+// the first >= 1 s in which every sensor is still calibrates the standing
 // posture of all of them. Repetitions are found on the best signal the
 // station has: knee flexion (thigh and shank IMUs), else the sacrum's
 // forward tilt, else the centre of mass's lowering seen by the plate.
@@ -171,9 +174,15 @@ class SetScorer {
   SetScorer(const SetScorer&) = delete;
   SetScorer& operator=(const SetScorer&) = delete;
 
-  // Each returns the repetitions completed by these samples (with what
-  // every sensor fed so far), in order. Samples of a sensor the station did
-  // not declare are ignored.
+  // Each returns the repetitions completed by these samples (every
+  // calibrated sensor has data past their end), in order. Samples of a
+  // sensor the station did not declare are ignored. Bad times are reported
+  // on the next repetition: a sample up to 1 s older than the sensor's last
+  // is ignored; time going back by more is the station's clock restarting
+  // (every sensor moves to the new clock, the repetition under way is
+  // dropped); a sample more than 100 ms ahead of the station's newest data
+  // counts only once the sensor's next sample follows it within 2 s.
+  // Sample times must lie within +-2^62 us (the hub checks this).
   std::vector<Repetition> AddImuSamples(Placement placement,
                                         absl::Span<const ImuSample> samples);
   std::vector<Repetition> AddForceSamples(
@@ -182,6 +191,14 @@ class SetScorer {
       absl::Span<const ImuSample> samples) {
     return AddImuSamples(Placement::kSacrum, samples);
   }
+
+  // After every sensor's share of one batch: the sensors that stopped (or
+  // lag by more than 100 ms of data time) are given up on, and the
+  // repetitions waiting for them are returned. A caller that never calls it
+  // (fine for a station with one sensor) waits for every declared sensor:
+  // one that never sends keeps the set from calibrating, one that stops
+  // holds back every repetition until FinishSet.
+  std::vector<Repetition> EndBatch();
 
   // Ends the set: a rep still in progress comes back with partial = true.
   // Counted repetitions still waiting for a lagging sensor are dropped;
@@ -203,6 +220,10 @@ class SetScorer {
   // What keeps the whole set from being scored (e.g. no standing baseline
   // yet), for a person.
   std::vector<std::string> set_problems() const;
+  // Entries held in every buffer of every sensor (samples before and after
+  // calibration, stillness windows, gaps) and of the set (repetitions
+  // waiting, notes): bounded by data time however long a set runs.
+  size_t buffered_samples() const;
 
  private:
   struct State;
