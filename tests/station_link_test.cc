@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include <cmath>
 #include <limits>
@@ -111,6 +112,47 @@ TEST_F(StationLinkTest, RepeatedSequenceIsRejectedAndAcceptedDataKept) {
   EXPECT_TRUE(AwaitAck(again, 2));
   again.stream->WritesDone();
   EXPECT_TRUE(Drain(again).ok());
+}
+
+// One sample far ahead (a glitching clock) must not make every later batch
+// look as if it went back: the stream goes on, the step is recorded.
+TEST_F(StationLinkTest, TimeGoingBackAcrossBatchesIsAcceptedAndRecorded) {
+  Call call = Open();
+  ASSERT_TRUE(Send(call, testing::SacrumHello("bay-4", "boot-d")));
+  ASSERT_TRUE(Send(call, testing::StandingBatch(1, 0, 5)));
+  v1::SampleBatch glitch = testing::StandingBatch(2, 25'000, 5);
+  glitch.mutable_imu(0)->set_t_us(4, int64_t{1} << 50);
+  ASSERT_TRUE(Send(call, glitch));
+  for (uint64_t seq = 3; seq <= 5; ++seq) {
+    ASSERT_TRUE(Send(call, testing::StandingBatch(
+                               seq, static_cast<int64_t>(seq - 1) * 25'000, 5)));
+  }
+  EXPECT_TRUE(AwaitAck(call, 5));
+  call.stream->WritesDone();
+  EXPECT_TRUE(Drain(call).ok());
+  hub_.reset();  // every event written
+
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir_.path() + "/stephub.db").c_str(), &db),
+            SQLITE_OK);
+  sqlite3_stmt* stmt = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db,
+                               "SELECT station_id, detail FROM events WHERE "
+                               "kind = 'station_clock_back'",
+                               -1, &stmt, nullptr),
+            SQLITE_OK);
+  std::vector<std::string> details;
+  while (sqlite3_step(stmt) == SQLITE_ROW) {
+    EXPECT_STREQ(reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0)),
+                 "bay-4");
+    details.emplace_back(
+        reinterpret_cast<const char*>(sqlite3_column_text(stmt, 1)));
+  }
+  sqlite3_finalize(stmt);
+  sqlite3_close(db);
+  // Only the batch after the glitch starts before the last sample.
+  ASSERT_EQ(details.size(), 1u);
+  EXPECT_THAT(details[0], HasSubstr("batch 3 starts at t_us 50000"));
 }
 
 TEST_F(StationLinkTest, NanSampleIsInvalidArgumentNamingTheValue) {

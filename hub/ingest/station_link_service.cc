@@ -276,6 +276,19 @@ class StationStream
       return absl::Status(s.code(), absl::StrCat("batch ", batch.seq(),
                                                  " refused: ", s.message()));
     }
+    for (const BatchValidator::ClockStep& step : validator_->clock_steps()) {
+      if (++clock_steps_ > kMaxClockStepEvents) break;
+      store_.AddEvent(
+          "station_clock_back", hello_.station_id(),
+          absl::StrCat("sensor ", step.sensor_id, ": batch ", batch.seq(),
+                       " starts at t_us ", step.to_us,
+                       ", not after the previous batch's ", step.from_us,
+                       " (station clock restarted, or an earlier sample was "
+                       "far ahead); accepted, scoring drops what overlaps",
+                       clock_steps_ == kMaxClockStepEvents
+                           ? "; further steps on this stream not recorded"
+                           : ""));
+    }
     if (batch.seq() != expected_seq) {
       store_.AddEvent(
           "station_spool_loss", hello_.station_id(),
@@ -341,6 +354,10 @@ class StationStream
   v1::StationMessage in_;
   v1::StationHello hello_;
   std::optional<BatchValidator> validator_;
+  // A station whose clock misbehaves on every batch must not flood the
+  // event log.
+  static constexpr int kMaxClockStepEvents = 10;
+  int clock_steps_ = 0;
   bool connected_ = false;
   uint64_t token_ = 0;
 };

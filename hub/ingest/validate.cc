@@ -192,8 +192,6 @@ BatchValidator::BatchValidator(const v1::StationHello& hello,
 
 absl::Status BatchValidator::CheckTime(
     uint32_t sensor_id, const google::protobuf::RepeatedField<int64_t>& t_us) {
-  auto last = last_t_us_.find(sensor_id);
-  int64_t prev = last == last_t_us_.end() ? INT64_MIN : last->second;
   for (int i = 0; i < t_us.size(); ++i) {
     // A monotonic clock in microseconds is far inside this range; beyond it
     // the time arithmetic of scoring could overflow.
@@ -203,13 +201,12 @@ absl::Status BatchValidator::CheckTime(
           absl::StrFormat("sensor %d: t_us[%d] = %d is outside [0, 2^62)",
                           sensor_id, i, t_us[i]));
     }
-    if (t_us[i] <= prev) {
+    if (i > 0 && t_us[i] <= t_us[i - 1]) {
       return Invalid(absl::StrFormat(
-          "sensor %d: t_us[%d] = %d does not come after %d: timestamps must "
-          "strictly increase",
-          sensor_id, i, t_us[i], prev));
+          "sensor %d: t_us[%d] = %d does not come after t_us[%d] = %d: "
+          "timestamps within a batch must strictly increase",
+          sensor_id, i, t_us[i], i - 1, t_us[i - 1]));
     }
-    prev = t_us[i];
   }
   return absl::OkStatus();
 }
@@ -308,13 +305,21 @@ absl::Status BatchValidator::Accept(const v1::SampleBatch& batch) {
   }
   // Only a batch that passed every check moves the stream forward.
   last_seq_ = batch.seq();
+  clock_steps_.clear();
+  auto advance = [&](uint32_t id,
+                     const google::protobuf::RepeatedField<int64_t>& t_us) {
+    if (t_us.empty()) return;
+    auto [last, first_batch] = last_t_us_.try_emplace(id, t_us.Get(0));
+    if (!first_batch && t_us.Get(0) <= last->second) {
+      clock_steps_.push_back({id, last->second, t_us.Get(0)});
+    }
+    last->second = t_us.Get(t_us.size() - 1);
+  };
   for (const v1::ImuSamples& imu : batch.imu()) {
-    if (!imu.t_us().empty())
-      last_t_us_[imu.sensor_id()] = imu.t_us().Get(imu.t_us_size() - 1);
+    advance(imu.sensor_id(), imu.t_us());
   }
   for (const v1::ForceSamples& force : batch.force()) {
-    if (!force.t_us().empty())
-      last_t_us_[force.sensor_id()] = force.t_us().Get(force.t_us_size() - 1);
+    advance(force.sensor_id(), force.t_us());
   }
   return absl::OkStatus();
 }

@@ -50,6 +50,19 @@ class BatchValidator {
   absl::Status Accept(const v1::SampleBatch& batch);
   uint64_t last_seq() const { return last_seq_; }
 
+  // A sensor whose first sample in a batch does not come after its last in
+  // the previous one. The batch is accepted all the same: its clock
+  // restarted, or an earlier sample was a glitch far ahead, and refusing
+  // every batch after it would lose the set. Scoring drops what overlaps
+  // and notes a restart on the set; the hub records the step as an event.
+  struct ClockStep {
+    uint32_t sensor_id;
+    int64_t from_us;  // the last sample before
+    int64_t to_us;    // the first after
+  };
+  // Those of the batch accepted last.
+  const std::vector<ClockStep>& clock_steps() const { return clock_steps_; }
+
  private:
   absl::Status CheckTime(uint32_t sensor_id,
                          const google::protobuf::RepeatedField<int64_t>& t_us);
@@ -57,6 +70,7 @@ class BatchValidator {
   std::map<uint32_t, v1::SensorInfo> sensors_;
   std::map<uint32_t, int64_t> last_t_us_;
   uint64_t last_seq_;
+  std::vector<ClockStep> clock_steps_;
   IngestLimits limits_;
 };
 
