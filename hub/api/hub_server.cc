@@ -45,7 +45,8 @@ absl::StatusOr<std::unique_ptr<HubServer>> HubServer::Start(
   auto store = store::OpenSqliteStore(parts->database_path);
   if (!store.ok()) return store.status();
   parts->store = std::move(*store);
-  parts->bays = std::make_unique<ingest::Bays>(*parts->store, parts->bus);
+  parts->bays = std::make_unique<ingest::Bays>(
+      *parts->store, parts->bus, scoring::ScoringConfig{}, options.clock);
   if (auto s = parts->bays->Load(); !s.ok()) return s;
 
   parts->station_link =

@@ -3,10 +3,13 @@
 #ifndef STEPHUB_HUB_API_HUB_SERVER_H_
 #define STEPHUB_HUB_API_HUB_SERVER_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 
 namespace stephub::api {
 
@@ -14,6 +17,8 @@ struct HubOptions {
   std::string listen_address = "127.0.0.1:50051";  // port 0 picks one
   std::string data_dir = "stephub-data";           // holds stephub.db
   int max_receive_message_bytes = 1 << 20;         // a batch is ~10-40 KiB
+  // The hub's time for placing sets on stations' clocks (tests replace it).
+  std::function<absl::Time()> clock = &absl::Now;
 };
 
 class HubServer {

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <iostream>
+#include <limits>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -15,6 +16,14 @@
 namespace stephub::ingest {
 
 using google::protobuf::util::TimeUtil;
+
+// One set's online scoring: the set (with its bounds on the station's
+// clock), its scorer and the repetitions it counted.
+struct Bays::SetScoring {
+  v1::ExerciseSet set;
+  std::unique_ptr<scoring::SetScorer> scorer;
+  std::vector<v1::Repetition> repetitions;
+};
 
 struct Bays::Bay {
   std::mutex mu;
@@ -28,15 +37,19 @@ struct Bays::Bay {
   uint64_t backlog = 0;
   std::vector<v1::SensorHealth> health;
   uint64_t spool_dropped_samples = 0;
+  // The latest clock estimate, kept across reconnections: a set started
+  // or ended while the station is offline is placed on its clock by it.
   bool has_clock = false;
+  bool clock_this_connection = false;
   v1::ClockOffset clock;
 
-  bool has_set = false;
-  v1::ExerciseSet set;
-  std::unique_ptr<scoring::SetScorer> scorer;
+  std::optional<SetScoring> running;
+  // Ended by the therapist before the station's data reached its end.
+  std::optional<SetScoring> closing;
   // The set's opening step the station's cue last said.
   scoring::SetStep cued_step = scoring::SetStep::kStandStill;
-  std::vector<v1::Repetition> repetitions;  // of the running set
+  // The newest sample time scored of scored_boot_id (station clock).
+  int64_t newest_t_us = std::numeric_limits<int64_t>::min();
   // The newest batch scored: a batch resent after a reconnect is not scored
   // twice.
   std::string scored_boot_id;
@@ -187,8 +200,8 @@ void LogStoreFailure(const char* what, const absl::Status& s) {
 }  // namespace
 
 Bays::Bays(store::ClinicStore& store, live::LiveBus& bus,
-           scoring::ScoringConfig config)
-    : store_(store), bus_(bus), config_(config) {}
+           scoring::ScoringConfig config, std::function<absl::Time()> clock)
+    : store_(store), bus_(bus), config_(config), clock_(std::move(clock)) {}
 
 Bays::~Bays() = default;
 
@@ -221,10 +234,11 @@ absl::Status Bays::ReplaySetLocked(Bay& bay,
   // the set exactly where it was; repetitions already stored are not added
   // twice, and ones scored but not yet committed when the hub stopped are
   // recovered.
-  bay.repetitions = stored;
+  SetScoring& running = *bay.running;
+  running.repetitions = stored;
   absl::Time since = absl::FromUnixMicros(
       google::protobuf::util::TimeUtil::TimestampToMicroseconds(
-          bay.set.started_at()));
+          running.set.started_at()));
   int recovered = 0;
   absl::Status bad;
   auto s = store_.VisitBatches(
@@ -239,14 +253,16 @@ absl::Status Bays::ReplaySetLocked(Bay& bay,
         if (record.boot_id != bay.scored_boot_id) {
           bay.scored_boot_id = record.boot_id;
           bay.scored_seq = record.seq;
+          bay.newest_t_us = std::numeric_limits<int64_t>::min();
         } else {
           bay.scored_seq = std::max(bay.scored_seq, record.seq);
         }
-        for (v1::Repetition& rep : ScoreLocked(bay, batch)) {
+        bay.newest_t_us = std::max(bay.newest_t_us, record.last_t_us);
+        for (v1::Repetition& rep : ScoreLocked(bay, running, batch)) {
           if (rep.number() <= stored.size()) continue;
           store_.AddRepetition(
               rep, [](absl::Status s) { LogStoreFailure("repetition", s); });
-          bay.repetitions.push_back(std::move(rep));
+          running.repetitions.push_back(std::move(rep));
           ++recovered;
         }
         return true;
@@ -255,7 +271,7 @@ absl::Status Bays::ReplaySetLocked(Bay& bay,
   if (!bad.ok()) return bad;
   if (recovered > 0) {
     store_.AddEvent("set_rescored_after_restart", bay.station_id,
-                    absl::StrCat("set ", bay.set.set_id(), ": ", recovered,
+                    absl::StrCat("set ", running.set.set_id(), ": ", recovered,
                                  " repetitions recovered from stored samples"));
   }
   return absl::OkStatus();
@@ -293,7 +309,7 @@ v1::StationStatus Bays::StatusLocked(const Bay& bay) {
   *s.mutable_sensors() = bay.hello.sensors();
   s.set_durable_seq(bay.durable_seq);
   s.set_backlog_batches(bay.backlog);
-  s.set_active_set_id(bay.has_set ? bay.set.set_id() : 0);
+  s.set_active_set_id(bay.running ? bay.running->set.set_id() : 0);
   for (const auto& h : bay.health) *s.add_sensor_health() = h;
   if (bay.has_clock) *s.mutable_clock() = bay.clock;
   s.set_spool_dropped_samples(bay.spool_dropped_samples);
@@ -321,7 +337,7 @@ uint64_t Bays::Connect(const v1::StationHello& hello,
     bay->connection = std::move(connection);
     bay->hello = hello;
     bay->health.clear();
-    bay->has_clock = false;
+    bay->clock_this_connection = false;
     bay->spool_dropped_samples = hello.spool_dropped_samples();
     bay->online = true;
     bay->last_seen = absl::Now();
@@ -393,7 +409,8 @@ void Bays::UpdateClock(const std::string& station_id,
   bool first;
   {
     std::lock_guard<std::mutex> lock(bay->mu);
-    first = !bay->has_clock;
+    first = !bay->clock_this_connection;
+    bay->clock_this_connection = true;
     bay->has_clock = true;
     bay->clock = clock;
     *bay->clock.mutable_measured_at() = Now();
@@ -442,38 +459,53 @@ void Bays::BatchCommitted(const std::string& station_id, uint64_t seq) {
 }
 
 void Bays::AttachScorer(Bay& bay, const v1::ExerciseSet& set) {
-  bay.has_set = true;
-  bay.set = set;
-  bay.scorer = std::make_unique<scoring::SetScorer>(
+  bay.running.emplace();
+  bay.running->set = set;
+  bay.running->scorer = std::make_unique<scoring::SetScorer>(
       ToStanceSide(set.stance_side()), StationSensorsOf(bay.hello), config_);
-  bay.repetitions.clear();
+}
+
+std::optional<int64_t> Bays::StationNowLocked(const Bay& bay) const {
+  if (!bay.has_clock) return std::nullopt;
+  return absl::ToUnixMicros(clock_()) - bay.clock.offset_us();
 }
 
 void Bays::SendFeedbackLocked(Bay& bay) {
   if (!bay.connection) return;
   v1::StationFeedback feedback;
-  feedback.set_set_active(bay.has_set);
-  if (bay.has_set) {
-    feedback.set_set_id(bay.set.set_id());
-    feedback.set_patient_display_name(bay.set.patient_display_name());
-    feedback.set_stance_side(bay.set.stance_side());
+  feedback.set_set_active(bay.running.has_value());
+  if (bay.running) {
+    const SetScoring& running = *bay.running;
+    feedback.set_set_id(running.set.set_id());
+    feedback.set_patient_display_name(running.set.patient_display_name());
+    feedback.set_stance_side(running.set.stance_side());
     feedback.set_repetition_count(
-        static_cast<uint32_t>(bay.repetitions.size()));
-    if (bay.scorer) {
-      bay.cued_step = bay.scorer->step();
-      feedback.set_cue(CueFor(bay.cued_step, bay.hello.calibration_movement()));
-    }
-    if (!bay.repetitions.empty()) {
-      *feedback.mutable_last_repetition() = bay.repetitions.back();
+        static_cast<uint32_t>(running.repetitions.size()));
+    bay.cued_step = running.scorer->step();
+    feedback.set_cue(CueFor(bay.cued_step, bay.hello.calibration_movement()));
+    if (!running.repetitions.empty()) {
+      *feedback.mutable_last_repetition() = running.repetitions.back();
     }
   }
   bay.connection->SendFeedback(feedback);
 }
 
-std::vector<v1::Repetition> Bays::ScoreLocked(Bay& bay,
+std::vector<v1::Repetition> Bays::ScoreLocked(const Bay& bay,
+                                              SetScoring& scoring,
                                               const v1::SampleBatch& batch) {
-  std::vector<v1::Repetition> out;
-  if (!bay.has_set || !bay.scorer) return out;
+  const v1::ExerciseSet& set = scoring.set;
+  const int64_t from_us = set.has_station_start_us()
+                              ? set.station_start_us()
+                              : std::numeric_limits<int64_t>::min();
+  const int64_t until_us = set.has_station_end_us()
+                               ? set.station_end_us()
+                               : std::numeric_limits<int64_t>::max();
+  auto within = [&](auto samples) {
+    std::erase_if(samples, [&](const auto& sample) {
+      return sample.t_us < from_us || sample.t_us > until_us;
+    });
+    return samples;
+  };
   // Every sensor's share of the batch, then its end; a repetition comes
   // back from the call that completed its last sensor's data, or from
   // EndBatch if it gave up waiting for a sensor that stopped.
@@ -481,28 +513,73 @@ std::vector<v1::Repetition> Bays::ScoreLocked(Bay& bay,
   auto keep = [&scored](std::vector<scoring::Repetition> reps) {
     scored.insert(scored.end(), reps.begin(), reps.end());
   };
+  scoring::SetScorer& scorer = *scoring.scorer;
   const ScoredSensors sensors = ScoredSensorsOf(bay.hello);
   for (const auto& [id, placement] : sensors.imus) {
-    keep(bay.scorer->AddImuSamples(placement, ImuSamplesOf(batch, id)));
+    keep(scorer.AddImuSamples(placement, within(ImuSamplesOf(batch, id))));
   }
   if (sensors.force_plate) {
-    keep(bay.scorer->AddForceSamples(
-        ForceSamplesOf(batch, *sensors.force_plate)));
+    keep(scorer.AddForceSamples(
+        within(ForceSamplesOf(batch, *sensors.force_plate))));
   }
-  keep(bay.scorer->EndBatch());
+  keep(scorer.EndBatch());
+  std::vector<v1::Repetition> out;
   for (const scoring::Repetition& r : scored) {
-    out.push_back(RepetitionToWire(bay, r));
+    out.push_back(RepetitionToWire(bay, set, r));
   }
   return out;
 }
 
+std::vector<v1::Repetition> Bays::FinishLocked(const Bay& bay,
+                                               SetScoring& scoring,
+                                               bool* partial) {
+  // Counted repetitions still waiting for a lagging sensor are kept; a
+  // repetition cut off by the end of the set is not counted.
+  std::vector<v1::Repetition> out;
+  *partial = false;
+  for (const scoring::Repetition& r : scoring.scorer->FinishSet()) {
+    if (r.partial) {
+      *partial = true;
+      continue;
+    }
+    out.push_back(RepetitionToWire(bay, scoring.set, r));
+  }
+  return out;
+}
+
+std::vector<v1::ClinicEvent> Bays::FinishClosingLocked(Bay& bay) {
+  SetScoring closing = std::move(*bay.closing);
+  bay.closing.reset();
+  bool partial = false;
+  std::vector<v1::ClinicEvent> events;
+  for (v1::Repetition& rep : FinishLocked(bay, closing, &partial)) {
+    store_.AddRepetition(
+        rep, [](absl::Status s) { LogStoreFailure("repetition", s); });
+    closing.repetitions.push_back(rep);
+    v1::ClinicEvent event;
+    *event.mutable_repetition() = std::move(rep);
+    events.push_back(std::move(event));
+  }
+  store_.AddEvent(
+      "set_scored_to_its_end", bay.station_id,
+      absl::StrCat("set ", closing.set.set_id(), ": ",
+                   closing.repetitions.size(),
+                   " repetitions, the station's data having reached the set's "
+                   "end after it was ended",
+                   partial ? "; the last repetition was partial and is not "
+                             "counted"
+                           : ""));
+  return events;
+}
+
 v1::Repetition Bays::RepetitionToWire(const Bay& bay,
+                                      const v1::ExerciseSet& set,
                                       const scoring::Repetition& r) {
   v1::Repetition rep;
-  rep.set_set_id(bay.set.set_id());
+  rep.set_set_id(set.set_id());
   rep.set_number(static_cast<uint32_t>(r.number));
   rep.set_station_id(bay.station_id);
-  rep.set_patient_id(bay.set.patient_id());
+  rep.set_patient_id(set.patient_id());
   rep.set_start_us(r.start_us);
   rep.set_deepest_us(r.deepest_us);
   rep.set_end_us(r.end_us);
@@ -525,19 +602,41 @@ void Bays::ScoreBatch(const std::string& station_id, const std::string& boot_id,
     if (boot_id == bay->scored_boot_id && batch.seq() <= bay->scored_seq) {
       return;
     }
+    if (boot_id != bay->scored_boot_id) {
+      bay->newest_t_us = std::numeric_limits<int64_t>::min();
+    }
     bay->scored_boot_id = boot_id;
     bay->scored_seq = batch.seq();
-    if (!bay->has_set || !bay->scorer) return;
-    for (v1::Repetition& rep : ScoreLocked(*bay, batch)) {
-      store_.AddRepetition(
-          rep, [](absl::Status s) { LogStoreFailure("repetition", s); });
-      bay->repetitions.push_back(rep);
-      v1::ClinicEvent event;
-      *event.mutable_repetition() = std::move(rep);
-      events.push_back(std::move(event));
+    auto newest = [&](const google::protobuf::RepeatedField<int64_t>& t) {
+      if (!t.empty()) {
+        bay->newest_t_us = std::max(bay->newest_t_us, t.Get(t.size() - 1));
+      }
+    };
+    for (const auto& imu : batch.imu()) newest(imu.t_us());
+    for (const auto& force : batch.force()) newest(force.t_us());
+    auto keep = [&](SetScoring& scoring) {
+      for (v1::Repetition& rep : ScoreLocked(*bay, scoring, batch)) {
+        store_.AddRepetition(
+            rep, [](absl::Status s) { LogStoreFailure("repetition", s); });
+        scoring.repetitions.push_back(rep);
+        v1::ClinicEvent event;
+        *event.mutable_repetition() = std::move(rep);
+        events.push_back(std::move(event));
+      }
+    };
+    if (bay->closing) {
+      keep(*bay->closing);
+      if (bay->newest_t_us > bay->closing->set.station_end_us()) {
+        for (auto& e : FinishClosingLocked(*bay)) events.push_back(e);
+      }
     }
-    if (!events.empty() || bay->scorer->step() != bay->cued_step) {
-      SendFeedbackLocked(*bay);
+    const size_t closing_events = events.size();
+    if (bay->running) {
+      keep(*bay->running);
+      if (events.size() > closing_events ||
+          bay->running->scorer->step() != bay->cued_step) {
+        SendFeedbackLocked(*bay);
+      }
     }
   }
   for (auto& e : events) Publish(std::move(e));
@@ -568,15 +667,16 @@ absl::StatusOr<v1::ExerciseSet> Bays::StartSet(
   }
   auto patient = store_.GetPatient(request.patient_id());
   if (!patient.ok()) return patient.status();
+  v1::ExerciseSet set;
   {
     std::lock_guard<std::mutex> lock(bay->mu);
-    if (bay->has_set) {
+    if (bay->running) {
       return absl::FailedPreconditionError(
           absl::StrFormat("station %s is already running set %d; end it first",
-                          request.station_id(), bay->set.set_id()));
+                          request.station_id(), bay->running->set.set_id()));
     }
+    if (auto now = StationNowLocked(*bay)) set.set_station_start_us(*now);
   }
-  v1::ExerciseSet set;
   set.set_station_id(request.station_id());
   set.set_patient_id(request.patient_id());
   set.set_stance_side(request.stance_side());
@@ -617,43 +717,50 @@ absl::StatusOr<v1::ExerciseSet> Bays::EndSet(const v1::EndSetRequest& request) {
   auto bay = Find(station_id);
   if (!bay) return absl::NotFoundError(absl::StrCat("no station ", station_id));
   int64_t set_id;
+  std::optional<int64_t> end_us;
   bool partial = false;
+  bool closing = false;
   std::vector<v1::ClinicEvent> late;
   {
     std::lock_guard<std::mutex> lock(bay->mu);
-    if (!bay->has_set) {
+    if (!bay->running) {
       return absl::FailedPreconditionError(
           absl::StrCat("station ", station_id, " has no running set"));
     }
-    set_id = bay->set.set_id();
-    // Counted repetitions still waiting for a lagging sensor are kept; a
-    // repetition cut off by the end of the set is not counted.
-    if (bay->scorer) {
-      for (const scoring::Repetition& r : bay->scorer->FinishSet()) {
-        if (r.partial) {
-          partial = true;
-          continue;
-        }
-        v1::Repetition rep = RepetitionToWire(*bay, r);
+    SetScoring& running = *bay->running;
+    set_id = running.set.set_id();
+    end_us = StationNowLocked(*bay);
+    if (end_us) running.set.set_station_end_us(*end_us);
+    // Data this far behind the set's end means the station is offline or
+    // sending a backlog: the set is scored on as the rest arrives.
+    constexpr int64_t kBehindUs = 1'000'000;
+    if (end_us && bay->newest_t_us < *end_us - kBehindUs) {
+      // One set closing at a time: an earlier one ends with what it has.
+      if (bay->closing) late = FinishClosingLocked(*bay);
+      bay->closing = std::move(running);
+      closing = true;
+    } else {
+      for (v1::Repetition& rep : FinishLocked(*bay, running, &partial)) {
         store_.AddRepetition(
             rep, [](absl::Status s) { LogStoreFailure("repetition", s); });
-        bay->repetitions.push_back(rep);
         v1::ClinicEvent event;
         *event.mutable_repetition() = std::move(rep);
         late.push_back(std::move(event));
       }
     }
-    bay->has_set = false;
-    bay->scorer.reset();
+    bay->running.reset();
     SendFeedbackLocked(*bay);
   }
-  auto ended = store_.EndSet(set_id, absl::Now());
+  auto ended = store_.EndSet(set_id, clock_(), end_us);
   if (!ended.ok()) return ended.status();
   store_.AddEvent(
       "set_ended", station_id,
       absl::StrCat("set ", set_id,
                    partial ? ": the last repetition was partial and is not "
                              "counted"
+                           : "",
+                   closing ? ": the station's data has not reached the end "
+                             "yet; it is scored as it arrives"
                            : ""));
   for (auto& e : late) Publish(std::move(e));
   v1::ClinicEvent event;
@@ -676,9 +783,9 @@ v1::ClinicSnapshot Bays::Snapshot() const {
   for (const auto& bay : AllBays()) {
     std::lock_guard<std::mutex> lock(bay->mu);
     *snapshot.add_stations() = StatusLocked(*bay);
-    if (bay->has_set) {
-      *snapshot.add_active_sets() = bay->set;
-      for (const auto& rep : bay->repetitions) {
+    if (bay->running) {
+      *snapshot.add_active_sets() = bay->running->set;
+      for (const auto& rep : bay->running->repetitions) {
         *snapshot.add_repetitions() = rep;
       }
     }

@@ -4,14 +4,18 @@
 #define STEPHUB_HUB_INGEST_BAYS_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "hub/live/live_bus.h"
 #include "hub/scoring/scoring.h"
 #include "hub/store/store.h"
@@ -33,8 +37,11 @@ class StationConnection {
 
 class Bays {
  public:
+  // `clock` is the hub's time, which a station's clock estimate relates to
+  // the station's (tests replace it).
   Bays(store::ClinicStore& store, live::LiveBus& bus,
-       scoring::ScoringConfig config = {});
+       scoring::ScoringConfig config = {},
+       std::function<absl::Time()> clock = &absl::Now);
   ~Bays();
 
   // Loads known stations and running sets (after a hub restart).
@@ -58,6 +65,10 @@ class Bays {
   void BatchQueued(const std::string& station_id);
   void BatchCommitted(const std::string& station_id, uint64_t seq);
 
+  // A set takes the station's samples taken from its start to its end (on
+  // the station's clock, by its clock estimate), whenever they arrive: a set
+  // ended while its station is offline or behind is scored on as the
+  // backlog arrives and finished once the data passes its end.
   absl::StatusOr<v1::ExerciseSet> StartSet(const v1::StartSetRequest& request);
   absl::StatusOr<v1::ExerciseSet> EndSet(const v1::EndSetRequest& request);
 
@@ -66,6 +77,7 @@ class Bays {
 
  private:
   struct Bay;
+  struct SetScoring;
   std::shared_ptr<Bay> Find(const std::string& station_id) const;
   std::shared_ptr<Bay> FindOrAdd(const std::string& station_id);
   std::vector<std::shared_ptr<Bay>> AllBays() const;
@@ -73,11 +85,24 @@ class Bays {
   static v1::StationStatus StatusLocked(const Bay& bay);
   void Publish(v1::ClinicEvent event);
   void AttachScorer(Bay& bay, const v1::ExerciseSet& set);
-  // Feeds a batch to the bay's scorer; the caller holds bay.mu.
-  std::vector<v1::Repetition> ScoreLocked(Bay& bay,
-                                          const v1::SampleBatch& batch);
+  // Feeds the part of a batch taken within the set's bounds to its scorer;
+  // the caller holds bay.mu.
+  static std::vector<v1::Repetition> ScoreLocked(const Bay& bay,
+                                                 SetScoring& scoring,
+                                                 const v1::SampleBatch& batch);
+  // Scores what is left of an ended set; returns the repetitions counted
+  // and whether a partial one was left out. The caller holds bay.mu.
+  static std::vector<v1::Repetition> FinishLocked(const Bay& bay,
+                                                  SetScoring& scoring,
+                                                  bool* partial);
+  // Finishes the set closing on the bay: stores, records and returns the
+  // events to publish. The caller holds bay.mu.
+  std::vector<v1::ClinicEvent> FinishClosingLocked(Bay& bay);
   static v1::Repetition RepetitionToWire(const Bay& bay,
+                                         const v1::ExerciseSet& set,
                                          const scoring::Repetition& r);
+  // Now on the station's clock, by its latest estimate, if any.
+  std::optional<int64_t> StationNowLocked(const Bay& bay) const;
   // Re-scores a set's stored batches after a hub restart.
   absl::Status ReplaySetLocked(Bay& bay,
                                const std::vector<v1::Repetition>& stored);
@@ -86,6 +111,7 @@ class Bays {
   store::ClinicStore& store_;
   live::LiveBus& bus_;
   const scoring::ScoringConfig config_;
+  const std::function<absl::Time()> clock_;
   mutable std::mutex mu_;  // guards bays_ (the map, not each bay)
   std::map<std::string, std::shared_ptr<Bay>> bays_;
   std::mutex set_control_mu_;  // serialises StartSet/EndSet

@@ -19,7 +19,7 @@
 namespace stephub::store {
 namespace {
 
-constexpr int kSchemaVersion = 2;
+constexpr int kSchemaVersion = 3;
 // Writes taken into one transaction at most; bounds commit latency.
 constexpr size_t kMaxGroup = 512;
 
@@ -81,6 +81,11 @@ CREATE TABLE events(
     // serialized protobuf fields so that new metrics need no migration.
     R"sql(
 ALTER TABLE repetitions ADD COLUMN details BLOB;
+)sql",
+    // 3: each set's bounds on its station's clock (ExerciseSet).
+    R"sql(
+ALTER TABLE sets ADD COLUMN station_start_us INTEGER;
+ALTER TABLE sets ADD COLUMN station_end_us INTEGER;
 )sql",
 };
 static_assert(std::size(kMigrations) == kSchemaVersion);
@@ -245,7 +250,8 @@ v1::Patient PatientFrom(const Statement& row) {
 
 constexpr char kSetColumns[] =
     "s.set_id, s.station_id, s.patient_id, s.stance_side, s.exercise, s.load, "
-    "s.level, s.started_us, s.ended_us, p.display_name";
+    "s.level, s.started_us, s.ended_us, p.display_name, s.station_start_us, "
+    "s.station_end_us";
 
 v1::ExerciseSet SetFrom(const Statement& row) {
   v1::ExerciseSet set;
@@ -264,6 +270,8 @@ v1::ExerciseSet SetFrom(const Statement& row) {
     SetTimestamp(FromUs(row.Int(8)), set.mutable_ended_at());
   }
   set.set_patient_display_name(row.Text(9));
+  if (!row.IsNull(10)) set.set_station_start_us(row.Int(10));
+  if (!row.IsNull(11)) set.set_station_end_us(row.Int(11));
   return set;
 }
 
@@ -435,7 +443,8 @@ class SqliteStore final : public ClinicStore {
     auto s = WriteAndWait([&](sqlite3* db) {
       Statement st(db,
                    "INSERT INTO sets(station_id, patient_id, stance_side, "
-                   "exercise, load, level, started_us) VALUES(?,?,?,?,?,?,?)");
+                   "exercise, load, level, started_us, station_start_us) "
+                   "VALUES(?,?,?,?,?,?,?,?)");
       st.Bind(1, set.station_id())
           .Bind(2, set.patient_id())
           .Bind(3, static_cast<int64_t>(set.stance_side()))
@@ -443,6 +452,11 @@ class SqliteStore final : public ClinicStore {
           .Bind(5, set.load())
           .Bind(6, static_cast<int64_t>(set.level()))
           .Bind(7, now);
+      if (set.has_station_start_us()) {
+        st.Bind(8, set.station_start_us());
+      } else {
+        st.BindNull(8);
+      }
       auto r = st.Run();
       id = sqlite3_last_insert_rowid(db);
       return r;
@@ -451,14 +465,21 @@ class SqliteStore final : public ClinicStore {
     return GetSet(id);
   }
 
-  absl::StatusOr<v1::ExerciseSet> EndSet(int64_t set_id,
-                                         absl::Time ended_at) override {
+  absl::StatusOr<v1::ExerciseSet> EndSet(
+      int64_t set_id, absl::Time ended_at,
+      std::optional<int64_t> station_end_us) override {
     const int64_t ended = ToUs(ended_at);
     auto s = WriteAndWait([&](sqlite3* db) {
       Statement st(db,
-                   "UPDATE sets SET ended_us = ? WHERE set_id = ? AND "
-                   "ended_us IS NULL");
-      st.Bind(1, ended).Bind(2, set_id);
+                   "UPDATE sets SET ended_us = ?, station_end_us = ? WHERE "
+                   "set_id = ? AND ended_us IS NULL");
+      st.Bind(1, ended);
+      if (station_end_us) {
+        st.Bind(2, *station_end_us);
+      } else {
+        st.BindNull(2);
+      }
+      st.Bind(3, set_id);
       return st.Run();
     });
     if (!s.ok()) return s;

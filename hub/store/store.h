@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -67,10 +68,11 @@ class ClinicStore {
   virtual absl::StatusOr<int64_t> CountBatches(
       const std::string& station_id) = 0;
 
-  // Assigns set_id and started_at.
+  // Assigns set_id and started_at; keeps station_start_us if set.
   virtual absl::StatusOr<v1::ExerciseSet> CreateSet(v1::ExerciseSet set) = 0;
-  virtual absl::StatusOr<v1::ExerciseSet> EndSet(int64_t set_id,
-                                                 absl::Time ended_at) = 0;
+  virtual absl::StatusOr<v1::ExerciseSet> EndSet(
+      int64_t set_id, absl::Time ended_at,
+      std::optional<int64_t> station_end_us) = 0;
   virtual absl::StatusOr<v1::ExerciseSet> GetSet(int64_t set_id) = 0;
   virtual absl::StatusOr<std::vector<v1::ExerciseSet>> ActiveSets() = 0;
   virtual absl::StatusOr<std::vector<v1::ExerciseSet>> SetsOfPatient(

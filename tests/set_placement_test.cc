@@ -1,0 +1,359 @@
+// A station's samples belong to the set they were taken in, however late
+// they arrive: a station that drops off mid-set, while the therapist ends
+// that set and starts the next, delivers its backlog on reconnecting, and
+// both sets come out exactly as if the data had arrived in time.
+#include <gmock/gmock.h>
+#include <google/protobuf/util/message_differencer.h>
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <map>
+
+#include "absl/strings/str_cat.h"
+#include "common/simulator.h"
+#include "hub/api/hub_server.h"
+#include "hub/store/store.h"
+#include "stephub/v1/clinic.grpc.pb.h"
+#include "stephub/v1/station_link.grpc.pb.h"
+#include "tests/testing.h"
+
+namespace stephub {
+namespace {
+
+using Stream = grpc::ClientReaderWriter<v1::StationMessage, v1::HubMessage>;
+
+// Hub time minus station time: the station's clock estimate, held fixed.
+constexpr int64_t kOffsetUs = 1'700'000'000'000'000;
+constexpr int64_t kBatchUs = 25'000;
+constexpr uint32_t kPlateId = 1;
+
+const std::map<Placement, std::pair<uint32_t, v1::Placement>>& ImuIds() {
+  static const auto* ids =
+      new std::map<Placement, std::pair<uint32_t, v1::Placement>>{
+          {Placement::kSacrum, {10, v1::PLACEMENT_SACRUM}},
+          {Placement::kSternum, {11, v1::PLACEMENT_STERNUM}},
+          {Placement::kThigh, {12, v1::PLACEMENT_THIGH}},
+          {Placement::kShank, {13, v1::PLACEMENT_SHANK}}};
+  return *ids;
+}
+
+v1::StationHello HelloOf(const std::string& station_id) {
+  v1::StationHello hello;
+  hello.set_station_id(station_id);
+  hello.set_boot_id("boot-1");
+  hello.set_calibration_movement(true);
+  for (const auto& [placement, id] : ImuIds()) {
+    v1::SensorInfo* imu = hello.add_sensors();
+    imu->set_sensor_id(id.first);
+    imu->set_kind(v1::SENSOR_KIND_IMU);
+    imu->set_placement(id.second);
+    imu->set_rate_hz(200);
+  }
+  v1::SensorInfo* plate = hello.add_sensors();
+  plate->set_sensor_id(kPlateId);
+  plate->set_kind(v1::SENSOR_KIND_FORCE_PLATE);
+  plate->set_placement(v1::PLACEMENT_STANCE_FOOT);
+  plate->set_rate_hz(1000);
+  return hello;
+}
+
+// Two sets on one station clock: `first`, a pause, then `second`.
+struct Session {
+  Recording first, second;
+  int64_t end_us = 0;
+};
+
+Session TwoSets() {
+  PatientProfile a = *ProfileByName("level");
+  a.repetitions = 5;
+  a.stance_side = StanceSide::kLeft;
+  PatientProfile b = *ProfileByName("trendelenburg");
+  b.repetitions = 5;
+  b.stance_side = StanceSide::kRight;
+  Session s;
+  s.first = SimulateRecording(a, 3);
+  s.second = SimulateRecording(b, 4);
+  // The second set's samples follow the first's after 4 s.
+  const int64_t shift =
+      s.first.force.back().t_us + 4'000'000 - s.second.force.front().t_us;
+  for (auto& [placement, samples] : s.second.imu) {
+    for (ImuSample& sample : samples) sample.t_us += shift;
+  }
+  for (ForceSample& sample : s.second.force) sample.t_us += shift;
+  for (TruthRepetition& t : s.second.truth) {
+    t.start_us += shift;
+    t.end_us += shift;
+  }
+  s.end_us = s.second.force.back().t_us;
+  return s;
+}
+
+// The station's batches: every sensor's samples of each 25 ms, numbered.
+std::vector<v1::SampleBatch> BatchesOf(const Session& session) {
+  std::map<Placement, std::vector<ImuSample>> imu;
+  std::vector<ForceSample> force;
+  for (const Recording* rec : {&session.first, &session.second}) {
+    for (const auto& [placement, samples] : rec->imu) {
+      imu[placement].insert(imu[placement].end(), samples.begin(),
+                            samples.end());
+    }
+    force.insert(force.end(), rec->force.begin(), rec->force.end());
+  }
+  std::map<Placement, size_t> next_imu;
+  size_t next_force = 0;
+  std::vector<v1::SampleBatch> batches;
+  for (int64_t t = force.front().t_us; t <= session.end_us; t += kBatchUs) {
+    v1::SampleBatch batch;
+    batch.set_seq(batches.size() + 1);
+    for (const auto& [placement, samples] : imu) {
+      v1::ImuSamples* out = batch.add_imu();
+      out->set_sensor_id(ImuIds().at(placement).first);
+      for (size_t& i = next_imu[placement];
+           i < samples.size() && samples[i].t_us < t + kBatchUs; ++i) {
+        const ImuSample& s = samples[i];
+        out->add_t_us(s.t_us);
+        out->add_ax_mps2(static_cast<float>(s.ax_mps2));
+        out->add_ay_mps2(static_cast<float>(s.ay_mps2));
+        out->add_az_mps2(static_cast<float>(s.az_mps2));
+        out->add_gx_radps(static_cast<float>(s.gx_radps));
+        out->add_gy_radps(static_cast<float>(s.gy_radps));
+        out->add_gz_radps(static_cast<float>(s.gz_radps));
+      }
+    }
+    v1::ForceSamples* out = batch.add_force();
+    out->set_sensor_id(kPlateId);
+    for (; next_force < force.size() && force[next_force].t_us < t + kBatchUs;
+         ++next_force) {
+      const ForceSample& s = force[next_force];
+      out->add_t_us(s.t_us);
+      out->add_fz_n(static_cast<float>(s.fz_n));
+      out->add_cop_x_mm(static_cast<float>(s.cop_x_mm));
+      out->add_cop_y_mm(static_cast<float>(s.cop_y_mm));
+    }
+    batches.push_back(std::move(batch));
+  }
+  return batches;
+}
+
+// The last sample time of a batch.
+int64_t EndOf(const v1::SampleBatch& batch) {
+  int64_t end = 0;
+  for (const auto& imu : batch.imu()) {
+    if (!imu.t_us().empty()) end = std::max(end, *imu.t_us().rbegin());
+  }
+  for (const auto& force : batch.force()) {
+    if (!force.t_us().empty()) end = std::max(end, *force.t_us().rbegin());
+  }
+  return end;
+}
+
+class SetPlacementTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    api::HubOptions options;
+    options.listen_address = "127.0.0.1:0";
+    options.data_dir = dir_.path();
+    options.clock = [this] { return absl::FromUnixMicros(hub_now_us_.load()); };
+    auto hub = api::HubServer::Start(options);
+    ASSERT_TRUE(hub.ok()) << hub.status();
+    hub_ = std::move(*hub);
+    channel_ = grpc::CreateChannel("127.0.0.1:" + std::to_string(hub_->port()),
+                                   grpc::InsecureChannelCredentials());
+    link_ = v1::StationLink::NewStub(channel_);
+    clinic_ = v1::Clinic::NewStub(channel_);
+  }
+
+  // A connected station stream.
+  struct Link {
+    std::unique_ptr<grpc::ClientContext> context;
+    std::unique_ptr<Stream> stream;
+    uint64_t durable_seq = 0;
+  };
+
+  Link Connect(const std::string& station_id) {
+    Link link;
+    link.context = std::make_unique<grpc::ClientContext>();
+    link.context->set_deadline(std::chrono::system_clock::now() +
+                               std::chrono::seconds(60));
+    link.stream = link_->Stream(link.context.get());
+    v1::StationMessage hello;
+    *hello.mutable_hello() = HelloOf(station_id);
+    EXPECT_TRUE(link.stream->Write(hello));
+    v1::HubMessage welcome;
+    EXPECT_TRUE(link.stream->Read(&welcome));
+    EXPECT_TRUE(welcome.has_welcome());
+    link.durable_seq = welcome.welcome().durable_seq();
+    v1::StationMessage clock;
+    clock.mutable_clock_offset()->set_offset_us(kOffsetUs);
+    clock.mutable_clock_offset()->set_uncertainty_us(500);
+    clock.mutable_clock_offset()->set_round_trip_us(1000);
+    EXPECT_TRUE(link.stream->Write(clock));
+    // The therapist's next action is placed by this estimate.
+    EXPECT_TRUE(testing::WaitFor([&] {
+      v1::ListStationsResponse resp;
+      grpc::ClientContext ctx;
+      clinic_->ListStations(&ctx, {}, &resp);
+      for (const auto& s : resp.stations()) {
+        if (s.station_id() == station_id && s.online() &&
+            s.clock().offset_us() == kOffsetUs) {
+          return true;
+        }
+      }
+      return false;
+    }));
+    return link;
+  }
+
+  // Sends batches [from, to) and waits until the hub holds them.
+  static void Send(Link& link, const std::vector<v1::SampleBatch>& batches,
+                   size_t from, size_t to) {
+    for (size_t i = from; i < to; ++i) {
+      v1::StationMessage m;
+      *m.mutable_batch() = batches[i];
+      ASSERT_TRUE(link.stream->Write(m)) << "batch " << i + 1;
+    }
+    v1::HubMessage msg;
+    while (link.durable_seq < to && link.stream->Read(&msg)) {
+      if (msg.has_ack()) link.durable_seq = msg.ack().durable_seq();
+    }
+    ASSERT_GE(link.durable_seq, to);
+  }
+
+  static void Close(Link& link) {
+    link.stream->WritesDone();
+    v1::HubMessage msg;
+    while (link.stream->Read(&msg)) {
+    }
+    EXPECT_TRUE(link.stream->Finish().ok());
+  }
+
+  // The therapist's actions, at a time on the station's clock.
+  int64_t StartSet(const std::string& station_id, int64_t patient_id,
+                   StanceSide side, int64_t station_us) {
+    hub_now_us_ = station_us + kOffsetUs;
+    v1::StartSetRequest req;
+    req.set_station_id(station_id);
+    req.set_patient_id(patient_id);
+    req.set_stance_side(side == StanceSide::kLeft ? v1::STANCE_SIDE_LEFT
+                                                  : v1::STANCE_SIDE_RIGHT);
+    v1::ExerciseSet set;
+    grpc::ClientContext ctx;
+    const grpc::Status status = clinic_->StartSet(&ctx, req, &set);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    EXPECT_EQ(set.station_start_us(), station_us);
+    return set.set_id();
+  }
+  void EndSet(int64_t set_id, int64_t station_us) {
+    hub_now_us_ = station_us + kOffsetUs;
+    v1::EndSetRequest req;
+    req.set_set_id(set_id);
+    v1::ExerciseSet set;
+    grpc::ClientContext ctx;
+    const grpc::Status status = clinic_->EndSet(&ctx, req, &set);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    EXPECT_EQ(set.station_end_us(), station_us);
+  }
+  int64_t AddPatient(const std::string& name) {
+    v1::CreatePatientRequest req;
+    req.set_display_name(name);
+    v1::Patient patient;
+    grpc::ClientContext ctx;
+    EXPECT_TRUE(clinic_->CreatePatient(&ctx, req, &patient).ok());
+    return patient.patient_id();
+  }
+
+  testing::TempDir dir_;
+  std::atomic<int64_t> hub_now_us_{kOffsetUs};
+  std::unique_ptr<api::HubServer> hub_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::StationLink::Stub> link_;
+  std::unique_ptr<v1::Clinic::Stub> clinic_;
+};
+
+// The first batch whose samples reach past t_us.
+size_t BatchesUntil(const std::vector<v1::SampleBatch>& batches, int64_t t_us) {
+  size_t n = 0;
+  while (n < batches.size() && EndOf(batches[n]) <= t_us) ++n;
+  return n;
+}
+
+TEST_F(SetPlacementTest, BacklogAfterAnOutageLandsInTheSetsItWasTakenIn) {
+  const Session session = TwoSets();
+  const std::vector<v1::SampleBatch> batches = BatchesOf(session);
+  // The therapist starts each set as the patient steps on, and ends it a
+  // second after the last repetition.
+  const int64_t start_a = session.first.force.front().t_us + 300'000;
+  const int64_t end_a = session.first.truth.back().end_us + 1'000'000;
+  const int64_t start_b = session.second.force.front().t_us + 300'000;
+  const int64_t end_b = session.end_us;
+  const size_t until_end_a = BatchesUntil(batches, end_a);
+  const size_t until_start_b = BatchesUntil(batches, start_b);
+  const int64_t patient_a = AddPatient("Patient A");
+  const int64_t patient_b = AddPatient("Patient B");
+
+  // In time: each action once the data up to it has arrived.
+  Link in_time = Connect("bay-steady");
+  const int64_t steady_a =
+      StartSet("bay-steady", patient_a, StanceSide::kLeft, start_a);
+  ASSERT_NO_FATAL_FAILURE(Send(in_time, batches, 0, until_end_a));
+  EndSet(steady_a, end_a);
+  ASSERT_NO_FATAL_FAILURE(Send(in_time, batches, until_end_a, until_start_b));
+  const int64_t steady_b =
+      StartSet("bay-steady", patient_b, StanceSide::kRight, start_b);
+  ASSERT_NO_FATAL_FAILURE(
+      Send(in_time, batches, until_start_b, batches.size()));
+  EndSet(steady_b, end_b);
+  Close(in_time);
+
+  // The station drops off in the middle of the first set's third
+  // repetition; both set changes happen while it is away; its backlog
+  // arrives on reconnecting, after the second set has begun.
+  Link before = Connect("bay-wifi");
+  const int64_t wifi_a =
+      StartSet("bay-wifi", patient_a, StanceSide::kLeft, start_a);
+  const size_t outage = BatchesUntil(
+      batches,
+      (session.first.truth[2].start_us + session.first.truth[2].end_us) / 2);
+  ASSERT_NO_FATAL_FAILURE(Send(before, batches, 0, outage));
+  Close(before);
+  EndSet(wifi_a, end_a);
+  const int64_t wifi_b =
+      StartSet("bay-wifi", patient_b, StanceSide::kRight, start_b);
+  Link after = Connect("bay-wifi");
+  ASSERT_EQ(after.durable_seq, outage);
+  ASSERT_NO_FATAL_FAILURE(Send(after, batches, outage, batches.size()));
+  EndSet(wifi_b, end_b);
+  Close(after);
+  hub_->Shutdown();
+  hub_.reset();
+
+  auto store = store::OpenSqliteStore(dir_.path() + "/stephub.db");
+  ASSERT_TRUE(store.ok()) << store.status();
+  for (const auto& [steady, wifi, truth] :
+       {std::tuple{steady_a, wifi_a, &session.first.truth},
+        std::tuple{steady_b, wifi_b, &session.second.truth}}) {
+    SCOPED_TRACE(absl::StrCat("set ", wifi));
+    auto want = (*store)->RepetitionsOfSet(steady);
+    auto got = (*store)->RepetitionsOfSet(wifi);
+    ASSERT_TRUE(want.ok() && got.ok());
+    ASSERT_EQ(want->size(), truth->size());
+    ASSERT_EQ(got->size(), want->size());
+    for (size_t i = 0; i < want->size(); ++i) {
+      v1::Repetition a = (*want)[i], b = (*got)[i];
+      for (v1::Repetition* r : {&a, &b}) {
+        r->clear_set_id();
+        r->clear_station_id();
+        r->clear_scored_at();
+      }
+      EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(a, b))
+          << "repetition " << i + 1 << "\nin time:\n"
+          << a.DebugString() << "after the outage:\n"
+          << b.DebugString();
+    }
+  }
+}
+
+}  // namespace
+}  // namespace stephub
