@@ -13,11 +13,15 @@ ABSL_FLAG(std::string, listen, "127.0.0.1:50051",
           "gRPC listen address (host:port; port 0 picks a free one)");
 ABSL_FLAG(std::string, data_dir, "stephub-data",
           "directory holding the clinic database stephub.db");
+ABSL_FLAG(std::string, time_zone, "localtime",
+          "the clinic's time zone for the days and weeks of progress (an IANA "
+          "name such as Europe/Berlin)");
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "StepHub hub: serves stations, staff tools and the dashboard.\n"
-      "usage: stephub-hub [--listen=HOST:PORT] [--data_dir=DIR]");
+      "usage: stephub-hub [--listen=HOST:PORT] [--data_dir=DIR] "
+      "[--time_zone=ZONE]");
   stephub::ParseFlagsAcceptingDashes(argc, argv);
 
   // Block the stop signals in every thread; one thread waits for them.
@@ -30,6 +34,7 @@ int main(int argc, char** argv) {
   stephub::api::HubOptions options;
   options.listen_address = absl::GetFlag(FLAGS_listen);
   options.data_dir = absl::GetFlag(FLAGS_data_dir);
+  options.time_zone = absl::GetFlag(FLAGS_time_zone);
   auto hub = stephub::api::HubServer::Start(options);
   if (!hub.ok()) {
     std::cerr << "stephub-hub: " << hub.status().message() << "\n";

@@ -240,6 +240,29 @@ TEST(HubEndToEnd, TwoStationsScoredStoredAndKeptAcrossRestart) {
           progress.sets(0).repetition_list(i).peak_pelvic_drop_deg(),
           reps[b.station_id][i].peak_pelvic_drop_deg());
     }
+    // One session in the programme's first week; the side trained, with
+    // readiness from this set.
+    ASSERT_EQ(progress.sessions_size(), 1);
+    EXPECT_EQ(progress.horizon(), "week 1 of the 8-12 week programme");
+    ASSERT_EQ(progress.sides_size(), 1);
+    const v1::Readiness& readiness = progress.sides(0).readiness();
+    EXPECT_EQ(readiness.latest_set_id(), progress.sets(0).set().set_id());
+    EXPECT_EQ(readiness.ready(), progress.sets(0).clean_repetitions() == 5u);
+    if (b.station_id == "bay-2") {
+      // The Trendelenburg patient: not ready, and told why.
+      EXPECT_FALSE(readiness.ready());
+      EXPECT_TRUE(absl::StrContains(readiness.reason(), "dropped > 5°"))
+          << readiness.reason();
+    }
+    std::ostringstream text, err;
+    ASSERT_EQ(cli::Run({"--hub", "127.0.0.1:" + std::to_string(hub->port()),
+                        "progress", std::to_string(patient_of[b.station_id])},
+                       text, err),
+              0)
+        << err.str();
+    EXPECT_TRUE(absl::StrContains(text.str(), "Programme: week 1 of the"))
+        << text.str();
+    EXPECT_TRUE(absl::StrContains(text.str(), "next: ")) << text.str();
   }
   // The CSV report has a header and one row per repetition.
   std::ostringstream csv, err;

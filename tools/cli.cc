@@ -98,6 +98,21 @@ std::string Clock(const google::protobuf::Timestamp& t) {
   return absl::FormatTime("%Y-%m-%d %H:%M:%S", time, absl::LocalTimeZone());
 }
 
+const char* AdherenceText(v1::Adherence a) {
+  switch (a) {
+    case v1::ADHERENCE_BELOW_TARGET:
+      return "below the 3-4 a week target";
+    case v1::ADHERENCE_ON_TARGET:
+      return "on target";
+    case v1::ADHERENCE_ABOVE_TARGET:
+      return "above the 3-4 a week target";
+    case v1::ADHERENCE_IN_PROGRESS:
+      return "this week, so far";
+    default:
+      return "";
+  }
+}
+
 const char* Side(v1::StanceSide side) {
   return side == v1::STANCE_SIDE_RIGHT ? "right" : "left";
 }
@@ -329,6 +344,45 @@ class Cli {
           sum.repetitions() > 0 && sum.clean_repetitions() < sum.repetitions()
               ? "  << Trendelenburg compensation: keep the load"
               : (sum.repetitions() > 0 ? "  (every rep clean)" : ""));
+    }
+    if (progress.sessions().empty()) return 0;
+    out_ << "Programme: " << progress.horizon() << " (days in "
+         << progress.time_zone() << ")\n";
+    for (const auto& week : progress.weeks()) {
+      out_ << absl::StrFormat(
+          "  week of %s  %d session%s  %s%s\n", week.monday(), week.sessions(),
+          week.sessions() == 1 ? "" : "s", AdherenceText(week.adherence()),
+          week.sessions_too_soon() > 0
+              ? absl::StrFormat("  (%d less than 24 h after the "
+                                "previous one)",
+                                week.sessions_too_soon())
+              : "");
+    }
+    for (const auto& side : progress.sides()) {
+      out_ << Side(side.side()) << " stance:\n";
+      const auto& trend = side.pelvic_drop_trend();
+      if (trend.has_slope_per_week()) {
+        out_ << absl::StrFormat(
+            "  mean pelvic drop %+.2f deg/week%s over %d weeks; clean share "
+            "%+.1f points/week\n",
+            trend.slope_per_week(),
+            trend.has_slope_stderr()
+                ? absl::StrFormat(" (+/- %.2f)", trend.slope_stderr())
+                : "",
+            trend.weeks(), side.clean_trend().slope_per_week());
+      }
+      const auto& r = side.readiness();
+      out_ << "  " << (r.ready() ? "READY to progress: " : "not ready: ")
+           << r.reason() << "\n  next: " << r.next_step() << "\n";
+    }
+    if (progress.has_asymmetry()) {
+      const auto& a = progress.asymmetry();
+      out_ << absl::StrFormat(
+          "Asymmetry: mean drop left %+.1f deg, right %+.1f deg (left - right "
+          "%+.1f deg); clean left %.0f%%, right %.0f%%\n",
+          a.left_mean_pelvic_drop_deg(), a.right_mean_pelvic_drop_deg(),
+          a.pelvic_drop_difference_deg(), a.left_clean_percent(),
+          a.right_clean_percent());
     }
     return 0;
   }

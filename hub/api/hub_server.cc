@@ -34,6 +34,12 @@ struct HubServer::Parts {
 absl::StatusOr<std::unique_ptr<HubServer>> HubServer::Start(
     const HubOptions& options) {
   auto parts = std::make_unique<Parts>();
+  absl::TimeZone zone;
+  if (!absl::LoadTimeZone(options.time_zone, &zone)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "unknown time zone \"", options.time_zone,
+        "\": give an IANA name such as Europe/Berlin (is tzdata installed?)"));
+  }
   std::error_code ec;
   std::filesystem::create_directories(options.data_dir, ec);
   if (ec) {
@@ -53,7 +59,7 @@ absl::StatusOr<std::unique_ptr<HubServer>> HubServer::Start(
       std::make_unique<ingest::StationLinkService>(*parts->store, *parts->bays);
   parts->clinic = std::make_unique<ClinicService>(*parts->store, *parts->bays);
   parts->dashboard = std::make_unique<DashboardService>(
-      *parts->store, *parts->bays, parts->bus);
+      *parts->store, *parts->bays, parts->bus, zone, options.clock);
   parts->reports = std::make_unique<ReportsService>(*parts->store);
 
   grpc::EnableDefaultHealthCheckService(true);

@@ -19,6 +19,9 @@ struct HubOptions {
   int max_receive_message_bytes = 1 << 20;         // a batch is ~10-40 KiB
   // The hub's time for placing sets on stations' clocks (tests replace it).
   std::function<absl::Time()> clock = &absl::Now;
+  // The clinic's time zone, for the days and weeks of progress: an IANA
+  // name ("Europe/Berlin") or "localtime".
+  std::string time_zone = "localtime";
 };
 
 class HubServer {

@@ -11,7 +11,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
-#include "hub/progress/progress.h"
+#include "hub/api/progress_view.h"
 
 namespace stephub::api {
 namespace {
@@ -230,28 +230,10 @@ grpc::ServerWriteReactor<v1::ClinicEvent>* DashboardService::WatchClinic(
 grpc::Status DashboardService::GetPatientProgress(
     grpc::ServerContext*, const v1::GetPatientProgressRequest* request,
     v1::PatientProgress* response) {
-  auto patient = store_.GetPatient(request->patient_id());
-  if (!patient.ok()) return ToGrpc(patient.status());
-  *response->mutable_patient() = *patient;
-  auto sets = store_.SetsOfPatient(request->patient_id());
-  if (!sets.ok()) return ToGrpc(sets.status());
-  for (const v1::ExerciseSet& set : *sets) {
-    auto reps = store_.RepetitionsOfSet(set.set_id());
-    if (!reps.ok()) return ToGrpc(reps.status());
-    v1::SetSummary* summary = response->add_sets();
-    *summary->mutable_set() = set;
-    std::vector<progress::RepetitionOutcome> outcomes;
-    for (const v1::Repetition& rep : *reps) {
-      outcomes.push_back({rep.peak_pelvic_drop_deg(), rep.clean()});
-      *summary->add_repetition_list() = rep;
-    }
-    const progress::SetSummary s = progress::SummariseSet(outcomes);
-    summary->set_repetitions(s.repetitions);
-    summary->set_clean_repetitions(s.clean_repetitions);
-    summary->set_clean_percent(s.clean_percent);
-    summary->set_mean_pelvic_drop_deg(s.mean_pelvic_drop_deg);
-    summary->set_worst_pelvic_drop_deg(s.worst_pelvic_drop_deg);
-  }
+  auto progress =
+      PatientProgressOf(store_, request->patient_id(), clock_(), time_zone_);
+  if (!progress.ok()) return ToGrpc(progress.status());
+  *response = std::move(*progress);
   return grpc::Status::OK;
 }
 

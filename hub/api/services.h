@@ -4,7 +4,10 @@
 #define STEPHUB_HUB_API_SERVICES_H_
 
 #include <cstddef>
+#include <functional>
 
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "hub/ingest/bays.h"
 #include "hub/live/live_bus.h"
 #include "hub/store/store.h"
@@ -48,11 +51,16 @@ class DashboardService final
     : public v1::Dashboard::WithCallbackMethod_WatchClinic<
           v1::Dashboard::Service> {
  public:
+  // Days and weeks of progress are the clinic's, in `time_zone`.
   DashboardService(store::ClinicStore& store, ingest::Bays& bays,
-                   live::LiveBus& bus, size_t subscriber_queue = 1024)
+                   live::LiveBus& bus, absl::TimeZone time_zone,
+                   std::function<absl::Time()> clock,
+                   size_t subscriber_queue = 1024)
       : store_(store),
         bays_(bays),
         bus_(bus),
+        time_zone_(time_zone),
+        clock_(std::move(clock)),
         subscriber_queue_(subscriber_queue) {}
 
   grpc::ServerWriteReactor<v1::ClinicEvent>* WatchClinic(
@@ -66,6 +74,8 @@ class DashboardService final
   store::ClinicStore& store_;
   ingest::Bays& bays_;
   live::LiveBus& bus_;
+  const absl::TimeZone time_zone_;
+  const std::function<absl::Time()> clock_;
   const size_t subscriber_queue_;
 };
 

@@ -1,0 +1,22 @@
+// A patient's progress as the Dashboard serves it: the stored sets and
+// repetitions through hub/progress, onto the wire.
+#ifndef STEPHUB_HUB_API_PROGRESS_VIEW_H_
+#define STEPHUB_HUB_API_PROGRESS_VIEW_H_
+
+#include <cstdint>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "hub/store/store.h"
+#include "stephub/v1/dashboard.pb.h"
+
+namespace stephub::api {
+
+absl::StatusOr<v1::PatientProgress> PatientProgressOf(store::ClinicStore& store,
+                                                      int64_t patient_id,
+                                                      absl::Time as_of,
+                                                      absl::TimeZone zone);
+
+}  // namespace stephub::api
+
+#endif  // STEPHUB_HUB_API_PROGRESS_VIEW_H_
