@@ -8,11 +8,16 @@
 #include "absl/flags/usage.h"
 #include "common/flags.h"
 #include "hub/api/hub_server.h"
+#include "hub/scoring/scoring_config.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:50051",
           "gRPC listen address (host:port; port 0 picks a free one)");
 ABSL_FLAG(std::string, data_dir, "stephub-data",
           "directory holding the clinic database stephub.db");
+ABSL_FLAG(std::string, scoring, "",
+          "scoring settings over the defaults, name=value,... (e.g. "
+          "pelvic_compensation_threshold_deg=4); results carry them in their "
+          "scoring version");
 ABSL_FLAG(std::string, time_zone, "localtime",
           "the clinic's time zone for the days and weeks of progress (an IANA "
           "name such as Europe/Berlin)");
@@ -35,6 +40,14 @@ int main(int argc, char** argv) {
   options.listen_address = absl::GetFlag(FLAGS_listen);
   options.data_dir = absl::GetFlag(FLAGS_data_dir);
   options.time_zone = absl::GetFlag(FLAGS_time_zone);
+  auto scoring =
+      stephub::scoring::ParseScoringOverrides(absl::GetFlag(FLAGS_scoring));
+  if (!scoring.ok()) {
+    std::cerr << "stephub-hub: --scoring: " << scoring.status().message()
+              << "\n";
+    return 2;
+  }
+  options.scoring = *scoring;
   auto hub = stephub::api::HubServer::Start(options);
   if (!hub.ok()) {
     std::cerr << "stephub-hub: " << hub.status().message() << "\n";

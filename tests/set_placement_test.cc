@@ -9,15 +9,20 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <map>
+#include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "common/simulator.h"
 #include "hub/api/hub_server.h"
+#include "hub/scoring/scoring_config.h"
 #include "hub/store/store.h"
 #include "stephub/v1/clinic.grpc.pb.h"
+#include "stephub/v1/dashboard.grpc.pb.h"
 #include "stephub/v1/station_link.grpc.pb.h"
 #include "tests/testing.h"
+#include "tools/cli.h"
 
 namespace stephub {
 namespace {
@@ -151,10 +156,14 @@ int64_t EndOf(const v1::SampleBatch& batch) {
 
 class SetPlacementTest : public ::testing::Test {
  protected:
-  void SetUp() override {
+  void SetUp() override { StartHub({}); }
+
+  void StartHub(const scoring::ScoringConfig& scoring) {
+    hub_.reset();
     api::HubOptions options;
     options.listen_address = "127.0.0.1:0";
     options.data_dir = dir_.path();
+    options.scoring = scoring;
     options.clock = [this] { return absl::FromUnixMicros(hub_now_us_.load()); };
     auto hub = api::HubServer::Start(options);
     ASSERT_TRUE(hub.ok()) << hub.status();
@@ -352,6 +361,89 @@ TEST_F(SetPlacementTest, BacklogAfterAnOutageLandsInTheSetsItWasTakenIn) {
           << a.DebugString() << "after the outage:\n"
           << b.DebugString();
     }
+  }
+}
+
+// A stricter (or laxer) threshold, re-scored from the stored samples: the
+// new results are the set's current ones, the old ones stay beside them.
+TEST_F(SetPlacementTest, RescoringKeepsTheOldResultsBesideTheNew) {
+  const Session session = TwoSets();
+  const std::vector<v1::SampleBatch> batches = BatchesOf(session);
+  const int64_t start = session.second.force.front().t_us + 300'000;
+  const size_t from = BatchesUntil(batches, start);
+  const int64_t patient = AddPatient("Patient C");
+  Link link = Connect("bay-5");
+  ASSERT_NO_FATAL_FAILURE(Send(link, batches, 0, from));
+  const int64_t set_id = StartSet("bay-5", patient, StanceSide::kRight, start);
+  ASSERT_NO_FATAL_FAILURE(Send(link, batches, from, batches.size()));
+  EndSet(set_id, session.end_us);
+  Close(link);
+
+  auto progress_of_set = [&]() {
+    auto dashboard = v1::Dashboard::NewStub(channel_);
+    v1::GetPatientProgressRequest req;
+    req.set_patient_id(patient);
+    v1::PatientProgress progress;
+    grpc::ClientContext ctx;
+    EXPECT_TRUE(dashboard->GetPatientProgress(&ctx, req, &progress).ok());
+    EXPECT_EQ(progress.sets_size(), 1);
+    return progress.sets(0);
+  };
+  const v1::SetSummary before = progress_of_set();
+  ASSERT_EQ(before.repetitions(), session.second.truth.size());
+  const std::string old_version = before.repetition_list(0).scoring_version();
+  EXPECT_EQ(old_version, scoring::kScoringVersion);
+  // Halfway between the smallest and the largest drop: some repetitions
+  // change from compensated to clean (or back).
+  double least = 1e9, most = 0;
+  for (const auto& r : before.repetition_list()) {
+    least = std::min(least, std::abs(r.peak_pelvic_drop_deg()));
+    most = std::max(most, std::abs(r.peak_pelvic_drop_deg()));
+  }
+  scoring::ScoringConfig stricter;
+  stricter.pelvic_compensation_threshold_deg =
+      std::round((least + most) / 2 * 10) / 10;
+  ASSERT_NO_FATAL_FAILURE(StartHub(stricter));
+
+  std::ostringstream out, err;
+  ASSERT_EQ(cli::Run({"--hub", "127.0.0.1:" + std::to_string(hub_->port()),
+                      "rescore", "--set", std::to_string(set_id)},
+                     out, err),
+            0)
+      << err.str();
+  const std::string new_version = scoring::ScoringVersionOf(stricter);
+  EXPECT_NE(new_version, old_version);
+  EXPECT_THAT(out.str(), ::testing::HasSubstr("-> " + new_version))
+      << out.str();
+
+  const v1::SetSummary after = progress_of_set();
+  ASSERT_EQ(after.repetitions(), before.repetitions());
+  uint32_t clean = 0;
+  for (int i = 0; i < after.repetition_list_size(); ++i) {
+    const v1::Repetition& was = before.repetition_list(i);
+    const v1::Repetition& now = after.repetition_list(i);
+    EXPECT_EQ(now.scoring_version(), new_version);
+    // Only the threshold changed: the same repetitions, the same drops.
+    EXPECT_EQ(now.start_us(), was.start_us());
+    EXPECT_DOUBLE_EQ(now.peak_pelvic_drop_deg(), was.peak_pelvic_drop_deg());
+    EXPECT_EQ(now.clean(), std::abs(now.peak_pelvic_drop_deg()) <=
+                               stricter.pelvic_compensation_threshold_deg);
+    clean += now.clean();
+  }
+  EXPECT_EQ(after.clean_repetitions(), clean);
+  EXPECT_NE(after.clean_repetitions(), before.clean_repetitions());
+
+  hub_.reset();
+  auto store = store::OpenSqliteStore(dir_.path() + "/stephub.db");
+  ASSERT_TRUE(store.ok()) << store.status();
+  auto versions = (*store)->ScoringVersionsOfSet(set_id);
+  ASSERT_TRUE(versions.ok());
+  EXPECT_EQ(*versions, (std::vector<std::string>{old_version, new_version}));
+  auto old = (*store)->RepetitionsOfSetVersion(set_id, old_version);
+  ASSERT_TRUE(old.ok());
+  ASSERT_EQ(old->size(), before.repetitions());
+  for (size_t i = 0; i < old->size(); ++i) {
+    EXPECT_EQ((*old)[i].clean(), before.repetition_list(i).clean());
   }
 }
 

@@ -16,6 +16,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/civil_time.h"
+#include "absl/time/time.h"
 #include "stephub/v1/clinic.grpc.pb.h"
 #include "stephub/v1/dashboard.grpc.pb.h"
 #include "stephub/v1/reports.grpc.pb.h"
@@ -32,7 +34,10 @@ commands:
   set start --station ID --patient ID --side left|right [--load TEXT] [--level N]
   set end (--station ID | --set ID)
   watch [--until-sets-ended N]        live events of every bay, one per line
-  progress PATIENT_ID                 the patient's sets and repetitions
+  progress PATIENT_ID                 sets, sessions, weeks, trends, readiness
+  rescore (--set ID | --since YYYY-MM-DD)
+                                      score ended sets again with the hub's
+                                      current scoring (old results are kept)
   report PATIENT_ID --format csv [-o FILE]
                                       export repetitions (stdout without -o)
 
@@ -387,6 +392,47 @@ class Cli {
     return 0;
   }
 
+  int Rescore(const std::vector<std::string>& words) {
+    auto args = ParseArgs(words, {"set", "since"});
+    if (!args.ok()) return Usage(std::string(args.status().message()));
+    auto& o = args->options;
+    v1::RescoreRequest req;
+    if (!o["set"].empty() && o["since"].empty()) {
+      auto id = ParseId(o["set"], "--set");
+      if (!id.ok()) return Usage(std::string(id.status().message()));
+      req.set_set_id(*id);
+    } else if (!o["since"].empty() && o["set"].empty()) {
+      absl::CivilDay day;
+      if (!absl::ParseCivilTime(o["since"], &day)) {
+        return Usage(absl::StrCat("--since \"", o["since"],
+                                  "\" is not a date (YYYY-MM-DD)"));
+      }
+      // Midnight where the command runs: the staff's own day.
+      *req.mutable_since() =
+          google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(
+              absl::ToUnixMicros(absl::FromCivil(day, absl::LocalTimeZone())));
+    } else {
+      return Usage("rescore needs --set ID or --since YYYY-MM-DD");
+    }
+    v1::RescoreResponse resp;
+    grpc::ClientContext ctx;
+    auto s = clinic_->Rescore(&ctx, req, &resp);
+    if (!s.ok()) return Fail(Describe(s));
+    if (resp.sets().empty()) out_ << "no sets to re-score\n";
+    for (const auto& r : resp.sets()) {
+      if (!r.skipped().empty()) {
+        out_ << "set " << r.set_id() << ": skipped, " << r.skipped() << "\n";
+        continue;
+      }
+      out_ << absl::StrFormat(
+          "set %d: %s %d reps, %d clean -> %s %d reps, %d clean\n", r.set_id(),
+          r.old_scoring_version(), r.old_repetitions(),
+          r.old_clean_repetitions(), r.new_scoring_version(),
+          r.new_repetitions(), r.new_clean_repetitions());
+    }
+    return 0;
+  }
+
   int Report(const std::vector<std::string>& words) {
     auto args = ParseArgs(words, {"format", "o"});
     if (!args.ok()) return Usage(std::string(args.status().message()));
@@ -476,6 +522,7 @@ int Run(const std::vector<std::string>& argv, std::ostream& out,
   if (command == "watch") return cli.Watch(rest);
   if (command == "progress") return cli.Progress(rest);
   if (command == "report") return cli.Report(rest);
+  if (command == "rescore") return cli.Rescore(rest);
   return cli.Usage(absl::StrCat("unknown command \"", command, "\""));
 }
 

@@ -10,6 +10,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "hub/scoring/scoring.h"
 
 namespace stephub::api {
 
@@ -22,6 +23,8 @@ struct HubOptions {
   // The clinic's time zone, for the days and weeks of progress: an IANA
   // name ("Europe/Berlin") or "localtime".
   std::string time_zone = "localtime";
+  // Thresholds and switches of the scoring (scoring_config.h overrides).
+  scoring::ScoringConfig scoring;
 };
 
 class HubServer {

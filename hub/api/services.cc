@@ -92,6 +92,30 @@ grpc::Status ClinicService::StartSet(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
+grpc::Status ClinicService::Rescore(grpc::ServerContext*,
+                                    const v1::RescoreRequest* request,
+                                    v1::RescoreResponse* response) {
+  std::vector<int64_t> set_ids;
+  if (request->has_since()) {
+    auto sets = store_.SetsStartedSince(absl::FromUnixMicros(
+        google::protobuf::util::TimeUtil::TimestampToMicroseconds(
+            request->since())));
+    if (!sets.ok()) return ToGrpc(sets.status());
+    for (const v1::ExerciseSet& set : *sets) set_ids.push_back(set.set_id());
+  } else if (request->set_id() > 0) {
+    set_ids.push_back(request->set_id());
+  } else {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "give set_id (> 0) or since");
+  }
+  for (int64_t id : set_ids) {
+    auto rescored = bays_.Rescore(id);
+    if (!rescored.ok()) return ToGrpc(rescored.status());
+    *response->add_sets() = *rescored;
+  }
+  return grpc::Status::OK;
+}
+
 grpc::Status ClinicService::EndSet(grpc::ServerContext*,
                                    const v1::EndSetRequest* request,
                                    v1::ExerciseSet* response) {

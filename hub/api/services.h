@@ -39,6 +39,8 @@ class ClinicService final : public v1::Clinic::Service {
                         v1::ExerciseSet* response) override;
   grpc::Status EndSet(grpc::ServerContext*, const v1::EndSetRequest* request,
                       v1::ExerciseSet* response) override;
+  grpc::Status Rescore(grpc::ServerContext*, const v1::RescoreRequest* request,
+                       v1::RescoreResponse* response) override;
 
  private:
   store::ClinicStore& store_;

@@ -12,6 +12,7 @@
 #include "absl/time/clock.h"
 #include "common/log.h"
 #include "hub/ingest/validate.h"
+#include "hub/scoring/scoring_config.h"
 
 namespace stephub::ingest {
 
@@ -586,7 +587,10 @@ v1::Repetition Bays::RepetitionToWire(const Bay& bay,
   rep.set_peak_pelvic_drop_deg(r.peak_pelvic_drop_deg);
   rep.set_verdict(ToProto(r.verdict));
   rep.set_clean(r.verdict == scoring::Verdict::kClean);
-  rep.set_scoring_version(scoring::kScoringVersion);
+  // Sets from before versions were kept with them: the hub's current one.
+  rep.set_scoring_version(set.scoring_version().empty()
+                              ? scoring::kScoringVersion
+                              : set.scoring_version());
   *rep.mutable_scored_at() = Now();
   SetDetails(r, &rep);
   return rep;
@@ -677,6 +681,7 @@ absl::StatusOr<v1::ExerciseSet> Bays::StartSet(
     }
     if (auto now = StationNowLocked(*bay)) set.set_station_start_us(*now);
   }
+  set.set_scoring_version(scoring::ScoringVersionOf(config_));
   set.set_station_id(request.station_id());
   set.set_patient_id(request.patient_id());
   set.set_stance_side(request.stance_side());
@@ -767,6 +772,112 @@ absl::StatusOr<v1::ExerciseSet> Bays::EndSet(const v1::EndSetRequest& request) {
   *event.mutable_set_ended() = *ended;
   Publish(std::move(event));
   return ended;
+}
+
+absl::StatusOr<v1::RescoredSet> Bays::Rescore(int64_t set_id) {
+  auto set = store_.GetSet(set_id);
+  if (!set.ok()) return set.status();
+  v1::RescoredSet result;
+  result.set_set_id(set_id);
+  if (auto bay = Find(set->station_id())) {
+    std::lock_guard<std::mutex> lock(bay->mu);
+    const bool running = bay->running && bay->running->set.set_id() == set_id;
+    const bool closing = bay->closing && bay->closing->set.set_id() == set_id;
+    if (running || closing) {
+      result.set_skipped(
+          running ? "still running: end it first"
+                  : "ended, but its station's data has not reached its end");
+      return result;
+    }
+  }
+  auto old = store_.RepetitionsOfSet(set_id);
+  if (!old.ok()) return old.status();
+  result.set_old_scoring_version(
+      !set->scoring_version().empty() ? set->scoring_version()
+      : old->empty()                  ? ""
+                                      : old->front().scoring_version());
+  result.set_old_repetitions(static_cast<uint32_t>(old->size()));
+  for (const v1::Repetition& r : *old) {
+    result.set_old_clean_repetitions(result.old_clean_repetitions() +
+                                     r.clean());
+  }
+  auto stations = store_.ListStations();
+  if (!stations.ok()) return stations.status();
+  // The scorer is fed as live scoring fed it: the station's sensors, the
+  // batches in the order they arrived, each cut to the set's bounds.
+  Bay context;
+  context.station_id = set->station_id();
+  for (const store::StationRecord& r : *stations) {
+    if (r.station_id == set->station_id()) context.hello = r.hello;
+  }
+  SetScoring rescoring;
+  rescoring.set = *set;
+  rescoring.set.set_scoring_version(scoring::ScoringVersionOf(config_));
+  rescoring.scorer = std::make_unique<scoring::SetScorer>(
+      ToStanceSide(set->stance_side()), StationSensorsOf(context.hello),
+      config_);
+  const absl::Time started = absl::FromUnixMicros(
+      TimeUtil::TimestampToMicroseconds(set->started_at()));
+  const absl::Time ended =
+      set->has_ended_at()
+          ? absl::FromUnixMicros(
+                TimeUtil::TimestampToMicroseconds(set->ended_at()))
+          : absl::InfiniteFuture();
+  std::vector<v1::Repetition> reps;
+  absl::Status bad;
+  auto visited = store_.VisitBatches(
+      set->station_id(), started, [&](const store::BatchRecord& record) {
+        // Past the set's end: on the station's clock when known (a backlog
+        // can arrive long after), else by arrival.
+        if (set->has_station_end_us()
+                ? record.first_t_us > set->station_end_us()
+                : record.received_at > ended) {
+          return false;
+        }
+        if (record.boot_id == context.scored_boot_id &&
+            record.seq <= context.scored_seq) {
+          return true;
+        }
+        context.scored_boot_id = record.boot_id;
+        context.scored_seq = record.seq;
+        v1::SampleBatch batch;
+        if (!batch.ParseFromString(record.payload)) {
+          bad = absl::DataLossError(absl::StrCat(
+              "stored batch ", record.seq, " of ", record.station_id, " (boot ",
+              record.boot_id, ") does not parse"));
+          return false;
+        }
+        for (v1::Repetition& rep : ScoreLocked(context, rescoring, batch)) {
+          reps.push_back(std::move(rep));
+        }
+        return true;
+      });
+  if (!visited.ok()) return visited;
+  if (!bad.ok()) return bad;
+  bool partial = false;
+  for (v1::Repetition& rep : FinishLocked(context, rescoring, &partial)) {
+    reps.push_back(std::move(rep));
+  }
+  result.set_new_scoring_version(rescoring.set.scoring_version());
+  result.set_new_repetitions(static_cast<uint32_t>(reps.size()));
+  for (const v1::Repetition& r : reps) {
+    result.set_new_clean_repetitions(result.new_clean_repetitions() +
+                                     r.clean());
+  }
+  if (auto s = store_.ReplaceRepetitions(set_id,
+                                         rescoring.set.scoring_version(), reps);
+      !s.ok()) {
+    return s;
+  }
+  store_.AddEvent(
+      "set_rescored", set->station_id(),
+      absl::StrCat("set ", set_id, ": ", result.old_scoring_version(), " (",
+                   result.old_repetitions(), " repetitions, ",
+                   result.old_clean_repetitions(), " clean) -> ",
+                   result.new_scoring_version(), " (", reps.size(),
+                   " repetitions, ", result.new_clean_repetitions(),
+                   " clean)"));
+  return result;
 }
 
 std::vector<v1::StationStatus> Bays::Stations() const {

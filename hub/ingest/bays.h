@@ -72,6 +72,11 @@ class Bays {
   absl::StatusOr<v1::ExerciseSet> StartSet(const v1::StartSetRequest& request);
   absl::StatusOr<v1::ExerciseSet> EndSet(const v1::EndSetRequest& request);
 
+  // Scores an ended set again from its stored batches, exactly as live
+  // scoring did, with this hub's scoring settings; the results become the
+  // set's current ones and older versions are kept.
+  absl::StatusOr<v1::RescoredSet> Rescore(int64_t set_id);
+
   std::vector<v1::StationStatus> Stations() const;
   v1::ClinicSnapshot Snapshot() const;
 

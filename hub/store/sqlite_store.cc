@@ -19,7 +19,7 @@
 namespace stephub::store {
 namespace {
 
-constexpr int kSchemaVersion = 3;
+constexpr int kSchemaVersion = 4;
 // Writes taken into one transaction at most; bounds commit latency.
 constexpr size_t kMaxGroup = 512;
 
@@ -86,6 +86,11 @@ ALTER TABLE repetitions ADD COLUMN details BLOB;
     R"sql(
 ALTER TABLE sets ADD COLUMN station_start_us INTEGER;
 ALTER TABLE sets ADD COLUMN station_end_us INTEGER;
+)sql",
+    // 4: which scoring version's results are a set's current ones (NULL:
+    // a set from before re-scoring existed, with results of one version).
+    R"sql(
+ALTER TABLE sets ADD COLUMN scoring_version TEXT;
 )sql",
 };
 static_assert(std::size(kMigrations) == kSchemaVersion);
@@ -251,7 +256,7 @@ v1::Patient PatientFrom(const Statement& row) {
 constexpr char kSetColumns[] =
     "s.set_id, s.station_id, s.patient_id, s.stance_side, s.exercise, s.load, "
     "s.level, s.started_us, s.ended_us, p.display_name, s.station_start_us, "
-    "s.station_end_us";
+    "s.station_end_us, s.scoring_version";
 
 v1::ExerciseSet SetFrom(const Statement& row) {
   v1::ExerciseSet set;
@@ -272,7 +277,32 @@ v1::ExerciseSet SetFrom(const Statement& row) {
   set.set_patient_display_name(row.Text(9));
   if (!row.IsNull(10)) set.set_station_start_us(row.Int(10));
   if (!row.IsNull(11)) set.set_station_end_us(row.Int(11));
+  if (!row.IsNull(12)) set.set_scoring_version(row.Text(12));
   return set;
+}
+
+absl::Status InsertRepetition(sqlite3* db, const v1::Repetition& r) {
+  Statement st(db,
+               "INSERT OR REPLACE INTO repetitions(set_id, number, "
+               "scoring_version, station_id, patient_id, start_us, "
+               "deepest_us, end_us, peak_pelvic_drop_deg, verdict, "
+               "clean, scored_us, details) "
+               "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)");
+  st.Bind(1, r.set_id())
+      .Bind(2, static_cast<int64_t>(r.number()))
+      .Bind(3, r.scoring_version())
+      .Bind(4, r.station_id())
+      .Bind(5, r.patient_id())
+      .Bind(6, r.start_us())
+      .Bind(7, r.deepest_us())
+      .Bind(8, r.end_us())
+      .Bind(9, r.peak_pelvic_drop_deg())
+      .Bind(10, static_cast<int64_t>(r.verdict()))
+      .Bind(11, static_cast<int64_t>(r.clean()))
+      .Bind(12, google::protobuf::util::TimeUtil::TimestampToMicroseconds(
+                    r.scored_at()))
+      .BindBlob(13, DetailsOf(r));
+  return st.Run();
 }
 
 class SqliteStore final : public ClinicStore {
@@ -443,8 +473,8 @@ class SqliteStore final : public ClinicStore {
     auto s = WriteAndWait([&](sqlite3* db) {
       Statement st(db,
                    "INSERT INTO sets(station_id, patient_id, stance_side, "
-                   "exercise, load, level, started_us, station_start_us) "
-                   "VALUES(?,?,?,?,?,?,?,?)");
+                   "exercise, load, level, started_us, station_start_us, "
+                   "scoring_version) VALUES(?,?,?,?,?,?,?,?,?)");
       st.Bind(1, set.station_id())
           .Bind(2, set.patient_id())
           .Bind(3, static_cast<int64_t>(set.stance_side()))
@@ -457,6 +487,7 @@ class SqliteStore final : public ClinicStore {
       } else {
         st.BindNull(8);
       }
+      st.Bind(9, set.scoring_version());
       auto r = st.Run();
       id = sqlite3_last_insert_rowid(db);
       return r;
@@ -500,6 +531,12 @@ class SqliteStore final : public ClinicStore {
                      std::nullopt);
   }
 
+  absl::StatusOr<std::vector<v1::ExerciseSet>> SetsStartedSince(
+      absl::Time since) override {
+    return QuerySets("WHERE s.started_us >= ? ORDER BY s.set_id",
+                     ToUs(since));
+  }
+
   absl::StatusOr<std::vector<v1::ExerciseSet>> SetsOfPatient(
       int64_t patient_id) override {
     return QuerySets("WHERE s.patient_id = ? ORDER BY s.started_us, s.set_id",
@@ -508,44 +545,104 @@ class SqliteStore final : public ClinicStore {
 
   void AddRepetition(v1::Repetition rep, CommitCallback done) override {
     Enqueue(
-        [r = std::move(rep)](sqlite3* db) {
-          Statement st(db,
-                       "INSERT OR REPLACE INTO repetitions(set_id, number, "
-                       "scoring_version, station_id, patient_id, start_us, "
-                       "deepest_us, end_us, peak_pelvic_drop_deg, verdict, "
-                       "clean, scored_us, details) "
-                       "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)");
-          st.Bind(1, r.set_id())
-              .Bind(2, static_cast<int64_t>(r.number()))
-              .Bind(3, r.scoring_version())
-              .Bind(4, r.station_id())
-              .Bind(5, r.patient_id())
-              .Bind(6, r.start_us())
-              .Bind(7, r.deepest_us())
-              .Bind(8, r.end_us())
-              .Bind(9, r.peak_pelvic_drop_deg())
-              .Bind(10, static_cast<int64_t>(r.verdict()))
-              .Bind(11, static_cast<int64_t>(r.clean()))
-              .Bind(12,
-                    google::protobuf::util::TimeUtil::TimestampToMicroseconds(
-                        r.scored_at()))
-              .BindBlob(13, DetailsOf(r));
-          return st.Run();
-        },
+        [r = std::move(rep)](sqlite3* db) { return InsertRepetition(db, r); },
         std::move(done));
   }
 
   absl::StatusOr<std::vector<v1::Repetition>> RepetitionsOfSet(
       int64_t set_id) override {
+    return QueryRepetitions(set_id, std::nullopt);
+  }
+
+  absl::StatusOr<std::vector<v1::Repetition>> RepetitionsOfSetVersion(
+      int64_t set_id, const std::string& scoring_version) override {
+    return QueryRepetitions(set_id, scoring_version);
+  }
+
+  absl::StatusOr<std::vector<std::string>> ScoringVersionsOfSet(
+      int64_t set_id) override {
     std::lock_guard<std::mutex> lock(reader_mu_);
     Statement st(reader_db_,
-                 "SELECT set_id, number, scoring_version, station_id, "
-                 "patient_id, start_us, deepest_us, end_us, "
-                 "peak_pelvic_drop_deg, verdict, clean, scored_us, details "
-                 "FROM repetitions WHERE set_id = ? ORDER BY number, "
-                 "scoring_version");
+                 "SELECT scoring_version, MIN(scored_us) AS first FROM "
+                 "repetitions WHERE set_id = ? GROUP BY scoring_version "
+                 "ORDER BY first, scoring_version");
     if (auto s = st.prepared(); !s.ok()) return s;
     st.Bind(1, set_id);
+    std::vector<std::string> out;
+    while (st.Step()) out.push_back(st.Text(0));
+    if (auto s = st.status(); !s.ok()) return s;
+    return out;
+  }
+
+  absl::Status ReplaceRepetitions(
+      int64_t set_id, const std::string& scoring_version,
+      const std::vector<v1::Repetition>& repetitions) override {
+    return WriteAndWait([&](sqlite3* db) -> absl::Status {
+      Statement del(db,
+                    "DELETE FROM repetitions WHERE set_id = ? AND "
+                    "scoring_version = ?");
+      del.Bind(1, set_id).Bind(2, scoring_version);
+      if (auto s = del.Run(); !s.ok()) return s;
+      for (const v1::Repetition& r : repetitions) {
+        if (r.set_id() != set_id || r.scoring_version() != scoring_version) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("repetition ", r.number(), " is of set ", r.set_id(),
+                           " version ", r.scoring_version(), ", not set ",
+                           set_id, " version ", scoring_version));
+        }
+        if (auto s = InsertRepetition(db, r); !s.ok()) return s;
+      }
+      Statement current(db,
+                        "UPDATE sets SET scoring_version = ? WHERE set_id = ?");
+      current.Bind(1, scoring_version).Bind(2, set_id);
+      return current.Run();
+    });
+  }
+
+  void AddEvent(const std::string& kind, const std::string& station_id,
+                const std::string& detail) override {
+    const int64_t now = ToUs(absl::Now());
+    Enqueue(
+        [=](sqlite3* db) {
+          Statement st(db,
+                       "INSERT INTO events(time_us, kind, station_id, detail) "
+                       "VALUES(?,?,?,?)");
+          st.Bind(1, now).Bind(2, kind).Bind(3, station_id).Bind(4, detail);
+          return st.Run();
+        },
+        nullptr);
+  }
+
+ private:
+  using WriteFn = std::function<absl::Status(sqlite3*)>;
+  struct PendingWrite {
+    WriteFn write;
+    CommitCallback done;
+  };
+
+  // The set's current version's repetitions, or `version`'s.
+  absl::StatusOr<std::vector<v1::Repetition>> QueryRepetitions(
+      int64_t set_id, const std::optional<std::string>& version) {
+    std::lock_guard<std::mutex> lock(reader_mu_);
+    // A set from before re-scoring existed (NULL) has one version.
+    Statement st(reader_db_,
+                 version
+                     ? "SELECT set_id, number, scoring_version, station_id, "
+                       "patient_id, start_us, deepest_us, end_us, "
+                       "peak_pelvic_drop_deg, verdict, clean, scored_us, "
+                       "details FROM repetitions r WHERE set_id = ?1 AND "
+                       "scoring_version = ?2 ORDER BY number"
+                     : "SELECT r.set_id, number, r.scoring_version, "
+                       "r.station_id, r.patient_id, start_us, deepest_us, "
+                       "end_us, peak_pelvic_drop_deg, verdict, clean, "
+                       "scored_us, details FROM repetitions r JOIN sets s "
+                       "ON s.set_id = r.set_id WHERE r.set_id = ?1 AND "
+                       "(s.scoring_version IS NULL OR s.scoring_version = "
+                       "r.scoring_version) ORDER BY number, "
+                       "r.scoring_version");
+    if (auto s = st.prepared(); !s.ok()) return s;
+    st.Bind(1, set_id);
+    if (version) st.Bind(2, *version);
     std::vector<v1::Repetition> out;
     while (st.Step()) {
       v1::Repetition r;
@@ -572,27 +669,6 @@ class SqliteStore final : public ClinicStore {
     if (auto s = st.status(); !s.ok()) return s;
     return out;
   }
-
-  void AddEvent(const std::string& kind, const std::string& station_id,
-                const std::string& detail) override {
-    const int64_t now = ToUs(absl::Now());
-    Enqueue(
-        [=](sqlite3* db) {
-          Statement st(db,
-                       "INSERT INTO events(time_us, kind, station_id, detail) "
-                       "VALUES(?,?,?,?)");
-          st.Bind(1, now).Bind(2, kind).Bind(3, station_id).Bind(4, detail);
-          return st.Run();
-        },
-        nullptr);
-  }
-
- private:
-  using WriteFn = std::function<absl::Status(sqlite3*)>;
-  struct PendingWrite {
-    WriteFn write;
-    CommitCallback done;
-  };
 
   absl::StatusOr<std::vector<v1::ExerciseSet>> QuerySets(
       const std::string& where, std::optional<int64_t> arg) {

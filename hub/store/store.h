@@ -75,14 +75,28 @@ class ClinicStore {
       std::optional<int64_t> station_end_us) = 0;
   virtual absl::StatusOr<v1::ExerciseSet> GetSet(int64_t set_id) = 0;
   virtual absl::StatusOr<std::vector<v1::ExerciseSet>> ActiveSets() = 0;
+  virtual absl::StatusOr<std::vector<v1::ExerciseSet>> SetsStartedSince(
+      absl::Time since) = 0;
   virtual absl::StatusOr<std::vector<v1::ExerciseSet>> SetsOfPatient(
       int64_t patient_id) = 0;
 
   // Group-committed, in order with the batches queued before it.
   virtual void AddRepetition(v1::Repetition repetition,
                              CommitCallback done) = 0;
+  // The set's current results (ExerciseSet.scoring_version).
   virtual absl::StatusOr<std::vector<v1::Repetition>> RepetitionsOfSet(
       int64_t set_id) = 0;
+  // Those of one scoring version, current or not.
+  virtual absl::StatusOr<std::vector<v1::Repetition>> RepetitionsOfSetVersion(
+      int64_t set_id, const std::string& scoring_version) = 0;
+  // Every version the set was scored with, oldest first.
+  virtual absl::StatusOr<std::vector<std::string>> ScoringVersionsOfSet(
+      int64_t set_id) = 0;
+  // Re-scored: the set's results of `scoring_version` become `repetitions`
+  // and its current ones, in one transaction; other versions are kept.
+  virtual absl::Status ReplaceRepetitions(
+      int64_t set_id, const std::string& scoring_version,
+      const std::vector<v1::Repetition>& repetitions) = 0;
 
   // Station connected/disconnected, set started/ended: the clinic's log.
   virtual void AddEvent(const std::string& kind, const std::string& station_id,
