@@ -487,7 +487,12 @@ class SqliteStore final : public ClinicStore {
       } else {
         st.BindNull(8);
       }
-      st.Bind(9, set.scoring_version());
+      // None yet: the set's results are whatever version they carry.
+      if (set.scoring_version().empty()) {
+        st.BindNull(9);
+      } else {
+        st.Bind(9, set.scoring_version());
+      }
       auto r = st.Run();
       id = sqlite3_last_insert_rowid(db);
       return r;
