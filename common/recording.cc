@@ -29,6 +29,8 @@ using Columns = absl::Span<const absl::string_view>;
 constexpr absl::string_view kMetaFile = "meta.json";
 constexpr absl::string_view kForceFile = "force.csv";
 constexpr absl::string_view kTruthFile = "truth.csv";
+// Our extension: per-rep arm truth, whose columns truth.csv cannot take.
+constexpr absl::string_view kTruthArmsFile = "truth_arms.csv";
 constexpr absl::string_view kImuPrefix = "imu_";
 constexpr absl::string_view kCsvSuffix = ".csv";
 
@@ -45,6 +47,8 @@ constexpr absl::string_view kTruthColumns[] = {"rep",
                                                "knee_flexion_deg",
                                                "knee_valgus_deg",
                                                "cop_ml_range_mm"};
+constexpr absl::string_view kTruthArmsColumns[] = {"rep", "arms_used",
+                                                   "peak_arm_elevation_deg"};
 
 // Below this vertical force the COP is undefined and may be left empty.
 constexpr double kCopMinForceN = 20;
@@ -324,7 +328,10 @@ absl::StatusOr<std::vector<TruthRepetition>> ParseTruth(
                             .peak_trunk_lean_deg = p.OptionalNumber(4),
                             .knee_flexion_deg = p.OptionalNumber(5),
                             .knee_valgus_deg = p.OptionalNumber(6),
-                            .cop_ml_range_mm = p.OptionalNumber(7)};
+                            .cop_ml_range_mm = p.OptionalNumber(7),
+                            // From truth_arms.csv, if the recording has it.
+                            .arms_used = std::nullopt,
+                            .peak_arm_elevation_deg = std::nullopt};
     const int expected_rep = static_cast<int>(out.size()) + 1;
     if (r.rep != expected_rep) {
       p.Fail(0, absl::StrCat("is ", r.rep, ", expected ", expected_rep,
@@ -335,6 +342,46 @@ absl::StatusOr<std::vector<TruthRepetition>> ParseTruth(
     out.push_back(r);
   }
   return out;
+}
+
+// truth_arms.csv onto the repetitions read from truth.csv: one line per rep,
+// in the same order, so that a file from another recording (a different
+// count) is refused rather than half applied.
+absl::Status ParseTruthArms(absl::string_view file, absl::string_view text,
+                            std::vector<TruthRepetition>* truth) {
+  auto lines = SplitCsv(file, text, kTruthArmsColumns);
+  if (!lines.ok()) return lines.status();
+  if (lines->size() != truth->size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(file, ": ", lines->size(), " repetitions, but ",
+                     kTruthFile, " has ", truth->size()));
+  }
+  for (size_t i = 0; i < lines->size(); ++i) {
+    const CsvLine& line = (*lines)[i];
+    FieldParser p(file, line, kTruthArmsColumns);
+    const int rep = static_cast<int>(p.Int(0));
+    std::optional<bool> used;
+    if (!p.IsEmpty(1)) {
+      const int64_t flag = p.Int(1);
+      if (flag != 0 && flag != 1) p.Fail(1, "must be 0 or 1 (or empty)");
+      used = flag == 1;
+    }
+    const std::optional<double> elevation = p.OptionalNumber(2);
+    if (rep != static_cast<int>(i) + 1) {
+      p.Fail(0, absl::StrCat("is ", rep, ", expected ", i + 1,
+                             " (repetitions count from 1)"));
+    }
+    if (!p.status().ok()) return p.status();
+    (*truth)[i].arms_used = used;
+    (*truth)[i].peak_arm_elevation_deg = elevation;
+  }
+  return absl::OkStatus();
+}
+
+bool HasArmTruth(const std::vector<TruthRepetition>& truth) {
+  return std::any_of(truth.begin(), truth.end(), [](const TruthRepetition& r) {
+    return r.arms_used || r.peak_arm_elevation_deg;
+  });
 }
 
 // 1-based line and column of a 1-based byte offset, for JSON errors.
@@ -516,6 +563,17 @@ std::string FormatTruth(const std::vector<TruthRepetition>& truth) {
   return out;
 }
 
+std::string FormatTruthArms(const std::vector<TruthRepetition>& truth) {
+  std::string out = absl::StrCat(absl::StrJoin(kTruthArmsColumns, ","), "\n");
+  for (const TruthRepetition& r : truth) {
+    absl::StrAppend(&out, r.rep, ",");
+    if (r.arms_used) absl::StrAppend(&out, *r.arms_used ? 1 : 0);
+    AppendOptional(&out, r.peak_arm_elevation_deg);
+    out.push_back('\n');
+  }
+  return out;
+}
+
 absl::Status ReadImuFiles(const fs::path& dir, Recording* recording) {
   std::error_code ec;
   std::vector<fs::path> files;
@@ -587,6 +645,16 @@ absl::StatusOr<Recording> ReadRecording(const std::string& dir) {
     auto truth = ParseTruth(truth_path.string(), *text);
     if (!truth.ok()) return truth.status();
     recording.truth = std::move(*truth);
+    const fs::path arms_path = root / std::string(kTruthArmsFile);
+    if (fs::exists(arms_path, ec)) {
+      auto arms_text = ReadFile(arms_path);
+      if (!arms_text.ok()) return arms_text.status();
+      if (absl::Status s =
+              ParseTruthArms(arms_path.string(), *arms_text, &recording.truth);
+          !s.ok()) {
+        return s;
+      }
+    }
   }
   return recording;
 }
@@ -623,11 +691,20 @@ absl::Status WriteRecording(const std::string& dir,
     const std::string path = (root / std::string(kTruthFile)).string();
     if (auto s = ParseTruth(path, text); !s.ok()) return s.status();
     files.emplace_back(kTruthFile, std::move(text));
+    if (HasArmTruth(recording.truth)) {
+      std::string arms = FormatTruthArms(recording.truth);
+      const std::string arms_path =
+          (root / std::string(kTruthArmsFile)).string();
+      std::vector<TruthRepetition> check = recording.truth;
+      if (auto s = ParseTruthArms(arms_path, arms, &check); !s.ok()) return s;
+      files.emplace_back(kTruthArmsFile, std::move(arms));
+    }
   }
   // A recording file left from an earlier write would be read back as part
   // of this recording; only names the format defines are removed.
   std::vector<std::string> stale = {std::string(kForceFile),
-                                    std::string(kTruthFile)};
+                                    std::string(kTruthFile),
+                                    std::string(kTruthArmsFile)};
   for (Placement p :
        {Placement::kSacrum, Placement::kSternum, Placement::kThigh,
         Placement::kShank, Placement::kWrist}) {

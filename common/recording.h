@@ -40,6 +40,13 @@ struct TruthRepetition {
   std::optional<double> knee_flexion_deg;
   std::optional<double> knee_valgus_deg;
   std::optional<double> cop_ml_range_mm;
+  // Our extension, from truth_arms.csv (`rep,arms_used,
+  // peak_arm_elevation_deg`, one line per rep of truth.csv; absent = not
+  // known): whether the patient used the arms for balance (0/1), and the
+  // largest angle of the wrist IMU's forearm from where it hung at
+  // standing, deg. truth.csv's columns are fixed by the format.
+  std::optional<bool> arms_used;
+  std::optional<double> peak_arm_elevation_deg;
 };
 
 struct Recording {

@@ -266,5 +266,49 @@ TEST_F(RecordingTest, WriteReplacesAnEarlierRecording) {
   EXPECT_TRUE(std::isnan(read->force[0].cop_x_mm));
 }
 
+// Our extension: the arm's truth in truth_arms.csv, beside truth.csv.
+TEST_F(RecordingTest, ArmTruthRoundTripsInItsOwnFile) {
+  PatientProfile profile = *ProfileByName("trendelenburg");
+  profile.repetitions = 4;
+  profile.wrist_imu = true;
+  profile.arms_use_probability = 0.5;
+  const Recording original = SimulateRecording(profile, 3);
+  ASSERT_TRUE(WriteRecording(dir_.string(), original).ok());
+  EXPECT_TRUE(fs::exists(dir_ / "imu_wrist.csv"));
+  EXPECT_TRUE(fs::exists(dir_ / "truth_arms.csv"));
+  auto read = Read();
+  ASSERT_TRUE(read.ok()) << read.status();
+  ASSERT_EQ(read->truth.size(), original.truth.size());
+  for (size_t i = 0; i < original.truth.size(); ++i) {
+    EXPECT_EQ(read->truth[i].arms_used, original.truth[i].arms_used);
+    EXPECT_NEAR(*read->truth[i].peak_arm_elevation_deg,
+                *original.truth[i].peak_arm_elevation_deg, 1e-3);
+  }
+  // Written again without a wrist, the arm's files go with it.
+  ASSERT_TRUE(WriteRecording(dir_.string(), ShortSimulation()).ok());
+  EXPECT_FALSE(fs::exists(dir_ / "imu_wrist.csv"));
+  EXPECT_FALSE(fs::exists(dir_ / "truth_arms.csv"));
+  read = Read();
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_FALSE(read->truth[0].arms_used.has_value());
+}
+
+TEST_F(RecordingTest, ArmTruthMustMatchTruthRepForRep) {
+  Put("truth.csv", std::string(kTruthHeader) + "1,0,10,,,,,\n2,20,30,,,,,\n");
+  EXPECT_THAT(ErrorWith("truth_arms.csv",
+                        "rep,arms_used,peak_arm_elevation_deg\n1,1,30\n"),
+              HasSubstr("truth_arms.csv: 1 repetitions, but truth.csv has 2"));
+  EXPECT_THAT(ErrorWith("truth_arms.csv",
+                        "rep,arms_used,peak_arm_elevation_deg\n1,1,30\n"
+                        "2,2,\n"),
+              HasSubstr("truth_arms.csv:3:2: 'arms_used' must be 0 or 1"));
+  Put("truth_arms.csv", "rep,arms_used,peak_arm_elevation_deg\n1,0,3\n2,,\n");
+  auto rec = Read();
+  ASSERT_TRUE(rec.ok()) << rec.status();
+  EXPECT_EQ(rec->truth[0].arms_used, false);
+  EXPECT_EQ(rec->truth[0].peak_arm_elevation_deg, 3);
+  EXPECT_FALSE(rec->truth[1].arms_used.has_value());
+}
+
 }  // namespace
 }  // namespace stephub

@@ -105,6 +105,22 @@ constexpr double kFreeLegComBelowHipPerHeight = 0.19;
 // Standing on one leg, the centre of mass sits over the stance foot a little
 // ahead of the ankle.
 constexpr double kComAheadOfAnkleM = 0.05;
+// The arm (Winter's table 4.1 again): shoulder joint from L5/S1 in the
+// trunk frame, and the wrist IMU on the forearm some 3 cm above the wrist
+// joint (upper arm 0.186, forearm 0.146 of height). Its mass stays lumped
+// in the upper body's: a 5% arm lifted 45 deg would move the centre of
+// mass by about a centimetre, which a patient using the arms for balance
+// offsets elsewhere, and the force plate's signals stay the same whether or
+// not a wrist IMU is worn.
+constexpr double kShoulderOutPerHeight = 0.11;
+constexpr double kShoulderAbovePerHeight = 0.24;
+constexpr double kWristImuFromShoulderPerHeight = 0.31;
+// A hanging arm sways about as little as the trunk while standing.
+constexpr double kArmSwayDeg = 0.3;
+// Arms used for balance go out mostly sideways: the direction of the lift
+// from straight out to the side (0) toward the front (90).
+constexpr double kArmUseDirectionMinDeg = -20;
+constexpr double kArmUseDirectionMaxDeg = 40;
 
 uint64_t SplitMix64(uint64_t x) {
   x += 0x9e3779b97f4a7c15ULL;
@@ -122,6 +138,10 @@ enum class Stream : uint64_t {
   kForce = 3,
   kSet = 4,
   kLimbs = 5,
+  // The arm came last: its own draws leave every other sensor's as they
+  // were, with or without a wrist IMU.
+  kArms = 6,     // per set: which reps use the arms, and how far
+  kArmSway = 7,  // the hanging arm's quiet sway
 };
 
 std::mt19937_64 MakeRng(uint64_t seed, Stream stream, uint64_t index = 0) {
@@ -181,7 +201,14 @@ class Sway {
 };
 
 // Index of each IMU in the per-IMU arrays; also the segment it rides on.
-enum ImuIndex { kSacrumImu = 0, kSternumImu, kThighImu, kShankImu, kImuCount };
+enum ImuIndex {
+  kSacrumImu = 0,
+  kSternumImu,
+  kThighImu,
+  kShankImu,
+  kWristImu,  // the forearm of the free-leg side's arm
+  kImuCount
+};
 
 // One repetition's posture at its deepest point.
 struct RepShape {
@@ -194,6 +221,10 @@ struct RepShape {
   // what a knee collapsing medially is made of.
   double knee_turn_deg = 0;
   double trunk_lean_deg = 0;  // + = toward the free side
+  // The arm's angle from hanging, and the direction it lifts toward: 0 =
+  // straight out to the side, 90 = forward.
+  double arm_elevation_deg = 0;
+  double arm_direction_deg = 0;
 };
 
 struct RepPlan {
@@ -209,6 +240,7 @@ struct RepPlan {
   int64_t touchdown_end_us = 0;
   double touchdown_fraction = 0;  // of body weight on the floor, at most
   double touchdown_ramp_s = kTouchdownRampS;
+  bool arms_used = false;  // for balance
 };
 
 // Where one moment falls in the set.
@@ -292,6 +324,9 @@ class Kinematics {
     trunk_roll_ = Sway(rng, kTrunkRollSwayDeg);
     trunk_tilt_ = Sway(rng, kTrunkTiltSwayDeg);
     trunk_heading_ = Sway(rng, kTrunkHeadingSwayDeg);
+    std::mt19937_64 arm = MakeRng(seed, Stream::kArmSway);
+    arm_sway_x_ = Sway(arm, kArmSwayDeg);
+    arm_sway_y_ = Sway(arm, kArmSwayDeg);
     PlaceStanceFoot();
     FitSitBack();
   }
@@ -372,8 +407,10 @@ class Kinematics {
     hip.z =
         ankle_.z + std::sqrt(std::max(0.0, reach * reach - dx * dx - dy * dy));
     sacrum.z = hip.z - hip_offset.z;
+    const double trunk_heading =
+        kTrunkHeadingShare * pelvis_heading + s * trunk_heading_.At(t);
     const Mat3 trunk = Rotation(
-        kTrunkHeadingShare * pelvis_heading + s * trunk_heading_.At(t),
+        trunk_heading,
         free_side_x_ * shape.trunk_lean_deg * ph.depth + s * trunk_roll_.At(t),
         tilt + kTrunkFlexionOverPelvisDeg * ph.depth + s * trunk_tilt_.At(t));
     const Vec3 lumbosacral =
@@ -398,6 +435,24 @@ class Kinematics {
         leg.knee + kThighImuAlong * (hip - leg.knee) + kThighImuOutM * lateral;
     pose.imu_point[kShankImu] =
         ankle_ + kShankImuAlong * (leg.knee - ankle_) + kShankImuOutM * lateral;
+    // The arm hangs from the shoulder plumb, whatever the trunk's tilt or
+    // lean, turning only with the trunk's heading; lifted, it turns about
+    // the horizontal axis square to the direction it lifts toward.
+    const Vec3 shoulder =
+        lumbosacral +
+        trunk * Vec3{free_side_x_ * kShoulderOutPerHeight * height_, 0,
+                     kShoulderAbovePerHeight * height_};
+    const double lift = DegToRad(shape.arm_elevation_deg * ph.depth);
+    const double toward = DegToRad(shape.arm_direction_deg);
+    const Vec3 lift_axis{std::sin(toward), -free_side_x_ * std::cos(toward), 0};
+    const Vec3 sway_axis{DegToRad(s * arm_sway_x_.At(t)),
+                         DegToRad(s * arm_sway_y_.At(t)), 0};
+    pose.segment[kWristImu] =
+        RotZ(DegToRad(trunk_heading)) *
+        ToMatrix(FromRotationVector(lift * lift_axis + sway_axis));
+    pose.imu_point[kWristImu] =
+        shoulder - kWristImuFromShoulderPerHeight * height_ *
+                       pose.segment[kWristImu].Column(2);
     pose.hip = hip;
     pose.knee = leg.knee;
     pose.free_hip = free_hip;
@@ -435,6 +490,11 @@ class Kinematics {
   }
   double KneeValgusDeg(const Pose& pose) const {
     return FrontalKneeAngleDeg(pose) - standing_frontal_deg_;
+  }
+  // The forearm's angle from plumb, where it hangs standing nominally.
+  double ArmElevationDeg(const Pose& pose) const {
+    return RadToDeg(
+        std::acos(std::clamp(pose.segment[kWristImu].Column(2).z, -1.0, 1.0)));
   }
 
   // Centre of pressure on the plate (x, y) in millimetres, origin under
@@ -600,6 +660,7 @@ class Kinematics {
   std::optional<RepPlan> calibration_;
   Sway roll_, tilt_, heading_, x_, y_, knee_sway_, cop_x_, cop_y_;
   Sway trunk_roll_, trunk_tilt_, trunk_heading_;
+  Sway arm_sway_x_, arm_sway_y_;  // deg, about the world's x and y
 };
 
 int64_t Micros(double seconds) { return std::llround(seconds * 1e6); }
@@ -656,6 +717,22 @@ std::vector<RepPlan> PlanSet(const PatientProfile& p, int64_t first_start_us,
   return reps;
 }
 
+// Which reps use the arms for balance, and how far the arm goes in each.
+// Its own stream: the other draws stay as they were before the arm.
+void PlanArms(const PatientProfile& p, std::mt19937_64& rng,
+              std::vector<RepPlan>* reps) {
+  for (RepPlan& r : *reps) {
+    r.arms_used = Uniform(rng, 0, 1) < p.arms_use_probability;
+    const double used = Uniform(rng, p.arm_use_min_deg, p.arm_use_max_deg);
+    const double used_toward =
+        Uniform(rng, kArmUseDirectionMinDeg, kArmUseDirectionMaxDeg);
+    const double relaxed = Uniform(rng, 0, p.relaxed_arm_max_deg);
+    const double relaxed_toward = Uniform(rng, -180, 180);
+    r.shape.arm_elevation_deg = r.arms_used ? used : relaxed;
+    r.shape.arm_direction_deg = r.arms_used ? used_toward : relaxed_toward;
+  }
+}
+
 // The prompted heading-calibration movement: the free foot goes down beside
 // the stance foot and takes half the weight, both knees bend once, slowly,
 // and the free foot lifts again. Every segment turns about its own
@@ -692,14 +769,16 @@ struct Extremes {
   double hi = -std::numeric_limits<double>::infinity();
 };
 
-TruthRepetition TruthOf(const Kinematics& k, const RepPlan& rep, int number) {
-  Extremes drop, lean, flexion, valgus;
+TruthRepetition TruthOf(const Kinematics& k, const RepPlan& rep, int number,
+                        bool wrist_imu) {
+  Extremes drop, lean, flexion, valgus, arm;
   for (int64_t t = rep.start_us;; t = std::min(t + kTruthGridUs, rep.end_us)) {
     const Pose pose = k.PoseAt(k.Seconds(t));
     drop.Add(k.PelvicDropDeg(pose));
     lean.Add(k.TrunkLeanDeg(pose));
     flexion.Add(k.KneeFlexionDeg(pose));
     valgus.Add(k.KneeValgusDeg(pose));
+    arm.Add(k.ArmElevationDeg(pose));
     if (t == rep.end_us) break;
   }
   TruthRepetition truth;
@@ -710,6 +789,10 @@ TruthRepetition TruthOf(const Kinematics& k, const RepPlan& rep, int number) {
   truth.peak_trunk_lean_deg = lean.Peak();
   truth.knee_flexion_deg = flexion.hi;
   truth.knee_valgus_deg = valgus.Peak();
+  if (wrist_imu) {
+    truth.arms_used = rep.arms_used;
+    truth.peak_arm_elevation_deg = arm.hi;
+  }
   return truth;
 }
 
@@ -783,8 +866,9 @@ void StepDownSimulator::State::SampleImus(int64_t t_us, SimulatedSamples* out) {
   const Pose after = kinematics.PoseAt(kinematics.Seconds(t_us + kDiffStepUs));
   const double dt = 1.0 / profile.imu_rate_hz;
   std::array<std::vector<ImuSample>*, kImuCount> streams = {
-      &out->sacrum, &out->sternum, &out->thigh, &out->shank};
+      &out->sacrum, &out->sternum, &out->thigh, &out->shank, &out->wrist};
   for (int i = 0; i < kImuCount; ++i) {
+    if (i == kWristImu && !profile.wrist_imu) continue;
     // The mounting point's own acceleration, so a segment's turning (the
     // lever arm from its joint) is in it.
     const Vec3 accel_world =
@@ -877,6 +961,7 @@ void StepDownSimulator::BeginSet(int64_t t_us) {
   if (s.set_end_us.has_value() && !set_finished()) return;
   std::mt19937_64 rng = MakeRng(s.seed, Stream::kSet, s.sets_begun);
   std::mt19937_64 limbs = MakeRng(s.seed, Stream::kLimbs, s.sets_begun);
+  std::mt19937_64 arms = MakeRng(s.seed, Stream::kArms, s.sets_begun);
   ++s.sets_begun;
   // Samples already emitted cannot be rewritten: the set starts no earlier.
   const int64_t set_start = std::max(t_us, s.generated_until_us);
@@ -889,6 +974,7 @@ void StepDownSimulator::BeginSet(int64_t t_us) {
   }
   s.kinematics.SetCalibration(movement);
   std::vector<RepPlan> reps = PlanSet(s.profile, first_rep_us, rng, limbs);
+  PlanArms(s.profile, arms, &reps);
   for (RepPlan& r : reps) {
     r.shape.sit_back_m = s.kinematics.sit_back_m();
     s.kinematics.FitKneeTurn(&r);
@@ -900,8 +986,8 @@ void StepDownSimulator::BeginSet(int64_t t_us) {
   const std::vector<RepPlan>& planned = s.kinematics.reps();
   s.cop_ranges.assign(planned.size(), CopRange{});
   for (size_t i = 0; i < planned.size(); ++i) {
-    s.truth.push_back(
-        TruthOf(s.kinematics, planned[i], static_cast<int>(i) + 1));
+    s.truth.push_back(TruthOf(s.kinematics, planned[i], static_cast<int>(i) + 1,
+                              s.profile.wrist_imu));
   }
   const int64_t last_end =
       planned.empty() ? first_rep_us : planned.back().end_us;
@@ -955,6 +1041,7 @@ absl::StatusOr<PatientProfile> ProfileByName(absl::string_view name) {
     p.cop_sway_mm = 3;
     p.touchdown_probability = 0.1;
     p.touchdown_weight_fraction = 0.1;
+    p.arms_use_probability = 0.15;
   } else if (name == "trendelenburg") {
     p.pelvic_drop_mean_deg = 11;
     p.pelvic_drop_sd_deg = 1.5;
@@ -967,6 +1054,8 @@ absl::StatusOr<PatientProfile> ProfileByName(absl::string_view name) {
     p.cop_sway_mm = 4;
     p.touchdown_probability = 0.2;
     p.touchdown_weight_fraction = 0.15;
+    // Balance is hard: the arms go out in about half the reps.
+    p.arms_use_probability = 0.5;
   } else if (name == "valgus") {
     p.pelvic_drop_mean_deg = 2;
     p.pelvic_drop_sd_deg = 1;
@@ -982,6 +1071,7 @@ absl::StatusOr<PatientProfile> ProfileByName(absl::string_view name) {
     p.knee_flexion_mean_deg = 65;
     p.touchdown_probability = 0.6;
     p.touchdown_weight_fraction = 0.3;
+    p.arms_use_probability = 0.3;
   } else if (name == "fast") {
     p.pelvic_drop_mean_deg = 2;
     p.pelvic_drop_sd_deg = 1;
@@ -1051,6 +1141,7 @@ Recording SimulateRecording(const PatientProfile& profile, uint64_t seed) {
   rec.imu[Placement::kSternum] = std::move(samples.sternum);
   rec.imu[Placement::kThigh] = std::move(samples.thigh);
   rec.imu[Placement::kShank] = std::move(samples.shank);
+  if (profile.wrist_imu) rec.imu[Placement::kWrist] = std::move(samples.wrist);
   rec.truth = sim.truth();
   return rec;
 }

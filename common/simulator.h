@@ -1,7 +1,7 @@
 // Biomechanical simulator of lateral step-downs: a kinematic model of the
-// stance leg (shank, thigh), pelvis and trunk from which it derives what four
-// IMUs (sacrum, sternum, thigh, shank) and a force plate under the stance
-// foot would read, plus per-repetition truth.
+// stance leg (shank, thigh), pelvis, trunk and one arm from which it derives
+// what four IMUs (sacrum, sternum, thigh, shank), an optional wrist IMU and a
+// force plate under the stance foot would read, plus per-repetition truth.
 #ifndef STEPHUB_COMMON_SIMULATOR_H_
 #define STEPHUB_COMMON_SIMULATOR_H_
 
@@ -76,6 +76,20 @@ struct PatientProfile {
   // the plate.
   double touchdown_probability = 0;
   double touchdown_weight_fraction = 0.2;
+  // A wrist IMU on the free-leg side's forearm, just above the wrist
+  // (imu_wrist.csv, with truth_arms.csv). Off by default, so that the named
+  // profiles' recordings stay the four IMUs and the plate.
+  bool wrist_imu = false;
+  // Chance per rep that the patient uses the arms for balance: the arm
+  // lifts away from the side by arm_use_min_deg..arm_use_max_deg (uniform,
+  // mostly sideways) with the lowering and comes back with the rising.
+  // Otherwise it hangs at the side and moves by at most
+  // relaxed_arm_max_deg with the lowering. Either way it hangs plumb while
+  // standing, whatever the trunk does, with a quiet sway of some 0.3 deg.
+  double arms_use_probability = 0;
+  double arm_use_min_deg = 25;
+  double arm_use_max_deg = 60;
+  double relaxed_arm_max_deg = 5;
   // Sensor realism, for every IMU independently.
   double accel_noise_mps2 = 0.03;  // white noise, 1 sigma
   double gyro_noise_radps = 0.003;
@@ -93,7 +107,9 @@ struct PatientProfile {
 // other faults: "valgus" (knee collapses medially, pelvis fairly level),
 // "touchdown" (the free foot often takes weight), "fast" (quick shallow
 // reps), "hike" (the free side hikes instead of dropping), "lean" (trunk
-// leans over the stance leg). Errors list every name.
+// leans over the stance leg). Errors list every name. The unsteady ones use
+// the arms now and then (moderate, touchdown) or often (trendelenburg);
+// that is seen only with wrist_imu.
 absl::StatusOr<PatientProfile> ProfileByName(absl::string_view name);
 // The pelvic reference profiles: level, moderate, trendelenburg (the hub's
 // scoring tests iterate over exactly these).
@@ -107,6 +123,7 @@ struct SimulatedSamples {
   std::vector<ImuSample> sternum;
   std::vector<ImuSample> thigh;  // stance leg, lateral thigh
   std::vector<ImuSample> shank;  // stance leg
+  std::vector<ImuSample> wrist;  // free-leg side; only with wrist_imu
   std::vector<ForceSample> force;
 };
 
@@ -123,7 +140,8 @@ class StepDownSimulator {
   bool set_finished() const;
   // Appends every sample with last_generated < t <= t_us to `out`.
   void GenerateUntil(int64_t t_us, SimulatedSamples* out);
-  // Truth for every repetition scheduled so far (RECORDING_FORMAT.md columns).
+  // Truth for every repetition scheduled so far (RECORDING_FORMAT.md columns,
+  // and with wrist_imu our arms_used and peak_arm_elevation_deg).
   // cop_ml_range_mm is filled in once the rep's force samples are generated.
   const std::vector<TruthRepetition>& truth() const;
   const PatientProfile& profile() const;
@@ -138,7 +156,8 @@ class StepDownSimulator {
 };
 
 // A complete recording of one set (standing lead-in, reps, tail) with all
-// four IMUs and truth, starting at t_us = 0. Uses StepDownSimulator.
+// four IMUs (and the wrist's, with wrist_imu) and truth, starting at t_us =
+// 0. Uses StepDownSimulator.
 Recording SimulateRecording(const PatientProfile& profile, uint64_t seed);
 
 }  // namespace stephub

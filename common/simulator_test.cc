@@ -683,4 +683,75 @@ TEST(Simulator, CalibrationMovementPutsHalfTheWeightOnTheFreeFoot) {
   EXPECT_FALSE(SimulateRecording(without, 2).meta.calibration_movement);
 }
 
+// A wrist IMU draws from streams of its own: every other sensor's samples
+// and the truth are exactly those of the same patient without one.
+TEST(Simulator, WristLeavesEveryOtherSensorAsItWas) {
+  for (const char* name : {"level", "trendelenburg"}) {
+    const PatientProfile without = Profile(name, StanceSide::kRight);
+    PatientProfile with = without;
+    with.wrist_imu = true;
+    with.arms_use_probability = 0.5;
+    const Recording a = SimulateRecording(without, 4);
+    const Recording b = SimulateRecording(with, 4);
+    EXPECT_EQ(a.imu.count(Placement::kWrist), 0u) << name;
+    ASSERT_EQ(b.imu.count(Placement::kWrist), 1u) << name;
+    EXPECT_EQ(b.imu.at(Placement::kWrist).size(),
+              b.imu.at(Placement::kSacrum).size());
+    for (Placement placement : kPlacements) {
+      EXPECT_TRUE(SameImu(a.imu.at(placement), b.imu.at(placement)))
+          << name << " " << PlacementName(placement);
+    }
+    EXPECT_TRUE(SameForce(a.force, b.force)) << name;
+    ASSERT_EQ(a.truth.size(), b.truth.size());
+    for (size_t i = 0; i < a.truth.size(); ++i) {
+      EXPECT_EQ(a.truth[i].start_us, b.truth[i].start_us);
+      EXPECT_EQ(a.truth[i].peak_pelvic_drop_deg,
+                b.truth[i].peak_pelvic_drop_deg);
+      EXPECT_EQ(a.truth[i].cop_ml_range_mm, b.truth[i].cop_ml_range_mm);
+      EXPECT_FALSE(a.truth[i].arms_used.has_value());
+      EXPECT_FALSE(a.truth[i].peak_arm_elevation_deg.has_value());
+      EXPECT_TRUE(b.truth[i].arms_used.has_value());
+    }
+  }
+}
+
+// The arm hangs plumb while standing; a rep that uses it for balance lifts
+// it by the profile's 25-60 deg, any other moves it a few degrees at most.
+TEST(Simulator, ArmsUsedForBalanceLiftTheArm) {
+  int used = 0, reps = 0;
+  for (StanceSide side : {StanceSide::kLeft, StanceSide::kRight}) {
+    for (uint64_t seed = 1; seed <= 4; ++seed) {
+      PatientProfile p = SquareMounts(Profile("moderate", side));
+      p.wrist_imu = true;
+      p.arms_use_probability = 0.5;
+      const Recording rec = SimulateRecording(p, seed);
+      const std::vector<ImuSample>& wrist = rec.imu.at(Placement::kWrist);
+      // Standing: gravity along the forearm, the sensor's +z.
+      const Vec3 standing = MeanAccel(wrist, 0, 1'500'000);
+      EXPECT_LT(AngleDeg(standing, {0, 0, 1}), 1.5);
+      for (const TruthRepetition& t : rec.truth) {
+        ++reps;
+        ASSERT_TRUE(t.arms_used && t.peak_arm_elevation_deg);
+        if (*t.arms_used) {
+          ++used;
+          EXPECT_GT(*t.peak_arm_elevation_deg, 24);
+          EXPECT_LT(*t.peak_arm_elevation_deg, 61);
+        } else {
+          EXPECT_LT(*t.peak_arm_elevation_deg, p.relaxed_arm_max_deg + 1);
+        }
+        // The sensor's own gyroscope turns through the lift (and the
+        // trunk's few degrees of turning, and its bias).
+        double largest = 0;
+        IntegrateGyro(wrist, t.start_us, t.end_us,
+                      [&](int64_t, const Quaternion& q) {
+                        largest = std::max(largest, AngleDeg(q));
+                      });
+        EXPECT_NEAR(largest, *t.peak_arm_elevation_deg, 3) << "rep " << t.rep;
+      }
+    }
+  }
+  EXPECT_GT(used, reps / 4);
+  EXPECT_LT(used, 3 * reps / 4);
+}
+
 }  // namespace stephub

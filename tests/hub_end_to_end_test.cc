@@ -99,6 +99,9 @@ TEST(HubEndToEnd, TwoStationsScoredStoredAndKeptAcrossRestart) {
   bays[0].profile = ShortProfile("level", StanceSide::kLeft);
   bays[1].station_id = "bay-2";
   bays[1].profile = ShortProfile("trendelenburg", StanceSide::kRight);
+  // bay-2's patient also wears a wrist IMU: the station announces it and the
+  // hub scores the arm strategy from it.
+  bays[1].profile.wrist_imu = true;
   for (size_t i = 0; i < bays.size(); ++i) {
     station::StationOptions so;
     so.hub_address = address;
@@ -200,6 +203,9 @@ TEST(HubEndToEnd, TwoStationsScoredStoredAndKeptAcrossRestart) {
       EXPECT_TRUE(r.metrics().has_peak_trunk_lean_deg()) << r.DebugString();
       EXPECT_TRUE(r.metrics().has_cop_ml_range_mm()) << r.DebugString();
       EXPECT_TRUE(r.quality().has_pelvis()) << r.DebugString();
+      // Arm strategy only where a wrist IMU is worn; never guessed.
+      EXPECT_EQ(r.quality().has_arm_strategy(), b.station_id == "bay-2")
+          << r.DebugString();
       EXPECT_NE(r.quality().category(), v1::QUALITY_CATEGORY_UNSPECIFIED);
     }
   }

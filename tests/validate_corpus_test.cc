@@ -76,6 +76,22 @@ TEST(TrueQualityTest, LeavesOutWhatTheStationDidNotAssess) {
   EXPECT_EQ(q.total, 1);
 }
 
+// The arm strategy item is compared with truth_arms.csv where it exists,
+// and keeps the detected value where it does not.
+TEST(TrueQualityTest, ArmsUsedComeFromArmTruth) {
+  const scoring::ScoringConfig config;
+  scoring::Repetition found;
+  found.quality.arm_strategy = 0;
+  TruthRepetition truth;
+  EXPECT_EQ(TrueQuality(found, truth, config).arm_strategy, 0);
+  truth.arms_used = true;
+  const scoring::QualityItems q = TrueQuality(found, truth, config);
+  EXPECT_EQ(q.arm_strategy, 1);
+  EXPECT_EQ(q.total, 1);
+  found.quality.arm_strategy.reset();  // no wrist: left out on both sides
+  EXPECT_FALSE(TrueQuality(found, truth, config).arm_strategy.has_value());
+}
+
 TEST(CheckBoundsTest, NoDataIsNotCheckedAndDoesNotFail) {
   Summary summary;  // nothing compared
   const auto checks = CheckBounds(summary, Bounds{});
@@ -94,7 +110,8 @@ TEST(FormatTest, JsonHasExactlyTheDocumentedKeys) {
                       "rep_count_exact_fraction", "pelvic_drop_rmse_deg",
                       "pelvic_drop_bias_deg", "trunk_lean_rmse_deg",
                       "knee_flexion_rmse_deg", "knee_valgus_rmse_deg",
-                      "category_agreement"}));
+                      "category_agreement", "arm_elevation_rmse_deg",
+                      "arm_strategy_compared", "arm_strategy_agreement"}));
   EXPECT_TRUE(j["pelvic_drop_rmse_deg"].is_null());
 }
 

@@ -36,6 +36,10 @@ ABSL_FLAG(std::optional<double>, knee_flexion, std::nullopt,
           "mean knee flexion at the deepest point, deg");
 ABSL_FLAG(std::optional<int>, repetitions, std::nullopt,
           "repetitions in the set");
+ABSL_FLAG(bool, wrist, false,
+          "add a wrist IMU (imu_wrist.csv, truth in truth_arms.csv)");
+ABSL_FLAG(std::optional<double>, arms_share, std::nullopt,
+          "share of reps (0-1) in which the arms are used for balance");
 ABSL_FLAG(std::string, corpus, "",
           "write --sets varied recordings into this folder, one subfolder "
           "each, named after its parameters");
@@ -55,7 +59,8 @@ int WriteCorpus() {
       !absl::GetFlag(FLAGS_out).empty() || absl::GetFlag(FLAGS_noise_scale) ||
       absl::GetFlag(FLAGS_gyro_bias) || absl::GetFlag(FLAGS_gyro_bias_walk) ||
       absl::GetFlag(FLAGS_tempo_scale) || absl::GetFlag(FLAGS_knee_flexion) ||
-      absl::GetFlag(FLAGS_repetitions)) {
+      absl::GetFlag(FLAGS_repetitions) || absl::GetFlag(FLAGS_wrist) ||
+      absl::GetFlag(FLAGS_arms_share)) {
     return Fail(
         "with --corpus only --sets, --seed, --mount-tilt-max and "
         "--mount-heading-max apply",
@@ -106,6 +111,8 @@ int WriteOne() {
   o.tempo_scale = absl::GetFlag(FLAGS_tempo_scale);
   o.knee_flexion_deg = absl::GetFlag(FLAGS_knee_flexion);
   o.repetitions = absl::GetFlag(FLAGS_repetitions);
+  if (absl::GetFlag(FLAGS_wrist)) o.wrist_imu = true;
+  o.arms_use_probability = absl::GetFlag(FLAGS_arms_share);
   // Checked before writing, so that a typo leaves no half-written folder.
   if (auto p = stephub::validate::ProfileForSet(set); !p.ok()) {
     return Fail(std::string(p.status().message()), 2);

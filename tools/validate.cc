@@ -47,6 +47,8 @@ const char* MetricName(Metric metric) {
       return "knee valgus";
     case Metric::kCopMlRange:
       return "COP ML range";
+    case Metric::kArmElevation:
+      return "arm elevation";
   }
   return "?";
 }
@@ -70,6 +72,8 @@ std::optional<double> MetricOf(const Rep& rep, Metric metric) {
       return rep.knee_valgus_deg;
     case Metric::kCopMlRange:
       return rep.cop_ml_range_mm;
+    case Metric::kArmElevation:
+      return rep.peak_arm_elevation_deg;
   }
   return std::nullopt;
 }
@@ -136,7 +140,9 @@ scoring::QualityItems TrueQuality(const scoring::Repetition& detected,
                                                : detected.cop_ml_range_mm;
     in.free_foot_load_fraction = detected.free_foot_load_fraction;
   }
-  if (seen.arm_strategy) in.arms_used = *seen.arm_strategy > 0;
+  if (seen.arm_strategy) {
+    in.arms_used = truth.arms_used.value_or(*seen.arm_strategy > 0);
+  }
   scoring::QualityItems items = scoring::ScoreQuality(in, config);
   // An item assessed from an input the scorer did not expose (e.g. a stance
   // item from a signal without a metric field) keeps the detected points.
@@ -208,6 +214,12 @@ RecordingResult EvaluateRecording(std::string name, const Recording& recording,
     if (TrueQuality(found, truth, config).category == found.quality.category) {
       ++r.category_agreed;
     }
+    if (found.quality.arm_strategy && truth.arms_used) {
+      ++r.arm_strategy_compared;
+      if ((*found.quality.arm_strategy > 0) == *truth.arms_used) {
+        ++r.arm_strategy_agreed;
+      }
+    }
   }
   return r;
 }
@@ -227,6 +239,11 @@ std::optional<double> Summary::rep_count_exact_fraction() const {
 std::optional<double> Summary::category_agreement() const {
   if (category_compared == 0) return std::nullopt;
   return static_cast<double>(category_agreed) / category_compared;
+}
+
+std::optional<double> Summary::arm_strategy_agreement() const {
+  if (arm_strategy_compared == 0) return std::nullopt;
+  return static_cast<double>(arm_strategy_agreed) / arm_strategy_compared;
 }
 
 Summary Summarize(absl::Span<const RecordingResult> results) {
@@ -251,6 +268,8 @@ Summary Summarize(absl::Span<const RecordingResult> results) {
     }
     s.category_compared += r.category_compared;
     s.category_agreed += r.category_agreed;
+    s.arm_strategy_compared += r.arm_strategy_compared;
+    s.arm_strategy_agreed += r.arm_strategy_agreed;
   }
   return s;
 }
@@ -292,6 +311,8 @@ std::vector<BoundCheck> CheckBounds(const Summary& summary,
       bounds.rep_count_exact_min, true, "", true);
   add("category agreement", summary.category_agreement(),
       bounds.category_agreement_min, true, "", true);
+  add("arm strategy agreement", summary.arm_strategy_agreement(),
+      bounds.arm_strategy_agreement_min, true, "", true);
   return checks;
 }
 
@@ -343,7 +364,7 @@ std::string FormatReport(absl::Span<const RecordingResult> results,
         WithUnit(stats.errors.bias(), true, MetricUnit(m)), stats.not_assessed);
   }
   absl::StrAppendFormat(
-      &out, "%-14s %s\n%-14s %s (%d of %d matched reps)\n\n", "rep count",
+      &out, "%-14s %s\n%-14s %s (%d of %d matched reps)\n", "rep count",
       summary.rep_count_exact_fraction()
           ? absl::StrFormat("exact in %.1f %% of recordings",
                             100 * *summary.rep_count_exact_fraction())
@@ -354,6 +375,15 @@ std::string FormatReport(absl::Span<const RecordingResult> results,
                             100 * *summary.category_agreement())
           : std::string("-"),
       summary.category_agreed, summary.category_compared);
+  absl::StrAppendFormat(
+      &out,
+      "%-14s %s (%d of %d matched reps with a wrist IMU and arm truth)\n\n",
+      "arm strategy",
+      summary.arm_strategy_agreement()
+          ? absl::StrFormat("agrees in %.1f %%",
+                            100 * *summary.arm_strategy_agreement())
+          : std::string("-"),
+      summary.arm_strategy_agreed, summary.arm_strategy_compared);
   for (const BoundCheck& c : checks) {
     std::string value = "-";
     if (c.value) {
@@ -364,7 +394,7 @@ std::string FormatReport(absl::Span<const RecordingResult> results,
                           : c.outcome == BoundOutcome::kMissed
                               ? "MISSED"
                               : "not checked: no data";
-    absl::StrAppendFormat(&out, "bound %-20s %-12s %10s  %s\n", c.what, c.limit,
+    absl::StrAppendFormat(&out, "bound %-22s %-12s %10s  %s\n", c.what, c.limit,
                           value, outcome);
   }
   return out;
@@ -389,6 +419,11 @@ std::string FormatSummaryJson(const Summary& summary) {
   j["knee_valgus_rmse_deg"] =
       JsonOrNull(summary.of(Metric::kKneeValgus).errors.rmse());
   j["category_agreement"] = JsonOrNull(summary.category_agreement());
+  // Added with the wrist IMU; null without one (and arm truth).
+  j["arm_elevation_rmse_deg"] =
+      JsonOrNull(summary.of(Metric::kArmElevation).errors.rmse());
+  j["arm_strategy_compared"] = summary.arm_strategy_compared;
+  j["arm_strategy_agreement"] = JsonOrNull(summary.arm_strategy_agreement());
   return j.dump() + "\n";
 }
 

@@ -15,18 +15,20 @@
 
 namespace stephub::validate {
 
-// The per-repetition metrics compared with truth.csv.
+// The per-repetition metrics compared with truth.csv (and, for the arm,
+// with our truth_arms.csv).
 enum class Metric {
   kPelvicDrop,
   kTrunkLean,
   kKneeFlexion,
   kKneeValgus,
   kCopMlRange,
+  kArmElevation,
 };
-inline constexpr int kMetricCount = 5;
+inline constexpr int kMetricCount = 6;
 inline constexpr std::array<Metric, kMetricCount> kAllMetrics = {
-    Metric::kPelvicDrop, Metric::kTrunkLean, Metric::kKneeFlexion,
-    Metric::kKneeValgus, Metric::kCopMlRange};
+    Metric::kPelvicDrop, Metric::kTrunkLean,  Metric::kKneeFlexion,
+    Metric::kKneeValgus, Metric::kCopMlRange, Metric::kArmElevation};
 
 const char* MetricName(Metric metric);  // "pelvic drop", ...
 const char* MetricUnit(Metric metric);  // "deg" or "mm"
@@ -45,9 +47,10 @@ std::vector<int> MatchRepetitions(
 
 // The quality scale applied to the true metrics of `truth`, over exactly the
 // items `detected` assessed (an item the station did not see is left out on
-// both sides). Inputs that truth.csv has no column for (arms used, free-foot
-// load) or leaves empty take the detected value, so that they can neither
-// cause nor hide a disagreement.
+// both sides). Arms used come from truth_arms.csv where the recording has
+// it. Inputs without truth (free-foot load, arms without truth_arms.csv, an
+// empty column) take the detected value, so that they can neither cause nor
+// hide a disagreement.
 scoring::QualityItems TrueQuality(const scoring::Repetition& detected,
                                   const TruthRepetition& truth,
                                   const scoring::ScoringConfig& config);
@@ -84,6 +87,9 @@ struct RecordingResult {
   std::array<MetricStats, kMetricCount> metrics;
   int category_compared = 0;
   int category_agreed = 0;
+  // Matched reps with both a detected arm strategy item and arm truth.
+  int arm_strategy_compared = 0;
+  int arm_strategy_agreed = 0;
 
   int reps_matched() const;
   bool count_exact() const { return detected.size() == truth.size(); }
@@ -108,12 +114,17 @@ struct Summary {
   std::array<MetricStats, kMetricCount> metrics;
   int category_compared = 0;
   int category_agreed = 0;
+  int arm_strategy_compared = 0;
+  int arm_strategy_agreed = 0;
 
   const MetricStats& of(Metric metric) const {
     return metrics[static_cast<int>(metric)];
   }
   std::optional<double> rep_count_exact_fraction() const;
   std::optional<double> category_agreement() const;
+  // Share of compared reps whose arm strategy item (0/1) equals the truth's
+  // arms used; nullopt without a wrist IMU and arm truth.
+  std::optional<double> arm_strategy_agreement() const;
 };
 
 Summary Summarize(absl::Span<const RecordingResult> results);
@@ -126,6 +137,8 @@ struct Bounds {
   double knee_valgus_rmse_deg = 2.0;
   double rep_count_exact_min = 0.99;
   double category_agreement_min = 0.95;
+  // Ours, for the wrist IMU's arm strategy item (not checked without it).
+  double arm_strategy_agreement_min = 0.95;
 };
 
 enum class BoundOutcome { kMet, kMissed, kNoData };

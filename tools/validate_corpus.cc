@@ -59,6 +59,7 @@ absl::StatusOr<PatientProfile> ProfileForSet(const SimulationSet& set) {
            CheckRange("mounting heading (deg)", o.mount_heading_max_deg, 0, 5),
            CheckRange("tempo scale", o.tempo_scale, 0.3, 3),
            CheckRange("knee flexion (deg)", o.knee_flexion_deg, 20, 100),
+           CheckRange("arms-used share", o.arms_use_probability, 0, 1),
        }) {
     if (!s.ok()) return s;
   }
@@ -101,6 +102,8 @@ absl::StatusOr<PatientProfile> ProfileForSet(const SimulationSet& set) {
     p.knee_flexion_mean_deg = *o.knee_flexion_deg;
   }
   if (o.repetitions) p.repetitions = *o.repetitions;
+  if (o.wrist_imu) p.wrist_imu = *o.wrist_imu;
+  if (o.arms_use_probability) p.arms_use_probability = *o.arms_use_probability;
   return p;
 }
 
@@ -128,6 +131,10 @@ std::string SetFolderName(const SimulationSet& set) {
     absl::StrAppendFormat(&name, "-knee%g", *o.knee_flexion_deg);
   }
   if (o.repetitions) absl::StrAppendFormat(&name, "-reps%d", *o.repetitions);
+  if (o.wrist_imu.value_or(false)) absl::StrAppend(&name, "-wrist");
+  if (o.arms_use_probability) {
+    absl::StrAppendFormat(&name, "-arms%g", *o.arms_use_probability);
+  }
   return name;
 }
 
@@ -159,6 +166,11 @@ std::string SetSource(const SimulationSet& set) {
     absl::StrAppendFormat(&s, ", knee flexion %g deg", *o.knee_flexion_deg);
   }
   if (o.repetitions) absl::StrAppendFormat(&s, ", %d reps", *o.repetitions);
+  if (o.wrist_imu.value_or(false)) absl::StrAppend(&s, ", wrist IMU");
+  if (o.arms_use_probability) {
+    absl::StrAppendFormat(&s, ", arms used in %g of reps",
+                          *o.arms_use_probability);
+  }
   if (set.index >= 0) absl::StrAppendFormat(&s, ", corpus set %d", set.index);
   return s;
 }
@@ -190,6 +202,14 @@ std::vector<SimulationSet> MakeCorpus(int sets, uint64_t seed,
     o.knee_flexion_deg =
         RoundTo(base.knee_flexion_mean_deg + rng.Uniform(-8, 8), 1);
     o.repetitions = 8 + static_cast<int>(rng.Next() % 5);
+    // Drawn after everything else, so that the draws above (and a set
+    // without a wrist) are what they were before the wrist.
+    const bool wrist = rng.Uniform(0, 1) < 0.5;
+    const double arms = RoundTo(rng.Uniform(0, 0.8), 0.05);
+    if (wrist) {
+      o.wrist_imu = true;
+      o.arms_use_probability = arms;
+    }
     corpus.push_back(set);
   }
   return corpus;

@@ -28,6 +28,10 @@ struct SimulationOverrides {
   std::optional<double> tempo_scale;       // x every phase duration; > 1 slower
   std::optional<double> knee_flexion_deg;  // mean depth at the deepest point
   std::optional<int> repetitions;
+  // A wrist IMU, and the share of reps in which the arms are used for
+  // balance (0-1; without it the profile's own).
+  std::optional<bool> wrist_imu;
+  std::optional<double> arms_use_probability;
 };
 
 struct SimulationSet {
@@ -57,7 +61,9 @@ struct CorpusOptions {
 
 // `sets` sets varied over every profile, both sides, noise, gyro bias and
 // drift, tempo, depth and repetitions, deterministically from `seed` (same
-// arguments, same corpus, on any platform).
+// arguments, same corpus, on any platform). About half the sets have a
+// wrist IMU, with 0-80% of reps using the arms; the rest are the very sets
+// a corpus had before the wrist was modelled.
 std::vector<SimulationSet> MakeCorpus(int sets, uint64_t seed,
                                       const CorpusOptions& options = {});
 

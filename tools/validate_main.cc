@@ -26,6 +26,9 @@ ABSL_FLAG(double, min_rep_count_exact, 0.99,
           "bound: fraction of recordings whose rep count is exact");
 ABSL_FLAG(double, min_category_agreement, 0.95,
           "bound: fraction of matched reps whose quality category agrees");
+ABSL_FLAG(double, min_arm_strategy_agreement, 0.95,
+          "bound: fraction of matched reps with a wrist IMU and arm truth "
+          "whose arm strategy item agrees");
 
 namespace {
 
@@ -100,6 +103,8 @@ int main(int argc, char** argv) {
   bounds.knee_valgus_rmse_deg = absl::GetFlag(FLAGS_max_knee_valgus_rmse);
   bounds.rep_count_exact_min = absl::GetFlag(FLAGS_min_rep_count_exact);
   bounds.category_agreement_min = absl::GetFlag(FLAGS_min_category_agreement);
+  bounds.arm_strategy_agreement_min =
+      absl::GetFlag(FLAGS_min_arm_strategy_agreement);
   const stephub::validate::Summary summary =
       stephub::validate::Summarize(results);
   const auto checks = stephub::validate::CheckBounds(summary, bounds);

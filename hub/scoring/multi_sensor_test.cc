@@ -6,6 +6,7 @@
 #include <iostream>
 #include <limits>
 #include <map>
+#include <numbers>
 #include <string>
 #include <vector>
 
@@ -848,6 +849,153 @@ TEST(MultiSensor, StepDownInsteadOfCalibrationMovementStillCounts) {
   EXPECT_TRUE(Mentions(reps[0], "not the calibration movement"));
   for (const Repetition& r : reps) EXPECT_FALSE(r.knee_valgus_deg.has_value());
   EXPECT_TRUE(scorer.headings().empty());
+}
+
+PatientProfile WithWrist(PatientProfile p, double arms_use_probability) {
+  p.wrist_imu = true;
+  p.arms_use_probability = arms_use_probability;
+  return p;
+}
+
+// Arms used for balance are found on the reps that use them and not on the
+// others, over every profile, both legs, and mounts as far off as the
+// recording format allows.
+TEST(ArmStrategy, FoundOnTheRepsThatUseTheArms) {
+  int compared = 0, agreed = 0, used = 0;
+  Errors elevation;
+  for (const std::string& name : AllProfileNames()) {
+    for (StanceSide side : {StanceSide::kLeft, StanceSide::kRight}) {
+      for (uint64_t seed = 1; seed <= 3; ++seed) {
+        PatientProfile p = WithWrist(Profile(name, side), 0.5);
+        p.mount_tilt_max_deg = 15;
+        p.mount_heading_max_deg = 5;
+        const Recording rec = SimulateRecording(p, seed);
+        const std::string label = Label(name, side, seed);
+        const std::vector<Repetition> reps = ScoreRecording(rec);
+        ASSERT_EQ(reps.size(), rec.truth.size()) << label;
+        for (size_t i = 0; i < reps.size(); ++i) {
+          const Repetition& r = reps[i];
+          const TruthRepetition& t = rec.truth[i];
+          const std::string at = absl::StrFormat("%s rep %d", label, i + 1);
+          ASSERT_TRUE(r.quality.arm_strategy && r.peak_arm_elevation_deg)
+              << at << absl::StrJoin(r.problems, "; ");
+          EXPECT_TRUE(r.problems.empty())
+              << at << absl::StrJoin(r.problems, "; ");
+          ++compared;
+          used += *t.arms_used;
+          const bool agrees = (*r.quality.arm_strategy == 1) == *t.arms_used;
+          agreed += agrees;
+          EXPECT_TRUE(agrees) << at << ": lifted " << *r.peak_arm_elevation_deg
+                              << " deg, truth " << *t.peak_arm_elevation_deg;
+          elevation.Add(*r.peak_arm_elevation_deg - *t.peak_arm_elevation_deg);
+          // The item is in the total with the others.
+          EXPECT_EQ(r.quality.total, *r.quality.arm_strategy +
+                                         r.quality.trunk.value_or(0) +
+                                         r.quality.pelvis.value_or(0) +
+                                         r.quality.knee.value_or(0) +
+                                         r.quality.stance.value_or(0))
+              << at;
+        }
+      }
+    }
+  }
+  std::cout << elevation.Summary("peak arm elevation deg") << "\n"
+            << absl::StrFormat(
+                   "arm strategy agrees with truth: %d of %d "
+                   "(%d reps used the arms)\n",
+                   agreed, compared, used);
+  EXPECT_GE(agreed, 0.95 * compared);
+  EXPECT_GT(used, compared / 4);
+  EXPECT_LT(used, 3 * compared / 4);
+  EXPECT_LT(elevation.rmse(), 3.0);
+}
+
+// The other metrics come from their own sensors: a wrist beside them
+// changes them only by the standing window all sensors share.
+TEST(ArmStrategy, WristLeavesTheOtherMetricsAlone) {
+  const PatientProfile p = Profile("trendelenburg", StanceSide::kRight);
+  const std::vector<Repetition> without =
+      ScoreRecording(SimulateRecording(p, 2));
+  const std::vector<Repetition> with =
+      ScoreRecording(SimulateRecording(WithWrist(p, 0.5), 2));
+  ASSERT_EQ(with.size(), without.size());
+  for (size_t i = 0; i < with.size(); ++i) {
+    EXPECT_NEAR(with[i].peak_pelvic_drop_deg, without[i].peak_pelvic_drop_deg,
+                0.05);
+    EXPECT_NEAR(*with[i].knee_valgus_deg, *without[i].knee_valgus_deg, 0.1);
+    EXPECT_EQ(with[i].quality.total - with[i].quality.arm_strategy.value_or(-1),
+              without[i].quality.total);
+  }
+}
+
+TEST(ArmStrategy, NotAssessedWithoutAWrist) {
+  // The patient uses the arms, but no sensor sees them.
+  const Recording rec =
+      SimulateRecording(Profile("trendelenburg", StanceSide::kLeft), 3);
+  ASSERT_EQ(rec.imu.count(Placement::kWrist), 0u);
+  for (const Repetition& r : ScoreRecording(rec)) {
+    EXPECT_FALSE(r.quality.arm_strategy.has_value());
+    EXPECT_FALSE(r.peak_arm_elevation_deg.has_value());
+    EXPECT_FALSE(Mentions(r, "wrist"));
+  }
+}
+
+TEST(ArmStrategy, WristThatStopsMidSetIsNotAssessedFromThenOn) {
+  Recording rec = SimulateRecording(
+      WithWrist(Profile("moderate", StanceSide::kLeft), 0.5), 7);
+  const int64_t stop = rec.truth[4].start_us + 500'000;
+  std::erase_if(rec.imu[Placement::kWrist],
+                [stop](const ImuSample& s) { return s.t_us > stop; });
+  SetScorer scorer(StanceSide::kLeft, SensorsOf(rec));
+  std::vector<int64_t> returned_at;
+  const std::vector<Repetition> reps =
+      FeedOnline(scorer, rec, 25'000, &returned_at);
+  ASSERT_EQ(reps.size(), rec.truth.size());
+  for (size_t i = 0; i < reps.size(); ++i) {
+    EXPECT_LE(returned_at[i] - 25'000, reps[i].end_us + 100'000);
+    EXPECT_EQ(reps[i].quality.arm_strategy.has_value(), i < 4)
+        << i << absl::StrJoin(reps[i].problems, "; ");
+    EXPECT_EQ(Mentions(reps[i], "wrist IMU: no data after"), i >= 4) << i;
+    EXPECT_EQ(Mentions(reps[i], "arm strategy not assessed"), i >= 4) << i;
+    EXPECT_TRUE(reps[i].knee_valgus_deg.has_value());
+    EXPECT_TRUE(reps[i].quality.pelvis.has_value());
+  }
+}
+
+TEST(ArmStrategy, SaturatedWristGyroscopeIsReportedAndNotGuessed) {
+  Recording rec = SimulateRecording(
+      WithWrist(Profile("level", StanceSide::kRight), 0.5), 5);
+  const TruthRepetition& fourth = rec.truth[3];
+  for (ImuSample& s : rec.imu[Placement::kWrist]) {
+    // The arm knocked against the step: 20 ms at the 2000 deg/s limit.
+    if (s.t_us >= fourth.start_us + 400'000 &&
+        s.t_us < fourth.start_us + 420'000) {
+      s.gx_radps = 34.9;
+    }
+  }
+  const std::vector<Repetition> reps = ScoreRecording(rec);
+  ASSERT_EQ(reps.size(), rec.truth.size());
+  EXPECT_TRUE(Mentions(reps[3], "wrist IMU: gyroscope saturated"));
+  EXPECT_FALSE(reps[3].quality.arm_strategy.has_value());
+  EXPECT_TRUE(reps[2].quality.arm_strategy.has_value());
+}
+
+// A wrist that is never still while the patient stands (the patient fiddles
+// with the strap) gets no baseline; the rest of the station still scores.
+TEST(ArmStrategy, RestlessWristHasNoBaselineAndTheRestScores) {
+  Recording rec = SimulateRecording(
+      WithWrist(Profile("moderate", StanceSide::kLeft), 0.5), 4);
+  for (ImuSample& s : rec.imu[Placement::kWrist]) {
+    const double t = s.t_us * 1e-6;
+    s.gx_radps += 0.8 * std::sin(2 * std::numbers::pi * 1.3 * t);
+  }
+  const std::vector<Repetition> reps = ScoreRecording(rec);
+  ASSERT_EQ(reps.size(), rec.truth.size());
+  for (const Repetition& r : reps) {
+    EXPECT_FALSE(r.quality.arm_strategy.has_value());
+    EXPECT_TRUE(Mentions(r, "wrist IMU: no standing baseline"));
+    EXPECT_TRUE(r.quality.pelvis.has_value());
+  }
 }
 
 }  // namespace

@@ -78,6 +78,8 @@ const char* QualityCategoryName(QualityCategory category) {
 // - stance: the free foot taking > 10% of body weight, or the stance foot's
 //   COP swaying > 40 mm sideways; both conventions (quiet one-leg standing
 //   sways the COP by some 10-30 mm mediolaterally).
+// - arm strategy: the forearm lifted > 15 deg from hanging (wrist IMU); a
+//   convention, see ScoringConfig::arm_elevation_threshold_deg.
 // The measured simulator data (multi_sensor_test) gave no reason to move
 // any of them: most category disagreements with truth come from knee valgus
 // near 8 or 15 deg, where the measurement's own error decides.
@@ -448,9 +450,11 @@ constexpr double kRestRateRadps = 0.03;
 constexpr double kRestTiltDeg = 8;
 
 // The IMUs that carry metrics, in the order that picks the calibrating one.
-constexpr std::array<Placement, 4> kScoredImus = {
+// The wrist comes last: an arm is the likeliest to move while the patient
+// stands, so it should not be the one that finds the standing window.
+constexpr std::array<Placement, 5> kScoredImus = {
     Placement::kSacrum, Placement::kThigh, Placement::kShank,
-    Placement::kSternum};
+    Placement::kSternum, Placement::kWrist};
 
 struct SetScorer::State {
   State(StanceSide side, const StationSensors& sensors, ScoringConfig c)
@@ -523,6 +527,7 @@ struct SetScorer::State {
   void MeasureSacrum(const RepSpan& span, Repetition* r);
   void MeasureSternum(const RepSpan& span, Repetition* r);
   void MeasureKnee(const RepSpan& span, Repetition* r);
+  void MeasureArm(const RepSpan& span, Repetition* r);
   void MeasurePlate(const RepSpan& span, Repetition* r);
 
   const StanceSide stance_side;
@@ -795,8 +800,9 @@ void SetScorer::State::Track(ImuChannel& ch, const ImuSample& sample) {
   a.t_us = sample.t_us;
   a.sensor_to_world = ch.attitude.sensor_to_world;
   a.angles = SegmentAnglesOf(ch.world_turn * a.sensor_to_world, *ch.standing);
-  // Only segmentation can find the movement.
-  if (segmenter &&
+  // Only segmentation can find the movement. The arm's heading is not
+  // needed (its lift is measured from the vertical) and an arm is no hinge.
+  if (segmenter && ch.placement != Placement::kWrist &&
       (movement == Movement::kAwaited || movement == Movement::kFound)) {
     ch.movement_rates.push_back(
         {sample.t_us, Gyro(sample) - ch.attitude.gyro_bias_radps});
@@ -1349,7 +1355,7 @@ void SetScorer::State::ResolveMovement(Waiting waiting) {
       }
     }
     ch.movement_rates.clear();
-    if (!ch.standing) continue;
+    if (!ch.standing || ch.placement == Placement::kWrist) continue;
     auto fit = HeadingFromHingeMovement(rates, *ch.standing);
     if (fit.ok()) {
       ApplyHeading(ch, fit->heading_deg);
@@ -1519,6 +1525,25 @@ void SetScorer::State::MeasureKnee(const RepSpan& span, Repetition* r) {
   }
 }
 
+// The arm's lift is the angle of the forearm from where it hung standing:
+// the filter's tilt alone, so the heading, which drifts and which no
+// standing pose reveals, does not enter it.
+void SetScorer::State::MeasureArm(const RepSpan& span, Repetition* r) {
+  const ImuChannel& ch = Imu(Placement::kWrist);
+  if (!ch.declared) return;
+  if (auto why = Unusable(ch, span)) {
+    r->problems.push_back(absl::StrCat(*why, " (arm strategy not assessed)"));
+    return;
+  }
+  ReportAccelSaturation(ch, span, config.accel_full_scale_mps2, r);
+  Extremes lift;
+  for (auto it = FirstAtOrAfter(ch.series, span.start_us);
+       it != ch.series.end() && it->t_us <= span.end_us; ++it) {
+    lift.Add(ElevationFromHangingDeg(it->angles.long_axis));
+  }
+  if (!lift.empty()) r->peak_arm_elevation_deg = lift.hi;
+}
+
 void SetScorer::State::MeasurePlate(const RepSpan& span, Repetition* r) {
   if (!force.declared) return;
   if (!force.weight_n) {
@@ -1567,6 +1592,7 @@ Repetition SetScorer::State::Measure(const RepSpan& span, int number) {
   MeasureSacrum(span, &r);
   MeasureSternum(span, &r);
   MeasureKnee(span, &r);
+  MeasureArm(span, &r);
   MeasurePlate(span, &r);
   for (ImuChannel& ch : imus) {
     ReportIssues(SensorName(ch.placement), &ch.issues, &r.problems);
@@ -1588,6 +1614,10 @@ Repetition SetScorer::State::Measure(const RepSpan& span, int number) {
   in.knee_valgus_deg = r.knee_valgus_deg;
   in.free_foot_load_fraction = r.free_foot_load_fraction;
   in.cop_ml_range_mm = r.cop_ml_range_mm;
+  if (r.peak_arm_elevation_deg) {
+    in.arms_used =
+        *r.peak_arm_elevation_deg > config.arm_elevation_threshold_deg;
+  }
   r.quality = ScoreQuality(in, config);
   return r;
 }

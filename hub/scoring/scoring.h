@@ -18,7 +18,8 @@
 namespace stephub::scoring {
 
 // Stored with every result so that stored data can be re-scored later.
-inline constexpr char kScoringVersion[] = "stephub-scoring/0.3";
+// 0.4: arm strategy from a wrist IMU (results change only where one is worn).
+inline constexpr char kScoringVersion[] = "stephub-scoring/0.4";
 
 enum class Verdict {
   kClean,       // pelvis stayed within the threshold of level
@@ -26,6 +27,8 @@ enum class Verdict {
   kPelvicHike,  // free-leg side hiked beyond the threshold
 };
 
+// Every setting is also listed in scoring_config.cc, which parses the hub's
+// overrides and labels results with what differs from these defaults.
 struct ScoringConfig {
   // |peak pelvic drop| above this is a compensated repetition.
   double pelvic_compensation_threshold_deg = 5.0;
@@ -53,6 +56,17 @@ struct ScoringConfig {
   double knee_valgus_two_points_deg = 15.0;
   double free_foot_load_threshold = 0.10;  // share of body weight
   double cop_ml_range_threshold_mm = 40.0;
+  // Arms used for balance: the forearm (wrist IMU) lifted more than this
+  // from where it hung at the standing baseline, at any moment of the
+  // repetition. The quality scale (Piva et al. 2006, see ScoreQuality)
+  // scores "arm strategy" by eye and gives no angle, so this is ours: an
+  // arm hanging relaxed at the side moves only a few degrees in a
+  // controlled step-down (it hangs plumb while the trunk bends; the
+  // simulator models up to 5 deg plus some 0.5 deg of sway), while an arm
+  // an observer sees reaching out for balance is lifted 25 deg or more.
+  // 15 deg leaves about 10 deg of margin on either side; it is a
+  // convention, not fitted to observers' scores.
+  double arm_elevation_threshold_deg = 15.0;
   // The knee's flexion in relaxed one-leg standing, which IMUs calibrated
   // on the standing posture cannot see (they take each segment as upright
   // then). A convention: a stance knee is rarely fully locked; 5 deg is a
@@ -68,7 +82,7 @@ struct ScoringConfig {
 // them, and returns a repetition once each has sent data past its end (or,
 // at the end of a batch, once the newest data is 100 ms past it, without
 // the lagging sensor's metrics).
-// A wrist IMU is accepted but not used yet (arm strategy is not scored).
+// A wrist IMU scores the arm strategy item (arms used for balance).
 struct StationSensors {
   std::vector<Placement> imus;
   bool force_plate = false;
@@ -123,6 +137,9 @@ struct Repetition {
   std::optional<double> knee_flexion_deg;     // thigh + shank
   std::optional<double> knee_valgus_deg;      // thigh + shank; + = medial
   std::optional<double> cop_ml_range_mm;      // force plate
+  // Largest angle of the forearm from where it hung at the standing
+  // baseline (wrist IMU), deg: the arm strategy's measure.
+  std::optional<double> peak_arm_elevation_deg;
   std::optional<double> cop_ml_mean_speed_mm_s;
   // Largest share of body weight that left the plate (the free foot took
   // it on the floor), 0-1.

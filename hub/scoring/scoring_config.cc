@@ -41,6 +41,8 @@ const std::vector<Setting>& Settings() {
        nullptr, 0.01, 0.9},
       {"cop_ml_range_threshold_mm", &ScoringConfig::cop_ml_range_threshold_mm,
        nullptr, 1, 500},
+      {"arm_elevation_threshold_deg",
+       &ScoringConfig::arm_elevation_threshold_deg, nullptr, 1, 90},
       {"standing_knee_flexion_deg", &ScoringConfig::standing_knee_flexion_deg,
        nullptr, 0, 30},
       {"accel_full_scale_mps2", &ScoringConfig::accel_full_scale_mps2, nullptr,

@@ -39,4 +39,9 @@ double KneeValgusDeg(const Vec3& thigh_axis, const Vec3& shank_axis,
          RadToDeg(std::atan2(s.x * t.z - s.z * t.x, s.x * t.x + s.z * t.z));
 }
 
+double ElevationFromHangingDeg(const Vec3& long_axis) {
+  return RadToDeg(
+      std::acos(std::clamp(long_axis.z / Norm(long_axis), -1.0, 1.0)));
+}
+
 }  // namespace stephub::scoring

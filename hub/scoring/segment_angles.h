@@ -38,6 +38,12 @@ double KneeFlexionDeg(const Vec3& thigh_axis, const Vec3& shank_axis,
 double KneeValgusDeg(const Vec3& thigh_axis, const Vec3& shank_axis,
                      StanceSide stance_side);
 
+// Angle of a segment's long axis (in its sensor's world frame, z up) from
+// the vertical, deg. For a wrist IMU, whose standing "up" is the hanging
+// forearm's axis, this is how far the arm is lifted from hanging, in any
+// direction, whatever its heading or its turn about its own axis.
+double ElevationFromHangingDeg(const Vec3& long_axis);
+
 }  // namespace stephub::scoring
 
 #endif  // STEPHUB_HUB_SCORING_SEGMENT_ANGLES_H_

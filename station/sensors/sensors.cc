@@ -122,7 +122,7 @@ class SimulatedSource : public SensorSource {
   }
 
   // A whole station: the plate and four IMUs (sacrum, sternum, thigh and
-  // shank of the stance leg).
+  // shank of the stance leg), and a wrist IMU when the profile has one.
   std::vector<v1::SensorInfo> Sensors() const override {
     std::vector<v1::SensorInfo> out = {
         ForcePlate(profile_.force_rate_hz, "stephub-sim"),
@@ -134,6 +134,10 @@ class SimulatedSource : public SensorSource {
             "stephub-sim"),
         Imu(kFirstImuId + 3, Placement::kShank, profile_.imu_rate_hz,
             "stephub-sim")};
+    if (profile_.wrist_imu) {
+      out.push_back(Imu(kFirstImuId + 4, Placement::kWrist,
+                        profile_.imu_rate_hz, "stephub-sim"));
+    }
     for (auto& sensor : out) {
       sensor.set_driver("sim");
       sensor.set_device(
@@ -154,6 +158,8 @@ class SimulatedSource : public SensorSource {
     AppendImu(kFirstImuId + 2, samples.thigh, 0, samples.thigh.size(), 0,
               batch);
     AppendImu(kFirstImuId + 3, samples.shank, 0, samples.shank.size(), 0,
+              batch);
+    AppendImu(kFirstImuId + 4, samples.wrist, 0, samples.wrist.size(), 0,
               batch);
     return absl::OkStatus();
   }

@@ -117,6 +117,7 @@ absl::StatusOr<std::unique_ptr<SensorSource>> MakeStationSources(
         if (sensor.sim().repetitions() > 0) {
           profile->repetitions = static_cast<int>(sensor.sim().repetitions());
         }
+        if (sensor.sim().wrist_imu()) profile->wrist_imu = true;
         part = MakeSimulatedSource(*profile, sensor.sim().seed(),
                                    MonotonicMicros());
         break;
