@@ -102,8 +102,10 @@ struct LoadSharing {
 // the motion across the interval is integrated from the body's own force as
 // BodyForceAcross reconstructs it. Over a longer interval (> 1 s: the
 // patient stood on both feet, as in the calibration movement, and the body's
-// force cannot be told from the load's) the body ends it at rest where it
-// began.
+// force cannot be told from the load's) the body ends it at rest at standing
+// height. Where the bridge is wrong it errs upward (see kRegainShare in
+// force_plate.cc), and once the body is at rest after a rise it is taken to
+// stand again at standing height.
 class ComDepthTracker {
  public:
   ComDepthTracker(double weight_n, int64_t t_us);
@@ -133,7 +135,7 @@ class ComDepthTracker {
     // The force since `before`, while the interval is short enough to be
     // bridged.
     std::vector<PlateForce> readings;
-    // When the force came back near body weight (the foot's unloading
+    // When the force had regained most of the load (the foot's unloading
     // then ends once it stops rising).
     std::optional<int64_t> back_since_us;
   };
