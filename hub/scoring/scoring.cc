@@ -441,6 +441,11 @@ constexpr int64_t kMovementLookbackUs = 10'000'000;
 // With both feet down the stance foot carries about half the weight; a
 // movement during which it kept more than this share was a step-down.
 constexpr double kTwoFeetMaxLoadShare = 0.75;
+// Segmenting on the plate alone, the movement is the free foot's load
+// sharing (the plate cannot follow the body then, see ComDepthTracker): a
+// touch-down at the bottom of a step-down lasts a fraction of a second, the
+// movement (foot down, knees bend and straighten, foot up) seconds.
+constexpr int64_t kMovementMinSharingUs = 1'000'000;
 
 // Standing rests of the leg IMUs: a run this long of samples turning
 // slower than kRestRateRadps (after the bias) with the segment within
@@ -1206,6 +1211,15 @@ void SetScorer::State::FeedPlate() {
     // Started afresh after a restart of the station's clock.
     if (!force.com) force.com.emplace(*force.weight_n, it->t_us);
     Feed(it->t_us, force.com->Add(it->t_us, it->fz_n, standing));
+    const std::optional<LoadSharing>& shared = force.com->ended_sharing();
+    if (movement == Movement::kAwaited && shared && !segmenter->InProgress() &&
+        shared->end_us - shared->start_us >= kMovementMinSharingUs &&
+        shared->least_force_n <= kTwoFeetMaxLoadShare * *force.weight_n) {
+      movement = Movement::kFound;
+      movement_span = RepSpan{.start_us = shared->start_us,
+                              .deepest_us = shared->start_us,
+                              .end_us = shared->end_us};
+    }
   }
 }
 
