@@ -60,6 +60,8 @@ const char* VerdictText(stephub::v1::Verdict v) {
       return "PELVIC DROP";
     case stephub::v1::VERDICT_PELVIC_HIKE:
       return "PELVIC HIKE";
+    case stephub::v1::VERDICT_NOT_ASSESSED:
+      return "pelvis not assessed";
     default:
       return "-";
   }

@@ -121,16 +121,21 @@ TEST(FormatTest, RepsCsvLeavesNotAssessedEmpty) {
   scoring::Repetition rep = Detected(5, 9);
   rep.number = 1;
   rep.peak_pelvic_drop_deg = 2.5;
+  rep.verdict = scoring::Verdict::kClean;
   rep.knee_valgus_deg = 3;
   r.detected.push_back(rep);
+  // A station without a sacral IMU: neither drop nor clean.
+  scoring::Repetition unseen = Detected(10, 14);
+  unseen.number = 2;
+  r.detected.push_back(unseen);
+  const std::string good =
+      scoring::QualityCategoryName(scoring::QualityCategory::kGood);
   EXPECT_EQ(FormatRepsCsv({r}),
             "recording,rep,start_us,end_us,peak_pelvic_drop_deg,"
             "peak_trunk_lean_deg,knee_flexion_deg,knee_valgus_deg,"
             "cop_ml_range_mm,quality_total,category,clean\n"
             "set-a,1,5,9,2.500,,,3.000,,0," +
-                std::string(scoring::QualityCategoryName(
-                    scoring::QualityCategory::kGood)) +
-                ",1\n");
+                good + ",1\nset-a,2,10,14,,,,,,0," + good + ",\n");
 }
 
 TEST(CorpusTest, DeterministicVariedAndUniquelyNamed) {

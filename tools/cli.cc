@@ -130,6 +130,8 @@ const char* VerdictText(v1::Verdict verdict) {
       return "PELVIC DROP";
     case v1::VERDICT_PELVIC_HIKE:
       return "PELVIC HIKE";
+    case v1::VERDICT_NOT_ASSESSED:
+      return "pelvis not assessed";
     default:
       return "?";
   }

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <tuple>
+#include <type_traits>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -63,6 +64,9 @@ template <typename Rep>
 std::optional<double> MetricOf(const Rep& rep, Metric metric) {
   switch (metric) {
     case Metric::kPelvicDrop:
+      if constexpr (std::is_same_v<Rep, scoring::Repetition>) {
+        if (rep.verdict == scoring::Verdict::kNotAssessed) return std::nullopt;
+      }
       return rep.peak_pelvic_drop_deg;
     case Metric::kTrunkLean:
       return rep.peak_trunk_lean_deg;
@@ -434,14 +438,19 @@ std::string FormatRepsCsv(absl::Span<const RecordingResult> results) {
       "category,clean\n";
   for (const RecordingResult& r : results) {
     for (const scoring::Repetition& rep : r.detected) {
-      absl::StrAppend(
-          &out, r.name, ",", rep.number, ",", rep.start_us, ",", rep.end_us,
-          ",", Csv(rep.peak_pelvic_drop_deg), ",", Csv(rep.peak_trunk_lean_deg),
-          ",", Csv(rep.knee_flexion_deg), ",", Csv(rep.knee_valgus_deg), ",",
-          Csv(rep.cop_ml_range_mm), ",", rep.quality.total, ",",
-          scoring::QualityCategoryName(rep.quality.category), ",",
-          // As the hub stores it: clean means no pelvic compensation.
-          rep.verdict == scoring::Verdict::kClean ? 1 : 0, "\n");
+      absl::StrAppend(&out, r.name, ",", rep.number, ",", rep.start_us, ",",
+                      rep.end_us, ",", Csv(MetricOf(rep, Metric::kPelvicDrop)),
+                      ",", Csv(rep.peak_trunk_lean_deg), ",",
+                      Csv(rep.knee_flexion_deg), ",", Csv(rep.knee_valgus_deg),
+                      ",", Csv(rep.cop_ml_range_mm), ",", rep.quality.total,
+                      ",", scoring::QualityCategoryName(rep.quality.category),
+                      ",",
+                      // As the hub stores it: clean means no pelvic
+                      // compensation; empty where the pelvis was not seen.
+                      rep.verdict == scoring::Verdict::kNotAssessed ? ""
+                      : rep.verdict == scoring::Verdict::kClean     ? "1"
+                                                                    : "0",
+                      "\n");
     }
   }
   return out;

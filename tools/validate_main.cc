@@ -9,9 +9,12 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "common/flags.h"
 #include "common/recording.h"
 #include "hub/scoring/scoring.h"
+#include "hub/scoring/scoring_config.h"
 #include "tools/validate.h"
 
 ABSL_FLAG(bool, json, false,
@@ -30,9 +33,53 @@ ABSL_FLAG(double, min_arm_strategy_agreement, 0.95,
           "bound: fraction of matched reps with a wrist IMU and arm truth "
           "whose arm strategy item agrees");
 
+ABSL_FLAG(std::string, sensors, "",
+          "score as a station with only these sensors: a comma-separated list "
+          "of force (the plate) and IMU placements (sacrum, sternum, thigh, "
+          "shank, wrist); empty: every sensor of the recording");
+ABSL_FLAG(std::string, scoring, "",
+          "scoring settings over the defaults, name=value,... as the hub's "
+          "--scoring");
+
 namespace {
 
 namespace fs = std::filesystem;
+
+// The sensors --sensors keeps.
+struct SensorChoice {
+  bool force_plate = true;
+  std::vector<stephub::Placement> imus;  // empty with all: every IMU
+  bool all = true;
+};
+
+absl::StatusOr<SensorChoice> ParseSensorChoice(const std::string& text) {
+  SensorChoice choice;
+  if (text.empty()) return choice;
+  choice.all = false;
+  choice.force_plate = false;
+  for (absl::string_view name : absl::StrSplit(text, ',', absl::SkipEmpty())) {
+    if (name == "force") {
+      choice.force_plate = true;
+      continue;
+    }
+    auto placement = stephub::ParsePlacement(name);
+    if (!placement.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--sensors: \"", name, "\" is neither force nor an IMU placement"));
+    }
+    choice.imus.push_back(*placement);
+  }
+  return choice;
+}
+
+void KeepOnly(const SensorChoice& choice, stephub::Recording* recording) {
+  if (choice.all) return;
+  if (!choice.force_plate) recording->force.clear();
+  std::erase_if(recording->imu, [&](const auto& entry) {
+    return std::find(choice.imus.begin(), choice.imus.end(), entry.first) ==
+           choice.imus.end();
+  });
+}
 
 // A folder without meta.json whose subfolders are recordings stands for all
 // of them, so that a whole corpus can be named by its folder.
@@ -62,7 +109,8 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "StepHub scoring accuracy: scores recordings with the hub's scoring "
       "and compares them with their truth.csv.\n"
-      "usage: stephub-validate [--json] [--reps-csv=FILE] [--max-...=X] "
+      "usage: stephub-validate [--json] [--reps-csv=FILE] [--sensors=LIST] "
+      "[--scoring=NAME=VALUE,...] [--max-...=X] "
       "RECORDING_DIR...\n"
       "A folder holding recordings (a corpus) stands for all of them.\n"
       "Exit status: 0 every bound met, 1 a bound missed or a recording "
@@ -81,7 +129,18 @@ int main(int argc, char** argv) {
       dirs.push_back(std::move(dir));
     }
   }
-  const stephub::scoring::ScoringConfig config;
+  const auto choice = ParseSensorChoice(absl::GetFlag(FLAGS_sensors));
+  if (!choice.ok()) {
+    std::cerr << "stephub-validate: " << choice.status().message() << "\n";
+    return 2;
+  }
+  const auto config =
+      stephub::scoring::ParseScoringOverrides(absl::GetFlag(FLAGS_scoring));
+  if (!config.ok()) {
+    std::cerr << "stephub-validate: --scoring: " << config.status().message()
+              << "\n";
+    return 2;
+  }
   std::vector<stephub::validate::RecordingResult> results;
   for (const std::string& dir : dirs) {
     absl::StatusOr<stephub::Recording> recording = stephub::ReadRecording(dir);
@@ -92,8 +151,9 @@ int main(int argc, char** argv) {
           FolderName(dir), std::string(recording.status().message())));
       continue;
     }
-    results.push_back(stephub::validate::EvaluateRecording(FolderName(dir),
-                                                           *recording, config));
+    KeepOnly(*choice, &*recording);
+    results.push_back(stephub::validate::EvaluateRecording(
+        FolderName(dir), *recording, *config));
   }
 
   stephub::validate::Bounds bounds;

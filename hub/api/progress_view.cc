@@ -90,7 +90,8 @@ absl::StatusOr<v1::PatientProgress> PatientProgressOf(store::ClinicStore& store,
     *summary->mutable_set() = set;
     for (const v1::Repetition& rep : *reps) {
       record.repetitions.push_back({rep.peak_pelvic_drop_deg(), rep.clean(),
-                                    CategoryOf(rep.quality().category())});
+                                    CategoryOf(rep.quality().category()),
+                                    rep.verdict() != v1::VERDICT_NOT_ASSESSED});
       *summary->add_repetition_list() = rep;
     }
     const progress::SetSummary s = progress::SummariseSet(record.repetitions);

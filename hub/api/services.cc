@@ -282,6 +282,8 @@ const char* VerdictName(v1::Verdict verdict) {
       return "pelvic_drop";
     case v1::VERDICT_PELVIC_HIKE:
       return "pelvic_hike";
+    case v1::VERDICT_NOT_ASSESSED:
+      return "not_assessed";
     default:
       return "";
   }

@@ -121,6 +121,8 @@ v1::Verdict ToProto(scoring::Verdict verdict) {
       return v1::VERDICT_PELVIC_DROP;
     case scoring::Verdict::kPelvicHike:
       return v1::VERDICT_PELVIC_HIKE;
+    case scoring::Verdict::kNotAssessed:
+      return v1::VERDICT_NOT_ASSESSED;
   }
   return v1::VERDICT_UNSPECIFIED;
 }

@@ -79,9 +79,13 @@ Readiness ReadinessOf(const SetRecord& set, const SetSummary& summary,
     return r;
   }
   // Levels 2 and 3: only when every repetition is free of compensation.
-  int dropped = 0, hiked = 0;
+  int dropped = 0, hiked = 0, unseen = 0;
   for (const RepetitionOutcome& rep : set.repetitions) {
     if (rep.clean) continue;
+    if (!rep.pelvis_assessed) {
+      ++unseen;
+      continue;
+    }
     if (rep.peak_pelvic_drop_deg > config.compensation_threshold_deg) {
       ++dropped;
     } else if (rep.peak_pelvic_drop_deg < -config.compensation_threshold_deg) {
@@ -106,8 +110,13 @@ Readiness ReadinessOf(const SetRecord& set, const SetSummary& summary,
     faults.push_back(
         absl::StrCat(hiked, " of ", n, " repetitions hiked > ", threshold));
   }
-  const int other =
-      static_cast<int>(n - summary.clean_repetitions) - dropped - hiked;
+  if (unseen > 0) {
+    faults.push_back(absl::StrCat(
+        unseen, " of ", n,
+        " repetitions had no pelvic drop measured (no usable sacral IMU)"));
+  }
+  const int other = static_cast<int>(n - summary.clean_repetitions) - dropped -
+                    hiked - unseen;
   if (other > 0) {
     faults.push_back(
         absl::StrCat(other, " of ", n, " repetitions were not clean"));
@@ -124,12 +133,14 @@ struct Pool {
     for (const RepetitionOutcome& rep : set.repetitions) {
       ++n;
       clean += rep.clean;
+      if (!rep.pelvis_assessed) continue;
+      ++measured;
       drop_sum += rep.peak_pelvic_drop_deg;
     }
   }
-  double MeanDrop() const { return n == 0 ? 0 : drop_sum / n; }
+  double MeanDrop() const { return measured == 0 ? 0 : drop_sum / measured; }
   double CleanPercent() const { return n == 0 ? 0 : 100.0 * clean / n; }
-  uint32_t n = 0, clean = 0;
+  uint32_t n = 0, clean = 0, measured = 0;
   double drop_sum = 0;
 };
 
@@ -139,10 +150,14 @@ SetSummary SummariseSet(absl::Span<const RepetitionOutcome> repetitions) {
   SetSummary summary;
   if (repetitions.empty()) return summary;
   double sum = 0;
+  int measured = 0;
   for (const RepetitionOutcome& rep : repetitions) {
     ++summary.repetitions;
     if (rep.clean) ++summary.clean_repetitions;
-    sum += rep.peak_pelvic_drop_deg;
+    if (rep.pelvis_assessed) {
+      sum += rep.peak_pelvic_drop_deg;
+      ++measured;
+    }
     if (std::abs(rep.peak_pelvic_drop_deg) >
         std::abs(summary.worst_pelvic_drop_deg)) {
       summary.worst_pelvic_drop_deg = rep.peak_pelvic_drop_deg;
@@ -162,7 +177,7 @@ SetSummary SummariseSet(absl::Span<const RepetitionOutcome> repetitions) {
         break;
     }
   }
-  summary.mean_pelvic_drop_deg = sum / summary.repetitions;
+  summary.mean_pelvic_drop_deg = measured == 0 ? 0 : sum / measured;
   summary.clean_percent =
       100.0 * summary.clean_repetitions / summary.repetitions;
   return summary;

@@ -24,13 +24,17 @@ struct RepetitionOutcome {
   double peak_pelvic_drop_deg = 0;  // signed: + drop, - hike
   bool clean = false;
   QualityCategory category = QualityCategory::kNotAssessed;
+  // The station saw the pelvis (a usable sacral IMU); if not, the
+  // repetition is not clean and its drop (0) is left out of means.
+  bool pelvis_assessed = true;
 };
 
 struct SetSummary {
   uint32_t repetitions = 0;
   uint32_t clean_repetitions = 0;
-  double clean_percent = 0;          // 0 when there are no repetitions
-  double mean_pelvic_drop_deg = 0;   // mean of the signed per-rep peaks
+  double clean_percent = 0;  // 0 when there are no repetitions
+  // Mean of the signed per-rep peaks the sacral IMU measured.
+  double mean_pelvic_drop_deg = 0;
   double worst_pelvic_drop_deg = 0;  // the peak with the largest magnitude
   // How many repetitions fell in each quality category.
   uint32_t good = 0, moderate = 0, poor = 0, not_assessed = 0;

@@ -190,6 +190,21 @@ TEST(ComputeProgress, ReadyOnlyWhenEveryRepetitionOfTheLatestSetIsClean) {
   EXPECT_EQ(r.next_step, "add weight (a weighted vest or dumbbell)");
 }
 
+TEST(ComputeProgress, RepetitionsWithoutThePelvisSeenAreNotClean) {
+  SetRecord set = Set(1, At(2026, 11, 2, 9), {2, 3, 1});
+  set.repetitions[2] = {0, false, QualityCategory::kNotAssessed, false};
+  const std::vector<SetRecord> sets = {set};
+  const PatientProgress p = ComputeProgress(sets, At(2026, 11, 2, 12), kClinic);
+  const Readiness& r = p.sides[0].readiness;
+  EXPECT_FALSE(r.ready);
+  EXPECT_EQ(r.reason,
+            "1 of 3 repetitions had no pelvic drop measured (no usable sacral "
+            "IMU)");
+  const SetSummary s = SummariseSet(set.repetitions);
+  EXPECT_DOUBLE_EQ(s.mean_pelvic_drop_deg, 2.5);  // of the two measured
+  EXPECT_EQ(s.clean_repetitions, 2u);
+}
+
 TEST(ComputeProgress, NextStepFollowsTheProgramme) {
   struct Case {
     std::string load;

@@ -203,6 +203,29 @@ TEST(MultiSensor, SegmentsOnSacralTiltWithoutLegSensors) {
                     "sacral tilt", AllProfileNames());
 }
 
+// Without a sacral IMU the pelvis is not seen: no repetition may pass as
+// clean (it would count toward progressing the load).
+TEST(MultiSensor, WithoutASacralImuThePelvisIsNotAssessed) {
+  const Recording full =
+      SimulateRecording(Profile("trendelenburg", StanceSide::kLeft), 2);
+  const Recording rec = OnlySensors(
+      full, {Placement::kThigh, Placement::kShank, Placement::kSternum}, true);
+  const std::vector<Repetition> reps = ScoreRecording(rec);
+  ASSERT_EQ(reps.size(), rec.truth.size());
+  for (const Repetition& r : reps) {
+    EXPECT_EQ(r.verdict, Verdict::kNotAssessed);
+    EXPECT_FALSE(r.quality.pelvis.has_value());
+    EXPECT_NE(std::find(r.problems.begin(), r.problems.end(),
+                        "no sacral IMU: pelvic drop not measured"),
+              r.problems.end());
+    // The other items are still scored.
+    EXPECT_TRUE(r.quality.knee.has_value() && r.quality.trunk.has_value());
+  }
+  for (const Repetition& r : ScoreRecording(full)) {
+    EXPECT_NE(r.verdict, Verdict::kNotAssessed);
+  }
+}
+
 TEST(MultiSensor, SegmentsOnTheForcePlateAlone) {
   // The plate sees the centre of mass, which integrates to its height only
   // up to drift (see ComDepthTracker): spans are coarser than from IMUs. A

@@ -25,6 +25,9 @@ enum class Verdict {
   kClean,       // pelvis stayed within the threshold of level
   kPelvicDrop,  // free-leg side dropped beyond the threshold (Trendelenburg)
   kPelvicHike,  // free-leg side hiked beyond the threshold
+  // No usable sacral IMU: the pelvis was not seen, so the repetition is
+  // neither compensated nor clean (it never counts toward progression).
+  kNotAssessed,
 };
 
 // Every setting is also listed in scoring_config.cc, which parses the hub's
@@ -125,11 +128,12 @@ struct Repetition {
   int64_t deepest_us = 0;  // deepest point
   int64_t end_us = 0;      // end of rising
   // Extreme pelvic drop relative to standing: of the largest and the most
-  // negative value during the rep, the one with larger magnitude.
+  // negative value during the rep, the one with larger magnitude. 0 when
+  // the verdict is kNotAssessed.
   double peak_pelvic_drop_deg = 0;
   double max_pelvic_drop_deg = 0;  // largest value (drop side)
   double max_pelvic_hike_deg = 0;  // largest hike, as a positive number
-  Verdict verdict = Verdict::kClean;
+  Verdict verdict = Verdict::kNotAssessed;  // until the sacral IMU measured it
   bool partial = false;  // the set ended before the rep did; not counted
 
   // Metrics from the other sensors; nullopt when the station lacks them.
