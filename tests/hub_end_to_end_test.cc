@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <boost/asio/io_context.hpp>
+#include <filesystem>
 #include <map>
 #include <mutex>
 #include <sstream>
@@ -269,6 +270,23 @@ TEST(HubEndToEnd, TwoStationsScoredStoredAndKeptAcrossRestart) {
     EXPECT_TRUE(absl::StrContains(text.str(), "Programme: week 1 of the"))
         << text.str();
     EXPECT_TRUE(absl::StrContains(text.str(), "next: ")) << text.str();
+  }
+  // A backup taken through the CLI while the hub runs holds both sets.
+  {
+    const std::string file = dir.path() + "/clinic-backup.db";
+    std::ostringstream out, err;
+    ASSERT_EQ(cli::Run({"--hub", "127.0.0.1:" + std::to_string(hub->port()),
+                        "backup", file},
+                       out, err),
+              0)
+        << err.str();
+    EXPECT_TRUE(absl::StrContains(out.str(), "integrity ok")) << out.str();
+    auto info = store::VerifySqliteBackup(file);
+    ASSERT_TRUE(info.ok()) << info.status();
+    EXPECT_EQ(info->sets, 2);
+    EXPECT_EQ(info->repetitions, 10);
+    EXPECT_GT(info->sample_batches, 0);
+    EXPECT_FALSE(std::filesystem::exists(file + ".partial"));
   }
   // The CSV report has a header and one row per repetition.
   std::ostringstream csv, err;

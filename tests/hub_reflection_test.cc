@@ -1,4 +1,4 @@
-// Generic tools can talk to the hub: server reflection lists its four
+// Generic tools can talk to the hub: server reflection lists its five
 // services and the standard health service answers SERVING. Runs the real
 // stephub-hub binary on a loopback port of its choosing.
 #include <grpcpp/grpcpp.h>
@@ -58,7 +58,7 @@ class HubProcess {
   int port_ = 0;
 };
 
-TEST(HubReflection, ListsTheFourServicesAndHealthIsServing) {
+TEST(HubReflection, ListsTheFiveServicesAndHealthIsServing) {
   testing::TempDir dir;
   HubProcess hub(dir.path());
   ASSERT_GT(hub.port(), 0) << "stephub-hub did not report its port";
@@ -79,8 +79,9 @@ TEST(HubReflection, ListsTheFourServicesAndHealthIsServing) {
   for (const auto& s : response.list_services_response().service()) {
     services.insert(s.name());
   }
-  for (const char* name : {"stephub.v1.StationLink", "stephub.v1.Clinic",
-                           "stephub.v1.Dashboard", "stephub.v1.Reports"}) {
+  for (const char* name :
+       {"stephub.v1.StationLink", "stephub.v1.Clinic", "stephub.v1.Dashboard",
+        "stephub.v1.Reports", "stephub.v1.Maintenance"}) {
     EXPECT_TRUE(services.count(name)) << name << " missing from reflection";
   }
   // The descriptors themselves are served, so tools can build requests.

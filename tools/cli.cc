@@ -6,6 +6,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <map>
@@ -18,8 +19,10 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/civil_time.h"
 #include "absl/time/time.h"
+#include "hub/store/store.h"
 #include "stephub/v1/clinic.grpc.pb.h"
 #include "stephub/v1/dashboard.grpc.pb.h"
+#include "stephub/v1/maintenance.grpc.pb.h"
 #include "stephub/v1/reports.grpc.pb.h"
 
 namespace stephub::cli {
@@ -38,6 +41,8 @@ commands:
   rescore (--set ID | --since YYYY-MM-DD)
                                       score ended sets again with the hub's
                                       current scoring (old results are kept)
+  backup FILE                         copy the clinic database while the hub
+                                      runs (verified before it is named FILE)
   report PATIENT_ID --format csv [-o FILE]
                                       export repetitions (stdout without -o)
 
@@ -145,6 +150,7 @@ class Cli {
     clinic_ = v1::Clinic::NewStub(channel_);
     dashboard_ = v1::Dashboard::NewStub(channel_);
     reports_ = v1::Reports::NewStub(channel_);
+    maintenance_ = v1::Maintenance::NewStub(channel_);
   }
 
   int Fail(const std::string& message) {
@@ -435,6 +441,53 @@ class Cli {
     return 0;
   }
 
+  int Backup(const std::vector<std::string>& words) {
+    auto args = ParseArgs(words, {});
+    if (!args.ok()) return Usage(std::string(args.status().message()));
+    if (args->positional.size() != 1) return Usage("backup FILE");
+    const std::string path = args->positional[0];
+    // Written aside and checked before it takes the name: a FILE that
+    // exists is a whole, verified backup.
+    const std::string partial = path + ".partial";
+    std::ofstream file(partial, std::ios::binary | std::ios::trunc);
+    if (!file) return Fail(absl::StrCat(partial, ": cannot write"));
+    grpc::ClientContext ctx;
+    auto reader = maintenance_->Backup(&ctx, v1::BackupRequest{});
+    v1::BackupChunk chunk;
+    uint64_t total = 0, received = 0;
+    bool first = true;
+    while (reader->Read(&chunk)) {
+      if (first) total = chunk.total_bytes();
+      first = false;
+      file.write(chunk.data().data(),
+                 static_cast<std::streamsize>(chunk.data().size()));
+      received += chunk.data().size();
+    }
+    auto s = reader->Finish();
+    file.close();
+    auto discard = [&](const std::string& why) {
+      std::remove(partial.c_str());
+      return Fail(why);
+    };
+    if (!s.ok()) return discard(Describe(s));
+    if (!file) return discard(absl::StrCat(partial, ": write failed"));
+    if (received != total) {
+      return discard(absl::StrCat("backup cut short: ", received, " of ", total,
+                                  " bytes"));
+    }
+    auto info = store::VerifySqliteBackup(partial);
+    if (!info.ok()) return discard(std::string(info.status().message()));
+    if (std::rename(partial.c_str(), path.c_str()) != 0) {
+      return discard(absl::StrCat(path, ": cannot rename ", partial));
+    }
+    out_ << absl::StrFormat(
+        "backup %s: %d bytes, schema %d, integrity ok; %d patients, %d sets, "
+        "%d repetitions, %d sample batches\n",
+        path, received, info->schema_version, info->patients, info->sets,
+        info->repetitions, info->sample_batches);
+    return 0;
+  }
+
   int Report(const std::vector<std::string>& words) {
     auto args = ParseArgs(words, {"format", "o"});
     if (!args.ok()) return Usage(std::string(args.status().message()));
@@ -482,6 +535,7 @@ class Cli {
   std::unique_ptr<v1::Clinic::Stub> clinic_;
   std::unique_ptr<v1::Dashboard::Stub> dashboard_;
   std::unique_ptr<v1::Reports::Stub> reports_;
+  std::unique_ptr<v1::Maintenance::Stub> maintenance_;
 };
 
 }  // namespace
@@ -525,6 +579,7 @@ int Run(const std::vector<std::string>& argv, std::ostream& out,
   if (command == "progress") return cli.Progress(rest);
   if (command == "report") return cli.Report(rest);
   if (command == "rescore") return cli.Rescore(rest);
+  if (command == "backup") return cli.Backup(rest);
   return cli.Usage(absl::StrCat("unknown command \"", command, "\""));
 }
 

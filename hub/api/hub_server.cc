@@ -26,6 +26,7 @@ struct HubServer::Parts {
   std::unique_ptr<ClinicService> clinic;
   std::unique_ptr<DashboardService> dashboard;
   std::unique_ptr<ReportsService> reports;
+  std::unique_ptr<MaintenanceService> maintenance;
   std::unique_ptr<grpc::Server> server;
   int port = 0;
   bool shut_down = false;
@@ -61,6 +62,8 @@ absl::StatusOr<std::unique_ptr<HubServer>> HubServer::Start(
   parts->dashboard = std::make_unique<DashboardService>(
       *parts->store, *parts->bays, parts->bus, zone, options.clock);
   parts->reports = std::make_unique<ReportsService>(*parts->store);
+  parts->maintenance =
+      std::make_unique<MaintenanceService>(*parts->store, options.data_dir);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -85,6 +88,7 @@ absl::StatusOr<std::unique_ptr<HubServer>> HubServer::Start(
   builder.RegisterService(parts->clinic.get());
   builder.RegisterService(parts->dashboard.get());
   builder.RegisterService(parts->reports.get());
+  builder.RegisterService(parts->maintenance.get());
   parts->server = builder.BuildAndStart();
   if (!parts->server || parts->port == 0) {
     return absl::UnavailableError(

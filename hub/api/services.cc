@@ -4,13 +4,18 @@
 #include <google/protobuf/util/time_util.h>
 
 #include <deque>
+#include <filesystem>
+#include <fstream>
 #include <memory>
 #include <mutex>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "hub/api/progress_view.h"
 
 namespace stephub::api {
@@ -369,6 +374,7 @@ grpc::Status ReportsService::Export(
     const std::string started =
         google::protobuf::util::TimeUtil::ToString(set.started_at());
     for (const v1::Repetition& rep : *reps) {
+      const bool assessed = rep.verdict() != v1::VERDICT_NOT_ASSESSED;
       absl::StrAppend(
           &buffer, patient->patient_id(), ",",
           CsvField(patient->display_name()), ",", set.set_id(), ",",
@@ -376,8 +382,10 @@ grpc::Status ReportsService::Export(
           CsvField(set.exercise()), ",", CsvField(set.load()), ",", started,
           ",", rep.number(), ",", rep.start_us(), ",", rep.deepest_us(), ",",
           rep.end_us(), ",",
-          absl::StrFormat("%.2f", rep.peak_pelvic_drop_deg()), ",",
-          VerdictName(rep.verdict()), ",", rep.clean() ? 1 : 0, ",",
+          // Empty where the pelvis was not seen (no usable sacral IMU).
+          assessed ? absl::StrFormat("%.2f", rep.peak_pelvic_drop_deg()) : "",
+          ",", VerdictName(rep.verdict()), ",",
+          assessed ? (rep.clean() ? "1" : "0") : "", ",",
           CsvField(rep.scoring_version()), ",", MetricsCsv(rep), "\n");
       if (!flush(false)) {
         return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
@@ -385,6 +393,55 @@ grpc::Status ReportsService::Export(
     }
   }
   flush(true);
+  return grpc::Status::OK;
+}
+
+grpc::Status MaintenanceService::Backup(
+    grpc::ServerContext* context, const v1::BackupRequest*,
+    grpc::ServerWriter<v1::BackupChunk>* writer) {
+  // Written beside the database first (same disk, so space is known to be
+  // what the database needs), streamed, then removed.
+  const absl::Time now = absl::Now();
+  const std::string name = absl::StrCat(
+      "stephub-backup-",
+      absl::FormatTime("%Y%m%d-%H%M%S", now, absl::UTCTimeZone()), ".db");
+  const std::filesystem::path temp =
+      std::filesystem::path(data_dir_) /
+      absl::StrCat(".", name, ".", absl::ToUnixNanos(now), ".partial");
+  auto remove_temp = absl::MakeCleanup([&] {
+    std::error_code ec;
+    std::filesystem::remove(temp, ec);
+  });
+  if (auto s = store_.BackupTo(temp.string()); !s.ok()) return ToGrpc(s);
+  std::error_code ec;
+  const uint64_t size = std::filesystem::file_size(temp, ec);
+  if (ec) {
+    return grpc::Status(grpc::StatusCode::INTERNAL,
+                        absl::StrCat("backup file: ", ec.message()));
+  }
+  std::ifstream in(temp, std::ios::binary);
+  v1::BackupChunk chunk;
+  chunk.set_total_bytes(size);
+  chunk.set_file_name(name);
+  chunk.set_schema_version(static_cast<uint32_t>(store::SqliteSchemaVersion()));
+  std::string buffer(kChunkBytes * 2, '\0');
+  uint64_t sent = 0;
+  do {
+    in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+    const auto n = static_cast<size_t>(in.gcount());
+    if (n == 0 && sent > 0) break;
+    chunk.set_data(buffer.data(), n);
+    if (context->IsCancelled() || !writer->Write(chunk)) {
+      return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
+    }
+    sent += n;
+    chunk.Clear();
+  } while (in);
+  if (sent != size) {
+    return grpc::Status(
+        grpc::StatusCode::INTERNAL,
+        absl::StrCat("backup file: read ", sent, " of ", size, " bytes"));
+  }
   return grpc::Status::OK;
 }
 

@@ -5,6 +5,8 @@
 
 #include <cstddef>
 #include <functional>
+#include <string>
+#include <utility>
 
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -13,6 +15,7 @@
 #include "hub/store/store.h"
 #include "stephub/v1/clinic.grpc.pb.h"
 #include "stephub/v1/dashboard.grpc.pb.h"
+#include "stephub/v1/maintenance.grpc.pb.h"
 #include "stephub/v1/reports.grpc.pb.h"
 
 namespace stephub::api {
@@ -90,6 +93,20 @@ class ReportsService final : public v1::Reports::Service {
 
  private:
   store::ClinicStore& store_;
+};
+
+// A backup of the clinic database while the hub runs.
+class MaintenanceService final : public v1::Maintenance::Service {
+ public:
+  MaintenanceService(store::ClinicStore& store, std::string data_dir)
+      : store_(store), data_dir_(std::move(data_dir)) {}
+  grpc::Status Backup(grpc::ServerContext* context,
+                      const v1::BackupRequest* request,
+                      grpc::ServerWriter<v1::BackupChunk>* writer) override;
+
+ private:
+  store::ClinicStore& store_;
+  const std::string data_dir_;
 };
 
 }  // namespace stephub::api

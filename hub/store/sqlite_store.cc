@@ -5,13 +5,16 @@
 #include <sqlite3.h>
 
 #include <condition_variable>
+#include <cstdlib>
 #include <deque>
+#include <filesystem>
 #include <future>
 #include <mutex>
 #include <optional>
 #include <thread>
 #include <utility>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "hub/store/store.h"
@@ -538,8 +541,7 @@ class SqliteStore final : public ClinicStore {
 
   absl::StatusOr<std::vector<v1::ExerciseSet>> SetsStartedSince(
       absl::Time since) override {
-    return QuerySets("WHERE s.started_us >= ? ORDER BY s.set_id",
-                     ToUs(since));
+    return QuerySets("WHERE s.started_us >= ? ORDER BY s.set_id", ToUs(since));
   }
 
   absl::StatusOr<std::vector<v1::ExerciseSet>> SetsOfPatient(
@@ -602,6 +604,45 @@ class SqliteStore final : public ClinicStore {
       current.Bind(1, scoring_version).Bind(2, set_id);
       return current.Run();
     });
+  }
+
+  absl::Status BackupTo(const std::string& path) override {
+    std::error_code ec;
+    std::filesystem::remove(path, ec);
+    // Its own read connection: the copy is one read transaction, a
+    // consistent snapshot, while the writer goes on committing (WAL).
+    auto source = OpenConnection(path_);
+    if (!source.ok()) return source.status();
+    auto close_source = absl::MakeCleanup([&] { sqlite3_close(*source); });
+    sqlite3* dest = nullptr;
+    if (sqlite3_open_v2(path.c_str(), &dest,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+                        nullptr) != SQLITE_OK) {
+      std::string msg = dest ? sqlite3_errmsg(dest) : "out of memory";
+      sqlite3_close(dest);
+      return absl::UnavailableError(
+          absl::StrCat("cannot create backup ", path, ": ", msg));
+    }
+    auto close_dest = absl::MakeCleanup([&] { sqlite3_close(dest); });
+    sqlite3_backup* backup = sqlite3_backup_init(dest, "main", *source, "main");
+    if (backup == nullptr) {
+      return absl::InternalError(
+          absl::StrCat("backup to ", path, ": ", sqlite3_errmsg(dest)));
+    }
+    // All pages in one step: stepping in parts would start over whenever
+    // the hub commits in between, which it does all the time.
+    const int rc = sqlite3_backup_step(backup, -1);
+    sqlite3_backup_finish(backup);
+    if (rc != SQLITE_DONE) {
+      return absl::InternalError(
+          absl::StrCat("backup to ", path, ": ", sqlite3_errstr(rc)));
+    }
+    // One self-contained file (no -wal beside it), synced to disk.
+    for (const char* pragma :
+         {"PRAGMA journal_mode=DELETE", "PRAGMA synchronous=FULL"}) {
+      if (auto s = Exec(dest, pragma); !s.ok()) return s;
+    }
+    return absl::OkStatus();
   }
 
   void AddEvent(const std::string& kind, const std::string& station_id,
@@ -762,6 +803,53 @@ class SqliteStore final : public ClinicStore {
 }  // namespace
 
 int SqliteSchemaVersion() { return kSchemaVersion; }
+
+absl::StatusOr<BackupInfo> VerifySqliteBackup(const std::string& path) {
+  sqlite3* db = nullptr;
+  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) !=
+      SQLITE_OK) {
+    std::string msg = db ? sqlite3_errmsg(db) : "out of memory";
+    sqlite3_close(db);
+    return absl::DataLossError(absl::StrCat("cannot open ", path, ": ", msg));
+  }
+  auto close = absl::MakeCleanup([db] { sqlite3_close(db); });
+  auto single = [&](const char* sql) -> absl::StatusOr<std::string> {
+    Statement st(db, sql);
+    if (auto s = st.prepared(); !s.ok()) return s;
+    if (!st.Step()) {
+      if (auto s = st.status(); !s.ok()) return s;
+      return absl::DataLossError(absl::StrCat(sql, ": no row"));
+    }
+    return st.Text(0);
+  };
+  auto check = single("PRAGMA integrity_check");
+  if (!check.ok()) {
+    return absl::DataLossError(
+        absl::StrCat(path, ": ", check.status().message()));
+  }
+  if (*check != "ok") {
+    return absl::DataLossError(
+        absl::StrCat(path, " fails SQLite's integrity check: ", *check));
+  }
+  BackupInfo info;
+  auto version = single("PRAGMA user_version");
+  if (!version.ok()) return version.status();
+  info.schema_version = std::atoi(version->c_str());
+  if (info.schema_version < 1 || info.schema_version > kSchemaVersion) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(path, " has schema version ", info.schema_version,
+                     "; this StepHub reads 1 to ", kSchemaVersion));
+  }
+  for (auto [table, count] : {std::pair{"patients", &info.patients},
+                              {"sets", &info.sets},
+                              {"repetitions", &info.repetitions},
+                              {"sample_batches", &info.sample_batches}}) {
+    auto n = single(absl::StrCat("SELECT COUNT(*) FROM ", table).c_str());
+    if (!n.ok()) return n.status();
+    *count = std::atoll(n->c_str());
+  }
+  return info;
+}
 
 absl::StatusOr<std::unique_ptr<ClinicStore>> OpenSqliteStore(
     const std::string& path) {

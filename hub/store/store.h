@@ -98,6 +98,10 @@ class ClinicStore {
       int64_t set_id, const std::string& scoring_version,
       const std::vector<v1::Repetition>& repetitions) = 0;
 
+  // A consistent copy of the whole database, taken while the hub runs
+  // (writers carry on meanwhile), as one self-contained file at `path`.
+  virtual absl::Status BackupTo(const std::string& path) = 0;
+
   // Station connected/disconnected, set started/ended: the clinic's log.
   virtual void AddEvent(const std::string& kind, const std::string& station_id,
                         const std::string& detail) = 0;
@@ -110,6 +114,17 @@ absl::StatusOr<std::unique_ptr<ClinicStore>> OpenSqliteStore(
 
 // The schema version this build writes.
 int SqliteSchemaVersion();
+
+// What a backup file holds, once it has passed SQLite's integrity check and
+// its schema is one this build can open.
+struct BackupInfo {
+  int schema_version = 0;
+  int64_t patients = 0;
+  int64_t sets = 0;
+  int64_t repetitions = 0;
+  int64_t sample_batches = 0;
+};
+absl::StatusOr<BackupInfo> VerifySqliteBackup(const std::string& path);
 
 }  // namespace stephub::store
 
