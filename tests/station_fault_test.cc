@@ -1,6 +1,8 @@
 // Fault test: a hub and three stations on loopback, all real binaries. While
-// the patients exercise, the hub is killed with SIGKILL twice and every
-// station once, each restarted at once on the same data. Afterwards the
+// the patients exercise, the hub is killed with SIGKILL at five random
+// moments (the seed is printed; STEPHUB_FAULT_SEED replays one) and every
+// station once, each restarted at once on the same data. After every kill
+// the database passes SQLite's integrity check. Afterwards the
 // hub's database must hold every sample the stations spooled exactly once
 // (per-station sequence continuity, no sample twice, the only hole being the
 // time each station was dead), and every repetition the simulated patients
@@ -8,16 +10,21 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sqlite3.h>
 
+#include <cstdlib>
 #include <fstream>
+#include <iostream>
 #include <map>
 #include <memory>
+#include <random>
 #include <set>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "common/simulator.h"
 #include "hub/store/store.h"
 #include "stephub/v1/clinic.grpc.pb.h"
@@ -152,24 +159,49 @@ TEST_F(FaultTest, KilledHubAndStationsLoseNothingAndCountNothingTwice) {
     }
   }
 
-  // Kill the hub while batches stream, and bring it back on the same port.
-  auto kill_hub = [&](uint64_t after_durable) {
-    ASSERT_TRUE(testing::WaitFor(
-        [&] { return MinDurableSeq() >= after_durable; }, absl::Seconds(30)));
+  // Kill the hub at random moments while batches stream; after each kill
+  // the database must be intact before the hub comes back on the same port.
+  uint64_t seed = std::random_device{}();
+  if (const char* replay = std::getenv("STEPHUB_FAULT_SEED")) {
+    seed = std::strtoull(replay, nullptr, 10);
+  }
+  std::cout << "fault seed " << seed << " (STEPHUB_FAULT_SEED replays it)\n";
+  SCOPED_TRACE(absl::StrCat("STEPHUB_FAULT_SEED=", seed));
+  std::mt19937_64 rng(seed);
+  auto kill_hub = [&] {
     hub_->Signal(SIGKILL);
     hub_->Wait();
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open((dir_.path() + "/stephub.db").c_str(), &db),
+              SQLITE_OK);
+    sqlite3_stmt* check = nullptr;
+    ASSERT_EQ(
+        sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &check, nullptr),
+        SQLITE_OK);
+    ASSERT_EQ(sqlite3_step(check), SQLITE_ROW);
+    EXPECT_STREQ(reinterpret_cast<const char*>(sqlite3_column_text(check, 0)),
+                 "ok")
+        << "after hub kill " << hub_starts_;
+    sqlite3_finalize(check);
+    sqlite3_close(db);
     ASSERT_NO_FATAL_FAILURE(StartHub(port_));
   };
-  // 25 ms batches: 120 batches are 3 s into the set.
-  ASSERT_NO_FATAL_FAILURE(kill_hub(120));
-  ASSERT_TRUE(testing::WaitFor([&] { return MinDurableSeq() >= 240; },
+  // Every station streaming first (25 ms batches: 40 are a second).
+  ASSERT_TRUE(testing::WaitFor([&] { return MinDurableSeq() >= 40; },
                                absl::Seconds(30)));
-  for (auto& s : stations) {
-    s.process->Signal(SIGKILL);
-    s.process->Wait();
+  constexpr int kHubKills = 5;
+  std::uniform_int_distribution<int> pause_ms(100, 2500);
+  for (int kill = 0; kill < kHubKills; ++kill) {
+    absl::SleepFor(absl::Milliseconds(pause_ms(rng)));
+    ASSERT_NO_FATAL_FAILURE(kill_hub());
+    if (kill == 1) {
+      for (auto& s : stations) {
+        s.process->Signal(SIGKILL);
+        s.process->Wait();
+      }
+      for (auto& s : stations) ASSERT_NO_FATAL_FAILURE(StartStation(s));
+    }
   }
-  for (auto& s : stations) ASSERT_NO_FATAL_FAILURE(StartStation(s));
-  ASSERT_NO_FATAL_FAILURE(kill_hub(400));
 
   // Each station exits once its set is played and stored at the hub.
   for (auto& s : stations) {

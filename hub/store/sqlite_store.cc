@@ -4,6 +4,7 @@
 #include <google/protobuf/util/time_util.h>
 #include <sqlite3.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdlib>
 #include <deque>
@@ -22,7 +23,7 @@
 namespace stephub::store {
 namespace {
 
-constexpr int kSchemaVersion = 4;
+constexpr int kSchemaVersion = 5;
 // Writes taken into one transaction at most; bounds commit latency.
 constexpr size_t kMaxGroup = 512;
 
@@ -94,6 +95,28 @@ ALTER TABLE sets ADD COLUMN station_end_us INTEGER;
     // a set from before re-scoring existed, with results of one version).
     R"sql(
 ALTER TABLE sets ADD COLUMN scoring_version TEXT;
+)sql",
+    // 5: sample batches in a rowid table. Rows of about 1 KiB overflowed the
+    // WITHOUT ROWID b-tree's small in-page limit, so each took a page of its
+    // own (4 times the payload on disk); re-scoring reads them by arrival.
+    R"sql(
+CREATE TABLE sample_batches_v5(
+  station_id TEXT NOT NULL,
+  boot_id TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  first_t_us INTEGER NOT NULL,
+  last_t_us INTEGER NOT NULL,
+  sample_count INTEGER NOT NULL,
+  payload BLOB NOT NULL,
+  received_us INTEGER NOT NULL,
+  UNIQUE(station_id, boot_id, seq));
+INSERT INTO sample_batches_v5 SELECT station_id, boot_id, seq, first_t_us,
+  last_t_us, sample_count, payload, received_us FROM sample_batches
+  ORDER BY received_us, seq;
+DROP TABLE sample_batches;
+ALTER TABLE sample_batches_v5 RENAME TO sample_batches;
+CREATE INDEX sample_batches_by_arrival ON sample_batches(station_id,
+  received_us);
 )sql",
 };
 static_assert(std::size(kMigrations) == kSchemaVersion);
@@ -224,9 +247,14 @@ absl::StatusOr<sqlite3*> OpenConnection(const std::string& path) {
 }
 
 absl::Status Migrate(sqlite3* db, const std::string& path) {
-  Statement version(db, "PRAGMA user_version");
-  if (auto s = version.prepared(); !s.ok()) return s;
-  int current = version.Step() ? static_cast<int>(version.Int(0)) : 0;
+  int current = 0;
+  {
+    // Finalized before migrating: a statement still open on the connection
+    // keeps DROP TABLE from running.
+    Statement version(db, "PRAGMA user_version");
+    if (auto s = version.prepared(); !s.ok()) return s;
+    current = version.Step() ? static_cast<int>(version.Int(0)) : 0;
+  }
   if (current > kSchemaVersion) {
     return absl::FailedPreconditionError(absl::StrFormat(
         "database %s has schema version %d, newer than this hub's %d: "
@@ -606,6 +634,11 @@ class SqliteStore final : public ClinicStore {
     });
   }
 
+  WriteStats write_stats() const override {
+    return {commits_.load(std::memory_order_relaxed),
+            writes_.load(std::memory_order_relaxed)};
+  }
+
   absl::Status BackupTo(const std::string& path) override {
     std::error_code ec;
     std::filesystem::remove(path, ec);
@@ -782,6 +815,8 @@ class SqliteStore final : public ClinicStore {
       txn = Exec(writer_db_, "COMMIT");
       if (!txn.ok()) Exec(writer_db_, "ROLLBACK").IgnoreError();
     }
+    commits_.fetch_add(1, std::memory_order_relaxed);
+    writes_.fetch_add(group.size(), std::memory_order_relaxed);
     for (size_t i = 0; i < group.size(); ++i) {
       if (!group[i].done) continue;
       group[i].done(txn.ok() ? results[i] : txn);
@@ -797,6 +832,8 @@ class SqliteStore final : public ClinicStore {
   std::condition_variable queue_cv_;
   std::deque<PendingWrite> queue_;
   bool stopping_ = false;
+  std::atomic<uint64_t> commits_{0};
+  std::atomic<uint64_t> writes_{0};
   std::thread writer_thread_;
 };
 

@@ -31,6 +31,12 @@ struct BatchRecord {
   absl::Time received_at;
 };
 
+// How the writer has been grouping writes into commits (since open).
+struct WriteStats {
+  uint64_t commits = 0;
+  uint64_t writes = 0;  // batches, repetitions, events... each one write
+};
+
 struct StationRecord {
   std::string station_id;
   v1::StationHello hello;  // the latest hello: sensors, software version
@@ -97,6 +103,8 @@ class ClinicStore {
   virtual absl::Status ReplaceRepetitions(
       int64_t set_id, const std::string& scoring_version,
       const std::vector<v1::Repetition>& repetitions) = 0;
+
+  virtual WriteStats write_stats() const = 0;
 
   // A consistent copy of the whole database, taken while the hub runs
   // (writers carry on meanwhile), as one self-contained file at `path`.

@@ -1,0 +1,141 @@
+// Sustained ingest into the clinic store (hub/store): simulated stations at
+// full rates (four IMUs at 200 Hz and the plate at 1 kHz, 25 ms batches),
+// their batches appended as the hub appends them, at most 256 uncommitted
+// per station as the hub allows. Reports samples and batches per second,
+// batches per commit, and the database's growth per station-hour.
+// Results in docs/BENCHMARKS.md.
+#include <condition_variable>
+#include <filesystem>
+#include <iostream>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "common/simulator.h"
+#include "hub/store/store.h"
+#include "station/sensors/sensors.h"
+
+ABSL_FLAG(std::string, dir, "/tmp/stephub-store-bench",
+          "directory for the database (emptied first)");
+ABSL_FLAG(double, hours, 1.0, "hours of data per station");
+ABSL_FLAG(int, stations, 1, "stations streaming at once");
+
+namespace {
+
+constexpr int64_t kBatchUs = 25'000;
+constexpr int kMaxUncommittedPerStation = 256;
+
+// One minute of a station's batches, replayed with shifted times.
+std::vector<stephub::v1::SampleBatch> OneMinute(uint64_t seed) {
+  stephub::PatientProfile profile = *stephub::ProfileByName("moderate");
+  auto source = stephub::station::MakeSimulatedSource(profile, seed, 0);
+  source->OnSetStarted(0, profile.stance_side);
+  std::vector<stephub::v1::SampleBatch> batches;
+  for (int64_t t = kBatchUs; t <= 60'000'000; t += kBatchUs) {
+    stephub::v1::SampleBatch batch;
+    if (!source->Poll(t, &batch).ok()) break;
+    batches.push_back(std::move(batch));
+  }
+  return batches;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::ParseCommandLine(argc, argv);
+  const std::string dir = absl::GetFlag(FLAGS_dir);
+  const int stations = absl::GetFlag(FLAGS_stations);
+  const auto batches_per_station =
+      static_cast<int64_t>(absl::GetFlag(FLAGS_hours) * 3600e6 / kBatchUs);
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  auto store = stephub::store::OpenSqliteStore(dir + "/stephub.db");
+  if (!store.ok()) {
+    std::cerr << store.status() << "\n";
+    return 1;
+  }
+  const std::vector<stephub::v1::SampleBatch> minute = OneMinute(1);
+  uint64_t samples_per_minute = 0;
+  for (const auto& b : minute) {
+    for (const auto& imu : b.imu()) samples_per_minute += imu.t_us_size();
+    for (const auto& f : b.force()) samples_per_minute += f.t_us_size();
+  }
+
+  std::mutex mu;
+  std::condition_variable cv;
+  int64_t in_flight = 0;
+  uint64_t samples = 0;
+  const absl::Time start = absl::Now();
+  for (int64_t i = 0; i < batches_per_station; ++i) {
+    const auto& proto = minute[i % minute.size()];
+    const int64_t shift =
+        (i / static_cast<int64_t>(minute.size())) * 60'000'000;
+    for (int s = 0; s < stations; ++s) {
+      stephub::v1::SampleBatch batch = proto;
+      batch.set_seq(i + 1);
+      stephub::store::BatchRecord record;
+      record.station_id = absl::StrCat("bay-", s + 1);
+      record.boot_id = "bench";
+      record.seq = i + 1;
+      bool any = false;
+      auto shifted = [&](google::protobuf::RepeatedField<int64_t>* t) {
+        for (int64_t& v : *t) v += shift;
+        if (t->empty()) return;
+        record.first_t_us =
+            any ? std::min(record.first_t_us, t->Get(0)) : t->Get(0);
+        record.last_t_us =
+            any ? std::max(record.last_t_us, *t->rbegin()) : *t->rbegin();
+        record.sample_count += t->size();
+        any = true;
+      };
+      for (auto& imu : *batch.mutable_imu()) shifted(imu.mutable_t_us());
+      for (auto& f : *batch.mutable_force()) shifted(f.mutable_t_us());
+      samples += record.sample_count;
+      batch.SerializeToString(&record.payload);
+      record.received_at = absl::Now();
+      {
+        std::unique_lock<std::mutex> lock(mu);
+        cv.wait(lock, [&] {
+          return in_flight < kMaxUncommittedPerStation * stations;
+        });
+        ++in_flight;
+      }
+      (*store)->AppendBatch(std::move(record), [&](absl::Status st) {
+        if (!st.ok()) std::cerr << st << "\n";
+        std::lock_guard<std::mutex> lock(mu);
+        --in_flight;
+        cv.notify_all();
+      });
+    }
+  }
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&] { return in_flight == 0; });
+  }
+  const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
+  const stephub::store::WriteStats stats = (*store)->write_stats();
+  store->reset();  // checkpoints the WAL into the database file
+  uintmax_t bytes = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    bytes += entry.file_size();
+  }
+  const double station_hours = absl::GetFlag(FLAGS_hours) * stations;
+  std::cout << absl::StrFormat(
+      "%d station(s) x %.2f h: %d batches, %d samples in %.1f s\n"
+      "  %.0f samples/s, %.0f batches/s, %.1f batches per commit "
+      "(%d commits)\n"
+      "  %.0fx real time for %d station(s); database %.1f MiB, %.1f MiB "
+      "per station-hour (%d samples/min/station)\n",
+      stations, absl::GetFlag(FLAGS_hours), batches_per_station * stations,
+      samples, seconds, samples / seconds,
+      batches_per_station * stations / seconds,
+      static_cast<double>(stats.writes) / stats.commits, stats.commits,
+      absl::GetFlag(FLAGS_hours) * 3600 / seconds, stations, bytes / 1048576.0,
+      bytes / 1048576.0 / station_hours, samples_per_minute);
+  return 0;
+}
