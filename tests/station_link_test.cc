@@ -124,8 +124,9 @@ TEST_F(StationLinkTest, TimeGoingBackAcrossBatchesIsAcceptedAndRecorded) {
   glitch.mutable_imu(0)->set_t_us(4, int64_t{1} << 50);
   ASSERT_TRUE(Send(call, glitch));
   for (uint64_t seq = 3; seq <= 5; ++seq) {
-    ASSERT_TRUE(Send(call, testing::StandingBatch(
-                               seq, static_cast<int64_t>(seq - 1) * 25'000, 5)));
+    ASSERT_TRUE(
+        Send(call, testing::StandingBatch(
+                       seq, static_cast<int64_t>(seq - 1) * 25'000, 5)));
   }
   EXPECT_TRUE(AwaitAck(call, 5));
   call.stream->WritesDone();
@@ -229,6 +230,60 @@ TEST_F(StationLinkTest, StartSetOnUnknownStationIsNotFound) {
   v1::CreatePatientRequest empty;
   EXPECT_EQ(clinic_->CreatePatient(&ctx2, empty, &patient).error_code(),
             grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_F(StationLinkTest, TherapistIsRecordedOnTheSetAndAnUnknownOneRefused) {
+  Call call = Open();
+  ASSERT_TRUE(Send(call, testing::SacrumHello("bay-t", "boot-t")));
+  v1::HubMessage welcome;
+  ASSERT_TRUE(call.stream->Read(&welcome));
+  v1::Therapist therapist;
+  {
+    grpc::ClientContext ctx;
+    v1::CreateTherapistRequest req;
+    req.set_display_name("Tess Physio");
+    ASSERT_TRUE(clinic_->CreateTherapist(&ctx, req, &therapist).ok());
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::CreateTherapistRequest nameless;
+    EXPECT_EQ(clinic_->CreateTherapist(&ctx, nameless, &therapist).error_code(),
+              grpc::StatusCode::INVALID_ARGUMENT);
+  }
+  v1::Patient patient;
+  {
+    grpc::ClientContext ctx;
+    v1::CreatePatientRequest req;
+    req.set_display_name("Pat");
+    ASSERT_TRUE(clinic_->CreatePatient(&ctx, req, &patient).ok());
+  }
+  v1::StartSetRequest start;
+  start.set_station_id("bay-t");
+  start.set_patient_id(patient.patient_id());
+  start.set_stance_side(v1::STANCE_SIDE_LEFT);
+  start.set_therapist_id(therapist.therapist_id() + 100);
+  v1::ExerciseSet set;
+  {
+    grpc::ClientContext ctx;
+    const grpc::Status status = clinic_->StartSet(&ctx, start, &set);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND);
+    EXPECT_THAT(status.error_message(), HasSubstr("no therapist"));
+  }
+  start.set_therapist_id(therapist.therapist_id());
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(clinic_->StartSet(&ctx, start, &set).ok());
+  }
+  EXPECT_EQ(set.therapist_id(), therapist.therapist_id());
+  v1::ListTherapistsResponse list;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(clinic_->ListTherapists(&ctx, {}, &list).ok());
+  }
+  ASSERT_EQ(list.therapists_size(), 1);
+  EXPECT_EQ(list.therapists(0).display_name(), "Tess Physio");
+  call.stream->WritesDone();
+  Drain(call);
 }
 
 TEST_F(StationLinkTest, GoodStationKeepsStreamingWhileAnotherMisbehaves) {

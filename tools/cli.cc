@@ -33,8 +33,10 @@ constexpr char kUsage[] = R"(usage: stephub [--hub HOST:PORT] COMMAND
 commands:
   patients add NAME [--ref REF]       register a patient; prints its id
   patients list                       list patients
+  therapists add NAME | therapists list
   stations                            list stations: online, last seen, backlog
   set start --station ID --patient ID --side left|right [--load TEXT] [--level N]
+            [--therapist ID]
   set end (--station ID | --set ID)
   watch [--until-sets-ended N]        live events of every bay, one per line
   progress PATIENT_ID                 sets, sessions, weeks, trends, readiness
@@ -196,6 +198,40 @@ class Cli {
     return Usage(absl::StrCat("patients: unknown verb \"", verb, "\""));
   }
 
+  int Therapists(const std::vector<std::string>& words) {
+    auto args = ParseArgs(words, {});
+    if (!args.ok()) return Usage(std::string(args.status().message()));
+    if (args->positional.empty()) return Usage("therapists: add or list?");
+    const std::string& verb = args->positional[0];
+    if (verb == "add") {
+      if (args->positional.size() != 2) {
+        return Usage(
+            "therapists add takes one NAME (quote it if it has spaces)");
+      }
+      v1::CreateTherapistRequest req;
+      req.set_display_name(args->positional[1]);
+      v1::Therapist therapist;
+      grpc::ClientContext ctx;
+      auto s = clinic_->CreateTherapist(&ctx, req, &therapist);
+      if (!s.ok()) return Fail(Describe(s));
+      out_ << "created therapist " << therapist.therapist_id() << " ("
+           << therapist.display_name() << ")\n";
+      return 0;
+    }
+    if (verb == "list") {
+      v1::ListTherapistsResponse resp;
+      grpc::ClientContext ctx;
+      auto s = clinic_->ListTherapists(&ctx, {}, &resp);
+      if (!s.ok()) return Fail(Describe(s));
+      for (const auto& t : resp.therapists()) {
+        out_ << absl::StrFormat("%6d  %s\n", t.therapist_id(),
+                                t.display_name());
+      }
+      return 0;
+    }
+    return Usage(absl::StrCat("therapists: unknown verb \"", verb, "\""));
+  }
+
   int Stations() {
     v1::ListStationsResponse resp;
     grpc::ClientContext ctx;
@@ -214,7 +250,7 @@ class Cli {
 
   int Set(const std::vector<std::string>& words) {
     auto args = ParseArgs(words, {"station", "patient", "side", "load", "level",
-                                  "set", "exercise"});
+                                  "set", "exercise", "therapist"});
     if (!args.ok()) return Usage(std::string(args.status().message()));
     if (args->positional.size() != 1) return Usage("set: start or end?");
     auto& o = args->options;
@@ -236,6 +272,13 @@ class Cli {
       }
       req.set_load(o["load"]);
       req.set_exercise(o["exercise"]);
+      if (!o["therapist"].empty()) {
+        auto therapist = ParseId(o["therapist"], "--therapist");
+        if (!therapist.ok()) {
+          return Usage(std::string(therapist.status().message()));
+        }
+        req.set_therapist_id(*therapist);
+      }
       if (!o["level"].empty()) {
         uint32_t level;
         if (!absl::SimpleAtoi(o["level"], &level)) {
@@ -574,6 +617,7 @@ int Run(const std::vector<std::string>& argv, std::ostream& out,
   Cli cli(hub, out, err);
   if (command == "patients") return cli.Patients(rest);
   if (command == "stations") return cli.Stations();
+  if (command == "therapists") return cli.Therapists(rest);
   if (command == "set") return cli.Set(rest);
   if (command == "watch") return cli.Watch(rest);
   if (command == "progress") return cli.Progress(rest);

@@ -81,6 +81,28 @@ grpc::Status ClinicService::GetPatient(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
+grpc::Status ClinicService::CreateTherapist(
+    grpc::ServerContext*, const v1::CreateTherapistRequest* request,
+    v1::Therapist* response) {
+  if (auto s = CheckText(request->display_name(), "display_name", 1, 100);
+      !s.ok()) {
+    return ToGrpc(s);
+  }
+  auto therapist = store_.CreateTherapist(request->display_name());
+  if (!therapist.ok()) return ToGrpc(therapist.status());
+  *response = *therapist;
+  return grpc::Status::OK;
+}
+
+grpc::Status ClinicService::ListTherapists(
+    grpc::ServerContext*, const v1::ListTherapistsRequest*,
+    v1::ListTherapistsResponse* response) {
+  auto therapists = store_.ListTherapists();
+  if (!therapists.ok()) return ToGrpc(therapists.status());
+  for (auto& t : *therapists) *response->add_therapists() = std::move(t);
+  return grpc::Status::OK;
+}
+
 grpc::Status ClinicService::ListStations(grpc::ServerContext*,
                                          const v1::ListStationsRequest*,
                                          v1::ListStationsResponse* response) {

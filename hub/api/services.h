@@ -34,6 +34,12 @@ class ClinicService final : public v1::Clinic::Service {
   grpc::Status GetPatient(grpc::ServerContext*,
                           const v1::GetPatientRequest* request,
                           v1::Patient* response) override;
+  grpc::Status CreateTherapist(grpc::ServerContext*,
+                               const v1::CreateTherapistRequest* request,
+                               v1::Therapist* response) override;
+  grpc::Status ListTherapists(grpc::ServerContext*,
+                              const v1::ListTherapistsRequest* request,
+                              v1::ListTherapistsResponse* response) override;
   grpc::Status ListStations(grpc::ServerContext*,
                             const v1::ListStationsRequest* request,
                             v1::ListStationsResponse* response) override;

@@ -673,6 +673,10 @@ absl::StatusOr<v1::ExerciseSet> Bays::StartSet(
   }
   auto patient = store_.GetPatient(request.patient_id());
   if (!patient.ok()) return patient.status();
+  if (request.therapist_id() != 0) {
+    auto therapist = store_.GetTherapist(request.therapist_id());
+    if (!therapist.ok()) return therapist.status();
+  }
   v1::ExerciseSet set;
   {
     std::lock_guard<std::mutex> lock(bay->mu);
@@ -691,6 +695,7 @@ absl::StatusOr<v1::ExerciseSet> Bays::StartSet(
                                               : request.exercise());
   set.set_load(request.load().empty() ? "bodyweight" : request.load());
   set.set_level(request.level() == 0 ? 2 : request.level());
+  set.set_therapist_id(request.therapist_id());
   auto created = store_.CreateSet(set);
   if (!created.ok()) return created.status();
   {

@@ -23,7 +23,7 @@
 namespace stephub::store {
 namespace {
 
-constexpr int kSchemaVersion = 5;
+constexpr int kSchemaVersion = 6;
 // Writes taken into one transaction at most; bounds commit latency.
 constexpr size_t kMaxGroup = 512;
 
@@ -117,6 +117,15 @@ DROP TABLE sample_batches;
 ALTER TABLE sample_batches_v5 RENAME TO sample_batches;
 CREATE INDEX sample_batches_by_arrival ON sample_batches(station_id,
   received_us);
+)sql",
+    // 6: therapists, and who ran each set.
+    R"sql(
+CREATE TABLE therapists(
+  therapist_id INTEGER PRIMARY KEY,
+  display_name TEXT NOT NULL,
+  created_us INTEGER NOT NULL);
+ALTER TABLE sets ADD COLUMN therapist_id INTEGER REFERENCES
+  therapists(therapist_id);
 )sql",
 };
 static_assert(std::size(kMigrations) == kSchemaVersion);
@@ -287,7 +296,7 @@ v1::Patient PatientFrom(const Statement& row) {
 constexpr char kSetColumns[] =
     "s.set_id, s.station_id, s.patient_id, s.stance_side, s.exercise, s.load, "
     "s.level, s.started_us, s.ended_us, p.display_name, s.station_start_us, "
-    "s.station_end_us, s.scoring_version";
+    "s.station_end_us, s.scoring_version, s.therapist_id";
 
 v1::ExerciseSet SetFrom(const Statement& row) {
   v1::ExerciseSet set;
@@ -309,6 +318,7 @@ v1::ExerciseSet SetFrom(const Statement& row) {
   if (!row.IsNull(10)) set.set_station_start_us(row.Int(10));
   if (!row.IsNull(11)) set.set_station_end_us(row.Int(11));
   if (!row.IsNull(12)) set.set_scoring_version(row.Text(12));
+  if (!row.IsNull(13)) set.set_therapist_id(row.Int(13));
   return set;
 }
 
@@ -394,6 +404,36 @@ class SqliteStore final : public ClinicStore {
     if (st.Step()) return PatientFrom(st);
     if (auto s = st.status(); !s.ok()) return s;
     return absl::NotFoundError(absl::StrCat("no patient ", patient_id));
+  }
+
+  absl::StatusOr<v1::Therapist> CreateTherapist(
+      const std::string& display_name) override {
+    int64_t id = 0;
+    const int64_t now = ToUs(absl::Now());
+    auto s = WriteAndWait([&](sqlite3* db) {
+      Statement st(db,
+                   "INSERT INTO therapists(display_name, created_us) "
+                   "VALUES(?,?)");
+      st.Bind(1, display_name).Bind(2, now);
+      auto r = st.Run();
+      id = sqlite3_last_insert_rowid(db);
+      return r;
+    });
+    if (!s.ok()) return s;
+    return GetTherapist(id);
+  }
+
+  absl::StatusOr<std::vector<v1::Therapist>> ListTherapists() override {
+    return QueryTherapists("ORDER BY therapist_id", std::nullopt);
+  }
+
+  absl::StatusOr<v1::Therapist> GetTherapist(int64_t therapist_id) override {
+    auto found = QueryTherapists("WHERE therapist_id = ?", therapist_id);
+    if (!found.ok()) return found.status();
+    if (found->empty()) {
+      return absl::NotFoundError(absl::StrCat("no therapist ", therapist_id));
+    }
+    return found->front();
   }
 
   void SaveStation(const StationRecord& station, CommitCallback done) override {
@@ -505,7 +545,8 @@ class SqliteStore final : public ClinicStore {
       Statement st(db,
                    "INSERT INTO sets(station_id, patient_id, stance_side, "
                    "exercise, load, level, started_us, station_start_us, "
-                   "scoring_version) VALUES(?,?,?,?,?,?,?,?,?)");
+                   "scoring_version, therapist_id) "
+                   "VALUES(?,?,?,?,?,?,?,?,?,?)");
       st.Bind(1, set.station_id())
           .Bind(2, set.patient_id())
           .Bind(3, static_cast<int64_t>(set.stance_side()))
@@ -523,6 +564,11 @@ class SqliteStore final : public ClinicStore {
         st.BindNull(9);
       } else {
         st.Bind(9, set.scoring_version());
+      }
+      if (set.therapist_id() > 0) {
+        st.Bind(10, set.therapist_id());
+      } else {
+        st.BindNull(10);
       }
       auto r = st.Run();
       id = sqlite3_last_insert_rowid(db);
@@ -744,6 +790,27 @@ class SqliteStore final : public ClinicStore {
             r.set_id()));
       }
       out.push_back(std::move(r));
+    }
+    if (auto s = st.status(); !s.ok()) return s;
+    return out;
+  }
+
+  absl::StatusOr<std::vector<v1::Therapist>> QueryTherapists(
+      const std::string& where, std::optional<int64_t> arg) {
+    std::lock_guard<std::mutex> lock(reader_mu_);
+    const std::string sql = absl::StrCat(
+        "SELECT therapist_id, display_name, created_us FROM therapists ",
+        where);
+    Statement st(reader_db_, sql.c_str());
+    if (auto s = st.prepared(); !s.ok()) return s;
+    if (arg) st.Bind(1, *arg);
+    std::vector<v1::Therapist> out;
+    while (st.Step()) {
+      v1::Therapist t;
+      t.set_therapist_id(st.Int(0));
+      t.set_display_name(st.Text(1));
+      SetTimestamp(FromUs(st.Int(2)), t.mutable_created_at());
+      out.push_back(std::move(t));
     }
     if (auto s = st.status(); !s.ok()) return s;
     return out;

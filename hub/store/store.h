@@ -56,6 +56,11 @@ class ClinicStore {
   virtual absl::StatusOr<std::vector<v1::Patient>> ListPatients() = 0;
   virtual absl::StatusOr<v1::Patient> GetPatient(int64_t patient_id) = 0;
 
+  virtual absl::StatusOr<v1::Therapist> CreateTherapist(
+      const std::string& display_name) = 0;
+  virtual absl::StatusOr<std::vector<v1::Therapist>> ListTherapists() = 0;
+  virtual absl::StatusOr<v1::Therapist> GetTherapist(int64_t therapist_id) = 0;
+
   virtual void SaveStation(const StationRecord& station,
                            CommitCallback done) = 0;
   virtual absl::StatusOr<std::vector<StationRecord>> ListStations() = 0;
