@@ -264,6 +264,8 @@ class SetPlacementTest : public ::testing::Test {
     EXPECT_TRUE(status.ok()) << status.error_message();
     EXPECT_EQ(set.station_end_us(), station_us);
   }
+  void CheckOutage(bool restart_hub);
+
   int64_t AddPatient(const std::string& name) {
     v1::CreatePatientRequest req;
     req.set_display_name(name);
@@ -288,7 +290,11 @@ size_t BatchesUntil(const std::vector<v1::SampleBatch>& batches, int64_t t_us) {
   return n;
 }
 
-TEST_F(SetPlacementTest, BacklogAfterAnOutageLandsInTheSetsItWasTakenIn) {
+// The station drops off in the middle of the first set's third repetition;
+// both set changes happen while it is away (and, if `restart_hub`, the hub
+// restarts then too); its backlog arrives on reconnecting, after the second
+// set has begun. Both sets must equal those of a station that stayed online.
+void SetPlacementTest::CheckOutage(bool restart_hub) {
   const Session session = TwoSets();
   const std::vector<v1::SampleBatch> batches = BatchesOf(session);
   // The therapist starts each set as the patient steps on, and ends it a
@@ -316,9 +322,6 @@ TEST_F(SetPlacementTest, BacklogAfterAnOutageLandsInTheSetsItWasTakenIn) {
   EndSet(steady_b, end_b);
   Close(in_time);
 
-  // The station drops off in the middle of the first set's third
-  // repetition; both set changes happen while it is away; its backlog
-  // arrives on reconnecting, after the second set has begun.
   Link before = Connect("bay-wifi");
   const int64_t wifi_a =
       StartSet("bay-wifi", patient_a, StanceSide::kLeft, start_a);
@@ -330,6 +333,9 @@ TEST_F(SetPlacementTest, BacklogAfterAnOutageLandsInTheSetsItWasTakenIn) {
   EndSet(wifi_a, end_a);
   const int64_t wifi_b =
       StartSet("bay-wifi", patient_b, StanceSide::kRight, start_b);
+  if (restart_hub) {
+    ASSERT_NO_FATAL_FAILURE(StartHub({}));
+  }
   Link after = Connect("bay-wifi");
   ASSERT_EQ(after.durable_seq, outage);
   ASSERT_NO_FATAL_FAILURE(Send(after, batches, outage, batches.size()));
@@ -362,6 +368,17 @@ TEST_F(SetPlacementTest, BacklogAfterAnOutageLandsInTheSetsItWasTakenIn) {
           << b.DebugString();
     }
   }
+}
+
+TEST_F(SetPlacementTest, BacklogAfterAnOutageLandsInTheSetsItWasTakenIn) {
+  CheckOutage(false);
+}
+
+// The first set, ended while its station was away, is still waiting for the
+// rest of its data when the hub restarts: it is scored to its end all the
+// same.
+TEST_F(SetPlacementTest, SetAwaitingItsDataSurvivesAHubRestart) {
+  CheckOutage(true);
 }
 
 // A stricter (or laxer) threshold, re-scored from the stored samples: the

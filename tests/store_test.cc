@@ -193,7 +193,8 @@ TEST(SqliteStore, SetsAndRepetitionsRoundTrip) {
   (*store)->AddRepetition(rep, [&](absl::Status s) { done.set_value(s); });
   ASSERT_TRUE(done.get_future().get().ok());
 
-  auto ended = (*store)->EndSet(created->set_id(), absl::Now(), std::nullopt);
+  auto ended =
+      (*store)->EndSet(created->set_id(), absl::Now(), std::nullopt, false);
   ASSERT_TRUE(ended.ok());
   EXPECT_EQ(ended->state(), v1::SET_STATE_ENDED);
   EXPECT_TRUE((*store)->ActiveSets()->empty());

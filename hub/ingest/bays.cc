@@ -225,23 +225,43 @@ absl::Status Bays::Load() {
     AttachScorer(*bay, set);
     auto reps = store_.RepetitionsOfSet(set.set_id());
     if (!reps.ok()) return reps.status();
-    if (auto s = ReplaySetLocked(*bay, *reps); !s.ok()) return s;
+    if (auto s = ReplaySetLocked(*bay, *bay->running, *reps); !s.ok()) {
+      return s;
+    }
+  }
+  // Sets ended while their station was behind: scored on from their stored
+  // batches, and finished if the data has passed their end meanwhile.
+  auto awaiting = store_.SetsAwaitingData();
+  if (!awaiting.ok()) return awaiting.status();
+  for (const v1::ExerciseSet& set : *awaiting) {
+    auto bay = FindOrAdd(set.station_id());
+    std::lock_guard<std::mutex> lock(bay->mu);
+    if (bay->closing) FinishClosingLocked(*bay);
+    bay->closing.emplace();
+    bay->closing->set = set;
+    bay->closing->scorer = std::make_unique<scoring::SetScorer>(
+        ToStanceSide(set.stance_side()), StationSensorsOf(bay->hello), config_);
+    auto reps = store_.RepetitionsOfSet(set.set_id());
+    if (!reps.ok()) return reps.status();
+    if (auto s = ReplaySetLocked(*bay, *bay->closing, *reps); !s.ok()) {
+      return s;
+    }
+    if (bay->newest_t_us > set.station_end_us()) FinishClosingLocked(*bay);
   }
   return absl::OkStatus();
 }
 
-absl::Status Bays::ReplaySetLocked(Bay& bay,
+absl::Status Bays::ReplaySetLocked(Bay& bay, SetScoring& scoring,
                                    const std::vector<v1::Repetition>& stored) {
   // The hub stopped mid-set (perhaps killed): its scorer's state is gone,
   // but every batch it acknowledged is stored. Scoring them again restores
   // the set exactly where it was; repetitions already stored are not added
   // twice, and ones scored but not yet committed when the hub stopped are
   // recovered.
-  SetScoring& running = *bay.running;
-  running.repetitions = stored;
+  scoring.repetitions = stored;
   absl::Time since = absl::FromUnixMicros(
       google::protobuf::util::TimeUtil::TimestampToMicroseconds(
-          running.set.started_at()));
+          scoring.set.started_at()));
   int recovered = 0;
   absl::Status bad;
   auto s = store_.VisitBatches(
@@ -261,11 +281,11 @@ absl::Status Bays::ReplaySetLocked(Bay& bay,
           bay.scored_seq = std::max(bay.scored_seq, record.seq);
         }
         bay.newest_t_us = std::max(bay.newest_t_us, record.last_t_us);
-        for (v1::Repetition& rep : ScoreLocked(bay, running, batch)) {
+        for (v1::Repetition& rep : ScoreLocked(bay, scoring, batch)) {
           if (rep.number() <= stored.size()) continue;
           store_.AddRepetition(
               rep, [](absl::Status s) { LogStoreFailure("repetition", s); });
-          running.repetitions.push_back(std::move(rep));
+          scoring.repetitions.push_back(std::move(rep));
           ++recovered;
         }
         return true;
@@ -274,7 +294,7 @@ absl::Status Bays::ReplaySetLocked(Bay& bay,
   if (!bad.ok()) return bad;
   if (recovered > 0) {
     store_.AddEvent("set_rescored_after_restart", bay.station_id,
-                    absl::StrCat("set ", running.set.set_id(), ": ", recovered,
+                    absl::StrCat("set ", scoring.set.set_id(), ": ", recovered,
                                  " repetitions recovered from stored samples"));
   }
   return absl::OkStatus();
@@ -563,6 +583,11 @@ std::vector<v1::ClinicEvent> Bays::FinishClosingLocked(Bay& bay) {
     *event.mutable_repetition() = std::move(rep);
     events.push_back(std::move(event));
   }
+  // Behind its last repetitions in the writer's queue: a hub stopped before
+  // they are stored scores the set again on its next start.
+  store_.SetScoredToItsEnd(closing.set.set_id(), [](absl::Status s) {
+    LogStoreFailure("set scored to its end", s);
+  });
   store_.AddEvent(
       "set_scored_to_its_end", bay.station_id,
       absl::StrCat("set ", closing.set.set_id(), ": ",
@@ -763,7 +788,7 @@ absl::StatusOr<v1::ExerciseSet> Bays::EndSet(const v1::EndSetRequest& request) {
     bay->running.reset();
     SendFeedbackLocked(*bay);
   }
-  auto ended = store_.EndSet(set_id, clock_(), end_us);
+  auto ended = store_.EndSet(set_id, clock_(), end_us, closing);
   if (!ended.ok()) return ended.status();
   store_.AddEvent(
       "set_ended", station_id,

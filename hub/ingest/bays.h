@@ -109,7 +109,7 @@ class Bays {
   // Now on the station's clock, by its latest estimate, if any.
   std::optional<int64_t> StationNowLocked(const Bay& bay) const;
   // Re-scores a set's stored batches after a hub restart.
-  absl::Status ReplaySetLocked(Bay& bay,
+  absl::Status ReplaySetLocked(Bay& bay, SetScoring& scoring,
                                const std::vector<v1::Repetition>& stored);
   void SendFeedbackLocked(Bay& bay);
 

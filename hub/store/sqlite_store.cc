@@ -23,7 +23,7 @@
 namespace stephub::store {
 namespace {
 
-constexpr int kSchemaVersion = 6;
+constexpr int kSchemaVersion = 7;
 // Writes taken into one transaction at most; bounds commit latency.
 constexpr size_t kMaxGroup = 512;
 
@@ -126,6 +126,10 @@ CREATE TABLE therapists(
   created_us INTEGER NOT NULL);
 ALTER TABLE sets ADD COLUMN therapist_id INTEGER REFERENCES
   therapists(therapist_id);
+)sql",
+    // 7: sets ended before their station's data reached their end.
+    R"sql(
+ALTER TABLE sets ADD COLUMN awaiting_data INTEGER NOT NULL DEFAULT 0;
 )sql",
 };
 static_assert(std::size(kMigrations) == kSchemaVersion);
@@ -578,21 +582,39 @@ class SqliteStore final : public ClinicStore {
     return GetSet(id);
   }
 
-  absl::StatusOr<v1::ExerciseSet> EndSet(
-      int64_t set_id, absl::Time ended_at,
-      std::optional<int64_t> station_end_us) override {
+  void SetScoredToItsEnd(int64_t set_id, CommitCallback done) override {
+    Enqueue(
+        [set_id](sqlite3* db) {
+          Statement st(db,
+                       "UPDATE sets SET awaiting_data = 0 WHERE set_id = ?");
+          st.Bind(1, set_id);
+          return st.Run();
+        },
+        std::move(done));
+  }
+
+  absl::StatusOr<std::vector<v1::ExerciseSet>> SetsAwaitingData() override {
+    return QuerySets(
+        "WHERE s.ended_us IS NOT NULL AND s.awaiting_data = 1 ORDER BY "
+        "s.set_id",
+        std::nullopt);
+  }
+
+  absl::StatusOr<v1::ExerciseSet> EndSet(int64_t set_id, absl::Time ended_at,
+                                         std::optional<int64_t> station_end_us,
+                                         bool awaiting_data) override {
     const int64_t ended = ToUs(ended_at);
     auto s = WriteAndWait([&](sqlite3* db) {
       Statement st(db,
-                   "UPDATE sets SET ended_us = ?, station_end_us = ? WHERE "
-                   "set_id = ? AND ended_us IS NULL");
+                   "UPDATE sets SET ended_us = ?, station_end_us = ?, "
+                   "awaiting_data = ? WHERE set_id = ? AND ended_us IS NULL");
       st.Bind(1, ended);
       if (station_end_us) {
         st.Bind(2, *station_end_us);
       } else {
         st.BindNull(2);
       }
-      st.Bind(3, set_id);
+      st.Bind(3, static_cast<int64_t>(awaiting_data)).Bind(4, set_id);
       return st.Run();
     });
     if (!s.ok()) return s;

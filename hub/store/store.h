@@ -81,11 +81,18 @@ class ClinicStore {
 
   // Assigns set_id and started_at; keeps station_start_us if set.
   virtual absl::StatusOr<v1::ExerciseSet> CreateSet(v1::ExerciseSet set) = 0;
+  // `awaiting_data`: the station's data has not reached the set's end yet
+  // (SetsAwaitingData).
   virtual absl::StatusOr<v1::ExerciseSet> EndSet(
       int64_t set_id, absl::Time ended_at,
-      std::optional<int64_t> station_end_us) = 0;
+      std::optional<int64_t> station_end_us, bool awaiting_data) = 0;
   virtual absl::StatusOr<v1::ExerciseSet> GetSet(int64_t set_id) = 0;
   virtual absl::StatusOr<std::vector<v1::ExerciseSet>> ActiveSets() = 0;
+  // Sets ended while their station's data had not reached their end: still
+  // scored as it arrives (after a hub restart too), until marked done.
+  // Queued behind the writes before it (the set's last repetitions).
+  virtual void SetScoredToItsEnd(int64_t set_id, CommitCallback done) = 0;
+  virtual absl::StatusOr<std::vector<v1::ExerciseSet>> SetsAwaitingData() = 0;
   virtual absl::StatusOr<std::vector<v1::ExerciseSet>> SetsStartedSince(
       absl::Time since) = 0;
   virtual absl::StatusOr<std::vector<v1::ExerciseSet>> SetsOfPatient(
