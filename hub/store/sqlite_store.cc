@@ -188,6 +188,11 @@ class Statement {
     sqlite3_bind_null(stmt_, i);
     return *this;
   }
+  // NULL when absent.
+  template <typename T>
+  Statement& BindOrNull(int i, const std::optional<T>& v) {
+    return v ? Bind(i, *v) : BindNull(i);
+  }
   // Returns true while rows come; errors are kept in status().
   bool Step() {
     rc_ = sqlite3_step(stmt_);
@@ -371,19 +376,15 @@ class SqliteStore final : public ClinicStore {
   absl::StatusOr<v1::Patient> CreatePatient(
       const std::string& display_name,
       const std::string& external_ref) override {
-    int64_t id = 0;
     const int64_t now = ToUs(absl::Now());
-    auto s = WriteAndWait([&](sqlite3* db) {
-      Statement st(db,
-                   "INSERT INTO patients(display_name, external_ref, "
-                   "created_us) VALUES(?,?,?)");
-      st.Bind(1, display_name).Bind(2, external_ref).Bind(3, now);
-      auto r = st.Run();
-      id = sqlite3_last_insert_rowid(db);
-      return r;
-    });
-    if (!s.ok()) return s;
-    return GetPatient(id);
+    auto id = Insert(
+        "INSERT INTO patients(display_name, external_ref, created_us) "
+        "VALUES(?,?,?)",
+        [&](Statement& st) {
+          st.Bind(1, display_name).Bind(2, external_ref).Bind(3, now);
+        });
+    if (!id.ok()) return id.status();
+    return GetPatient(*id);
   }
 
   absl::StatusOr<std::vector<v1::Patient>> ListPatients() override {
@@ -412,19 +413,12 @@ class SqliteStore final : public ClinicStore {
 
   absl::StatusOr<v1::Therapist> CreateTherapist(
       const std::string& display_name) override {
-    int64_t id = 0;
     const int64_t now = ToUs(absl::Now());
-    auto s = WriteAndWait([&](sqlite3* db) {
-      Statement st(db,
-                   "INSERT INTO therapists(display_name, created_us) "
-                   "VALUES(?,?)");
-      st.Bind(1, display_name).Bind(2, now);
-      auto r = st.Run();
-      id = sqlite3_last_insert_rowid(db);
-      return r;
-    });
-    if (!s.ok()) return s;
-    return GetTherapist(id);
+    auto id =
+        Insert("INSERT INTO therapists(display_name, created_us) VALUES(?,?)",
+               [&](Statement& st) { st.Bind(1, display_name).Bind(2, now); });
+    if (!id.ok()) return id.status();
+    return GetTherapist(*id);
   }
 
   absl::StatusOr<std::vector<v1::Therapist>> ListTherapists() override {
@@ -543,43 +537,32 @@ class SqliteStore final : public ClinicStore {
   }
 
   absl::StatusOr<v1::ExerciseSet> CreateSet(v1::ExerciseSet set) override {
-    int64_t id = 0;
     const int64_t now = ToUs(absl::Now());
-    auto s = WriteAndWait([&](sqlite3* db) {
-      Statement st(db,
-                   "INSERT INTO sets(station_id, patient_id, stance_side, "
-                   "exercise, load, level, started_us, station_start_us, "
-                   "scoring_version, therapist_id) "
-                   "VALUES(?,?,?,?,?,?,?,?,?,?)");
-      st.Bind(1, set.station_id())
-          .Bind(2, set.patient_id())
-          .Bind(3, static_cast<int64_t>(set.stance_side()))
-          .Bind(4, set.exercise())
-          .Bind(5, set.load())
-          .Bind(6, static_cast<int64_t>(set.level()))
-          .Bind(7, now);
-      if (set.has_station_start_us()) {
-        st.Bind(8, set.station_start_us());
-      } else {
-        st.BindNull(8);
-      }
-      // None yet: the set's results are whatever version they carry.
-      if (set.scoring_version().empty()) {
-        st.BindNull(9);
-      } else {
-        st.Bind(9, set.scoring_version());
-      }
-      if (set.therapist_id() > 0) {
-        st.Bind(10, set.therapist_id());
-      } else {
-        st.BindNull(10);
-      }
-      auto r = st.Run();
-      id = sqlite3_last_insert_rowid(db);
-      return r;
-    });
-    if (!s.ok()) return s;
-    return GetSet(id);
+    auto id = Insert(
+        "INSERT INTO sets(station_id, patient_id, stance_side, exercise, "
+        "load, level, started_us, station_start_us, scoring_version, "
+        "therapist_id) VALUES(?,?,?,?,?,?,?,?,?,?)",
+        [&](Statement& st) {
+          st.Bind(1, set.station_id())
+              .Bind(2, set.patient_id())
+              .Bind(3, static_cast<int64_t>(set.stance_side()))
+              .Bind(4, set.exercise())
+              .Bind(5, set.load())
+              .Bind(6, static_cast<int64_t>(set.level()))
+              .Bind(7, now)
+              .BindOrNull(8, set.has_station_start_us()
+                                 ? std::optional(set.station_start_us())
+                                 : std::nullopt)
+              // None yet: the set's results are whatever version they carry.
+              .BindOrNull(9, set.scoring_version().empty()
+                                 ? std::nullopt
+                                 : std::optional(set.scoring_version()))
+              .BindOrNull(10, set.therapist_id() > 0
+                                  ? std::optional(set.therapist_id())
+                                  : std::nullopt);
+        });
+    if (!id.ok()) return id.status();
+    return GetSet(*id);
   }
 
   void SetScoredToItsEnd(int64_t set_id, CommitCallback done) override {
@@ -608,13 +591,10 @@ class SqliteStore final : public ClinicStore {
       Statement st(db,
                    "UPDATE sets SET ended_us = ?, station_end_us = ?, "
                    "awaiting_data = ? WHERE set_id = ? AND ended_us IS NULL");
-      st.Bind(1, ended);
-      if (station_end_us) {
-        st.Bind(2, *station_end_us);
-      } else {
-        st.BindNull(2);
-      }
-      st.Bind(3, static_cast<int64_t>(awaiting_data)).Bind(4, set_id);
+      st.Bind(1, ended)
+          .BindOrNull(2, station_end_us)
+          .Bind(3, static_cast<int64_t>(awaiting_data))
+          .Bind(4, set_id);
       return st.Run();
     });
     if (!s.ok()) return s;
@@ -815,6 +795,21 @@ class SqliteStore final : public ClinicStore {
     }
     if (auto s = st.status(); !s.ok()) return s;
     return out;
+  }
+
+  // Runs an INSERT on the writer and returns the new row's id.
+  absl::StatusOr<int64_t> Insert(const char* sql,
+                                 const std::function<void(Statement&)>& bind) {
+    int64_t id = 0;
+    auto s = WriteAndWait([&](sqlite3* db) {
+      Statement st(db, sql);
+      bind(st);
+      auto r = st.Run();
+      id = sqlite3_last_insert_rowid(db);
+      return r;
+    });
+    if (!s.ok()) return s;
+    return id;
   }
 
   absl::StatusOr<std::vector<v1::Therapist>> QueryTherapists(
