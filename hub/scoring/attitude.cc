@@ -83,6 +83,27 @@ AttitudeState UpdateAttitude(const AttitudeState& state, const Vec3& gyro_radps,
   return next;
 }
 
+StillCorrectedAttitude UpdateStillCorrected(const StillCorrectedAttitude& state,
+                                            const Vec3& gyro_radps,
+                                            const Vec3& accel_mps2, double dt_s,
+                                            double gravity_mps2,
+                                            const StillGates& gates) {
+  const bool still = Norm(gyro_radps - state.attitude.gyro_bias_radps) <
+                         gates.max_rate_radps &&
+                     std::abs(Norm(accel_mps2) - gravity_mps2) <=
+                         gates.accel_gate * gravity_mps2;
+  StillCorrectedAttitude next;
+  next.still_s = still ? state.still_s + dt_s : 0;
+  FilterGains gains = gates.gains;
+  if (next.still_s < gates.min_still_s) {
+    gains.kp_radps = 0;
+    gains.ki_radps2 = 0;
+  }
+  next.attitude = UpdateAttitude(state.attitude, gyro_radps, accel_mps2, dt_s,
+                                 gravity_mps2, gains);
+  return next;
+}
+
 AttitudeState ResetHeading(const AttitudeState& state, const Vec3& forward) {
   const Vec3 f = Rotate(state.sensor_to_world, forward);
   // Nearly vertical, the forward axis has no heading to speak of.
