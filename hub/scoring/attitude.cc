@@ -83,17 +83,37 @@ AttitudeState UpdateAttitude(const AttitudeState& state, const Vec3& gyro_radps,
   return next;
 }
 
+namespace {
+
+// Whether this sample looks like a segment at rest (see StillGates).
+bool LooksStill(const StillCorrectedAttitude& state, const Vec3& gyro_radps,
+                const Vec3& accel_mps2, double gravity_mps2,
+                const StillGates& gates) {
+  const double rate = Norm(gyro_radps - state.attitude.gyro_bias_radps);
+  const double off_g = std::abs(Norm(accel_mps2) - gravity_mps2);
+  const double change = Norm(accel_mps2 - state.still_accel_mps2);
+  return rate < gates.max_rate_radps &&
+         off_g <= gates.accel_gate * gravity_mps2 &&
+         change < gates.max_accel_change_mps2;
+}
+
+}  // namespace
+
 StillCorrectedAttitude UpdateStillCorrected(const StillCorrectedAttitude& state,
                                             const Vec3& gyro_radps,
                                             const Vec3& accel_mps2, double dt_s,
                                             double gravity_mps2,
                                             const StillGates& gates) {
-  const bool still = Norm(gyro_radps - state.attitude.gyro_bias_radps) <
-                         gates.max_rate_radps &&
-                     std::abs(Norm(accel_mps2) - gravity_mps2) <=
-                         gates.accel_gate * gravity_mps2;
   StillCorrectedAttitude next;
-  next.still_s = still ? state.still_s + dt_s : 0;
+  if (LooksStill(state, gyro_radps, accel_mps2, gravity_mps2, gates)) {
+    next.still_s = state.still_s + dt_s;
+    next.still_accel_mps2 =
+        state.still_accel_mps2 + (accel_mps2 - state.still_accel_mps2) *
+                                     (dt_s / (gates.min_still_s + dt_s));
+  } else {
+    // The average starts afresh from this reading.
+    next.still_accel_mps2 = accel_mps2;
+  }
   FilterGains gains = gates.gains;
   if (next.still_s < gates.min_still_s) {
     gains.kp_radps = 0;

@@ -36,11 +36,16 @@ AttitudeState UpdateAttitude(const AttitudeState& state, const Vec3& gyro_radps,
 // only then, and follows the gyroscope in between.
 struct StillGates {
   // Still: turning slower than this (bias removed; standing sway is some
-  // 0.01 rad/s, a step-down's tilt 0.2-0.5 rad/s) with |a| within
-  // accel_gate of g (noise 0.03-0.1 m/s^2; an accelerating pelvis is off by
-  // more) ...
+  // 0.01 rad/s, a step-down's tilt 0.2-0.5 rad/s) ...
   double max_rate_radps = 0.1;
+  // ... with |a| within accel_gate of g ...
   double accel_gate = 0.03;
+  // ... and the accelerometer reading what it read while still (its
+  // average over about min_still_s) to within this: acceleration comes
+  // before speed, so as a repetition sets off the reading jumps (the hips
+  // sitting back, 1-2 m/s^2) while the rate is still small; sideways that
+  // hardly changes |a|. White noise is 0.03-0.1 m/s^2 per axis.
+  double max_accel_change_mps2 = 0.5;
   // ... for this long: the turnaround at the bottom of a rep is slow for an
   // instant only, and there the pelvis accelerates most.
   double min_still_s = 0.1;
@@ -55,7 +60,8 @@ struct StillGates {
 
 struct StillCorrectedAttitude {
   AttitudeState attitude;
-  double still_s = 0;  // how long the sensor has been still
+  double still_s = 0;     // how long the sensor has been still
+  Vec3 still_accel_mps2;  // the accelerometer's recent average while still
 };
 
 // Advances the estimate like UpdateAttitude, but with the accelerometer only

@@ -112,7 +112,8 @@ struct QuickRepetitions {
                           kPauseS = 0.4;
   static constexpr double kRepS = kLowerS + kHoldS + kRiseS + kPauseS;
   static constexpr double kTiltRad = 9 * kPi / 180;
-  static constexpr double kSitBackM = 0.15, kSinkM = 0.05;
+  double sit_back_m = 0.15;
+  double sink_m = 0.05;
 
   // Depth 0-1 and its first two derivatives at t into a repetition.
   static std::array<double, 3> Depth(double t) {
@@ -130,14 +131,14 @@ struct QuickRepetitions {
     }
     return {0, 0, 0};
   }
-  static Quaternion Truth(double t) {
+  Quaternion Truth(double t) const {
     return FromRotationVector({kTiltRad * Depth(t)[0], 0, 0});
   }
-  static Vec3 Gyro(double t) { return {kTiltRad * Depth(t)[1], 0, 0}; }
-  static Vec3 Accel(double t) {
+  Vec3 Gyro(double t) const { return {kTiltRad * Depth(t)[1], 0, 0}; }
+  Vec3 Accel(double t) const {
     const double a = Depth(t)[2];  // backward and downward
     return Rotate(Conjugate(Truth(t)),
-                  Vec3{0, -kSitBackM * a, kG - kSinkM * a});
+                  Vec3{0, -sit_back_m * a, kG - sink_m * a});
   }
   static bool Standing(double t) {
     return std::fmod(t, kRepS) > kRepS - kPauseS / 2;
@@ -146,19 +147,20 @@ struct QuickRepetitions {
 
 TEST(StillCorrected, IgnoresTheAccelerationOfQuickRepetitions) {
   using Q = QuickRepetitions;
+  const Q q;
   AttitudeState plain;
   StillCorrectedAttitude still;
   double plain_standing_deg = 0, still_standing_deg = 0, still_deg = 0;
   for (int i = 1; i <= static_cast<int>(8 * Q::kRepS / kDt); ++i) {
     const double t = i * kDt;
-    plain = UpdateAttitude(plain, Q::Gyro(t), Q::Accel(t), kDt, kG);
-    still = UpdateStillCorrected(still, Q::Gyro(t), Q::Accel(t), kDt, kG);
+    plain = UpdateAttitude(plain, q.Gyro(t), q.Accel(t), kDt, kG);
+    still = UpdateStillCorrected(still, q.Gyro(t), q.Accel(t), kDt, kG);
     const double error =
-        TiltErrorDeg(still.attitude.sensor_to_world, Q::Truth(t));
+        TiltErrorDeg(still.attitude.sensor_to_world, q.Truth(t));
     still_deg = std::max(still_deg, error);
     if (Q::Standing(t)) {
       plain_standing_deg = std::max(
-          plain_standing_deg, TiltErrorDeg(plain.sensor_to_world, Q::Truth(t)));
+          plain_standing_deg, TiltErrorDeg(plain.sensor_to_world, q.Truth(t)));
       still_standing_deg = std::max(still_standing_deg, error);
     }
   }
@@ -195,6 +197,30 @@ TEST(StillCorrected, TakesTheTiltFromTheAccelerometerOnlyWhenStill) {
   EXPECT_LT(TiltErrorDeg(state.attitude.sensor_to_world, truth), 0.05);
 }
 
+// As a repetition sets off, the pelvis accelerates before it turns. Here
+// the hips only sit back, which changes |a| by 2 % at most: the
+// accelerometer still is not taken, and the tilt is the gyroscope's alone.
+TEST(StillCorrected, TakesNothingFromTheAccelerometerAsARepetitionSetsOff) {
+  const QuickRepetitions q{.sink_m = 0};
+  StillCorrectedAttitude still;
+  AttitudeState gyro_only;
+  const FilterGains none = {.kp_radps = 0, .ki_radps2 = 0};
+  // Standing (the last 0.4 s of a rep), then the first 0.3 s of lowering.
+  const double start_s = QuickRepetitions::kRepS - QuickRepetitions::kPauseS;
+  for (int i = 1; i <= 140; ++i) {
+    const double t = start_s + i * kDt;
+    still = UpdateStillCorrected(still, q.Gyro(t), q.Accel(t), kDt, kG);
+    if (t > QuickRepetitions::kRepS) {
+      gyro_only =
+          UpdateAttitude(gyro_only, q.Gyro(t), q.Accel(t), kDt, kG, none);
+    } else {
+      gyro_only = still.attitude;
+    }
+  }
+  EXPECT_LT(AngleBetweenDeg(still.attitude.sensor_to_world,
+                            gyro_only.sensor_to_world),
+            1e-9);
+}
 }  // namespace
 TEST(ResetHeading, TurnsBackAboutTheVerticalOnly) {
   AttitudeState state;
