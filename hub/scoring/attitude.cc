@@ -56,18 +56,29 @@ AttitudeState ReseedTilt(const AttitudeState& state, const Vec3& gyro_radps,
   return next;
 }
 
-AttitudeState UpdateAttitude(const AttitudeState& state, const Vec3& gyro_radps,
-                             const Vec3& accel_mps2, double dt_s,
-                             double gravity_mps2, const FilterGains& gains) {
+namespace {
+
+// The gyroscope's step over dt_s (trapezoidal rate over the interval:
+// second order, no lag).
+AttitudeState Predict(const AttitudeState& state, const Vec3& gyro_radps,
+                      double dt_s) {
   AttitudeState next = state;
   next.previous_gyro_radps = gyro_radps;
-  // Predict with the gyroscope first (trapezoidal rate over the interval:
-  // second order, no lag), so that the accelerometer is compared with the
-  // attitude at its own instant rather than one sample earlier.
   const Vec3 rate =
       0.5 * (state.previous_gyro_radps + gyro_radps) - state.gyro_bias_radps;
   next.sensor_to_world =
       Normalized(state.sensor_to_world * FromRotationVector(rate * dt_s));
+  return next;
+}
+
+}  // namespace
+
+AttitudeState UpdateAttitude(const AttitudeState& state, const Vec3& gyro_radps,
+                             const Vec3& accel_mps2, double dt_s,
+                             double gravity_mps2, const FilterGains& gains) {
+  // Predict with the gyroscope first, so that the accelerometer is compared
+  // with the attitude at its own instant rather than one sample earlier.
+  AttitudeState next = Predict(state, gyro_radps, dt_s);
   const double accel_norm = Norm(accel_mps2);
   if (accel_norm == 0 ||
       std::abs(accel_norm - gravity_mps2) > gains.accel_gate * gravity_mps2) {
@@ -114,13 +125,10 @@ StillCorrectedAttitude UpdateStillCorrected(const StillCorrectedAttitude& state,
     // The average starts afresh from this reading.
     next.still_accel_mps2 = accel_mps2;
   }
-  FilterGains gains = gates.gains;
-  if (next.still_s < gates.min_still_s) {
-    gains.kp_radps = 0;
-    gains.ki_radps2 = 0;
-  }
-  next.attitude = UpdateAttitude(state.attitude, gyro_radps, accel_mps2, dt_s,
-                                 gravity_mps2, gains);
+  next.attitude = next.still_s >= gates.min_still_s
+                      ? UpdateAttitude(state.attitude, gyro_radps, accel_mps2,
+                                       dt_s, gravity_mps2, gates.gains)
+                      : Predict(state.attitude, gyro_radps, dt_s);
   return next;
 }
 
