@@ -427,6 +427,25 @@ TEST(MultiSensor, PartialRepetitionAtTheEndOfTheSet) {
   EXPECT_TRUE(scorer.FinishSet().empty());
 }
 
+// The same on the sacral tilt alone, with quick reps: the rep cut off is
+// reported partial, and the ones before are counted once each.
+TEST(MultiSensor, PartialQuickRepetitionOnTheSacralTilt) {
+  Recording rec =
+      OnlySensors(SimulateRecording(Profile("fast", StanceSide::kLeft), 6),
+                  {Placement::kSacrum}, false);
+  const int64_t cut = rec.truth.back().start_us + 500'000;
+  std::erase_if(rec.imu[Placement::kSacrum],
+                [cut](const ImuSample& s) { return s.t_us > cut; });
+  SetScorer scorer(StanceSide::kLeft, SensorsOf(rec));
+  const std::vector<Repetition> reps = FeedOnline(scorer, rec, 25'000, nullptr);
+  EXPECT_EQ(reps.size(), rec.truth.size() - 1);
+  const std::vector<Repetition> rest = scorer.FinishSet();
+  ASSERT_EQ(rest.size(), 1u);
+  EXPECT_TRUE(rest[0].partial);
+  EXPECT_EQ(rest[0].segmented_by, "sacral tilt");
+  EXPECT_NEAR(rest[0].start_us, rec.truth.back().start_us, 300'000);
+}
+
 TEST(MultiSensor, LongPauseAtTheBottomIsOneRepetition) {
   for (const char* name : {"level", "trendelenburg"}) {
     PatientProfile p = Profile(name, StanceSide::kLeft);
