@@ -56,18 +56,29 @@ AttitudeState ReseedTilt(const AttitudeState& state, const Vec3& gyro_radps,
   return next;
 }
 
-AttitudeState UpdateAttitude(const AttitudeState& state, const Vec3& gyro_radps,
-                             const Vec3& accel_mps2, double dt_s,
-                             double gravity_mps2, const FilterGains& gains) {
+namespace {
+
+// The gyroscope's step over dt_s (trapezoidal rate over the interval:
+// second order, no lag).
+AttitudeState Predict(const AttitudeState& state, const Vec3& gyro_radps,
+                      double dt_s) {
   AttitudeState next = state;
   next.previous_gyro_radps = gyro_radps;
-  // Predict with the gyroscope first (trapezoidal rate over the interval:
-  // second order, no lag), so that the accelerometer is compared with the
-  // attitude at its own instant rather than one sample earlier.
   const Vec3 rate =
       0.5 * (state.previous_gyro_radps + gyro_radps) - state.gyro_bias_radps;
   next.sensor_to_world =
       Normalized(state.sensor_to_world * FromRotationVector(rate * dt_s));
+  return next;
+}
+
+}  // namespace
+
+AttitudeState UpdateAttitude(const AttitudeState& state, const Vec3& gyro_radps,
+                             const Vec3& accel_mps2, double dt_s,
+                             double gravity_mps2, const FilterGains& gains) {
+  // Predict with the gyroscope first, so that the accelerometer is compared
+  // with the attitude at its own instant rather than one sample earlier.
+  AttitudeState next = Predict(state, gyro_radps, dt_s);
   const double accel_norm = Norm(accel_mps2);
   if (accel_norm == 0 ||
       std::abs(accel_norm - gravity_mps2) > gains.accel_gate * gravity_mps2) {
@@ -80,6 +91,44 @@ AttitudeState UpdateAttitude(const AttitudeState& state, const Vec3& gyro_radps,
   next.gyro_bias_radps -= gains.ki_radps2 * dt_s * error;
   next.sensor_to_world = Normalized(
       next.sensor_to_world * FromRotationVector(gains.kp_radps * dt_s * error));
+  return next;
+}
+
+namespace {
+
+// Whether this sample looks like a segment at rest (see StillGates).
+bool LooksStill(const StillCorrectedAttitude& state, const Vec3& gyro_radps,
+                const Vec3& accel_mps2, double gravity_mps2,
+                const StillGates& gates) {
+  const double rate = Norm(gyro_radps - state.attitude.gyro_bias_radps);
+  const double off_g = std::abs(Norm(accel_mps2) - gravity_mps2);
+  const double change = Norm(accel_mps2 - state.still_accel_mps2);
+  return rate < gates.max_rate_radps &&
+         off_g <= gates.accel_gate * gravity_mps2 &&
+         change < gates.max_accel_change_mps2;
+}
+
+}  // namespace
+
+StillCorrectedAttitude UpdateStillCorrected(const StillCorrectedAttitude& state,
+                                            const Vec3& gyro_radps,
+                                            const Vec3& accel_mps2, double dt_s,
+                                            double gravity_mps2,
+                                            const StillGates& gates) {
+  StillCorrectedAttitude next;
+  if (LooksStill(state, gyro_radps, accel_mps2, gravity_mps2, gates)) {
+    next.still_s = state.still_s + dt_s;
+    next.still_accel_mps2 =
+        state.still_accel_mps2 + (accel_mps2 - state.still_accel_mps2) *
+                                     (dt_s / (gates.min_still_s + dt_s));
+  } else {
+    // The average starts afresh from this reading.
+    next.still_accel_mps2 = accel_mps2;
+  }
+  next.attitude = next.still_s >= gates.min_still_s
+                      ? UpdateAttitude(state.attitude, gyro_radps, accel_mps2,
+                                       dt_s, gravity_mps2, gates.gains)
+                      : Predict(state.attitude, gyro_radps, dt_s);
   return next;
 }
 

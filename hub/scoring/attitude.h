@@ -27,6 +27,51 @@ AttitudeState UpdateAttitude(const AttitudeState& state, const Vec3& gyro_radps,
                              double gravity_mps2,
                              const FilterGains& gains = {});
 
+// A sensor whose mounting point accelerates back and forth with every
+// repetition (the sacrum sitting back and sinking in a quick step-down:
+// 1-4 m/s^2 at 0.7 s a phase) reads that acceleration as tilt, and the
+// magnitude gate of UpdateAttitude lets one phase's share through and not
+// the other's, so the errors do not cancel. While the segment is still, the
+// accelerometer reads gravity alone: this estimate takes the accelerometer
+// only then, and follows the gyroscope in between.
+struct StillGates {
+  // Still: turning slower than this (bias removed; standing sway is some
+  // 0.01 rad/s, a step-down's tilt 0.2-0.5 rad/s) ...
+  double max_rate_radps = 0.1;
+  // ... with |a| within accel_gate of g ...
+  double accel_gate = 0.03;
+  // ... and the accelerometer reading what it read while still (its
+  // average over about min_still_s) to within this: acceleration comes
+  // before speed, so as a repetition sets off the reading jumps (the hips
+  // sitting back, 1-2 m/s^2) while the rate is still small; sideways that
+  // hardly changes |a|. White noise is 0.03-0.1 m/s^2 per axis.
+  double max_accel_change_mps2 = 0.5;
+  // ... for this long: the turnaround at the bottom of a rep is slow for an
+  // instant only, and there the pelvis accelerates most.
+  double min_still_s = 0.1;
+  // Gains while still. The gyroscope carries the tilt through a repetition
+  // to within a few tenths of a degree; what is left to correct is the
+  // drift of its bias. Nothing but gravity is let through, so the crossover
+  // may sit higher than UpdateAttitude's (kp = 2 rad/s); ki = kp^2/4 keeps
+  // the error dynamics critically damped, and the bias follows its drift
+  // from one rest to the next.
+  FilterGains gains = {.kp_radps = 2.0, .ki_radps2 = 1.0, .accel_gate = 0.03};
+};
+
+struct StillCorrectedAttitude {
+  AttitudeState attitude;
+  double still_s = 0;     // how long the sensor has been still
+  Vec3 still_accel_mps2;  // the accelerometer's recent average while still
+};
+
+// Advances the estimate like UpdateAttitude, but with the accelerometer only
+// once the sensor has been still for gates.min_still_s.
+StillCorrectedAttitude UpdateStillCorrected(const StillCorrectedAttitude& state,
+                                            const Vec3& gyro_radps,
+                                            const Vec3& accel_mps2, double dt_s,
+                                            double gravity_mps2,
+                                            const StillGates& gates = {});
+
 // World up (+z) expressed in the sensor frame.
 Vec3 UpInSensorFrame(const Quaternion& sensor_to_world);
 

@@ -300,6 +300,9 @@ struct AngleSample {
   SegmentAngles angles;
   bool accel_saturated = false;
   bool gyro_saturated = false;
+  // The sacrum's attitude corrected only while still (ImuChannel::depth),
+  // whose forward tilt segmentation follows.
+  Quaternion depth_sensor_to_world;
 };
 
 // Where [from, to] starts in a time-ordered deque.
@@ -395,6 +398,10 @@ struct ImuChannel {
   std::optional<StandingPosture> standing;
   bool calibration_failed = false;
   AttitudeState attitude;
+  // Sacrum only: the tilt repetitions are segmented on, from an attitude
+  // that ignores the pelvis's acceleration in quick repetitions (see
+  // StillGates). The pelvic drop keeps `attitude`, validated as it is.
+  StillCorrectedAttitude depth;
   std::deque<AngleSample> series;
   std::vector<Gap> gaps;
   Issues issues;
@@ -792,11 +799,23 @@ void SetScorer::State::Track(ImuChannel& ch, const ImuSample& sample) {
     // gyroscope cannot carry the orientation across, the accelerometer
     // re-seeds the tilt.
     ch.attitude = ReseedTilt(ch.attitude, Gyro(sample), Accel(sample));
+    if (ch.placement == Placement::kSacrum) {
+      // Its bias estimate stays; the stillness seen so far is over.
+      StillCorrectedAttitude reseeded;
+      reseeded.attitude =
+          ReseedTilt(ch.depth.attitude, Gyro(sample), Accel(sample));
+      ch.depth = reseeded;
+    }
     if (!ch.clock.resync) ch.gaps.push_back({ch.last_t_us, sample.t_us});
   } else {
     ch.attitude = UpdateAttitude(ch.attitude, Gyro(sample), Accel(sample),
                                  (sample.t_us - ch.last_t_us) * 1e-6,
                                  ch.standing->gravity_mps2);
+    if (ch.placement == Placement::kSacrum) {
+      ch.depth = UpdateStillCorrected(ch.depth, Gyro(sample), Accel(sample),
+                                      (sample.t_us - ch.last_t_us) * 1e-6,
+                                      ch.standing->gravity_mps2);
+    }
   }
   if (ch.placement == Placement::kThigh || ch.placement == Placement::kShank) {
     Rest(ch, sample);
@@ -804,6 +823,7 @@ void SetScorer::State::Track(ImuChannel& ch, const ImuSample& sample) {
   AngleSample a;
   a.t_us = sample.t_us;
   a.sensor_to_world = ch.attitude.sensor_to_world;
+  a.depth_sensor_to_world = ch.depth.attitude.sensor_to_world;
   a.angles = SegmentAnglesOf(ch.world_turn * a.sensor_to_world, *ch.standing);
   // Only segmentation can find the movement. The arm's heading is not
   // needed (its lift is measured from the vertical) and an arm is no hinge.
@@ -1096,11 +1116,13 @@ void SetScorer::State::CalibrateImu(ImuChannel& ch, const StillWindow& window) {
   const ImuSample& seed = *(last - 1);
   ch.attitude = {ch.standing->sensor_to_world, ch.standing->gyro_bias_radps,
                  Gyro(seed)};
+  ch.depth = {};
+  ch.depth.attitude = ch.attitude;
   ch.last_t_us = seed.t_us;
   ch.series.push_back(
       {seed.t_us, ch.standing->sensor_to_world,
        SegmentAnglesOf(ch.standing->sensor_to_world, *ch.standing), false,
-       false});
+       false, ch.standing->sensor_to_world});
   if (ch.placement == Placement::kSacrum) current_drop_deg = 0;
   for (auto it = last; it != raw.end(); ++it) {
     Track(ch, *it);
@@ -1199,7 +1221,8 @@ void SetScorer::State::FeedSacrum() {
   for (auto it = FirstAtOrAfter(sacrum.series, fed_until_us + 1);
        it != sacrum.series.end(); ++it) {
     if (movement == Movement::kFound) return;
-    Feed(it->t_us, it->angles.forward_tilt_deg);
+    Feed(it->t_us, PelvisAnglesOf(it->depth_sensor_to_world, *sacrum.standing)
+                       .forward_tilt_deg);
   }
 }
 
