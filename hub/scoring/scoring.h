@@ -19,7 +19,10 @@ namespace stephub::scoring {
 
 // Stored with every result so that stored data can be re-scored later.
 // 0.4: arm strategy from a wrist IMU (results change only where one is worn).
-inline constexpr char kScoringVersion[] = "stephub-scoring/0.4";
+// 0.5: segmentation on the plate alone bridges the free foot's load, and on
+// the sacral IMU alone uses an attitude corrected only while still (results
+// change only on stations without thigh and shank IMUs).
+inline constexpr char kScoringVersion[] = "stephub-scoring/0.5";
 
 enum class Verdict {
   kClean,       // pelvis stayed within the threshold of level
