@@ -83,6 +83,19 @@ class StationLinkTest : public ::testing::Test {
   std::unique_ptr<v1::Clinic::Stub> clinic_;
 };
 
+TEST(HubStart, UnknownTimeZoneIsRefusedWithTheName) {
+  testing::TempDir dir;
+  api::HubOptions options;
+  options.listen_address = "127.0.0.1:0";
+  options.data_dir = dir.path();
+  options.time_zone = "Mars/Olympus_Mons";
+  auto hub = api::HubServer::Start(options);
+  ASSERT_FALSE(hub.ok());
+  EXPECT_EQ(hub.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(hub.status().message()),
+              HasSubstr("unknown time zone \"Mars/Olympus_Mons\""));
+}
+
 TEST_F(StationLinkTest, BatchBeforeHelloIsFailedPrecondition) {
   Call call = Open();
   Send(call, testing::StandingBatch(1, 0, 5));
