@@ -283,8 +283,9 @@ absl::Status Bays::ReplaySetLocked(Bay& bay, SetScoring& scoring,
         bay.newest_t_us = std::max(bay.newest_t_us, record.last_t_us);
         for (v1::Repetition& rep : ScoreLocked(bay, scoring, batch)) {
           if (rep.number() <= stored.size()) continue;
-          store_.AddRepetition(
-              rep, [](absl::Status s) { LogStoreFailure("repetition", s); });
+          store_.AddRepetition(rep, [](const absl::Status& s) {
+            LogStoreFailure("repetition", s);
+          });
           scoring.repetitions.push_back(std::move(rep));
           ++recovered;
         }
@@ -369,8 +370,9 @@ uint64_t Bays::Connect(const v1::StationHello& hello,
     SendFeedbackLocked(*bay);
   }
   if (evicted) evicted->Evict();
-  store_.SaveStation({hello.station_id(), hello, absl::Now()},
-                     [](absl::Status s) { LogStoreFailure("station", s); });
+  store_.SaveStation(
+      {hello.station_id(), hello, absl::Now()},
+      [](const absl::Status& s) { LogStoreFailure("station", s); });
   Log(LogLevel::kInfo, "station_connected")
       .With("station", hello.station_id())
       .With("boot_id", hello.boot_id())
@@ -577,7 +579,7 @@ std::vector<v1::ClinicEvent> Bays::FinishClosingLocked(Bay& bay) {
   std::vector<v1::ClinicEvent> events;
   for (v1::Repetition& rep : FinishLocked(bay, closing, &partial)) {
     store_.AddRepetition(
-        rep, [](absl::Status s) { LogStoreFailure("repetition", s); });
+        rep, [](const absl::Status& s) { LogStoreFailure("repetition", s); });
     closing.repetitions.push_back(rep);
     v1::ClinicEvent event;
     *event.mutable_repetition() = std::move(rep);
@@ -585,7 +587,7 @@ std::vector<v1::ClinicEvent> Bays::FinishClosingLocked(Bay& bay) {
   }
   // Behind its last repetitions in the writer's queue: a hub stopped before
   // they are stored scores the set again on its next start.
-  store_.SetScoredToItsEnd(closing.set.set_id(), [](absl::Status s) {
+  store_.SetScoredToItsEnd(closing.set.set_id(), [](const absl::Status& s) {
     LogStoreFailure("set scored to its end", s);
   });
   store_.AddEvent(
@@ -647,8 +649,9 @@ void Bays::ScoreBatch(const std::string& station_id, const std::string& boot_id,
     for (const auto& force : batch.force()) newest(force.t_us());
     auto keep = [&](SetScoring& scoring) {
       for (v1::Repetition& rep : ScoreLocked(*bay, scoring, batch)) {
-        store_.AddRepetition(
-            rep, [](absl::Status s) { LogStoreFailure("repetition", s); });
+        store_.AddRepetition(rep, [](const absl::Status& s) {
+          LogStoreFailure("repetition", s);
+        });
         scoring.repetitions.push_back(rep);
         v1::ClinicEvent event;
         *event.mutable_repetition() = std::move(rep);
@@ -778,8 +781,9 @@ absl::StatusOr<v1::ExerciseSet> Bays::EndSet(const v1::EndSetRequest& request) {
       closing = true;
     } else {
       for (v1::Repetition& rep : FinishLocked(*bay, running, &partial)) {
-        store_.AddRepetition(
-            rep, [](absl::Status s) { LogStoreFailure("repetition", s); });
+        store_.AddRepetition(rep, [](const absl::Status& s) {
+          LogStoreFailure("repetition", s);
+        });
         v1::ClinicEvent event;
         *event.mutable_repetition() = std::move(rep);
         late.push_back(std::move(event));

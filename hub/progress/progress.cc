@@ -304,7 +304,7 @@ PatientProgress ComputeProgress(absl::Span<const SetRecord> unordered,
   for (int i = 0; i <= current_week; ++i) {
     Week week;
     week.index = i;
-    week.monday = first_monday + 7 * i;
+    week.monday = first_monday + 7 * static_cast<absl::civil_diff_t>(i);
     out.weeks.push_back(week);
   }
   for (const Session& session : out.sessions) {
