@@ -169,7 +169,7 @@ TEST(SqliteStore, SetsAndRepetitionsRoundTrip) {
   set.set_exercise("lateral_step_down");
   set.set_load("band");
   set.set_level(2);
-  auto created = (*store)->CreateSet(set);
+  auto created = (*store)->CreateSet(set, "2026-11-23");
   ASSERT_TRUE(created.ok()) << created.status();
   EXPECT_EQ(created->state(), v1::SET_STATE_ACTIVE);
   EXPECT_EQ(created->patient_display_name(), "Carl M.");
@@ -222,7 +222,7 @@ TEST(SqliteStore, SetForUnknownPatientFailsAlone) {
   v1::ExerciseSet set;
   set.set_station_id("bay-1");
   set.set_patient_id(424242);
-  EXPECT_FALSE((*store)->CreateSet(set).ok());
+  EXPECT_FALSE((*store)->CreateSet(set, "2026-11-23").ok());
   // The writer carries on after a failed write.
   EXPECT_TRUE(AppendAndWait(**store, Batch("bay-1", 1)).ok());
 }

@@ -74,8 +74,8 @@ absl::StatusOr<std::unique_ptr<HubServer>> HubServer::Start(
   auto store = store::OpenSqliteStore(parts->database_path);
   if (!store.ok()) return store.status();
   parts->store = std::move(*store);
-  parts->bays = std::make_unique<ingest::Bays>(*parts->store, parts->bus,
-                                               options.scoring, options.clock);
+  parts->bays = std::make_unique<ingest::Bays>(
+      *parts->store, parts->bus, options.scoring, options.clock, zone);
   if (auto s = parts->bays->Load(); !s.ok()) return s;
 
   parts->station_link =

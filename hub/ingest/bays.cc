@@ -203,8 +203,13 @@ void LogStoreFailure(const char* what, const absl::Status& s) {
 }  // namespace
 
 Bays::Bays(store::ClinicStore& store, live::LiveBus& bus,
-           scoring::ScoringConfig config, std::function<absl::Time()> clock)
-    : store_(store), bus_(bus), config_(config), clock_(std::move(clock)) {}
+           scoring::ScoringConfig config, std::function<absl::Time()> clock,
+           absl::TimeZone zone)
+    : store_(store),
+      bus_(bus),
+      config_(config),
+      clock_(std::move(clock)),
+      zone_(zone) {}
 
 Bays::~Bays() = default;
 
@@ -724,7 +729,10 @@ absl::StatusOr<v1::ExerciseSet> Bays::StartSet(
   set.set_load(request.load().empty() ? "bodyweight" : request.load());
   set.set_level(request.level() == 0 ? 2 : request.level());
   set.set_therapist_id(request.therapist_id());
-  auto created = store_.CreateSet(set);
+  const absl::CivilDay day = absl::ToCivilDay(clock_(), zone_);
+  auto created = store_.CreateSet(
+      set,
+      absl::StrFormat("%04d-%02d-%02d", day.year(), day.month(), day.day()));
   if (!created.ok()) return created.status();
   {
     std::lock_guard<std::mutex> lock(bay->mu);

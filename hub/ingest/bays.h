@@ -38,10 +38,12 @@ class StationConnection {
 class Bays {
  public:
   // `clock` is the hub's time, which a station's clock estimate relates to
-  // the station's (tests replace it).
+  // the station's (tests replace it); `zone` is the clinic's, whose days
+  // make a patient's sessions.
   Bays(store::ClinicStore& store, live::LiveBus& bus,
        scoring::ScoringConfig config = {},
-       std::function<absl::Time()> clock = &absl::Now);
+       std::function<absl::Time()> clock = &absl::Now,
+       absl::TimeZone zone = absl::UTCTimeZone());
   ~Bays();
 
   // Loads known stations and running sets (after a hub restart).
@@ -117,6 +119,7 @@ class Bays {
   live::LiveBus& bus_;
   const scoring::ScoringConfig config_;
   const std::function<absl::Time()> clock_;
+  const absl::TimeZone zone_;
   mutable std::mutex mu_;  // guards bays_ (the map, not each bay)
   std::map<std::string, std::shared_ptr<Bay>> bays_;
   std::mutex set_control_mu_;  // serialises StartSet/EndSet

@@ -79,8 +79,15 @@ class ClinicStore {
   virtual absl::StatusOr<int64_t> CountBatches(
       const std::string& station_id) = 0;
 
-  // Assigns set_id and started_at; keeps station_start_us if set.
-  virtual absl::StatusOr<v1::ExerciseSet> CreateSet(v1::ExerciseSet set) = 0;
+  // Assigns set_id, started_at and session_id: the patient's session of
+  // `clinic_day` (YYYY-MM-DD), begun by this set if it is the day's first.
+  // Keeps station_start_us if set.
+  virtual absl::StatusOr<v1::ExerciseSet> CreateSet(
+      v1::ExerciseSet set, const std::string& clinic_day) = 0;
+  virtual absl::StatusOr<std::vector<v1::Session>> SessionsOfPatient(
+      int64_t patient_id) = 0;
+  virtual absl::StatusOr<v1::Session> SetSessionNote(
+      int64_t session_id, const std::string& note) = 0;
   // `awaiting_data`: the station's data has not reached the set's end yet
   // (SetsAwaitingData).
   virtual absl::StatusOr<v1::ExerciseSet> EndSet(
