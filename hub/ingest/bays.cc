@@ -711,8 +711,10 @@ absl::StatusOr<v1::ExerciseSet> Bays::StartSet(
     if (!therapist.ok()) return therapist.status();
   }
   v1::ExerciseSet set;
+  v1::StationHello station;
   {
     std::lock_guard<std::mutex> lock(bay->mu);
+    station = bay->hello;
     if (bay->running) {
       return absl::FailedPreconditionError(
           absl::StrFormat("station %s is already running set %d; end it first",
@@ -732,7 +734,8 @@ absl::StatusOr<v1::ExerciseSet> Bays::StartSet(
   const absl::CivilDay day = absl::ToCivilDay(clock_(), zone_);
   auto created = store_.CreateSet(
       set,
-      absl::StrFormat("%04d-%02d-%02d", day.year(), day.month(), day.day()));
+      absl::StrFormat("%04d-%02d-%02d", day.year(), day.month(), day.day()),
+      station);
   if (!created.ok()) return created.status();
   {
     std::lock_guard<std::mutex> lock(bay->mu);
@@ -845,14 +848,28 @@ absl::StatusOr<v1::RescoredSet> Bays::Rescore(int64_t set_id) {
     result.set_old_clean_repetitions(result.old_clean_repetitions() +
                                      r.clean());
   }
-  auto stations = store_.ListStations();
-  if (!stations.ok()) return stations.status();
-  // The scorer is fed as live scoring fed it: the station's sensors, the
-  // batches in the order they arrived, each cut to the set's bounds.
+  // The scorer is fed as live scoring fed it: the station's sensors as the
+  // set started, the batches in the order they arrived, each cut to the
+  // set's bounds.
   Bay context;
   context.station_id = set->station_id();
-  for (const store::StationRecord& r : *stations) {
-    if (r.station_id == set->station_id()) context.hello = r.hello;
+  auto kept = store_.StationOfSet(set_id);
+  if (!kept.ok()) return kept.status();
+  if (*kept) {
+    context.hello = **kept;
+  } else {
+    // A set from before hellos were kept: the station's latest.
+    auto stations = store_.ListStations();
+    if (!stations.ok()) return stations.status();
+    for (const store::StationRecord& r : *stations) {
+      if (r.station_id == set->station_id()) context.hello = r.hello;
+    }
+  }
+  if (context.hello.sensors().empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "set ", set_id, ": the sensors of station ", set->station_id(),
+        " are not known, so it cannot be "
+        "re-scored"));
   }
   SetScoring rescoring;
   rescoring.set = *set;

@@ -23,7 +23,7 @@
 namespace stephub::store {
 namespace {
 
-constexpr int kSchemaVersion = 8;
+constexpr int kSchemaVersion = 9;
 // Writes taken into one transaction at most; bounds commit latency.
 constexpr size_t kMaxGroup = 512;
 
@@ -142,6 +142,10 @@ CREATE TABLE sessions(
   note TEXT NOT NULL DEFAULT '',
   UNIQUE(patient_id, day));
 ALTER TABLE sets ADD COLUMN session_id INTEGER REFERENCES sessions(session_id);
+)sql",
+    // 9: the station's hello as each set started (its sensors).
+    R"sql(
+ALTER TABLE sets ADD COLUMN station_hello BLOB;
 )sql",
 };
 static_assert(std::size(kMigrations) == kSchemaVersion);
@@ -550,7 +554,8 @@ class SqliteStore final : public ClinicStore {
   }
 
   absl::StatusOr<v1::ExerciseSet> CreateSet(
-      v1::ExerciseSet set, const std::string& clinic_day) override {
+      v1::ExerciseSet set, const std::string& clinic_day,
+      const v1::StationHello& station) override {
     const int64_t now = ToUs(absl::Now());
     int64_t id = 0;
     auto s = WriteAndWait([&](sqlite3* db) -> absl::Status {
@@ -572,8 +577,8 @@ class SqliteStore final : public ClinicStore {
       Statement st(db,
                    "INSERT INTO sets(station_id, patient_id, stance_side, "
                    "exercise, load, level, started_us, station_start_us, "
-                   "scoring_version, therapist_id, session_id) "
-                   "VALUES(?,?,?,?,?,?,?,?,?,?,?)");
+                   "scoring_version, therapist_id, session_id, "
+                   "station_hello) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)");
       st.Bind(1, set.station_id())
           .Bind(2, set.patient_id())
           .Bind(3, static_cast<int64_t>(set.stance_side()))
@@ -591,13 +596,33 @@ class SqliteStore final : public ClinicStore {
           .BindOrNull(10, set.therapist_id() > 0
                               ? std::optional(set.therapist_id())
                               : std::nullopt)
-          .Bind(11, session_id);
+          .Bind(11, session_id)
+          .BindBlob(12, station.SerializeAsString());
       auto r = st.Run();
       id = sqlite3_last_insert_rowid(db);
       return r;
     });
     if (!s.ok()) return s;
     return GetSet(id);
+  }
+
+  absl::StatusOr<std::optional<v1::StationHello>> StationOfSet(
+      int64_t set_id) override {
+    std::lock_guard<std::mutex> lock(reader_mu_);
+    Statement st(reader_db_, "SELECT station_hello FROM sets WHERE set_id = ?");
+    if (auto s = st.prepared(); !s.ok()) return s;
+    st.Bind(1, set_id);
+    if (!st.Step()) {
+      if (auto s = st.status(); !s.ok()) return s;
+      return absl::NotFoundError(absl::StrCat("no set ", set_id));
+    }
+    if (st.IsNull(0)) return std::optional<v1::StationHello>();
+    v1::StationHello hello;
+    if (!hello.ParseFromString(st.Text(0))) {
+      return absl::DataLossError(absl::StrCat(
+          "set ", set_id, ": stored station hello does not parse"));
+    }
+    return std::optional<v1::StationHello>(std::move(hello));
   }
 
   absl::StatusOr<std::vector<v1::Session>> SessionsOfPatient(

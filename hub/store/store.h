@@ -82,8 +82,14 @@ class ClinicStore {
   // Assigns set_id, started_at and session_id: the patient's session of
   // `clinic_day` (YYYY-MM-DD), begun by this set if it is the day's first.
   // Keeps station_start_us if set.
+  // `station` is the station's hello as the set starts: the sensors its
+  // samples come from, which re-scoring needs even if the station changes.
   virtual absl::StatusOr<v1::ExerciseSet> CreateSet(
-      v1::ExerciseSet set, const std::string& clinic_day) = 0;
+      v1::ExerciseSet set, const std::string& clinic_day,
+      const v1::StationHello& station) = 0;
+  // The station's hello kept with the set; nullopt for sets from before.
+  virtual absl::StatusOr<std::optional<v1::StationHello>> StationOfSet(
+      int64_t set_id) = 0;
   virtual absl::StatusOr<std::vector<v1::Session>> SessionsOfPatient(
       int64_t patient_id) = 0;
   virtual absl::StatusOr<v1::Session> SetSessionNote(
