@@ -242,10 +242,7 @@ absl::Status Bays::Load() {
     auto bay = FindOrAdd(set.station_id());
     std::lock_guard<std::mutex> lock(bay->mu);
     if (bay->closing) FinishClosingLocked(*bay);
-    bay->closing.emplace();
-    bay->closing->set = set;
-    bay->closing->scorer = std::make_unique<scoring::SetScorer>(
-        ToStanceSide(set.stance_side()), StationSensorsOf(bay->hello), config_);
+    bay->closing = NewScoring(set, bay->hello);
     auto reps = store_.RepetitionsOfSet(set.set_id());
     if (!reps.ok()) return reps.status();
     if (auto s = ReplaySetLocked(*bay, *bay->closing, *reps); !s.ok()) {
@@ -489,10 +486,28 @@ void Bays::BatchCommitted(const std::string& station_id, uint64_t seq) {
 }
 
 void Bays::AttachScorer(Bay& bay, const v1::ExerciseSet& set) {
-  bay.running.emplace();
-  bay.running->set = set;
-  bay.running->scorer = std::make_unique<scoring::SetScorer>(
-      ToStanceSide(set.stance_side()), StationSensorsOf(bay.hello), config_);
+  bay.running = NewScoring(set, bay.hello);
+}
+
+Bays::SetScoring Bays::NewScoring(const v1::ExerciseSet& set,
+                                  const v1::StationHello& hello) const {
+  SetScoring scoring;
+  scoring.set = set;
+  scoring.scorer = std::make_unique<scoring::SetScorer>(
+      ToStanceSide(set.stance_side()), StationSensorsOf(hello), config_);
+  return scoring;
+}
+
+void Bays::KeepLocked(SetScoring& scoring, std::vector<v1::Repetition> reps,
+                      std::vector<v1::ClinicEvent>* events) {
+  for (v1::Repetition& rep : reps) {
+    store_.AddRepetition(
+        rep, [](const absl::Status& s) { LogStoreFailure("repetition", s); });
+    scoring.repetitions.push_back(rep);
+    v1::ClinicEvent event;
+    *event.mutable_repetition() = std::move(rep);
+    events->push_back(std::move(event));
+  }
 }
 
 std::optional<int64_t> Bays::StationNowLocked(const Bay& bay) const {
@@ -582,14 +597,7 @@ std::vector<v1::ClinicEvent> Bays::FinishClosingLocked(Bay& bay) {
   bay.closing.reset();
   bool partial = false;
   std::vector<v1::ClinicEvent> events;
-  for (v1::Repetition& rep : FinishLocked(bay, closing, &partial)) {
-    store_.AddRepetition(
-        rep, [](const absl::Status& s) { LogStoreFailure("repetition", s); });
-    closing.repetitions.push_back(rep);
-    v1::ClinicEvent event;
-    *event.mutable_repetition() = std::move(rep);
-    events.push_back(std::move(event));
-  }
+  KeepLocked(closing, FinishLocked(bay, closing, &partial), &events);
   // Behind its last repetitions in the writer's queue: a hub stopped before
   // they are stored scores the set again on its next start.
   store_.SetScoredToItsEnd(closing.set.set_id(), [](const absl::Status& s) {
@@ -653,15 +661,7 @@ void Bays::ScoreBatch(const std::string& station_id, const std::string& boot_id,
     for (const auto& imu : batch.imu()) newest(imu.t_us());
     for (const auto& force : batch.force()) newest(force.t_us());
     auto keep = [&](SetScoring& scoring) {
-      for (v1::Repetition& rep : ScoreLocked(*bay, scoring, batch)) {
-        store_.AddRepetition(rep, [](const absl::Status& s) {
-          LogStoreFailure("repetition", s);
-        });
-        scoring.repetitions.push_back(rep);
-        v1::ClinicEvent event;
-        *event.mutable_repetition() = std::move(rep);
-        events.push_back(std::move(event));
-      }
+      KeepLocked(scoring, ScoreLocked(*bay, scoring, batch), &events);
     };
     if (bay->closing) {
       keep(*bay->closing);
@@ -791,14 +791,7 @@ absl::StatusOr<v1::ExerciseSet> Bays::EndSet(const v1::EndSetRequest& request) {
       bay->closing = std::move(running);
       closing = true;
     } else {
-      for (v1::Repetition& rep : FinishLocked(*bay, running, &partial)) {
-        store_.AddRepetition(rep, [](const absl::Status& s) {
-          LogStoreFailure("repetition", s);
-        });
-        v1::ClinicEvent event;
-        *event.mutable_repetition() = std::move(rep);
-        late.push_back(std::move(event));
-      }
+      KeepLocked(running, FinishLocked(*bay, running, &partial), &late);
     }
     bay->running.reset();
     SendFeedbackLocked(*bay);
@@ -871,12 +864,8 @@ absl::StatusOr<v1::RescoredSet> Bays::Rescore(int64_t set_id) {
         " are not known, so it cannot be "
         "re-scored"));
   }
-  SetScoring rescoring;
-  rescoring.set = *set;
+  SetScoring rescoring = NewScoring(*set, context.hello);
   rescoring.set.set_scoring_version(scoring::ScoringVersionOf(config_));
-  rescoring.scorer = std::make_unique<scoring::SetScorer>(
-      ToStanceSide(set->stance_side()), StationSensorsOf(context.hello),
-      config_);
   const absl::Time started = absl::FromUnixMicros(
       TimeUtil::TimestampToMicroseconds(set->started_at()));
   const absl::Time ended =

@@ -92,6 +92,13 @@ class Bays {
   static v1::StationStatus StatusLocked(const Bay& bay);
   void Publish(v1::ClinicEvent event);
   void AttachScorer(Bay& bay, const v1::ExerciseSet& set);
+  // A fresh scorer for the set, by the station's sensors in `hello`.
+  SetScoring NewScoring(const v1::ExerciseSet& set,
+                        const v1::StationHello& hello) const;
+  // Stores repetitions the set's scorer counted, keeps them with the set
+  // and adds their events.
+  void KeepLocked(SetScoring& scoring, std::vector<v1::Repetition> reps,
+                  std::vector<v1::ClinicEvent>* events);
   // Feeds the part of a batch taken within the set's bounds to its scorer;
   // the caller holds bay.mu.
   static std::vector<v1::Repetition> ScoreLocked(const Bay& bay,
