@@ -48,16 +48,6 @@ struct Errors {
   int n = 0;
 };
 
-// Keeps only the named sensors of a recording.
-Recording OnlySensors(Recording rec, const std::vector<Placement>& imus,
-                      bool force_plate) {
-  std::erase_if(rec.imu, [&](const auto& kv) {
-    return std::find(imus.begin(), imus.end(), kv.first) == imus.end();
-  });
-  if (!force_plate) rec.force.clear();
-  return rec;
-}
-
 // The quality category truth gives, on the items the scorer assessed. Truth
 // has no free-foot load, so the measured one stands in for it (as in the
 // validation tool).
@@ -147,7 +137,7 @@ void CheckSegmentation(const std::vector<Placement>& imus, bool force_plate,
   for (const std::string& name : profiles) {
     for (StanceSide side : {StanceSide::kLeft, StanceSide::kRight}) {
       for (uint64_t seed = 1; seed <= 3; ++seed) {
-        const Recording rec = OnlySensors(
+        const Recording rec = WithOnlySensors(
             SimulateRecording(Profile(name, side), seed), imus, force_plate);
         const std::string label = Label(name, side, seed);
         const std::vector<Repetition> found = ScoreRecording(rec);
@@ -208,7 +198,7 @@ TEST(MultiSensor, SegmentsOnSacralTiltWithoutLegSensors) {
 TEST(MultiSensor, WithoutASacralImuThePelvisIsNotAssessed) {
   const Recording full =
       SimulateRecording(Profile("trendelenburg", StanceSide::kLeft), 2);
-  const Recording rec = OnlySensors(
+  const Recording rec = WithOnlySensors(
       full, {Placement::kThigh, Placement::kShank, Placement::kSternum}, true);
   const std::vector<Repetition> reps = ScoreRecording(rec);
   ASSERT_EQ(reps.size(), rec.truth.size());
@@ -385,12 +375,13 @@ TEST(MultiSensor, RepetitionsDoNotDependOnBatchSize) {
       {"sternum stops", stopping},
       // Quick reps on the sacral tilt: its attitude corrected only while
       // still is tracked the same however the samples come.
-      {"fast, sacrum only", OnlySensors(simulate("fast", StanceSide::kRight, 5),
-                                        {Placement::kSacrum}, false)},
+      {"fast, sacrum only",
+       WithOnlySensors(simulate("fast", StanceSide::kRight, 5),
+                       {Placement::kSacrum}, false)},
       // The plate alone: touch-downs and the calibration movement are
       // bridged the same however the samples come.
       {"touchdown, plate only",
-       OnlySensors(simulate("touchdown", StanceSide::kLeft, 2), {}, true)},
+       WithOnlySensors(simulate("touchdown", StanceSide::kLeft, 2), {}, true)},
   };
   for (const auto& [name, rec] : recordings) {
     SetScorer reference(rec.meta.stance_side, SensorsOf(rec));
@@ -431,8 +422,8 @@ TEST(MultiSensor, PartialRepetitionAtTheEndOfTheSet) {
 // reported partial, and the ones before are counted once each.
 TEST(MultiSensor, PartialQuickRepetitionOnTheSacralTilt) {
   Recording rec =
-      OnlySensors(SimulateRecording(Profile("fast", StanceSide::kLeft), 6),
-                  {Placement::kSacrum}, false);
+      WithOnlySensors(SimulateRecording(Profile("fast", StanceSide::kLeft), 6),
+                      {Placement::kSacrum}, false);
   const int64_t cut = rec.truth.back().start_us + 500'000;
   std::erase_if(rec.imu[Placement::kSacrum],
                 [cut](const ImuSample& s) { return s.t_us > cut; });
@@ -453,11 +444,12 @@ TEST(MultiSensor, LongPauseAtTheBottomIsOneRepetition) {
     p.repetitions = 6;
     const Recording rec = SimulateRecording(p, 22);
     EXPECT_EQ(ScoreRecording(rec).size(), 6u) << name;
-    EXPECT_EQ(
-        ScoreRecording(OnlySensors(rec, {Placement::kSacrum}, false)).size(),
-        6u)
+    EXPECT_EQ(ScoreRecording(WithOnlySensors(rec, {Placement::kSacrum}, false))
+                  .size(),
+              6u)
         << name;
-    EXPECT_EQ(ScoreRecording(OnlySensors(rec, {}, true)).size(), 6u) << name;
+    EXPECT_EQ(ScoreRecording(WithOnlySensors(rec, {}, true)).size(), 6u)
+        << name;
   }
 }
 
@@ -528,7 +520,7 @@ TEST(MultiSensor, RepetitionUnderWayForOverAMinuteIsDropped) {
   const Recording rec =
       Concatenated(SimulateRecording(p, 2), SimulateRecording(usual, 2));
   for (const Recording& station :
-       {rec, OnlySensors(rec, {Placement::kSacrum}, false)}) {
+       {rec, WithOnlySensors(rec, {Placement::kSacrum}, false)}) {
     SetScorer scorer(StanceSide::kLeft, SensorsOf(station));
     size_t most = 0;
     const std::vector<Repetition> reps =
@@ -588,7 +580,7 @@ TEST(MultiSensor, QuickShallowRepetitionsOnTheSacralImuAlone) {
           const Recording full = SimulateRecording(p, seed);
           for (bool plate : {false, true}) {
             const Recording rec =
-                OnlySensors(full, {Placement::kSacrum}, plate);
+                WithOnlySensors(full, {Placement::kSacrum}, plate);
             const std::string label = absl::StrFormat(
                 "%s tempo %g knee %g%s", Label("fast", side, seed), tempo,
                 knee_deg, plate ? " with plate" : "");
@@ -682,7 +674,7 @@ TEST(MultiSensor, OneSampleFarInTheFutureIsIgnored) {
     return corrupt ? t_us + 1'000'000'000'000 : t_us;
   };
   for (const Recording& station :
-       {rec, OnlySensors(rec, {Placement::kSacrum}, false)}) {
+       {rec, WithOnlySensors(rec, {Placement::kSacrum}, false)}) {
     for (int64_t batch_us : {25'000, 500'000}) {
       SetScorer scorer(StanceSide::kLeft, SensorsOf(station));
       const std::vector<Repetition> reps = FeedOnline(
@@ -714,7 +706,7 @@ TEST(MultiSensor, RestartOfTheStationClockMidSetKeepsScoring) {
     return t_us < reboot ? t_us : t_us - back;
   };
   for (const Recording& station :
-       {rec, OnlySensors(rec, {Placement::kSacrum}, false)}) {
+       {rec, WithOnlySensors(rec, {Placement::kSacrum}, false)}) {
     std::vector<Repetition> in_25_ms;
     for (int64_t batch_us : {25'000, 500'000, 1'000'000, 2'000'000}) {
       const std::string label =
@@ -887,7 +879,7 @@ TEST(MultiSensor, StalledSegmentationKeepsMemoryBounded) {
   PatientProfile p = Profile("level", StanceSide::kRight);
   p.repetitions = 3;
   p.standing_tail_s = 200;
-  Recording rec = OnlySensors(
+  Recording rec = WithOnlySensors(
       SimulateRecording(p, 5),
       {Placement::kThigh, Placement::kShank, Placement::kSternum}, false);
   const int64_t stop = rec.truth[1].end_us + 1'000'000;
@@ -901,7 +893,7 @@ TEST(MultiSensor, StalledSegmentationKeepsMemoryBounded) {
   EXPECT_LT(most, 3 * 71 * 200u) << most;
 
   // A station none of whose sensors can segment (a sternal IMU alone).
-  const Recording sternum = OnlySensors(rec, {Placement::kSternum}, false);
+  const Recording sternum = WithOnlySensors(rec, {Placement::kSternum}, false);
   SetScorer alone(StanceSide::kRight, SensorsOf(sternum));
   most = 0;
   EXPECT_TRUE(FeedOnline(alone, sternum, 25'000, nullptr, &most).empty());
