@@ -48,6 +48,12 @@ struct Errors {
   int n = 0;
 };
 
+// The sensor at `placement` stops sending after `t_us` (unplugged, flat).
+void StopSensorAfter(Recording* rec, Placement placement, int64_t t_us) {
+  std::erase_if(rec->imu[placement],
+                [t_us](const ImuSample& s) { return s.t_us > t_us; });
+}
+
 // The quality category truth gives, on the items the scorer assessed. Truth
 // has no free-foot load, so the measured one stands in for it (as in the
 // validation tool).
@@ -366,8 +372,7 @@ TEST(MultiSensor, RepetitionsDoNotDependOnBatchSize) {
   };
   Recording stopping = simulate("moderate", StanceSide::kLeft, 7);
   const int64_t stop = stopping.truth[4].start_us + 500'000;
-  std::erase_if(stopping.imu[Placement::kSternum],
-                [stop](const ImuSample& s) { return s.t_us > stop; });
+  StopSensorAfter(&stopping, Placement::kSternum, stop);
   const std::vector<std::pair<std::string, Recording>> recordings = {
       {"moderate", simulate("moderate", StanceSide::kRight, 4)},
       {"trendelenburg", simulate("trendelenburg", StanceSide::kLeft, 3)},
@@ -425,8 +430,7 @@ TEST(MultiSensor, PartialQuickRepetitionOnTheSacralTilt) {
       WithOnlySensors(SimulateRecording(Profile("fast", StanceSide::kLeft), 6),
                       {Placement::kSacrum}, false);
   const int64_t cut = rec.truth.back().start_us + 500'000;
-  std::erase_if(rec.imu[Placement::kSacrum],
-                [cut](const ImuSample& s) { return s.t_us > cut; });
+  StopSensorAfter(&rec, Placement::kSacrum, cut);
   SetScorer scorer(StanceSide::kLeft, SensorsOf(rec));
   const std::vector<Repetition> reps = FeedOnline(scorer, rec, 25'000, nullptr);
   EXPECT_EQ(reps.size(), rec.truth.size() - 1);
@@ -791,8 +795,7 @@ TEST(MultiSensor, SaturationIsReported) {
 TEST(MultiSensor, SensorThatStopsMidSetLosesOnlyItsMetrics) {
   Recording rec = SimulateRecording(Profile("moderate", StanceSide::kLeft), 7);
   const int64_t stop = rec.truth[4].start_us + 500'000;
-  std::erase_if(rec.imu[Placement::kSternum],
-                [stop](const ImuSample& s) { return s.t_us > stop; });
+  StopSensorAfter(&rec, Placement::kSternum, stop);
   SetScorer scorer(StanceSide::kLeft, SensorsOf(rec));
   std::vector<int64_t> returned_at;
   const std::vector<Repetition> reps =
@@ -813,8 +816,7 @@ TEST(MultiSensor, SensorThatStopsMidSetLosesOnlyItsMetrics) {
 TEST(MultiSensor, SegmentationSourceThatStopsHandsOver) {
   Recording rec = SimulateRecording(Profile("level", StanceSide::kLeft), 8);
   const int64_t stop = rec.truth[5].end_us + 300'000;
-  std::erase_if(rec.imu[Placement::kShank],
-                [stop](const ImuSample& s) { return s.t_us > stop; });
+  StopSensorAfter(&rec, Placement::kShank, stop);
   const std::vector<Repetition> reps = ScoreRecording(rec);
   ASSERT_EQ(reps.size(), rec.truth.size());
   EXPECT_EQ(reps[5].segmented_by, "knee flexion");
@@ -883,8 +885,7 @@ TEST(MultiSensor, StalledSegmentationKeepsMemoryBounded) {
       SimulateRecording(p, 5),
       {Placement::kThigh, Placement::kShank, Placement::kSternum}, false);
   const int64_t stop = rec.truth[1].end_us + 1'000'000;
-  std::erase_if(rec.imu[Placement::kShank],
-                [stop](const ImuSample& s) { return s.t_us > stop; });
+  StopSensorAfter(&rec, Placement::kShank, stop);
   SetScorer scorer(StanceSide::kRight, SensorsOf(rec));
   size_t most = 0;
   EXPECT_EQ(FeedOnline(scorer, rec, 25'000, nullptr, &most).size(), 2u);
@@ -1047,8 +1048,7 @@ TEST(ArmStrategy, WristThatStopsMidSetIsNotAssessedFromThenOn) {
   Recording rec = SimulateRecording(
       WithWrist(Profile("moderate", StanceSide::kLeft), 0.5), 7);
   const int64_t stop = rec.truth[4].start_us + 500'000;
-  std::erase_if(rec.imu[Placement::kWrist],
-                [stop](const ImuSample& s) { return s.t_us > stop; });
+  StopSensorAfter(&rec, Placement::kWrist, stop);
   SetScorer scorer(StanceSide::kLeft, SensorsOf(rec));
   std::vector<int64_t> returned_at;
   const std::vector<Repetition> reps =
