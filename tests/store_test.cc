@@ -134,7 +134,7 @@ TEST(SqliteStore, BackupWhileWritesGoOnIsConsistent) {
   ASSERT_TRUE((*store)->BackupTo(backup).ok());
   all.get_future().wait();
 
-  auto info = VerifySqliteBackup(backup);
+  auto info = VerifyClinicDatabase(backup);
   ASSERT_TRUE(info.ok()) << info.status();
   EXPECT_EQ(info->schema_version, SqliteSchemaVersion());
   EXPECT_GE(info->sample_batches, kBefore);
@@ -153,7 +153,7 @@ TEST(SqliteStore, BackupWhileWritesGoOnIsConsistent) {
     std::ofstream junk(dir.path() + "/junk.db");
     junk << "not a database at all, just text that is long enough";
   }
-  EXPECT_FALSE(VerifySqliteBackup(dir.path() + "/junk.db").ok());
+  EXPECT_FALSE(VerifyClinicDatabase(dir.path() + "/junk.db").ok());
 }
 
 TEST(SqliteStore, SetsAndRepetitionsRoundTrip) {

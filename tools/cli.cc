@@ -563,7 +563,7 @@ class Cli {
       return discard(absl::StrCat("backup cut short: ", received, " of ", total,
                                   " bytes"));
     }
-    auto info = store::VerifySqliteBackup(partial);
+    auto info = store::VerifyClinicDatabase(partial);
     if (!info.ok()) return discard(std::string(info.status().message()));
     if (std::rename(partial.c_str(), path.c_str()) != 0) {
       return discard(absl::StrCat(path, ": cannot rename ", partial));

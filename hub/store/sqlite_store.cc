@@ -1042,7 +1042,7 @@ class SqliteStore final : public ClinicStore {
 
 int SqliteSchemaVersion() { return kSchemaVersion; }
 
-absl::StatusOr<BackupInfo> VerifySqliteBackup(const std::string& path) {
+absl::StatusOr<DatabaseInfo> VerifyClinicDatabase(const std::string& path) {
   sqlite3* db = nullptr;
   if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) !=
       SQLITE_OK) {
@@ -1069,7 +1069,7 @@ absl::StatusOr<BackupInfo> VerifySqliteBackup(const std::string& path) {
     return absl::DataLossError(
         absl::StrCat(path, " fails SQLite's integrity check: ", *check));
   }
-  BackupInfo info;
+  DatabaseInfo info;
   auto version = single("PRAGMA user_version");
   if (!version.ok()) return version.status();
   info.schema_version = std::atoi(version->c_str());

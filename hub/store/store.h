@@ -148,16 +148,17 @@ absl::StatusOr<std::unique_ptr<ClinicStore>> OpenSqliteStore(
 // The schema version this build writes.
 int SqliteSchemaVersion();
 
-// What a backup file holds, once it has passed SQLite's integrity check and
-// its schema is one this build can open.
-struct BackupInfo {
+// What a clinic database file holds (a backup, or the hub's own while the
+// hub is stopped), once it has passed SQLite's integrity check and its
+// schema is one this build can open.
+struct DatabaseInfo {
   int schema_version = 0;
   int64_t patients = 0;
   int64_t sets = 0;
   int64_t repetitions = 0;
   int64_t sample_batches = 0;
 };
-absl::StatusOr<BackupInfo> VerifySqliteBackup(const std::string& path);
+absl::StatusOr<DatabaseInfo> VerifyClinicDatabase(const std::string& path);
 
 }  // namespace stephub::store
 
