@@ -195,6 +195,21 @@ std::string CueFor(scoring::SetStep step, bool calibration_movement) {
   return "";
 }
 
+absl::Time TimeOf(const google::protobuf::Timestamp& t) {
+  return absl::FromUnixMicros(TimeUtil::TimestampToMicroseconds(t));
+}
+
+// A stored batch back as the station sent it.
+absl::StatusOr<v1::SampleBatch> ParseStored(const store::BatchRecord& record) {
+  v1::SampleBatch batch;
+  if (!batch.ParseFromString(record.payload)) {
+    return absl::DataLossError(
+        absl::StrCat("stored batch ", record.seq, " of ", record.station_id,
+                     " (boot ", record.boot_id, ") does not parse"));
+  }
+  return batch;
+}
+
 void LogStoreFailure(const char* what, const absl::Status& s) {
   if (!s.ok())
     Log(LogLevel::kError, "not_stored").With("what", what).With("error", s);
@@ -261,18 +276,14 @@ absl::Status Bays::ReplaySetLocked(Bay& bay, SetScoring& scoring,
   // twice, and ones scored but not yet committed when the hub stopped are
   // recovered.
   scoring.repetitions = stored;
-  absl::Time since = absl::FromUnixMicros(
-      google::protobuf::util::TimeUtil::TimestampToMicroseconds(
-          scoring.set.started_at()));
   int recovered = 0;
   absl::Status bad;
   auto s = store_.VisitBatches(
-      bay.station_id, since, [&](const store::BatchRecord& record) {
-        v1::SampleBatch batch;
-        if (!batch.ParseFromString(record.payload)) {
-          bad = absl::DataLossError(
-              absl::StrCat("stored batch ", record.seq, " of ", bay.station_id,
-                           " (boot ", record.boot_id, ") does not parse"));
+      bay.station_id, TimeOf(scoring.set.started_at()),
+      [&](const store::BatchRecord& record) {
+        auto batch = ParseStored(record);
+        if (!batch.ok()) {
+          bad = batch.status();
           return false;
         }
         if (record.boot_id != bay.scored_boot_id) {
@@ -283,7 +294,7 @@ absl::Status Bays::ReplaySetLocked(Bay& bay, SetScoring& scoring,
           bay.scored_seq = std::max(bay.scored_seq, record.seq);
         }
         bay.newest_t_us = std::max(bay.newest_t_us, record.last_t_us);
-        for (v1::Repetition& rep : ScoreLocked(bay, scoring, batch)) {
+        for (v1::Repetition& rep : ScoreLocked(bay, scoring, *batch)) {
           if (rep.number() <= stored.size()) continue;
           store_.AddRepetition(rep, [](const absl::Status& s) {
             LogStoreFailure("repetition", s);
@@ -866,17 +877,13 @@ absl::StatusOr<v1::RescoredSet> Bays::Rescore(int64_t set_id) {
   }
   SetScoring rescoring = NewScoring(*set, context.hello);
   rescoring.set.set_scoring_version(scoring::ScoringVersionOf(config_));
-  const absl::Time started = absl::FromUnixMicros(
-      TimeUtil::TimestampToMicroseconds(set->started_at()));
   const absl::Time ended =
-      set->has_ended_at()
-          ? absl::FromUnixMicros(
-                TimeUtil::TimestampToMicroseconds(set->ended_at()))
-          : absl::InfiniteFuture();
+      set->has_ended_at() ? TimeOf(set->ended_at()) : absl::InfiniteFuture();
   std::vector<v1::Repetition> reps;
   absl::Status bad;
   auto visited = store_.VisitBatches(
-      set->station_id(), started, [&](const store::BatchRecord& record) {
+      set->station_id(), TimeOf(set->started_at()),
+      [&](const store::BatchRecord& record) {
         // Past the set's end: on the station's clock when known (a backlog
         // can arrive long after), else by arrival.
         if (set->has_station_end_us()
@@ -890,14 +897,12 @@ absl::StatusOr<v1::RescoredSet> Bays::Rescore(int64_t set_id) {
         }
         context.scored_boot_id = record.boot_id;
         context.scored_seq = record.seq;
-        v1::SampleBatch batch;
-        if (!batch.ParseFromString(record.payload)) {
-          bad = absl::DataLossError(absl::StrCat(
-              "stored batch ", record.seq, " of ", record.station_id, " (boot ",
-              record.boot_id, ") does not parse"));
+        auto batch = ParseStored(record);
+        if (!batch.ok()) {
+          bad = batch.status();
           return false;
         }
-        for (v1::Repetition& rep : ScoreLocked(context, rescoring, batch)) {
+        for (v1::Repetition& rep : ScoreLocked(context, rescoring, *batch)) {
           reps.push_back(std::move(rep));
         }
         return true;
