@@ -743,10 +743,7 @@ absl::StatusOr<v1::ExerciseSet> Bays::StartSet(
   set.set_level(request.level() == 0 ? 2 : request.level());
   set.set_therapist_id(request.therapist_id());
   const absl::CivilDay day = absl::ToCivilDay(clock_(), zone_);
-  auto created = store_.CreateSet(
-      set,
-      absl::StrFormat("%04d-%02d-%02d", day.year(), day.month(), day.day()),
-      station);
+  auto created = store_.CreateSet(set, absl::FormatCivilTime(day), station);
   if (!created.ok()) return created.status();
   {
     std::lock_guard<std::mutex> lock(bay->mu);
