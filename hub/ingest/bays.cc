@@ -888,12 +888,6 @@ absl::StatusOr<v1::RescoredSet> Bays::Rescore(int64_t set_id) {
                 : record.received_at > ended) {
           return false;
         }
-        if (record.boot_id == context.scored_boot_id &&
-            record.seq <= context.scored_seq) {
-          return true;
-        }
-        context.scored_boot_id = record.boot_id;
-        context.scored_seq = record.seq;
         auto batch = ParseStored(record);
         if (!batch.ok()) {
           bad = batch.status();
