@@ -484,11 +484,12 @@ absl::StatusOr<std::vector<BatchRecord>> DecodeSampleBlock(
   auto take = [&](const Entry& e, google::protobuf::RepeatedField<int64_t>* t,
                   auto channels) {
     const Stream& s = streams[e.stream];
-    const size_t from = cursor[e.stream];
-    t->Add(s.t_us.begin() + from, s.t_us.begin() + from + e.count);
+    const auto from = static_cast<ptrdiff_t>(cursor[e.stream]);
+    const auto to = from + static_cast<ptrdiff_t>(e.count);
+    t->Add(s.t_us.begin() + from, s.t_us.begin() + to);
     for (size_t c = 0; c < channels.size(); ++c) {
       channels[c]->Add(s.channels[c].begin() + from,
-                       s.channels[c].begin() + from + e.count);
+                       s.channels[c].begin() + to);
     }
     cursor[e.stream] += e.count;
   };
