@@ -420,6 +420,19 @@ TEST_F(SetPlacementTest, RescoringKeepsTheOldResultsBesideTheNew) {
   scoring::ScoringConfig stricter;
   stricter.pelvic_compensation_threshold_deg =
       std::round((least + most) / 2 * 10) / 10;
+  // Meanwhile the set's batches were folded into sample blocks, as the hub
+  // does minutes after they arrive: re-scoring reads them from there.
+  hub_.reset();
+  {
+    auto store = store::OpenSqliteStore(dir_.path() + "/stephub.db");
+    ASSERT_TRUE(store.ok()) << store.status();
+    auto folded = (*store)->CompactSamples(absl::Now() + absl::Minutes(2), 100);
+    ASSERT_TRUE(folded.ok()) << folded.status();
+    EXPECT_EQ(folded->batches, static_cast<int64_t>(batches.size()));
+  }
+  auto info = store::VerifyClinicDatabase(dir_.path() + "/stephub.db");
+  ASSERT_TRUE(info.ok()) << info.status();
+  EXPECT_GT(info->sample_blocks, 0);
   ASSERT_NO_FATAL_FAILURE(StartHub(stricter));
   // The station has since been rebuilt with a sacral IMU only: re-scoring
   // still reads the set's samples by the sensors it had then.

@@ -156,6 +156,240 @@ TEST(SqliteStore, BackupWhileWritesGoOnIsConsistent) {
   EXPECT_FALSE(VerifyClinicDatabase(dir.path() + "/junk.db").ok());
 }
 
+// Batches of one station arriving every `every` from `start`, with real
+// samples (the columns of a sample block) in all but every 50th, which is
+// opaque (kept verbatim).
+std::vector<BatchRecord> ArrivingBatches(const std::string& station,
+                                         const std::string& boot,
+                                         uint64_t first_seq, absl::Time start,
+                                         int count, absl::Duration every) {
+  std::vector<BatchRecord> out;
+  for (int i = 0; i < count; ++i) {
+    BatchRecord b = Batch(station, first_seq + i);
+    b.boot_id = boot;
+    b.received_at = start + i * every;
+    if (i % 50 != 0) {
+      b.payload =
+          testing::StandingBatch(b.seq, b.first_t_us, 5).SerializeAsString();
+    }
+    out.push_back(std::move(b));
+  }
+  return out;
+}
+
+std::vector<BatchRecord> Visited(ClinicStore& store, const std::string& station,
+                                 absl::Time since = absl::UnixEpoch()) {
+  std::vector<BatchRecord> out;
+  EXPECT_TRUE(store
+                  .VisitBatches(station, since,
+                                [&](const BatchRecord& b) {
+                                  out.push_back(b);
+                                  return true;
+                                })
+                  .ok());
+  return out;
+}
+
+void ExpectSameBatches(const std::vector<BatchRecord>& got,
+                       const std::vector<BatchRecord>& want) {
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < want.size(); ++i) {
+    SCOPED_TRACE(i);
+    EXPECT_EQ(got[i].boot_id, want[i].boot_id);
+    EXPECT_EQ(got[i].seq, want[i].seq);
+    EXPECT_EQ(got[i].received_at, want[i].received_at);
+    EXPECT_EQ(got[i].first_t_us, want[i].first_t_us);
+    EXPECT_EQ(got[i].last_t_us, want[i].last_t_us);
+    EXPECT_EQ(got[i].sample_count, want[i].sample_count);
+    EXPECT_TRUE(got[i].payload == want[i].payload);
+  }
+}
+
+// A whole minute, so that blocks start on the first batch.
+const absl::Time kMinute0 = absl::FromUnixSeconds(1'795'000'020);
+
+TEST(SqliteStore, FoldedMinutesReadBackAsTheBatchesTheyHeld) {
+  testing::TempDir dir;
+  std::vector<BatchRecord> before;
+  {
+    auto store = OpenSqliteStore(DbPath(dir));
+    ASSERT_TRUE(store.ok());
+    for (const std::string station : {"bay-1", "bay-2"}) {
+      for (BatchRecord& b : ArrivingBatches(station, "boot", 1, kMinute0, 1200,
+                                            absl::Milliseconds(250))) {
+        (*store)->AppendBatch(std::move(b), nullptr);
+      }
+    }
+    ASSERT_TRUE(AppendAndWait(**store, Batch("bay-3", 1)).ok());
+    before = Visited(**store, "bay-1");
+    ASSERT_EQ(before.size(), 1200u);
+
+    // Minutes 0-2 have ended by 3.5 min; minute 3 has not.
+    auto folded = (*store)->CompactSamples(kMinute0 + absl::Seconds(210), 100);
+    ASSERT_TRUE(folded.ok()) << folded.status();
+    EXPECT_EQ(folded->blocks, 6);
+    EXPECT_EQ(folded->batches, 2 * 720);
+    EXPECT_LT(folded->block_bytes, folded->batch_bytes);
+    auto again = (*store)->CompactSamples(kMinute0 + absl::Seconds(210), 100);
+    ASSERT_TRUE(again.ok());
+    EXPECT_EQ(again->blocks, 0);
+
+    ExpectSameBatches(Visited(**store, "bay-1"), before);
+    EXPECT_EQ(*(*store)->CountBatches("bay-1"), 1200);
+    EXPECT_EQ(*(*store)->DurableSeq("bay-1", "boot"), 1200u);
+    // From the middle of a folded minute: the batches since then.
+    const absl::Time since =
+        kMinute0 + absl::Seconds(90) + absl::Milliseconds(1);
+    ExpectSameBatches(
+        Visited(**store, "bay-1", since),
+        std::vector<BatchRecord>(before.begin() + 361, before.end()));
+    // Stopping early stops.
+    int seen = 0;
+    ASSERT_TRUE(
+        (*store)
+            ->VisitBatches("bay-1", absl::UnixEpoch(),
+                           [&](const BatchRecord&) { return ++seen < 10; })
+            .ok());
+    EXPECT_EQ(seen, 10);
+    // A batch resent after its minute was folded is stored once.
+    ASSERT_TRUE(AppendAndWait(**store, before[5]).ok());
+    EXPECT_EQ(*(*store)->CountBatches("bay-1"), 1200);
+  }
+  auto info = VerifyClinicDatabase(DbPath(dir));
+  ASSERT_TRUE(info.ok()) << info.status();
+  EXPECT_EQ(info->sample_batches, 2401);
+  EXPECT_EQ(info->sample_blocks, 6);
+  auto store = OpenSqliteStore(DbPath(dir));
+  ASSERT_TRUE(store.ok());
+  ExpectSameBatches(Visited(**store, "bay-1"), before);
+}
+
+TEST(SqliteStore, ABootFoldedWholeStillGivesTheStationItsResumePoint) {
+  testing::TempDir dir;
+  auto store = OpenSqliteStore(DbPath(dir));
+  ASSERT_TRUE(store.ok());
+  for (BatchRecord& b : ArrivingBatches("bay-1", "old-boot", 1, kMinute0, 40,
+                                        absl::Milliseconds(500))) {
+    (*store)->AppendBatch(std::move(b), nullptr);
+  }
+  ASSERT_TRUE(AppendAndWait(**store, Batch("bay-1", 1)).ok());
+  auto folded = (*store)->CompactSamples(kMinute0 + absl::Minutes(1), 100);
+  ASSERT_TRUE(folded.ok());
+  EXPECT_EQ(folded->blocks, 1);
+  EXPECT_EQ(*(*store)->DurableSeq("bay-1", "old-boot"), 40u);
+  EXPECT_EQ(*(*store)->DurableSeq("bay-1", "boot"), 1u);
+}
+
+TEST(SqliteStore, ABatchArrivingLateForAFoldedMinuteKeepsItsPlace) {
+  testing::TempDir dir;
+  auto store = OpenSqliteStore(DbPath(dir));
+  ASSERT_TRUE(store.ok());
+  for (BatchRecord& b :
+       ArrivingBatches("bay-1", "boot", 1, kMinute0, 120, absl::Seconds(1))) {
+    (*store)->AppendBatch(std::move(b), nullptr);
+  }
+  ASSERT_TRUE(AppendAndWait(**store, Batch("bay-9", 1)).ok());
+  ASSERT_EQ((*store)->CompactSamples(kMinute0 + absl::Minutes(2), 10)->blocks,
+            2);
+  // The hub's clock stepped back: received in a minute already folded.
+  BatchRecord late = ArrivingBatches("bay-1", "boot", 121,
+                                     kMinute0 + absl::Milliseconds(30'500), 1,
+                                     absl::ZeroDuration())[0];
+  ASSERT_TRUE(AppendAndWait(**store, late).ok());
+  auto order = [](const std::vector<BatchRecord>& batches) {
+    std::vector<uint64_t> seqs;
+    for (const BatchRecord& b : batches) seqs.push_back(b.seq);
+    return seqs;
+  };
+  std::vector<uint64_t> want;
+  for (uint64_t seq = 1; seq <= 31; ++seq) want.push_back(seq);
+  want.push_back(121);
+  for (uint64_t seq = 32; seq <= 120; ++seq) want.push_back(seq);
+  EXPECT_EQ(order(Visited(**store, "bay-1")), want);
+  // Folded again, into a block overlapping the first: the same order.
+  ASSERT_EQ((*store)->CompactSamples(kMinute0 + absl::Minutes(2), 10)->blocks,
+            1);
+  EXPECT_EQ(order(Visited(**store, "bay-1")), want);
+  EXPECT_EQ(*(*store)->CountBatches("bay-1"), 121);
+}
+
+// A clinic database as StepHub's first schema wrote it (version 1), with
+// one of everything: it opens, upgrades to the current schema, and keeps
+// what it held. The SQL is that release's, copied here as a fixture: the
+// store's own migrations must not be what the test reads.
+TEST(SqliteStore, ADatabaseFromTheFirstSchemaUpgradesAndKeepsItsRecords) {
+  testing::TempDir dir;
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(DbPath(dir).c_str(), &db), SQLITE_OK);
+    const char* kSchema1 = R"sql(
+CREATE TABLE patients(patient_id INTEGER PRIMARY KEY, display_name TEXT NOT
+  NULL, external_ref TEXT NOT NULL DEFAULT '', created_us INTEGER NOT NULL);
+CREATE TABLE stations(station_id TEXT PRIMARY KEY, hello BLOB NOT NULL,
+  last_seen_us INTEGER NOT NULL);
+CREATE TABLE sample_batches(station_id TEXT NOT NULL, boot_id TEXT NOT NULL,
+  seq INTEGER NOT NULL, first_t_us INTEGER NOT NULL, last_t_us INTEGER NOT
+  NULL, sample_count INTEGER NOT NULL, payload BLOB NOT NULL, received_us
+  INTEGER NOT NULL, PRIMARY KEY(station_id, boot_id, seq)) WITHOUT ROWID;
+CREATE TABLE sets(set_id INTEGER PRIMARY KEY, station_id TEXT NOT NULL,
+  patient_id INTEGER NOT NULL REFERENCES patients(patient_id), stance_side
+  INTEGER NOT NULL, exercise TEXT NOT NULL, load TEXT NOT NULL, level INTEGER
+  NOT NULL, started_us INTEGER NOT NULL, ended_us INTEGER);
+CREATE INDEX sets_by_patient ON sets(patient_id, started_us);
+CREATE TABLE repetitions(set_id INTEGER NOT NULL REFERENCES sets(set_id),
+  number INTEGER NOT NULL, scoring_version TEXT NOT NULL, station_id TEXT NOT
+  NULL, patient_id INTEGER NOT NULL, start_us INTEGER NOT NULL, deepest_us
+  INTEGER NOT NULL, end_us INTEGER NOT NULL, peak_pelvic_drop_deg REAL NOT
+  NULL, verdict INTEGER NOT NULL, clean INTEGER NOT NULL, scored_us INTEGER
+  NOT NULL, PRIMARY KEY(set_id, scoring_version, number));
+CREATE TABLE events(event_id INTEGER PRIMARY KEY, time_us INTEGER NOT NULL,
+  kind TEXT NOT NULL, station_id TEXT NOT NULL, detail TEXT NOT NULL);
+INSERT INTO patients VALUES(1, 'Anna K.', 'MRN-1', 1795000000000000);
+INSERT INTO sample_batches VALUES('bay-1', 'boot', 1, 25000, 45000, 5,
+  X'0801', 1795000001000000);
+INSERT INTO sample_batches VALUES('bay-1', 'boot', 2, 50000, 70000, 5,
+  X'0802', 1795000001025000);
+INSERT INTO sets VALUES(1, 'bay-1', 1, 1, 'lateral step-down', 'bodyweight',
+  2, 1795000001000000, 1795000061000000);
+INSERT INTO repetitions VALUES(1, 1, 'stephub-scoring/0.1', 'bay-1', 1,
+  100000, 900000, 1800000, 6.5, 2, 0, 1795000002000000);
+PRAGMA user_version=1;
+)sql";
+    ASSERT_EQ(sqlite3_exec(db, kSchema1, nullptr, nullptr, nullptr), SQLITE_OK)
+        << sqlite3_errmsg(db);
+    sqlite3_close(db);
+  }
+  {
+    auto store = OpenSqliteStore(DbPath(dir));
+    ASSERT_TRUE(store.ok()) << store.status();
+    auto patient = (*store)->GetPatient(1);
+    ASSERT_TRUE(patient.ok()) << patient.status();
+    EXPECT_EQ(patient->display_name(), "Anna K.");
+    EXPECT_EQ(*(*store)->CountBatches("bay-1"), 2);
+    EXPECT_EQ(*(*store)->DurableSeq("bay-1", "boot"), 2u);
+    const std::vector<BatchRecord> batches = Visited(**store, "bay-1");
+    ASSERT_EQ(batches.size(), 2u);
+    EXPECT_EQ(batches[1].payload, "\x08\x02");
+    auto set = (*store)->GetSet(1);
+    ASSERT_TRUE(set.ok()) << set.status();
+    EXPECT_EQ(set->patient_id(), 1);
+    auto reps = (*store)->RepetitionsOfSet(1);
+    ASSERT_TRUE(reps.ok()) << reps.status();
+    ASSERT_EQ(reps->size(), 1u);
+    EXPECT_DOUBLE_EQ((*reps)[0].peak_pelvic_drop_deg(), 6.5);
+    // And it takes new records in the new schema.
+    ASSERT_TRUE(AppendAndWait(**store, Batch("bay-1", 3)).ok());
+    auto folded = (*store)->CompactSamples(absl::Now() + absl::Minutes(2), 10);
+    ASSERT_TRUE(folded.ok()) << folded.status();
+    EXPECT_EQ(folded->batches, 3);
+    EXPECT_EQ(Visited(**store, "bay-1").size(), 3u);
+  }
+  auto info = VerifyClinicDatabase(DbPath(dir));
+  ASSERT_TRUE(info.ok()) << info.status();
+  EXPECT_EQ(info->schema_version, SqliteSchemaVersion());
+  EXPECT_EQ(info->sample_batches, 3);
+}
+
 TEST(SqliteStore, SetsAndRepetitionsRoundTrip) {
   testing::TempDir dir;
   auto store = OpenSqliteStore(DbPath(dir));

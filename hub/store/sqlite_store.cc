@@ -4,12 +4,14 @@
 #include <google/protobuf/util/time_util.h>
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <cstdlib>
 #include <deque>
 #include <filesystem>
 #include <future>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -18,12 +20,13 @@
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "hub/store/sample_block.h"
 #include "hub/store/store.h"
 
 namespace stephub::store {
 namespace {
 
-constexpr int kSchemaVersion = 9;
+constexpr int kSchemaVersion = 10;
 // Writes taken into one transaction at most; bounds commit latency.
 constexpr size_t kMaxGroup = 512;
 
@@ -146,6 +149,29 @@ ALTER TABLE sets ADD COLUMN session_id INTEGER REFERENCES sessions(session_id);
     // 9: the station's hello as each set started (its sensors).
     R"sql(
 ALTER TABLE sets ADD COLUMN station_hello BLOB;
+)sql",
+    // 10: sample blocks, a station's batches of one minute of arrival packed
+    // by sample_block.h; and the highest seq of each boot folded into them,
+    // which the station's resume point (DurableSeq) must still count.
+    R"sql(
+CREATE TABLE sample_blocks(
+  block_id INTEGER PRIMARY KEY,
+  station_id TEXT NOT NULL,
+  first_received_us INTEGER NOT NULL,
+  last_received_us INTEGER NOT NULL,
+  first_t_us INTEGER NOT NULL,
+  last_t_us INTEGER NOT NULL,
+  batch_count INTEGER NOT NULL,
+  sample_count INTEGER NOT NULL,
+  batch_bytes INTEGER NOT NULL,
+  block BLOB NOT NULL);
+CREATE INDEX sample_blocks_by_arrival ON sample_blocks(station_id,
+  last_received_us);
+CREATE TABLE compacted_seqs(
+  station_id TEXT NOT NULL,
+  boot_id TEXT NOT NULL,
+  high_seq INTEGER NOT NULL,
+  PRIMARY KEY(station_id, boot_id)) WITHOUT ROWID;
 )sql",
 };
 static_assert(std::size(kMigrations) == kSchemaVersion);
@@ -372,6 +398,34 @@ absl::Status InsertRepetition(sqlite3* db, const v1::Repetition& r) {
   return st.Run();
 }
 
+// Batches are folded into blocks by the minute of their arrival.
+constexpr int64_t kBlockUs = 60'000'000;
+
+// The columns BatchFrom reads, in its order.
+constexpr char kBatchColumns[] =
+    "SELECT boot_id, seq, first_t_us, last_t_us, sample_count, payload, "
+    "received_us FROM sample_batches ";
+
+BatchRecord BatchFrom(const Statement& row, const std::string& station_id) {
+  BatchRecord b;
+  b.station_id = station_id;
+  b.boot_id = row.Text(0);
+  b.seq = static_cast<uint64_t>(row.Int(1));
+  b.first_t_us = row.Int(2);
+  b.last_t_us = row.Int(3);
+  b.sample_count = static_cast<uint32_t>(row.Int(4));
+  b.payload = row.Text(5);
+  b.received_at = FromUs(row.Int(6));
+  return b;
+}
+
+bool SameBatch(const BatchRecord& a, const BatchRecord& b) {
+  return a.station_id == b.station_id && a.boot_id == b.boot_id &&
+         a.seq == b.seq && a.first_t_us == b.first_t_us &&
+         a.last_t_us == b.last_t_us && a.sample_count == b.sample_count &&
+         a.received_at == b.received_at && a.payload == b.payload;
+}
+
 class SqliteStore final : public ClinicStore {
  public:
   SqliteStore(std::string path, sqlite3* writer, sqlite3* reader)
@@ -488,8 +542,10 @@ class SqliteStore final : public ClinicStore {
                                       const std::string& boot_id) override {
     std::lock_guard<std::mutex> lock(reader_mu_);
     Statement st(reader_db_,
-                 "SELECT COALESCE(MAX(seq), 0) FROM sample_batches "
-                 "WHERE station_id = ? AND boot_id = ?");
+                 "SELECT MAX((SELECT COALESCE(MAX(seq), 0) FROM sample_batches "
+                 "WHERE station_id = ?1 AND boot_id = ?2), "
+                 "(SELECT COALESCE(MAX(high_seq), 0) FROM compacted_seqs "
+                 "WHERE station_id = ?1 AND boot_id = ?2))");
     if (auto s = st.prepared(); !s.ok()) return s;
     st.Bind(1, station_id).Bind(2, boot_id);
     if (st.Step()) return static_cast<uint64_t>(st.Int(0));
@@ -500,10 +556,14 @@ class SqliteStore final : public ClinicStore {
     Enqueue(
         [b = std::move(batch)](sqlite3* db) {
           // OR IGNORE: a batch resent after a reconnect is stored once.
+          // One at or below a boot's folded seqs is stored already: a
+          // station sends each boot's batches in rising seq.
           Statement st(db,
                        "INSERT OR IGNORE INTO sample_batches(station_id, "
                        "boot_id, seq, first_t_us, last_t_us, sample_count, "
-                       "payload, received_us) VALUES(?,?,?,?,?,?,?,?)");
+                       "payload, received_us) SELECT ?1,?2,?3,?4,?5,?6,?7,?8 "
+                       "WHERE NOT EXISTS (SELECT 1 FROM compacted_seqs WHERE "
+                       "station_id = ?1 AND boot_id = ?2 AND high_seq >= ?3)");
           st.Bind(1, b.station_id)
               .Bind(2, b.boot_id)
               .Bind(3, static_cast<int64_t>(b.seq))
@@ -521,36 +581,111 @@ class SqliteStore final : public ClinicStore {
       const std::string& station_id, absl::Time received_since,
       const std::function<bool(const BatchRecord&)>& visit) override {
     std::lock_guard<std::mutex> lock(reader_mu_);
-    Statement st(reader_db_,
-                 "SELECT boot_id, seq, first_t_us, last_t_us, sample_count, "
-                 "payload, received_us FROM sample_batches "
-                 "WHERE station_id = ? AND received_us >= ? "
-                 "ORDER BY received_us, seq");
-    if (auto s = st.prepared(); !s.ok()) return s;
-    st.Bind(1, station_id).Bind(2, ToUs(received_since));
-    while (st.Step()) {
-      BatchRecord b;
-      b.station_id = station_id;
-      b.boot_id = st.Text(0);
-      b.seq = static_cast<uint64_t>(st.Int(1));
-      b.first_t_us = st.Int(2);
-      b.last_t_us = st.Int(3);
-      b.sample_count = static_cast<uint32_t>(st.Int(4));
-      b.payload = st.Text(5);
-      b.received_at = FromUs(st.Int(6));
-      if (!visit(b)) break;
+    // One snapshot of both tables: a compaction committed between two reads
+    // would move batches out of sight.
+    if (auto s = Exec(reader_db_, "BEGIN"); !s.ok()) return s;
+    auto end =
+        absl::MakeCleanup([this] { Exec(reader_db_, "COMMIT").IgnoreError(); });
+    const int64_t since = ToUs(received_since);
+    Statement blocks(reader_db_,
+                     "SELECT block_id, first_received_us, block "
+                     "FROM sample_blocks WHERE station_id = ? AND "
+                     "last_received_us >= ? ORDER BY first_received_us");
+    Statement rows(reader_db_, absl::StrCat(kBatchColumns,
+                                            "WHERE station_id = ? AND "
+                                            "received_us >= ? "
+                                            "ORDER BY received_us, seq")
+                                   .c_str());
+    for (Statement* st : {&blocks, &rows}) {
+      if (auto s = st->prepared(); !s.ok()) return s;
+      st->Bind(1, station_id).Bind(2, since);
     }
-    return st.status();
+    // Merged in arrival order. Blocks normally follow one another, but a
+    // batch that arrived late for its minute (the hub's clock stepped back)
+    // is kept raw or in a later block, so blocks are decoded into `pending`
+    // as soon as they may hold the next batch.
+    using Key = std::pair<int64_t, uint64_t>;  // received_us, seq
+    std::map<Key, BatchRecord> pending;
+    auto key_of = [](const BatchRecord& b) {
+      return Key{ToUs(b.received_at), b.seq};
+    };
+    bool more_blocks = blocks.Step();
+    bool more_rows = rows.Step();
+    BatchRecord row;
+    if (more_rows) row = BatchFrom(rows, station_id);
+    for (;;) {
+      std::optional<Key> next;
+      if (!pending.empty()) next = pending.begin()->first;
+      if (more_rows && (!next || key_of(row) < *next)) next = key_of(row);
+      if (more_blocks && (!next || blocks.Int(1) <= next->first)) {
+        auto batches = DecodeSampleBlock(station_id, blocks.Text(2));
+        if (!batches.ok()) {
+          return absl::Status(
+              batches.status().code(),
+              absl::StrCat("station ", station_id, ", sample block ",
+                           blocks.Int(0), ": ", batches.status().message()));
+        }
+        for (BatchRecord& b : *batches) {
+          if (ToUs(b.received_at) < since) continue;
+          const Key k = key_of(b);
+          pending.emplace(k, std::move(b));
+        }
+        more_blocks = blocks.Step();
+        continue;
+      }
+      if (!next) break;
+      bool go_on;
+      if (more_rows && key_of(row) == *next) {
+        go_on = visit(row);
+        more_rows = rows.Step();
+        if (more_rows) row = BatchFrom(rows, station_id);
+      } else {
+        go_on = visit(pending.begin()->second);
+        pending.erase(pending.begin());
+      }
+      if (!go_on) return absl::OkStatus();
+    }
+    if (auto s = blocks.status(); !s.ok()) return s;
+    return rows.status();
   }
 
   absl::StatusOr<int64_t> CountBatches(const std::string& station_id) override {
     std::lock_guard<std::mutex> lock(reader_mu_);
     Statement st(reader_db_,
-                 "SELECT COUNT(*) FROM sample_batches WHERE station_id = ?");
+                 "SELECT (SELECT COUNT(*) FROM sample_batches WHERE "
+                 "station_id = ?1) + (SELECT COALESCE(SUM(batch_count), 0) "
+                 "FROM sample_blocks WHERE station_id = ?1)");
     if (auto s = st.prepared(); !s.ok()) return s;
     st.Bind(1, station_id);
     if (st.Step()) return st.Int(0);
     return st.status();
+  }
+
+  absl::StatusOr<CompactionResult> CompactSamples(absl::Time received_before,
+                                                  int max_blocks) override {
+    // One compaction at a time: each reads a minute, then deletes it.
+    std::lock_guard<std::mutex> compacting(compact_mu_);
+    CompactionResult result;
+    const int64_t cutoff = ToUs(received_before);
+    std::vector<std::string> stations;
+    {
+      std::lock_guard<std::mutex> lock(reader_mu_);
+      Statement st(reader_db_,
+                   "SELECT DISTINCT station_id FROM sample_batches "
+                   "WHERE received_us < ?");
+      if (auto s = st.prepared(); !s.ok()) return s;
+      st.Bind(1, cutoff);
+      while (st.Step()) stations.push_back(st.Text(0));
+      if (auto s = st.status(); !s.ok()) return s;
+    }
+    for (const std::string& station : stations) {
+      while (result.blocks < max_blocks) {
+        auto folded = CompactOldestMinute(station, cutoff, &result);
+        if (!folded.ok()) return folded.status();
+        if (!*folded) break;
+      }
+    }
+    return result;
   }
 
   absl::StatusOr<v1::ExerciseSet> CreateSet(
@@ -967,6 +1102,116 @@ class SqliteStore final : public ClinicStore {
     return out;
   }
 
+  // Folds `station`'s oldest minute of batches into one block if that
+  // minute ended before `cutoff`; false when there is no such minute.
+  absl::StatusOr<bool> CompactOldestMinute(const std::string& station,
+                                           int64_t cutoff,
+                                           CompactionResult* result) {
+    std::vector<BatchRecord> batches;
+    int64_t minute_start = 0;
+    {
+      std::lock_guard<std::mutex> lock(reader_mu_);
+      Statement oldest(reader_db_,
+                       "SELECT MIN(received_us) FROM sample_batches "
+                       "WHERE station_id = ?");
+      if (auto s = oldest.prepared(); !s.ok()) return s;
+      oldest.Bind(1, station);
+      if (!oldest.Step()) {
+        if (auto s = oldest.status(); !s.ok()) return s;
+        return false;
+      }
+      if (oldest.IsNull(0)) return false;
+      const int64_t first = oldest.Int(0);
+      minute_start = first - ((first % kBlockUs) + kBlockUs) % kBlockUs;
+      if (minute_start + kBlockUs > cutoff) return false;
+      Statement rows(reader_db_, absl::StrCat(kBatchColumns,
+                                              "WHERE station_id = ? AND "
+                                              "received_us >= ? AND "
+                                              "received_us < ? "
+                                              "ORDER BY received_us, seq")
+                                     .c_str());
+      if (auto s = rows.prepared(); !s.ok()) return s;
+      rows.Bind(1, station)
+          .Bind(2, minute_start)
+          .Bind(3, minute_start + kBlockUs);
+      while (rows.Step()) batches.push_back(BatchFrom(rows, station));
+      if (auto s = rows.status(); !s.ok()) return s;
+    }
+    auto block = EncodeSampleBlock(batches);
+    if (!block.ok()) return block.status();
+    // The batches are deleted once the block is in: read it back first.
+    auto back = DecodeSampleBlock(station, *block);
+    if (!back.ok() || back->size() != batches.size() ||
+        !std::equal(back->begin(), back->end(), batches.begin(), SameBatch)) {
+      return absl::InternalError(absl::StrCat(
+          "station ", station, ": the sample block of the minute from ",
+          absl::FormatTime(FromUs(minute_start)),
+          " does not read back as its batches; they stay as they are"));
+    }
+    int64_t first_t = batches.front().first_t_us;
+    int64_t last_t = batches.front().last_t_us;
+    int64_t samples = 0;
+    int64_t batch_bytes = 0;
+    std::map<std::string, uint64_t> high_seq;  // per boot
+    for (const BatchRecord& b : batches) {
+      first_t = std::min(first_t, b.first_t_us);
+      last_t = std::max(last_t, b.last_t_us);
+      samples += b.sample_count;
+      batch_bytes += static_cast<int64_t>(b.payload.size());
+      uint64_t& high = high_seq[b.boot_id];
+      high = std::max(high, b.seq);
+    }
+    const auto block_bytes = static_cast<int64_t>(block->size());
+    auto write = [&, block = std::move(*block)](sqlite3* db) -> absl::Status {
+      Statement insert(db,
+                       "INSERT INTO sample_blocks(station_id, "
+                       "first_received_us, last_received_us, first_t_us, "
+                       "last_t_us, batch_count, sample_count, batch_bytes, "
+                       "block) VALUES(?,?,?,?,?,?,?,?,?)");
+      insert.Bind(1, station)
+          .Bind(2, ToUs(batches.front().received_at))
+          .Bind(3, ToUs(batches.back().received_at))
+          .Bind(4, first_t)
+          .Bind(5, last_t)
+          .Bind(6, static_cast<int64_t>(batches.size()))
+          .Bind(7, samples)
+          .Bind(8, batch_bytes)
+          .BindBlob(9, block);
+      if (auto s = insert.Run(); !s.ok()) return s;
+      for (const auto& [boot, seq] : high_seq) {
+        Statement upsert(db,
+                         "INSERT INTO compacted_seqs(station_id, boot_id, "
+                         "high_seq) VALUES(?,?,?) ON CONFLICT(station_id, "
+                         "boot_id) DO UPDATE SET high_seq = "
+                         "MAX(high_seq, excluded.high_seq)");
+        upsert.Bind(1, station)
+            .Bind(2, boot)
+            .Bind(3, static_cast<int64_t>(seq));
+        if (auto s = upsert.Run(); !s.ok()) return s;
+      }
+      Statement remove(db,
+                       "DELETE FROM sample_batches WHERE station_id = ? AND "
+                       "received_us >= ? AND received_us < ?");
+      remove.Bind(1, station)
+          .Bind(2, minute_start)
+          .Bind(3, minute_start + kBlockUs);
+      if (auto s = remove.Run(); !s.ok()) return s;
+      if (sqlite3_changes(db) != static_cast<int>(batches.size())) {
+        return absl::AbortedError(absl::StrCat(
+            "station ", station, ": batches of the minute from ",
+            absl::FormatTime(FromUs(minute_start)),
+            " arrived while it was being folded; it is folded next time"));
+      }
+      return absl::OkStatus();
+    };
+    if (auto s = WriteAndWait(std::move(write)); !s.ok()) return s;
+    ++result->blocks;
+    result->batches += static_cast<int64_t>(batches.size());
+    result->batch_bytes += batch_bytes;
+    result->block_bytes += block_bytes;
+    return true;
+  }
+
   void Enqueue(WriteFn write, CommitCallback done) {
     {
       std::lock_guard<std::mutex> lock(queue_mu_);
@@ -1028,6 +1273,7 @@ class SqliteStore final : public ClinicStore {
   sqlite3* const writer_db_;  // used only by the writer thread
   sqlite3* const reader_db_;
   std::mutex reader_mu_;
+  std::mutex compact_mu_;
 
   std::mutex queue_mu_;
   std::condition_variable queue_cv_;
@@ -1078,14 +1324,24 @@ absl::StatusOr<DatabaseInfo> VerifyClinicDatabase(const std::string& path) {
         absl::StrCat(path, " has schema version ", info.schema_version,
                      "; this StepHub reads 1 to ", kSchemaVersion));
   }
-  for (auto [table, count] : {std::pair{"patients", &info.patients},
-                              {"sets", &info.sets},
-                              {"repetitions", &info.repetitions},
-                              {"sample_batches", &info.sample_batches}}) {
-    auto n = single(absl::StrCat("SELECT COUNT(*) FROM ", table).c_str());
+  std::vector<std::pair<const char*, int64_t*>> counts = {
+      {"SELECT COUNT(*) FROM patients", &info.patients},
+      {"SELECT COUNT(*) FROM sets", &info.sets},
+      {"SELECT COUNT(*) FROM repetitions", &info.repetitions},
+      {"SELECT COUNT(*) FROM sample_batches", &info.sample_batches}};
+  int64_t folded_batches = 0;
+  if (info.schema_version >= 10) {
+    counts.push_back(
+        {"SELECT COUNT(*) FROM sample_blocks", &info.sample_blocks});
+    counts.push_back({"SELECT COALESCE(SUM(batch_count), 0) FROM sample_blocks",
+                      &folded_batches});
+  }
+  for (auto [sql, count] : counts) {
+    auto n = single(sql);
     if (!n.ok()) return n.status();
     *count = std::atoll(n->c_str());
   }
+  info.sample_batches += folded_batches;
   return info;
 }
 

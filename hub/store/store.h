@@ -37,6 +37,14 @@ struct WriteStats {
   uint64_t writes = 0;  // batches, repetitions, events... each one write
 };
 
+// What one CompactSamples call did.
+struct CompactionResult {
+  int blocks = 0;
+  int64_t batches = 0;
+  int64_t batch_bytes = 0;  // their payloads
+  int64_t block_bytes = 0;  // the blocks that replaced them
+};
+
 struct StationRecord {
   std::string station_id;
   v1::StationHello hello;  // the latest hello: sensors, software version
@@ -78,6 +86,13 @@ class ClinicStore {
       const std::function<bool(const BatchRecord&)>& visit) = 0;
   virtual absl::StatusOr<int64_t> CountBatches(
       const std::string& station_id) = 0;
+  // Folds the batches received before `received_before` into compressed
+  // sample blocks, one per station and minute of arrival, oldest first, at
+  // most `max_blocks` of them. Nothing else changes: VisitBatches,
+  // CountBatches and DurableSeq read blocks and batches alike. Blocks on
+  // until the blocks are committed.
+  virtual absl::StatusOr<CompactionResult> CompactSamples(
+      absl::Time received_before, int max_blocks) = 0;
 
   // Assigns set_id, started_at and session_id: the patient's session of
   // `clinic_day` (YYYY-MM-DD), begun by this set if it is the day's first.
@@ -156,7 +171,8 @@ struct DatabaseInfo {
   int64_t patients = 0;
   int64_t sets = 0;
   int64_t repetitions = 0;
-  int64_t sample_batches = 0;
+  int64_t sample_batches = 0;  // kept raw or folded into blocks
+  int64_t sample_blocks = 0;
 };
 absl::StatusOr<DatabaseInfo> VerifyClinicDatabase(const std::string& path);
 
