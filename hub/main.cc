@@ -6,6 +6,7 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/usage.h"
+#include "absl/time/time.h"
 #include "common/flags.h"
 #include "hub/api/hub_server.h"
 #include "hub/scoring/scoring_config.h"
@@ -21,6 +22,10 @@ ABSL_FLAG(std::string, scoring, "",
 ABSL_FLAG(std::string, time_zone, "localtime",
           "the clinic's time zone for the days and weeks of progress (an IANA "
           "name such as Europe/Berlin)");
+ABSL_FLAG(absl::Duration, fold_samples_after, absl::Minutes(5),
+          "how long sample batches stay raw before they are folded into "
+          "compressed blocks, a minute of a station's at a time (\"inf\": "
+          "never)");
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
@@ -40,6 +45,11 @@ int main(int argc, char** argv) {
   options.listen_address = absl::GetFlag(FLAGS_listen);
   options.data_dir = absl::GetFlag(FLAGS_data_dir);
   options.time_zone = absl::GetFlag(FLAGS_time_zone);
+  options.fold_samples_after = absl::GetFlag(FLAGS_fold_samples_after);
+  if (options.fold_samples_after < absl::ZeroDuration()) {
+    std::cerr << "stephub-hub: --fold_samples_after must not be negative\n";
+    return 2;
+  }
   auto scoring =
       stephub::scoring::ParseScoringOverrides(absl::GetFlag(FLAGS_scoring));
   if (!scoring.ok()) {

@@ -5,9 +5,12 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 
+#include <condition_variable>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <mutex>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "hub/api/services.h"
@@ -17,10 +20,69 @@
 #include "hub/store/store.h"
 
 namespace stephub::api {
+namespace {
+
+// Folds each station's batches into sample blocks once they are
+// `fold_after` old, in the background: every 30 s, a few blocks at a time
+// so that stopping never waits long.
+class SampleFolder {
+ public:
+  SampleFolder(store::ClinicStore& store, absl::Duration fold_after)
+      : store_(store), fold_after_(fold_after), thread_([this] { Run(); }) {}
+  ~SampleFolder() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+
+ private:
+  static constexpr int kBlocksAtOnce = 10;
+
+  void Run() {
+    std::string last_failure;
+    for (;;) {
+      for (;;) {
+        auto folded =
+            store_.CompactSamples(absl::Now() - fold_after_, kBlocksAtOnce);
+        if (!folded.ok()) {
+          // Batches that cannot be folded stay raw and readable; say so
+          // once, not every 30 s.
+          const std::string failure(folded.status().message());
+          if (failure != last_failure) {
+            std::cerr << "stephub-hub: folding samples: " << failure << "\n";
+            store_.AddEvent("sample_folding_failed", "", failure);
+            last_failure = failure;
+          }
+          break;
+        }
+        std::lock_guard<std::mutex> lock(mu_);
+        if (folded->blocks < kBlocksAtOnce || stopping_) break;
+      }
+      std::unique_lock<std::mutex> lock(mu_);
+      if (cv_.wait_for(lock, std::chrono::seconds(30),
+                       [this] { return stopping_; })) {
+        return;
+      }
+    }
+  }
+
+  store::ClinicStore& store_;
+  const absl::Duration fold_after_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  std::thread thread_;  // last: starts once the rest is built
+};
+
+}  // namespace
 
 struct HubServer::Parts {
   std::string database_path;
   std::unique_ptr<store::ClinicStore> store;
+  std::unique_ptr<SampleFolder> sample_folder;
   live::LiveBus bus;
   std::unique_ptr<ingest::Bays> bays;
   std::unique_ptr<ingest::StationLinkService> station_link;
@@ -74,6 +136,10 @@ absl::StatusOr<std::unique_ptr<HubServer>> HubServer::Start(
   auto store = store::OpenSqliteStore(parts->database_path);
   if (!store.ok()) return store.status();
   parts->store = std::move(*store);
+  if (options.fold_samples_after != absl::InfiniteDuration()) {
+    parts->sample_folder = std::make_unique<SampleFolder>(
+        *parts->store, options.fold_samples_after);
+  }
   parts->bays = std::make_unique<ingest::Bays>(
       *parts->store, parts->bus, options.scoring, options.clock, zone);
   if (auto s = parts->bays->Load(); !s.ok()) return s;
@@ -127,6 +193,7 @@ HubServer::~HubServer() {
   Shutdown();
   parts_->server->Wait();
   parts_->server.reset();
+  parts_->sample_folder.reset();
   // Drain the writer while the bays its commit callbacks touch still exist.
   parts_->store.reset();
 }

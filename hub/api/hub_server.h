@@ -25,6 +25,10 @@ struct HubOptions {
   std::string time_zone = "localtime";
   // Thresholds and switches of the scoring (scoring_config.h overrides).
   scoring::ScoringConfig scoring;
+  // Batches stay raw this long after arrival, then are folded into
+  // compressed sample blocks (ClinicStore::CompactSamples), a minute of a
+  // station's at a time; absl::InfiniteDuration() keeps them raw.
+  absl::Duration fold_samples_after = absl::Minutes(5);
 };
 
 class HubServer {
