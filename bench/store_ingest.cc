@@ -1,8 +1,11 @@
 // Sustained ingest into the clinic store (hub/store): simulated stations at
 // full rates (four IMUs at 200 Hz and the plate at 1 kHz, 25 ms batches),
 // their batches appended as the hub appends them, at most 256 uncommitted
-// per station as the hub allows. Reports samples and batches per second,
-// batches per commit, and the database's growth per station-hour.
+// per station as the hub allows. Batches arrive on a simulated clock (one
+// per 25 ms) and are folded into sample blocks once they are
+// --fold_after_minutes old, as the hub's SampleFolder does. Reports samples
+// and batches per second, batches per commit, the folding's cost and
+// ratio, and the database's growth per station-hour.
 // Results in docs/BENCHMARKS.md.
 #include <condition_variable>
 #include <filesystem>
@@ -24,6 +27,8 @@ ABSL_FLAG(std::string, dir, "/tmp/stephub-store-bench",
           "directory for the database (emptied first)");
 ABSL_FLAG(double, hours, 1.0, "hours of data per station");
 ABSL_FLAG(int, stations, 1, "stations streaming at once");
+ABSL_FLAG(double, fold_after_minutes, 5,
+          "fold batches this old into sample blocks (negative: never)");
 
 namespace {
 
@@ -70,8 +75,27 @@ int main(int argc, char** argv) {
   std::condition_variable cv;
   int64_t in_flight = 0;
   uint64_t samples = 0;
+  const double fold_after = absl::GetFlag(FLAGS_fold_after_minutes);
+  stephub::store::CompactionResult folded;
+  absl::Duration folding_time;
+  const absl::Time arrival0 = absl::FromUnixSeconds(1'795'000'020);
   const absl::Time start = absl::Now();
   for (int64_t i = 0; i < batches_per_station; ++i) {
+    const absl::Time arrival = arrival0 + i * absl::Microseconds(kBatchUs);
+    if (fold_after >= 0 && i % static_cast<int64_t>(minute.size()) == 0) {
+      const absl::Time t = absl::Now();
+      auto step = (*store)->CompactSamples(arrival - absl::Minutes(fold_after),
+                                           1000 * stations);
+      if (!step.ok()) {
+        std::cerr << step.status() << "\n";
+        return 1;
+      }
+      folding_time += absl::Now() - t;
+      folded.blocks += step->blocks;
+      folded.batches += step->batches;
+      folded.batch_bytes += step->batch_bytes;
+      folded.block_bytes += step->block_bytes;
+    }
     const auto& proto = minute[i % minute.size()];
     const int64_t shift =
         (i / static_cast<int64_t>(minute.size())) * 60'000'000;
@@ -97,7 +121,7 @@ int main(int argc, char** argv) {
       for (auto& f : *batch.mutable_force()) shifted(f.mutable_t_us());
       samples += record.sample_count;
       batch.SerializeToString(&record.payload);
-      record.received_at = absl::Now();
+      record.received_at = arrival;
       {
         std::unique_lock<std::mutex> lock(mu);
         cv.wait(lock, [&] {
@@ -130,12 +154,22 @@ int main(int argc, char** argv) {
       "  %.0f samples/s, %.0f batches/s, %.1f batches per commit "
       "(%d commits)\n"
       "  %.0fx real time for %d station(s); database %.1f MiB, %.1f MiB "
-      "per station-hour (%d samples/min/station)\n",
+      "per station-hour (%d samples/min/station)\n"
+      "  folded %d batches into %d blocks, %.3f of their bytes, in %.1f s "
+      "(%.1f ms per block)\n",
       stations, absl::GetFlag(FLAGS_hours), batches_per_station * stations,
       samples, seconds, samples / seconds,
       batches_per_station * stations / seconds,
       static_cast<double>(stats.writes) / stats.commits, stats.commits,
       absl::GetFlag(FLAGS_hours) * 3600 / seconds, stations, bytes / 1048576.0,
-      bytes / 1048576.0 / station_hours, samples_per_minute);
+      bytes / 1048576.0 / station_hours, samples_per_minute, folded.batches,
+      folded.blocks,
+      folded.batch_bytes > 0
+          ? static_cast<double>(folded.block_bytes) / folded.batch_bytes
+          : 0.0,
+      absl::ToDoubleSeconds(folding_time),
+      folded.blocks > 0
+          ? absl::ToDoubleMilliseconds(folding_time) / folded.blocks
+          : 0.0);
   return 0;
 }
