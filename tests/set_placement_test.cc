@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "common/simulator.h"
 #include "hub/api/hub_server.h"
 #include "hub/scoring/scoring_config.h"
@@ -460,6 +461,28 @@ TEST_F(SetPlacementTest, RescoringKeepsTheOldResultsBesideTheNew) {
   EXPECT_NE(new_version, old_version);
   EXPECT_THAT(out.str(), ::testing::HasSubstr("-> " + new_version))
       << out.str();
+
+  // Both versions are listed, the hub's new one marked as its own.
+  {
+    std::ostringstream versions, verr;
+    ASSERT_EQ(cli::Run({"--hub", "127.0.0.1:" + std::to_string(hub_->port()),
+                        "scoring-versions"},
+                       versions, verr),
+              0)
+        << verr.str();
+    const std::string n = std::to_string(before.repetitions());
+    const std::vector<std::string> lines =
+        absl::StrSplit(versions.str(), '\n', absl::SkipEmpty());
+    ASSERT_EQ(lines.size(), 2u) << versions.str();
+    EXPECT_EQ(lines[0][0], ' ');
+    EXPECT_THAT(lines[0],
+                ::testing::EndsWith(absl::StrCat(
+                    n, " repetitions  current for 0 sets  ", old_version)));
+    EXPECT_EQ(lines[1][0], '*');
+    EXPECT_THAT(lines[1],
+                ::testing::EndsWith(absl::StrCat(
+                    n, " repetitions  current for 1 sets  ", new_version)));
+  }
 
   const v1::SetSummary after = progress_of_set();
   ASSERT_EQ(after.repetitions(), before.repetitions());

@@ -377,6 +377,14 @@ PRAGMA user_version=1;
     ASSERT_TRUE(reps.ok()) << reps.status();
     ASSERT_EQ(reps->size(), 1u);
     EXPECT_DOUBLE_EQ((*reps)[0].peak_pelvic_drop_deg(), 6.5);
+    // The scoring version of old results is an entity of its own now.
+    auto versions = (*store)->ListScoringVersions();
+    ASSERT_TRUE(versions.ok()) << versions.status();
+    ASSERT_EQ(versions->size(), 1u);
+    EXPECT_EQ((*versions)[0].version(), "stephub-scoring/0.1");
+    EXPECT_EQ((*versions)[0].repetitions(), 1u);
+    EXPECT_EQ((*versions)[0].current_sets(), 1u);
+    EXPECT_EQ((*versions)[0].first_used().seconds(), 1795000002);
     // And it takes new records in the new schema.
     ASSERT_TRUE(AppendAndWait(**store, Batch("bay-1", 3)).ok());
     auto folded = (*store)->CompactSamples(absl::Now() + absl::Minutes(2), 10);

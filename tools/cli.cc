@@ -45,6 +45,8 @@ commands:
   rescore (--set ID | --since YYYY-MM-DD)
                                       score ended sets again with the hub's
                                       current scoring (old results are kept)
+  scoring-versions                    every scoring version with stored
+                                      results; * marks the hub's own
   backup FILE                         copy the clinic database while the hub
                                       runs (verified before it is named FILE)
   report PATIENT_ID --format csv [-o FILE]
@@ -275,6 +277,22 @@ class Cli {
       return 0;
     }
     return Usage(absl::StrCat("therapists: unknown verb \"", verb, "\""));
+  }
+
+  int ScoringVersions(const std::vector<std::string>& words) {
+    if (!words.empty()) return Usage("scoring-versions takes no arguments");
+    v1::ListScoringVersionsResponse resp;
+    grpc::ClientContext ctx;
+    auto s = clinic_->ListScoringVersions(&ctx, {}, &resp);
+    if (!s.ok()) return Fail(Describe(s));
+    for (const v1::ScoringVersion& v : resp.versions()) {
+      out_ << absl::StrFormat(
+          "%s %-20s %7d repetitions  current for %d sets  %s\n",
+          v.hub_scores_with_it() ? "*" : " ",
+          v.has_first_used() ? Clock(v.first_used()) : "not used yet",
+          v.repetitions(), v.current_sets(), v.version());
+    }
+    return 0;
   }
 
   int Stations() {
@@ -671,6 +689,7 @@ int Run(const std::vector<std::string>& argv, std::ostream& out,
   if (command == "report") return cli.Report(rest);
   if (command == "rescore") return cli.Rescore(rest);
   if (command == "backup") return cli.Backup(rest);
+  if (command == "scoring-versions") return cli.ScoringVersions(rest);
   return cli.Usage(absl::StrCat("unknown command \"", command, "\""));
 }
 

@@ -143,6 +143,28 @@ grpc::Status ClinicService::StartSet(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
+grpc::Status ClinicService::ListScoringVersions(
+    grpc::ServerContext*, const v1::ListScoringVersionsRequest*,
+    v1::ListScoringVersionsResponse* response) {
+  auto versions = store_.ListScoringVersions();
+  if (!versions.ok()) return ToGrpc(versions.status());
+  const std::string current = bays_.scoring_version();
+  bool listed = false;
+  for (v1::ScoringVersion& v : *versions) {
+    v.set_hub_scores_with_it(v.version() == current);
+    listed |= v.hub_scores_with_it();
+    *response->add_versions() = std::move(v);
+  }
+  // A hub started with new settings scores with them before any result is
+  // stored: list it too, so that the answer says what the hub uses.
+  if (!listed) {
+    v1::ScoringVersion* v = response->add_versions();
+    v->set_version(current);
+    v->set_hub_scores_with_it(true);
+  }
+  return grpc::Status::OK;
+}
+
 grpc::Status ClinicService::Rescore(grpc::ServerContext*,
                                     const v1::RescoreRequest* request,
                                     v1::RescoreResponse* response) {

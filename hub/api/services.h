@@ -56,6 +56,9 @@ class ClinicService final : public v1::Clinic::Service {
                       v1::ExerciseSet* response) override;
   grpc::Status Rescore(grpc::ServerContext*, const v1::RescoreRequest* request,
                        v1::RescoreResponse* response) override;
+  grpc::Status ListScoringVersions(
+      grpc::ServerContext*, const v1::ListScoringVersionsRequest* request,
+      v1::ListScoringVersionsResponse* response) override;
 
  private:
   store::ClinicStore& store_;

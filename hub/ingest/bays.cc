@@ -822,6 +822,10 @@ absl::StatusOr<v1::ExerciseSet> Bays::EndSet(const v1::EndSetRequest& request) {
   return ended;
 }
 
+std::string Bays::scoring_version() const {
+  return scoring::ScoringVersionOf(config_);
+}
+
 absl::StatusOr<v1::RescoredSet> Bays::Rescore(int64_t set_id) {
   auto set = store_.GetSet(set_id);
   if (!set.ok()) return set.status();

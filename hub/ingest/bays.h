@@ -78,6 +78,8 @@ class Bays {
   // scoring did, with this hub's scoring settings; the results become the
   // set's current ones and older versions are kept.
   absl::StatusOr<v1::RescoredSet> Rescore(int64_t set_id);
+  // The version new sets are scored with (scoring::ScoringVersionOf).
+  std::string scoring_version() const;
 
   std::vector<v1::StationStatus> Stations() const;
   v1::ClinicSnapshot Snapshot() const;

@@ -26,7 +26,7 @@
 namespace stephub::store {
 namespace {
 
-constexpr int kSchemaVersion = 10;
+constexpr int kSchemaVersion = 11;
 // Writes taken into one transaction at most; bounds commit latency.
 constexpr size_t kMaxGroup = 512;
 
@@ -172,6 +172,15 @@ CREATE TABLE compacted_seqs(
   boot_id TEXT NOT NULL,
   high_seq INTEGER NOT NULL,
   PRIMARY KEY(station_id, boot_id)) WITHOUT ROWID;
+)sql",
+    // 11: scoring versions, each from the first time results were stored
+    // with it (for older results, the first repetition scored with it).
+    R"sql(
+CREATE TABLE scoring_versions(
+  version TEXT PRIMARY KEY,
+  first_used_us INTEGER NOT NULL);
+INSERT INTO scoring_versions SELECT scoring_version, MIN(scored_us)
+  FROM repetitions GROUP BY scoring_version;
 )sql",
 };
 static_assert(std::size(kMigrations) == kSchemaVersion);
@@ -395,7 +404,14 @@ absl::Status InsertRepetition(sqlite3* db, const v1::Repetition& r) {
       .Bind(12, google::protobuf::util::TimeUtil::TimestampToMicroseconds(
                     r.scored_at()))
       .BindBlob(13, DetailsOf(r));
-  return st.Run();
+  if (auto s = st.Run(); !s.ok()) return s;
+  Statement version(db,
+                    "INSERT OR IGNORE INTO scoring_versions(version, "
+                    "first_used_us) VALUES(?,?)");
+  version.Bind(1, r.scoring_version())
+      .Bind(2, google::protobuf::util::TimeUtil::TimestampToMicroseconds(
+                   r.scored_at()));
+  return version.Run();
 }
 
 // Batches are folded into blocks by the minute of their arrival.
@@ -857,6 +873,31 @@ class SqliteStore final : public ClinicStore {
   absl::StatusOr<std::vector<v1::Repetition>> RepetitionsOfSetVersion(
       int64_t set_id, const std::string& scoring_version) override {
     return QueryRepetitions(set_id, scoring_version);
+  }
+
+  absl::StatusOr<std::vector<v1::ScoringVersion>> ListScoringVersions()
+      override {
+    std::lock_guard<std::mutex> lock(reader_mu_);
+    Statement st(
+        reader_db_,
+        "SELECT v.version, v.first_used_us, "
+        "(SELECT COUNT(*) FROM repetitions r "
+        "WHERE r.scoring_version = v.version), "
+        "(SELECT COUNT(*) FROM sets s WHERE COALESCE(s.scoring_version, "
+        "(SELECT r.scoring_version FROM repetitions r "
+        "WHERE r.set_id = s.set_id LIMIT 1)) = v.version) "
+        "FROM scoring_versions v ORDER BY v.first_used_us, v.version");
+    if (auto s = st.prepared(); !s.ok()) return s;
+    std::vector<v1::ScoringVersion> out;
+    while (st.Step()) {
+      v1::ScoringVersion& v = out.emplace_back();
+      v.set_version(st.Text(0));
+      SetTimestamp(FromUs(st.Int(1)), v.mutable_first_used());
+      v.set_repetitions(static_cast<uint64_t>(st.Int(2)));
+      v.set_current_sets(static_cast<uint32_t>(st.Int(3)));
+    }
+    if (auto s = st.status(); !s.ok()) return s;
+    return out;
   }
 
   absl::StatusOr<std::vector<std::string>> ScoringVersionsOfSet(

@@ -13,6 +13,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "stephub/v1/clinic.pb.h"
 #include "stephub/v1/common.pb.h"
 #include "stephub/v1/station_link.pb.h"
 
@@ -138,6 +139,10 @@ class ClinicStore {
   // Every version the set was scored with, oldest first.
   virtual absl::StatusOr<std::vector<std::string>> ScoringVersionsOfSet(
       int64_t set_id) = 0;
+  // Every scoring version with stored results, oldest first
+  // (hub_scores_with_it is left false: the store does not know).
+  virtual absl::StatusOr<std::vector<v1::ScoringVersion>>
+  ListScoringVersions() = 0;
   // Re-scored: the set's results of `scoring_version` become `repetitions`
   // and its current ones, in one transaction; other versions are kept.
   virtual absl::Status ReplaceRepetitions(
