@@ -216,6 +216,35 @@ TEST(HubEndToEnd, TwoStationsScoredStoredAndKeptAcrossRestart) {
     EXPECT_EQ(r.verdict(), v1::VERDICT_PELVIC_DROP) << r.DebugString();
   }
 
+  // The live trace: each bay's pelvis 25 times a second of its data, the
+  // Trendelenburg one dropping as far as its repetitions' peaks.
+  std::map<std::string, std::vector<std::pair<int64_t, float>>> trace;
+  for (const auto& e : watcher->events()) {
+    if (!e.has_pelvis_trace()) continue;
+    const v1::PelvisTrace& t = e.pelvis_trace();
+    ASSERT_EQ(t.t_us_size(), t.pelvic_drop_deg_size());
+    for (int k = 0; k < t.t_us_size(); ++k) {
+      trace[t.station_id()].emplace_back(t.t_us(k), t.pelvic_drop_deg(k));
+    }
+  }
+  for (const Bay& b : bays) {
+    SCOPED_TRACE(b.station_id);
+    const auto& points = trace[b.station_id];
+    ASSERT_GT(points.size(), 100u);
+    for (size_t k = 1; k < points.size(); ++k) {
+      ASSERT_EQ(points[k].first - points[k - 1].first, 40'000) << k;
+    }
+    double deepest_rep = 0, deepest_trace = 0;
+    for (const auto& r : reps[b.station_id]) {
+      deepest_rep = std::max(deepest_rep, r.peak_pelvic_drop_deg());
+    }
+    for (const auto& p : points) {
+      deepest_trace = std::max<double>(deepest_trace, p.second);
+    }
+    // 25 points a second can miss the very peak by a little.
+    EXPECT_NEAR(deepest_trace, deepest_rep, 0.5);
+  }
+
   // Restart: the record is all there.
   watcher.reset();
   hub.reset();

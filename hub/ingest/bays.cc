@@ -4,6 +4,7 @@
 #include <google/protobuf/util/time_util.h>
 
 #include <algorithm>
+#include <deque>
 #include <iostream>
 #include <limits>
 
@@ -55,6 +56,10 @@ struct Bays::Bay {
   // twice.
   std::string scored_boot_id;
   uint64_t scored_seq = 0;
+  // The running set's live trace: points not yet published, and the last
+  // 5 s for snapshots.
+  std::vector<scoring::PelvicTracePoint> trace_unsent;
+  std::deque<scoring::PelvicTracePoint> trace_recent;
 };
 
 namespace {
@@ -498,6 +503,8 @@ void Bays::BatchCommitted(const std::string& station_id, uint64_t seq) {
 
 void Bays::AttachScorer(Bay& bay, const v1::ExerciseSet& set) {
   bay.running = NewScoring(set, bay.hello);
+  bay.trace_unsent.clear();
+  bay.trace_recent.clear();
 }
 
 Bays::SetScoring Bays::NewScoring(const v1::ExerciseSet& set,
@@ -687,6 +694,7 @@ void Bays::ScoreBatch(const std::string& station_id, const std::string& boot_id,
           bay->running->scorer->step() != bay->cued_step) {
         SendFeedbackLocked(*bay);
       }
+      if (auto trace = TraceLocked(*bay)) events.push_back(std::move(*trace));
     }
   }
   for (auto& e : events) Publish(std::move(e));
@@ -802,6 +810,8 @@ absl::StatusOr<v1::ExerciseSet> Bays::EndSet(const v1::EndSetRequest& request) {
       KeepLocked(running, FinishLocked(*bay, running, &partial), &late);
     }
     bay->running.reset();
+    bay->trace_unsent.clear();
+    bay->trace_recent.clear();
     SendFeedbackLocked(*bay);
   }
   auto ended = store_.EndSet(set_id, clock_(), end_us, closing);
@@ -949,9 +959,51 @@ v1::ClinicSnapshot Bays::Snapshot() const {
       for (const auto& rep : bay->running->repetitions) {
         *snapshot.add_repetitions() = rep;
       }
+      if (!bay->trace_recent.empty()) {
+        *snapshot.add_traces() =
+            TraceOf(*bay, bay->trace_recent.begin(), bay->trace_recent.end());
+      }
     }
   }
   return snapshot;
+}
+
+template <typename It>
+v1::PelvisTrace Bays::TraceOf(const Bay& bay, It begin, It end) {
+  v1::PelvisTrace trace;
+  trace.set_station_id(bay.station_id);
+  trace.set_set_id(bay.running->set.set_id());
+  for (It p = begin; p != end; ++p) {
+    trace.add_t_us(p->t_us);
+    trace.add_pelvic_drop_deg(static_cast<float>(p->pelvic_drop_deg));
+  }
+  return trace;
+}
+
+std::optional<v1::ClinicEvent> Bays::TraceLocked(Bay& bay) {
+  // 5 s at 25 points a second.
+  constexpr size_t kRecentPoints = 125;
+  // Published every 100 ms of data or so: a tenth of the events one per
+  // batch would be, still smooth on a screen.
+  constexpr int64_t kPublishEveryUs = 100'000;
+  for (const scoring::PelvicTracePoint& p :
+       bay.running->scorer->TakePelvicTrace()) {
+    bay.trace_unsent.push_back(p);
+    bay.trace_recent.push_back(p);
+    if (bay.trace_recent.size() > kRecentPoints) bay.trace_recent.pop_front();
+  }
+  if (bay.trace_unsent.empty() ||
+      (bay.trace_unsent.back().t_us - bay.trace_unsent.front().t_us <
+           kPublishEveryUs - scoring::kPelvicTraceSpacingUs &&
+       bay.trace_unsent.back().t_us >= bay.trace_unsent.front().t_us)) {
+    return std::nullopt;
+  }
+  v1::ClinicEvent event;
+  *event.mutable_time() = Now();
+  *event.mutable_pelvis_trace() =
+      TraceOf(bay, bay.trace_unsent.begin(), bay.trace_unsent.end());
+  bay.trace_unsent.clear();
+  return event;
 }
 
 }  // namespace stephub::ingest

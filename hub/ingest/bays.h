@@ -123,6 +123,11 @@ class Bays {
   absl::Status ReplaySetLocked(Bay& bay, SetScoring& scoring,
                                const std::vector<v1::Repetition>& stored);
   void SendFeedbackLocked(Bay& bay);
+  // The running set's new trace points, as an event once there are about
+  // 100 ms of them. The caller holds bay.mu.
+  static std::optional<v1::ClinicEvent> TraceLocked(Bay& bay);
+  template <typename It>
+  static v1::PelvisTrace TraceOf(const Bay& bay, It begin, It end);
 
   store::ClinicStore& store_;
   live::LiveBus& bus_;

@@ -585,6 +585,9 @@ struct SetScorer::State {
   }
   int counted = 0;
   std::optional<double> current_drop_deg;
+  std::deque<PelvicTracePoint> trace;  // TakePelvicTrace
+  int64_t last_trace_us = 0;
+  bool traced = false;
   bool finished = false;
 };
 
@@ -844,6 +847,15 @@ void SetScorer::State::Track(ImuChannel& ch, const ImuSample& sample) {
   if (ch.placement == Placement::kSacrum) {
     current_drop_deg =
         TowardFreeSideDeg(a.angles.ml_elevation_deg, stance_side);
+    if (calibrated &&
+        (!traced || sample.t_us - last_trace_us >= kPelvicTraceSpacingUs ||
+         sample.t_us < last_trace_us)) {
+      constexpr size_t kMaxTrace = 256;
+      if (trace.size() == kMaxTrace) trace.pop_front();
+      trace.push_back({sample.t_us, *current_drop_deg});
+      last_trace_us = sample.t_us;
+      traced = true;
+    }
   }
 }
 
@@ -1755,9 +1767,15 @@ std::optional<double> SetScorer::current_pelvic_drop_deg() const {
   return state_->current_drop_deg;
 }
 
+std::vector<PelvicTracePoint> SetScorer::TakePelvicTrace() {
+  std::vector<PelvicTracePoint> out(state_->trace.begin(), state_->trace.end());
+  state_->trace.clear();
+  return out;
+}
+
 size_t SetScorer::buffered_samples() const {
   const State& s = *state_;
-  size_t n = s.pending.size() + s.notes.size();
+  size_t n = s.pending.size() + s.notes.size() + s.trace.size();
   for (const ImuChannel& ch : s.imus) {
     n += ch.raw.size() + ch.stillness.buffered_samples() +
          ch.still_runs.size() + ch.series.size() + ch.gaps.size() +

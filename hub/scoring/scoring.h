@@ -109,6 +109,17 @@ enum class SetStep {
 // Every sensor a recording has data for.
 StationSensors SensorsOf(const Recording& recording);
 
+// A point of the live pelvic-drop trace: deg relative to standing, toward
+// the free side, at a sacral IMU sample's time.
+struct PelvicTracePoint {
+  int64_t t_us = 0;
+  double pelvic_drop_deg = 0;
+};
+
+// The live trace's spacing: 25 points a second, enough for the eye and a
+// fraction of the IMU's 200 Hz for the screens that draw it.
+inline constexpr int64_t kPelvicTraceSpacingUs = 40'000;
+
 // The lateral step-down quality scale (DOMAIN.md): each fault adds points,
 // a low total is good. An item the station's sensors cannot see is not
 // assessed (nullopt), never guessed.
@@ -241,6 +252,10 @@ class SetScorer {
   // Latest pelvic drop (deg, relative to standing) for live feedback; nullopt
   // before calibration.
   std::optional<double> current_pelvic_drop_deg() const;
+  // The pelvic drop since the last call, one point per
+  // kPelvicTraceSpacingUs of the sacral IMU's time once the set is
+  // calibrated; the newest 256 are kept for a caller that falls behind.
+  std::vector<PelvicTracePoint> TakePelvicTrace();
   // What keeps the whole set from being scored (e.g. no standing baseline
   // yet), for a person.
   std::vector<std::string> set_problems() const;

@@ -265,6 +265,40 @@ TEST(SetScorer, CalibratesAfterOneSecondOfStillness) {
               0.75);
 }
 
+// The live trace: 25 points a second from calibration on, whatever the
+// batching, the deepest of them near the repetition's peak; never more than
+// 256 waiting for a caller that does not take them.
+TEST(SetScorer, LivePelvicTraceIsTwentyFivePointsASecondAfterCalibration) {
+  const Recording rec =
+      SimulateRecording(Profile("trendelenburg", StanceSide::kLeft), 5);
+  SetScorer scorer(StanceSide::kLeft, SacrumOnly(rec));
+  const auto& imu = Sacrum(rec);
+  const TruthRepetition& first = rec.truth[0];
+  std::vector<PelvicTracePoint> trace;
+  size_t i = 0;
+  // Batches of 7 samples (35 ms): not a multiple of the spacing.
+  for (; i < imu.size() && imu[i].t_us < first.end_us; i += 7) {
+    const size_t n = std::min<size_t>(7, imu.size() - i);
+    scorer.AddSacrumSamples({&imu[i], n});
+    for (const PelvicTracePoint& p : scorer.TakePelvicTrace()) {
+      trace.push_back(p);
+    }
+  }
+  ASSERT_GT(trace.size(), 10u);
+  EXPECT_GE(trace.front().t_us, 1'000'000);  // not before calibration
+  double deepest = 0;
+  for (size_t k = 1; k < trace.size(); ++k) {
+    EXPECT_EQ(trace[k].t_us - trace[k - 1].t_us, kPelvicTraceSpacingUs);
+    deepest = std::max(deepest, trace[k].pelvic_drop_deg);
+  }
+  EXPECT_NEAR(deepest, *first.peak_pelvic_drop_deg, 0.75);
+  // Up to date with the data given.
+  EXPECT_GT(trace.back().t_us, imu[i - 1].t_us - kPelvicTraceSpacingUs);
+  for (; i < imu.size(); ++i) scorer.AddSacrumSamples({&imu[i], 1});
+  EXPECT_EQ(scorer.TakePelvicTrace().size(), 256u);
+  EXPECT_TRUE(scorer.TakePelvicTrace().empty());
+}
+
 TEST(ScoreRecording, WorksOnARecordingReadBackFromDisk) {
   const Recording rec =
       SimulateRecording(Profile("moderate", StanceSide::kLeft), 8);
