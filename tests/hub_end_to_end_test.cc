@@ -342,5 +342,115 @@ TEST(HubEndToEnd, TwoStationsScoredStoredAndKeptAcrossRestart) {
   }
 }
 
+// 100 subscribers that never read, each on a connection of its own (as 100
+// forgotten browser tabs would be), while a station streams a long set as
+// fast as the hub takes it: ingest goes on, the healthy subscriber gets
+// every repetition in order without missing anything, and what the hub
+// holds for the stalled ones stays within their bounded queues, which
+// overflow instead of growing.
+TEST(HubEndToEnd, StalledWatchersNeitherSlowIngestNorTheHealthyWatcher) {
+  testing::TempDir dir;
+  api::HubOptions options;
+  options.listen_address = "127.0.0.1:0";
+  options.data_dir = dir.path();
+  auto started = api::HubServer::Start(options);
+  ASSERT_TRUE(started.ok()) << started.status();
+  std::unique_ptr<api::HubServer> hub = std::move(*started);
+  const std::string address = "127.0.0.1:" + std::to_string(hub->port());
+
+  constexpr int kStalled = 100;
+  struct Stalled {
+    std::shared_ptr<grpc::Channel> channel;
+    std::unique_ptr<v1::Dashboard::Stub> stub;
+    grpc::ClientContext context;
+    std::unique_ptr<grpc::ClientReader<v1::ClinicEvent>> reader;
+  };
+  std::vector<std::unique_ptr<Stalled>> stalled;
+  for (int i = 0; i < kStalled; ++i) {
+    auto s = std::make_unique<Stalled>();
+    grpc::ChannelArguments args;
+    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+    // A plain 64 KiB receive window, not one grown by bandwidth probes: the
+    // hub's own queue must then take the backlog.
+    args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+    args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 1024);
+    s->channel = grpc::CreateCustomChannel(
+        address, grpc::InsecureChannelCredentials(), args);
+    s->stub = v1::Dashboard::NewStub(s->channel);
+    s->reader = s->stub->WatchClinic(&s->context, {});
+    stalled.push_back(std::move(s));
+  }
+  auto channel =
+      grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+  auto clinic = v1::Clinic::NewStub(channel);
+  Watcher healthy(channel);
+  ASSERT_TRUE(testing::WaitFor([&] {
+    return hub->live_stats().subscribers == kStalled + 1;
+  })) << hub->live_stats().subscribers;
+
+  Bay bay;
+  bay.station_id = "bay-1";
+  bay.profile = ShortProfile("trendelenburg", StanceSide::kLeft);
+  bay.profile.repetitions = 120;
+  station::StationOptions so;
+  so.hub_address = address;
+  so.station_id = bay.station_id;
+  so.exit_after_set = true;
+  so.real_time = false;  // as fast as the hub acknowledges
+  so.spool.dir = dir.path() + "/spool";
+  bay.station = std::make_unique<station::Station>(
+      bay.io, so,
+      station::MakeSimulatedSource(bay.profile, 3, station::MonotonicMicros()));
+  bay.thread = std::thread([&] { bay.result = bay.station->Run(); });
+  ASSERT_TRUE(testing::WaitFor([&] {
+    v1::ListStationsResponse resp;
+    grpc::ClientContext ctx;
+    clinic->ListStations(&ctx, {}, &resp);
+    return resp.stations_size() == 1 && resp.stations(0).online();
+  }));
+  std::ostringstream out, err;
+  ASSERT_EQ(
+      cli::Run({"--hub", address, "patients", "add", "Patient"}, out, err), 0)
+      << err.str();
+  v1::StartSetRequest req;
+  req.set_station_id(bay.station_id);
+  req.set_patient_id(1);
+  req.set_stance_side(v1::STANCE_SIDE_LEFT);
+  v1::ExerciseSet set;
+  grpc::ClientContext set_ctx;
+  ASSERT_TRUE(clinic->StartSet(&set_ctx, req, &set).ok());
+
+  // Bounded waits: they fail the test if ingest or delivery stalls.
+  const bool streamed = testing::WaitFor(
+      [&] {
+        return bay.station->acked_seq() != 0 &&
+               bay.station->acked_seq() == bay.station->last_seq() &&
+               healthy.Count(v1::ClinicEvent::kRepetition) >= 120;
+      },
+      absl::Seconds(120));
+  if (!streamed) bay.station->Stop();
+  bay.thread.join();
+  ASSERT_TRUE(streamed) << healthy.Count(v1::ClinicEvent::kRepetition)
+                        << " repetitions seen";
+  EXPECT_TRUE(bay.result.ok()) << bay.result;
+
+  const live::LiveBus::Stats stats = hub->live_stats();
+  // Each stalled subscriber's queue filled and was dropped rather than
+  // grown; none holds more than the hub's per-subscriber bound (1024).
+  EXPECT_GE(stats.backlogs_dropped, static_cast<uint64_t>(kStalled));
+  EXPECT_LE(stats.most_queued, 1024u);
+  EXPECT_LE(stats.queued_events, (kStalled + 1) * 1024u);
+  std::vector<uint32_t> numbers;
+  for (const auto& e : healthy.events()) {
+    EXPECT_FALSE(e.has_missed()) << "the healthy watcher missed events";
+    if (e.has_repetition()) numbers.push_back(e.repetition().number());
+  }
+  ASSERT_EQ(numbers.size(), 120u);
+  for (uint32_t i = 0; i < 120; ++i) EXPECT_EQ(numbers[i], i + 1);
+
+  for (auto& s : stalled) s->context.TryCancel();
+  stalled.clear();
+}
+
 }  // namespace
 }  // namespace stephub

@@ -199,6 +199,9 @@ HubServer::~HubServer() {
 }
 
 int HubServer::port() const { return parts_->port; }
+live::LiveBus::Stats HubServer::live_stats() const {
+  return parts_->bus.stats();
+}
 std::string HubServer::database_path() const { return parts_->database_path; }
 
 void HubServer::Shutdown() {

@@ -10,6 +10,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "hub/live/live_bus.h"
 #include "hub/scoring/scoring.h"
 
 namespace stephub::api {
@@ -38,6 +39,8 @@ class HubServer {
   ~HubServer();  // shuts down if still running
 
   int port() const;
+  // What live subscribers (WatchClinic calls) hold in the hub.
+  live::LiveBus::Stats live_stats() const;
   std::string database_path() const;
   // Ends every call (live watchers included) and stops serving.
   void Shutdown();

@@ -31,7 +31,8 @@ void Subscription::Close() {
   queue_.clear();
 }
 
-bool Subscription::Offer(const std::shared_ptr<const v1::ClinicEvent>& event) {
+bool Subscription::Offer(const std::shared_ptr<const v1::ClinicEvent>& event,
+                         bool* dropped) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (closed_) return false;
@@ -40,6 +41,7 @@ bool Subscription::Offer(const std::shared_ptr<const v1::ClinicEvent>& event) {
       // resynchronises from a snapshot, so stale events are worthless.
       missed_ += queue_.size() + 1;
       queue_.clear();
+      *dropped = true;
     } else {
       queue_.push_back(event);
     }
@@ -66,13 +68,32 @@ void LiveBus::Publish(v1::ClinicEvent event) {
   }
   std::vector<const Subscription*> closed;
   for (const auto& sub : targets) {
-    if (!sub->Offer(shared)) closed.push_back(sub.get());
+    bool dropped = false;
+    if (!sub->Offer(shared, &dropped)) closed.push_back(sub.get());
+    if (dropped) backlogs_dropped_.fetch_add(1, std::memory_order_relaxed);
   }
   if (closed.empty()) return;
   std::lock_guard<std::mutex> lock(mu_);
   std::erase_if(subscribers_, [&](const std::shared_ptr<Subscription>& s) {
     return std::find(closed.begin(), closed.end(), s.get()) != closed.end();
   });
+}
+
+LiveBus::Stats LiveBus::stats() const {
+  std::vector<std::shared_ptr<Subscription>> subscribers;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    subscribers = subscribers_;
+  }
+  Stats stats;
+  stats.subscribers = subscribers.size();
+  for (const auto& sub : subscribers) {
+    const size_t n = sub->queued();
+    stats.queued_events += n;
+    stats.most_queued = std::max(stats.most_queued, n);
+  }
+  stats.backlogs_dropped = backlogs_dropped_.load(std::memory_order_relaxed);
+  return stats;
 }
 
 size_t LiveBus::subscriber_count() const {

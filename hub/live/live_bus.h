@@ -4,6 +4,7 @@
 #ifndef STEPHUB_HUB_LIVE_LIVE_BUS_H_
 #define STEPHUB_HUB_LIVE_LIVE_BUS_H_
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -39,8 +40,9 @@ class Subscription {
   friend class LiveBus;
   Subscription(size_t capacity, std::function<void()> on_ready)
       : capacity_(capacity), on_ready_(std::move(on_ready)) {}
-  // Returns false once closed.
-  bool Offer(const std::shared_ptr<const v1::ClinicEvent>& event);
+  // Returns false once closed; sets *dropped when the backlog overflowed.
+  bool Offer(const std::shared_ptr<const v1::ClinicEvent>& event,
+             bool* dropped);
 
   const size_t capacity_;
   const std::function<void()> on_ready_;
@@ -59,9 +61,19 @@ class LiveBus {
   void Publish(v1::ClinicEvent event);
   size_t subscriber_count() const;
 
+  // What the subscribers hold: the bound on the bus's memory.
+  struct Stats {
+    size_t subscribers = 0;
+    size_t queued_events = 0;       // over all subscribers
+    size_t most_queued = 0;         // by one subscriber
+    uint64_t backlogs_dropped = 0;  // overflows since the start
+  };
+  Stats stats() const;
+
  private:
   mutable std::mutex mu_;
   std::vector<std::shared_ptr<Subscription>> subscribers_;
+  std::atomic<uint64_t> backlogs_dropped_{0};
 };
 
 }  // namespace stephub::live
