@@ -22,6 +22,9 @@ ABSL_FLAG(std::string, scoring, "",
 ABSL_FLAG(std::string, time_zone, "localtime",
           "the clinic's time zone for the days and weeks of progress (an IANA "
           "name such as Europe/Berlin)");
+ABSL_FLAG(std::string, web_listen, "127.0.0.1:8080",
+          "address of the web dashboard (HOST:PORT; port 0 picks one; empty: "
+          "no dashboard). Loopback by default until TLS and sign-in land");
 ABSL_FLAG(absl::Duration, fold_samples_after, absl::Minutes(5),
           "how long sample batches stay raw before they are folded into "
           "compressed blocks, a minute of a station's at a time (\"inf\": "
@@ -46,6 +49,7 @@ int main(int argc, char** argv) {
   options.data_dir = absl::GetFlag(FLAGS_data_dir);
   options.time_zone = absl::GetFlag(FLAGS_time_zone);
   options.fold_samples_after = absl::GetFlag(FLAGS_fold_samples_after);
+  options.web_listen_address = absl::GetFlag(FLAGS_web_listen);
   if (options.fold_samples_after < absl::ZeroDuration()) {
     std::cerr << "stephub-hub: --fold_samples_after must not be negative\n";
     return 2;
@@ -65,6 +69,10 @@ int main(int argc, char** argv) {
   }
   std::cout << "stephub-hub: listening on port " << (*hub)->port()
             << ", database " << (*hub)->database_path() << std::endl;
+  if ((*hub)->web_port() != 0) {
+    std::cout << "stephub-hub: dashboard on http port " << (*hub)->web_port()
+              << std::endl;
+  }
 
   std::thread stopper([&] {
     int sig = 0;

@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages StepHub needs to build, test and run.
-# Idempotent: only calls apt-get when something is missing. Works as root or via sudo.
+# Installs what StepHub needs to build, test and run: Debian 12 packages,
+# and the dashboard's front-end packages from the npm registry (pinned by
+# hub/web/package-lock.json). --browser also installs Debian's Chromium and
+# ChromeDriver for the dashboard's browser test.
+# Idempotent: only calls apt-get or npm when something is missing. Works as
+# root or via sudo.
 set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 PACKAGES=(
   g++ cmake ninja-build pkg-config
@@ -9,6 +14,9 @@ PACKAGES=(
   libabsl-dev libboost-dev libgtest-dev libgmock-dev libsqlite3-dev libbenchmark-dev
   nlohmann-json3-dev zlib1g-dev
 )
+if [ "${1:-}" = "--browser" ]; then
+  PACKAGES+=(chromium chromium-driver)
+fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -16,18 +24,29 @@ for p in "${PACKAGES[@]}"; do
     missing+=("$p")
   fi
 done
+# npm may come from Debian (npm, with nodejs) or with another Node.js build.
+if ! command -v npm >/dev/null 2>&1; then
+  missing+=(nodejs npm)
+fi
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "setup: all ${#PACKAGES[@]} packages present"
-  exit 0
+else
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else
+      echo "setup: need root or sudo to install: ${missing[*]}" >&2; exit 1
+    fi
+  fi
+  echo "setup: installing ${missing[*]}"
+  $SUDO apt-get update -qq
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then
-  if command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else
-    echo "setup: need root or sudo to install: ${missing[*]}" >&2; exit 1
-  fi
+# The dashboard's charting library, exactly as the lockfile pins it.
+WEB="$ROOT/hub/web"
+if [ ! -f "$WEB/node_modules/.package-lock.json" ] ||
+   [ "$WEB/package-lock.json" -nt "$WEB/node_modules/.package-lock.json" ]; then
+  echo "setup: npm ci in hub/web"
+  (cd "$WEB" && npm ci --no-audit --no-fund --loglevel=error)
 fi
-echo "setup: installing ${missing[*]}"
-$SUDO apt-get update -qq
-$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"

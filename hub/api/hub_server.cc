@@ -18,6 +18,7 @@
 #include "hub/ingest/station_link_service.h"
 #include "hub/live/live_bus.h"
 #include "hub/store/store.h"
+#include "hub/web/web_server.h"
 
 namespace stephub::api {
 namespace {
@@ -91,6 +92,7 @@ struct HubServer::Parts {
   std::unique_ptr<ReportsService> reports;
   std::unique_ptr<MaintenanceService> maintenance;
   std::unique_ptr<grpc::Server> server;
+  std::unique_ptr<web::WebServer> web;
   int port = 0;
   bool shut_down = false;
 };
@@ -184,6 +186,18 @@ absl::StatusOr<std::unique_ptr<HubServer>> HubServer::Start(
                      " (address in use or invalid?)"));
   }
   parts->server->GetHealthCheckService()->SetServingStatus(true);
+  if (!options.web_listen_address.empty()) {
+    web::WebOptions web_options;
+    web_options.listen_address = options.web_listen_address;
+    // The dashboard is a client of the services above, in process.
+    auto web = web::WebServer::Start(
+        web_options, parts->server->InProcessChannel(grpc::ChannelArguments()));
+    if (!web.ok()) {
+      parts->server->Shutdown();
+      return web.status();
+    }
+    parts->web = std::move(*web);
+  }
   return std::unique_ptr<HubServer>(new HubServer(std::move(parts)));
 }
 
@@ -199,6 +213,9 @@ HubServer::~HubServer() {
 }
 
 int HubServer::port() const { return parts_->port; }
+int HubServer::web_port() const {
+  return parts_->web ? parts_->web->port() : 0;
+}
 live::LiveBus::Stats HubServer::live_stats() const {
   return parts_->bus.stats();
 }
@@ -207,6 +224,8 @@ std::string HubServer::database_path() const { return parts_->database_path; }
 void HubServer::Shutdown() {
   if (parts_->shut_down) return;
   parts_->shut_down = true;
+  // Pages first: their live streams are calls to the server below.
+  if (parts_->web) parts_->web->Shutdown();
   parts_->server->GetHealthCheckService()->SetServingStatus(false);
   // Live watchers and station streams never end by themselves: give calls a
   // moment, then cancel them.

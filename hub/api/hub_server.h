@@ -30,6 +30,8 @@ struct HubOptions {
   // compressed sample blocks (ClinicStore::CompactSamples), a minute of a
   // station's at a time; absl::InfiniteDuration() keeps them raw.
   absl::Duration fold_samples_after = absl::Minutes(5);
+  // The web dashboard's "HOST:PORT" (port 0 picks one); empty: none.
+  std::string web_listen_address = "127.0.0.1:8080";
 };
 
 class HubServer {
@@ -39,6 +41,8 @@ class HubServer {
   ~HubServer();  // shuts down if still running
 
   int port() const;
+  // The web dashboard's port; 0 without one.
+  int web_port() const;
   // What live subscribers (WatchClinic calls) hold in the hub.
   live::LiveBus::Stats live_stats() const;
   std::string database_path() const;

@@ -1,0 +1,48 @@
+// The hub's web dashboard: pages for the clinic, each bay and each patient,
+// a JSON API and a Server-Sent Events stream, served over HTTP by
+// Boost.Beast. It is a view of the gRPC contract: every answer comes from
+// the hub's own Clinic and Dashboard services, called through a channel,
+// and is their message in protobuf's JSON mapping.
+#ifndef STEPHUB_HUB_WEB_WEB_SERVER_H_
+#define STEPHUB_HUB_WEB_WEB_SERVER_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+
+namespace stephub::web {
+
+struct WebOptions {
+  // "HOST:PORT"; port 0 picks one. Loopback by default until TLS and
+  // sign-in land (issue 8).
+  std::string listen_address = "127.0.0.1:8080";
+  // Connections served at once (each holds a thread; a live page holds
+  // one for as long as it is open). Beyond it: 503.
+  int max_connections = 64;
+};
+
+class WebServer {
+ public:
+  // `hub` reaches the hub's gRPC services (in the hub: its in-process
+  // channel).
+  static absl::StatusOr<std::unique_ptr<WebServer>> Start(
+      const WebOptions& options, std::shared_ptr<grpc::Channel> hub);
+  ~WebServer();  // shuts down if still running
+
+  int port() const;
+  // Closes the listener and every connection, live pages included.
+  void Shutdown();
+
+  struct State;  // shared with the connections (web_server.cc)
+
+ private:
+  explicit WebServer(std::shared_ptr<State> state);
+  std::shared_ptr<State> state_;
+};
+
+}  // namespace stephub::web
+
+#endif  // STEPHUB_HUB_WEB_WEB_SERVER_H_
