@@ -31,7 +31,8 @@ class HubProcess {
       close(fds[1]);
       const std::string dir_flag = "--data_dir=" + data_dir;
       execl(STEPHUB_HUB_BINARY, STEPHUB_HUB_BINARY, "--listen=127.0.0.1:0",
-            dir_flag.c_str(), static_cast<char*>(nullptr));
+            "--web_listen=127.0.0.1:0", dir_flag.c_str(),
+            static_cast<char*>(nullptr));
       _exit(127);
     }
     close(fds[1]);

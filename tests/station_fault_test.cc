@@ -52,9 +52,9 @@ class FaultTest : public ::testing::Test {
   void StartHub(int port) {
     ++hub_starts_;
     hub_ = std::make_unique<testing::ChildProcess>(
-        std::vector<std::string>{STEPHUB_HUB_BINARY,
-                                 absl::StrCat("--listen=127.0.0.1:", port),
-                                 absl::StrCat("--data_dir=", dir_.path())},
+        std::vector<std::string>{
+            STEPHUB_HUB_BINARY, absl::StrCat("--listen=127.0.0.1:", port),
+            "--web_listen=", absl::StrCat("--data_dir=", dir_.path())},
         absl::StrCat(dir_.path(), "/hub-", hub_starts_, ".log"));
     ASSERT_TRUE(hub_->started());
     const std::string marker = "listening on port ";

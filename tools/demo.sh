@@ -24,8 +24,11 @@ cleanup() {
 trap cleanup EXIT
 trap 'echo; echo "demo: interrupted, stopping"; exit 130' INT TERM
 
-# The hub picks a free loopback port and says which.
-"$HUB_BIN" --listen=127.0.0.1:0 --data_dir="$DATA" >"$DATA/logs/hub.log" 2>&1 &
+# The hub picks a free loopback port for gRPC and says which; the dashboard
+# is on STEPHUB_WEB (default 127.0.0.1:8080).
+WEB="${STEPHUB_WEB:-127.0.0.1:8080}"
+"$HUB_BIN" --listen=127.0.0.1:0 --web_listen="$WEB" --data_dir="$DATA" \
+  >"$DATA/logs/hub.log" 2>&1 &
 HUB_PID=$!
 children+=("$HUB_PID")
 PORT=""
@@ -38,8 +41,11 @@ done
 [ -n "$PORT" ] || { echo "demo: hub did not start"; exit 1; }
 export STEPHUB_HUB="127.0.0.1:$PORT"
 cli() { "$CLI_BIN" "$@"; }
+WEB_PORT=$(sed -n 's/.*dashboard on http port \([0-9]*\).*/\1/p' "$DATA/logs/hub.log")
+DASHBOARD="http://${WEB%:*}:$WEB_PORT/"
 
 echo "StepHub demo: hub on $STEPHUB_HUB, record in $DATA/stephub.db"
+echo "Dashboard:    $DASHBOARD (every bay live; /bay/bay-3 is bay-3's screen)"
 
 BAYS=(bay-1 bay-2 bay-3)
 PROFILES=(level moderate trendelenburg)
@@ -93,8 +99,15 @@ for i in 0 1 2; do
     -o "$DATA/reports/patient-${patient_ids[$i]}.csv" 2>/dev/null
 done
 
-kill -TERM "$HUB_PID"
-wait "$HUB_PID" || true
+if [ -t 0 ] && [ -t 1 ]; then
+  echo
+  echo "The hub keeps serving the dashboard at $DASHBOARD"
+  echo "(patients: ${DASHBOARD}patient/${patient_ids[2]} and so on). Ctrl-C stops it."
+  wait "$HUB_PID" || true
+else
+  kill -TERM "$HUB_PID"
+  wait "$HUB_PID" || true
+fi
 echo
 echo "SQLite record:  $DATA/stephub.db"
 echo "CSV reports:    $DATA/reports/"

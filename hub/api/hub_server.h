@@ -31,7 +31,7 @@ struct HubOptions {
   // station's at a time; absl::InfiniteDuration() keeps them raw.
   absl::Duration fold_samples_after = absl::Minutes(5);
   // The web dashboard's "HOST:PORT" (port 0 picks one); empty: none.
-  std::string web_listen_address = "127.0.0.1:8080";
+  std::string web_listen_address;
 };
 
 class HubServer {
