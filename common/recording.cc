@@ -722,4 +722,14 @@ absl::Status WriteRecording(const std::string& dir,
   return absl::OkStatus();
 }
 
+Recording WithOnlySensors(Recording recording,
+                          const std::vector<Placement>& imus,
+                          bool force_plate) {
+  std::erase_if(recording.imu, [&](const auto& entry) {
+    return std::find(imus.begin(), imus.end(), entry.first) == imus.end();
+  });
+  if (!force_plate) recording.force.clear();
+  return recording;
+}
+
 }  // namespace stephub

@@ -56,6 +56,11 @@ struct Recording {
   std::vector<TruthRepetition> truth;               // empty: no truth.csv
 };
 
+// The recording as a station with only these sensors would have made it:
+// the IMUs at `imus`, and the force plate if `force_plate`.
+Recording WithOnlySensors(Recording recording,
+                          const std::vector<Placement>& imus, bool force_plate);
+
 // Reads a recording folder. Errors name the file, and for CSV content the
 // line and column, e.g. "imu_sacrum.csv:17:3: 'ay_mps2' is not a number".
 absl::StatusOr<Recording> ReadRecording(const std::string& dir);

@@ -281,7 +281,7 @@ TEST(HubEndToEnd, TwoStationsScoredStoredAndKeptAcrossRestart) {
               0)
         << err.str();
     EXPECT_TRUE(absl::StrContains(out.str(), "integrity ok")) << out.str();
-    auto info = store::VerifySqliteBackup(file);
+    auto info = store::VerifyClinicDatabase(file);
     ASSERT_TRUE(info.ok()) << info.status();
     EXPECT_EQ(info->sets, 2);
     EXPECT_EQ(info->repetitions, 10);

@@ -421,6 +421,21 @@ TEST_F(SetPlacementTest, RescoringKeepsTheOldResultsBesideTheNew) {
   stricter.pelvic_compensation_threshold_deg =
       std::round((least + most) / 2 * 10) / 10;
   ASSERT_NO_FATAL_FAILURE(StartHub(stricter));
+  // The station has since been rebuilt with a sacral IMU only: re-scoring
+  // still reads the set's samples by the sensors it had then.
+  {
+    grpc::ClientContext ctx;
+    auto stream = link_->Stream(&ctx);
+    v1::StationMessage hello;
+    *hello.mutable_hello() = testing::SacrumHello("bay-5", "boot-2");
+    ASSERT_TRUE(stream->Write(hello));
+    v1::HubMessage welcome;
+    ASSERT_TRUE(stream->Read(&welcome));
+    stream->WritesDone();
+    while (stream->Read(&welcome)) {
+    }
+    EXPECT_TRUE(stream->Finish().ok());
+  }
 
   std::ostringstream out, err;
   ASSERT_EQ(cli::Run({"--hub", "127.0.0.1:" + std::to_string(hub_->port()),
@@ -443,6 +458,10 @@ TEST_F(SetPlacementTest, RescoringKeepsTheOldResultsBesideTheNew) {
     // Only the threshold changed: the same repetitions, the same drops.
     EXPECT_EQ(now.start_us(), was.start_us());
     EXPECT_DOUBLE_EQ(now.peak_pelvic_drop_deg(), was.peak_pelvic_drop_deg());
+    // By every sensor the station had then, not the sacral IMU it has now.
+    EXPECT_EQ(now.segmented_by(), "knee flexion");
+    EXPECT_DOUBLE_EQ(now.metrics().knee_flexion_deg(),
+                     was.metrics().knee_flexion_deg());
     EXPECT_EQ(now.clean(), std::abs(now.peak_pelvic_drop_deg()) <=
                                stricter.pelvic_compensation_threshold_deg);
     clean += now.clean();

@@ -10,7 +10,6 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <sqlite3.h>
 
 #include <cstdlib>
 #include <fstream>
@@ -171,19 +170,10 @@ TEST_F(FaultTest, KilledHubAndStationsLoseNothingAndCountNothingTwice) {
   auto kill_hub = [&] {
     hub_->Signal(SIGKILL);
     hub_->Wait();
-    sqlite3* db = nullptr;
-    ASSERT_EQ(sqlite3_open((dir_.path() + "/stephub.db").c_str(), &db),
-              SQLITE_OK);
-    sqlite3_stmt* check = nullptr;
-    ASSERT_EQ(
-        sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &check, nullptr),
-        SQLITE_OK);
-    ASSERT_EQ(sqlite3_step(check), SQLITE_ROW);
-    EXPECT_STREQ(reinterpret_cast<const char*>(sqlite3_column_text(check, 0)),
-                 "ok")
-        << "after hub kill " << hub_starts_;
-    sqlite3_finalize(check);
-    sqlite3_close(db);
+    const auto intact =
+        store::VerifyClinicDatabase(dir_.path() + "/stephub.db");
+    EXPECT_TRUE(intact.ok())
+        << "after hub kill " << hub_starts_ << ": " << intact.status();
     ASSERT_NO_FATAL_FAILURE(StartHub(port_));
   };
   // Every station streaming first (25 ms batches: 40 are a second).

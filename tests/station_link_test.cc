@@ -83,6 +83,19 @@ class StationLinkTest : public ::testing::Test {
   std::unique_ptr<v1::Clinic::Stub> clinic_;
 };
 
+TEST(HubStart, UnknownTimeZoneIsRefusedWithTheName) {
+  testing::TempDir dir;
+  api::HubOptions options;
+  options.listen_address = "127.0.0.1:0";
+  options.data_dir = dir.path();
+  options.time_zone = "Mars/Olympus_Mons";
+  auto hub = api::HubServer::Start(options);
+  ASSERT_FALSE(hub.ok());
+  EXPECT_EQ(hub.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(hub.status().message()),
+              HasSubstr("unknown time zone \"Mars/Olympus_Mons\""));
+}
+
 TEST_F(StationLinkTest, BatchBeforeHelloIsFailedPrecondition) {
   Call call = Open();
   Send(call, testing::StandingBatch(1, 0, 5));
@@ -232,7 +245,7 @@ TEST_F(StationLinkTest, StartSetOnUnknownStationIsNotFound) {
             grpc::StatusCode::INVALID_ARGUMENT);
 }
 
-TEST_F(StationLinkTest, TherapistIsRecordedOnTheSetAndAnUnknownOneRefused) {
+TEST_F(StationLinkTest, TherapistAndSessionAreRecordedOnTheSet) {
   Call call = Open();
   ASSERT_TRUE(Send(call, testing::SacrumHello("bay-t", "boot-t")));
   v1::HubMessage welcome;
@@ -282,6 +295,50 @@ TEST_F(StationLinkTest, TherapistIsRecordedOnTheSetAndAnUnknownOneRefused) {
   }
   ASSERT_EQ(list.therapists_size(), 1);
   EXPECT_EQ(list.therapists(0).display_name(), "Tess Physio");
+
+  // The day's first set began the patient's session; a second set the same
+  // day joins it.
+  EXPECT_GT(set.session_id(), 0);
+  {
+    grpc::ClientContext ctx;
+    v1::EndSetRequest end;
+    end.set_set_id(set.set_id());
+    v1::ExerciseSet ended;
+    ASSERT_TRUE(clinic_->EndSet(&ctx, end, &ended).ok());
+  }
+  v1::ExerciseSet second;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(clinic_->StartSet(&ctx, start, &second).ok());
+  }
+  EXPECT_EQ(second.session_id(), set.session_id());
+  v1::Session noted;
+  {
+    grpc::ClientContext ctx;
+    v1::SetSessionNoteRequest note;
+    note.set_session_id(set.session_id());
+    note.set_note("left hip sore after set 2");
+    ASSERT_TRUE(clinic_->SetSessionNote(&ctx, note, &noted).ok());
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::SetSessionNoteRequest note;
+    note.set_session_id(set.session_id() + 100);
+    note.set_note("nobody's");
+    EXPECT_EQ(clinic_->SetSessionNote(&ctx, note, &noted).error_code(),
+              grpc::StatusCode::NOT_FOUND);
+  }
+  v1::ListSessionsResponse sessions;
+  {
+    grpc::ClientContext ctx;
+    v1::ListSessionsRequest req;
+    req.set_patient_id(patient.patient_id());
+    ASSERT_TRUE(clinic_->ListSessions(&ctx, req, &sessions).ok());
+  }
+  ASSERT_EQ(sessions.sessions_size(), 1);
+  EXPECT_EQ(sessions.sessions(0).note(), "left hip sore after set 2");
+  EXPECT_EQ(sessions.sessions(0).set_ids_size(), 2);
+  EXPECT_EQ(sessions.sessions(0).day().size(), 10u);  // YYYY-MM-DD
   call.stream->WritesDone();
   Drain(call);
 }

@@ -134,7 +134,7 @@ TEST(SqliteStore, BackupWhileWritesGoOnIsConsistent) {
   ASSERT_TRUE((*store)->BackupTo(backup).ok());
   all.get_future().wait();
 
-  auto info = VerifySqliteBackup(backup);
+  auto info = VerifyClinicDatabase(backup);
   ASSERT_TRUE(info.ok()) << info.status();
   EXPECT_EQ(info->schema_version, SqliteSchemaVersion());
   EXPECT_GE(info->sample_batches, kBefore);
@@ -153,7 +153,7 @@ TEST(SqliteStore, BackupWhileWritesGoOnIsConsistent) {
     std::ofstream junk(dir.path() + "/junk.db");
     junk << "not a database at all, just text that is long enough";
   }
-  EXPECT_FALSE(VerifySqliteBackup(dir.path() + "/junk.db").ok());
+  EXPECT_FALSE(VerifyClinicDatabase(dir.path() + "/junk.db").ok());
 }
 
 TEST(SqliteStore, SetsAndRepetitionsRoundTrip) {
@@ -169,9 +169,15 @@ TEST(SqliteStore, SetsAndRepetitionsRoundTrip) {
   set.set_exercise("lateral_step_down");
   set.set_load("band");
   set.set_level(2);
-  auto created = (*store)->CreateSet(set);
+  v1::StationHello hello;
+  hello.set_station_id("bay-3");
+  hello.add_sensors()->set_sensor_id(10);
+  auto created = (*store)->CreateSet(set, "2026-11-23", hello);
   ASSERT_TRUE(created.ok()) << created.status();
   EXPECT_EQ(created->state(), v1::SET_STATE_ACTIVE);
+  auto kept = (*store)->StationOfSet(created->set_id());
+  ASSERT_TRUE(kept.ok() && kept->has_value());
+  EXPECT_EQ((*kept)->sensors_size(), 1);
   EXPECT_EQ(created->patient_display_name(), "Carl M.");
   EXPECT_EQ((*store)->ActiveSets()->size(), 1u);
 
@@ -222,7 +228,7 @@ TEST(SqliteStore, SetForUnknownPatientFailsAlone) {
   v1::ExerciseSet set;
   set.set_station_id("bay-1");
   set.set_patient_id(424242);
-  EXPECT_FALSE((*store)->CreateSet(set).ok());
+  EXPECT_FALSE((*store)->CreateSet(set, "2026-11-23", {}).ok());
   // The writer carries on after a failed write.
   EXPECT_TRUE(AppendAndWait(**store, Batch("bay-1", 1)).ok());
 }

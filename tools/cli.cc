@@ -34,6 +34,8 @@ commands:
   patients add NAME [--ref REF]       register a patient; prints its id
   patients list                       list patients
   therapists add NAME | therapists list
+  sessions PATIENT_ID                 the patient's visits (one per clinic day)
+  session note SESSION_ID TEXT        the therapist's note on a visit
   stations                            list stations: online, last seen, backlog
   set start --station ID --patient ID --side left|right [--load TEXT] [--level N]
             [--therapist ID]
@@ -196,6 +198,49 @@ class Cli {
       return 0;
     }
     return Usage(absl::StrCat("patients: unknown verb \"", verb, "\""));
+  }
+
+  int Sessions(const std::vector<std::string>& words) {
+    auto args = ParseArgs(words, {});
+    if (!args.ok()) return Usage(std::string(args.status().message()));
+    if (args->positional.size() != 1) return Usage("sessions PATIENT_ID");
+    auto id = ParseId(args->positional[0], "PATIENT_ID");
+    if (!id.ok()) return Usage(std::string(id.status().message()));
+    v1::ListSessionsRequest req;
+    req.set_patient_id(*id);
+    v1::ListSessionsResponse resp;
+    grpc::ClientContext ctx;
+    auto s = clinic_->ListSessions(&ctx, req, &resp);
+    if (!s.ok()) return Fail(Describe(s));
+    if (resp.sessions().empty()) out_ << "no sessions yet\n";
+    for (const auto& session : resp.sessions()) {
+      out_ << absl::StrFormat(
+          "%6d  %s  sets %s%s\n", session.session_id(), session.day(),
+          absl::StrJoin(session.set_ids(), ","),
+          session.note().empty() ? ""
+                                 : absl::StrCat("  note: ", session.note()));
+    }
+    return 0;
+  }
+
+  int Session(const std::vector<std::string>& words) {
+    auto args = ParseArgs(words, {});
+    if (!args.ok()) return Usage(std::string(args.status().message()));
+    if (args->positional.size() != 3 || args->positional[0] != "note") {
+      return Usage("session note SESSION_ID TEXT (quote the text)");
+    }
+    auto id = ParseId(args->positional[1], "SESSION_ID");
+    if (!id.ok()) return Usage(std::string(id.status().message()));
+    v1::SetSessionNoteRequest req;
+    req.set_session_id(*id);
+    req.set_note(args->positional[2]);
+    v1::Session session;
+    grpc::ClientContext ctx;
+    auto s = clinic_->SetSessionNote(&ctx, req, &session);
+    if (!s.ok()) return Fail(Describe(s));
+    out_ << "session " << session.session_id() << " (" << session.day()
+         << "): note saved\n";
+    return 0;
   }
 
   int Therapists(const std::vector<std::string>& words) {
@@ -518,7 +563,7 @@ class Cli {
       return discard(absl::StrCat("backup cut short: ", received, " of ", total,
                                   " bytes"));
     }
-    auto info = store::VerifySqliteBackup(partial);
+    auto info = store::VerifyClinicDatabase(partial);
     if (!info.ok()) return discard(std::string(info.status().message()));
     if (std::rename(partial.c_str(), path.c_str()) != 0) {
       return discard(absl::StrCat(path, ": cannot rename ", partial));
@@ -618,6 +663,8 @@ int Run(const std::vector<std::string>& argv, std::ostream& out,
   if (command == "patients") return cli.Patients(rest);
   if (command == "stations") return cli.Stations();
   if (command == "therapists") return cli.Therapists(rest);
+  if (command == "sessions") return cli.Sessions(rest);
+  if (command == "session") return cli.Session(rest);
   if (command == "set") return cli.Set(rest);
   if (command == "watch") return cli.Watch(rest);
   if (command == "progress") return cli.Progress(rest);

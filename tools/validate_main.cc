@@ -72,15 +72,6 @@ absl::StatusOr<SensorChoice> ParseSensorChoice(const std::string& text) {
   return choice;
 }
 
-void KeepOnly(const SensorChoice& choice, stephub::Recording* recording) {
-  if (choice.all) return;
-  if (!choice.force_plate) recording->force.clear();
-  std::erase_if(recording->imu, [&](const auto& entry) {
-    return std::find(choice.imus.begin(), choice.imus.end(), entry.first) ==
-           choice.imus.end();
-  });
-}
-
 // A folder without meta.json whose subfolders are recordings stands for all
 // of them, so that a whole corpus can be named by its folder.
 std::vector<std::string> ExpandCorpus(const std::string& dir) {
@@ -151,7 +142,10 @@ int main(int argc, char** argv) {
           FolderName(dir), std::string(recording.status().message())));
       continue;
     }
-    KeepOnly(*choice, &*recording);
+    if (!choice->all) {
+      *recording = stephub::WithOnlySensors(*std::move(recording), choice->imus,
+                                            choice->force_plate);
+    }
     results.push_back(stephub::validate::EvaluateRecording(
         FolderName(dir), *recording, *config));
   }

@@ -5,6 +5,7 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 
@@ -32,11 +33,32 @@ struct HubServer::Parts {
   bool shut_down = false;
 };
 
+namespace {
+
+// "localtime" by the name it links to (/etc/localtime ->
+// .../zoneinfo/Europe/Berlin), so that progress says which zone it used.
+std::string ZoneName(const std::string& requested) {
+  if (requested != "localtime") return requested;
+  if (const char* tz = std::getenv("TZ"); tz != nullptr && *tz != '\0') {
+    return *tz == ':' ? tz + 1 : tz;
+  }
+  std::error_code ec;
+  const std::string target =
+      std::filesystem::read_symlink("/etc/localtime", ec).string();
+  const std::string marker = "zoneinfo/";
+  if (const auto at = target.rfind(marker); !ec && at != std::string::npos) {
+    return target.substr(at + marker.size());
+  }
+  return requested;
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<HubServer>> HubServer::Start(
     const HubOptions& options) {
   auto parts = std::make_unique<Parts>();
   absl::TimeZone zone;
-  if (!absl::LoadTimeZone(options.time_zone, &zone)) {
+  if (!absl::LoadTimeZone(ZoneName(options.time_zone), &zone)) {
     return absl::InvalidArgumentError(absl::StrCat(
         "unknown time zone \"", options.time_zone,
         "\": give an IANA name such as Europe/Berlin (is tzdata installed?)"));
@@ -52,8 +74,8 @@ absl::StatusOr<std::unique_ptr<HubServer>> HubServer::Start(
   auto store = store::OpenSqliteStore(parts->database_path);
   if (!store.ok()) return store.status();
   parts->store = std::move(*store);
-  parts->bays = std::make_unique<ingest::Bays>(*parts->store, parts->bus,
-                                               options.scoring, options.clock);
+  parts->bays = std::make_unique<ingest::Bays>(
+      *parts->store, parts->bus, options.scoring, options.clock, zone);
   if (auto s = parts->bays->Load(); !s.ok()) return s;
 
   parts->station_link =

@@ -5,7 +5,7 @@
 
 #include <vector>
 
-#include "absl/strings/str_format.h"
+#include "absl/time/civil_time.h"
 #include "hub/progress/progress.h"
 
 namespace stephub::api {
@@ -19,10 +19,6 @@ absl::Time FromProto(const google::protobuf::Timestamp& t) {
 
 google::protobuf::Timestamp ToProto(absl::Time t) {
   return TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(t));
-}
-
-std::string DayText(absl::CivilDay day) {
-  return absl::StrFormat("%04d-%02d-%02d", day.year(), day.month(), day.day());
 }
 
 progress::QualityCategory CategoryOf(v1::QualityCategory c) {
@@ -111,7 +107,7 @@ absl::StatusOr<v1::PatientProgress> PatientProgressOf(store::ClinicStore& store,
       progress::ComputeProgress(records, as_of, zone);
   for (const progress::Session& session : p.sessions) {
     v1::SessionSummary* s = out.add_sessions();
-    s->set_day(DayText(session.day));
+    s->set_day(absl::FormatCivilTime(session.day));
     *s->mutable_started_at() = ToProto(session.started_at);
     *s->mutable_ended_at() = ToProto(session.ended_at);
     for (int64_t id : session.set_ids) s->add_set_ids(id);
@@ -128,7 +124,7 @@ absl::StatusOr<v1::PatientProgress> PatientProgressOf(store::ClinicStore& store,
   for (const progress::Week& week : p.weeks) {
     v1::WeekSummary* w = out.add_weeks();
     w->set_index(static_cast<uint32_t>(week.index));
-    w->set_monday(DayText(week.monday));
+    w->set_monday(absl::FormatCivilTime(week.monday));
     w->set_sessions(static_cast<uint32_t>(week.sessions));
     w->set_sessions_too_soon(static_cast<uint32_t>(week.sessions_too_soon));
     w->set_adherence(ToProto(week.adherence));

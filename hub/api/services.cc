@@ -81,6 +81,30 @@ grpc::Status ClinicService::GetPatient(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
+grpc::Status ClinicService::ListSessions(grpc::ServerContext*,
+                                         const v1::ListSessionsRequest* request,
+                                         v1::ListSessionsResponse* response) {
+  if (auto patient = store_.GetPatient(request->patient_id()); !patient.ok()) {
+    return ToGrpc(patient.status());
+  }
+  auto sessions = store_.SessionsOfPatient(request->patient_id());
+  if (!sessions.ok()) return ToGrpc(sessions.status());
+  for (auto& s : *sessions) *response->add_sessions() = std::move(s);
+  return grpc::Status::OK;
+}
+
+grpc::Status ClinicService::SetSessionNote(
+    grpc::ServerContext*, const v1::SetSessionNoteRequest* request,
+    v1::Session* response) {
+  if (auto s = CheckText(request->note(), "note", 0, 2000); !s.ok()) {
+    return ToGrpc(s);
+  }
+  auto session = store_.SetSessionNote(request->session_id(), request->note());
+  if (!session.ok()) return ToGrpc(session.status());
+  *response = *session;
+  return grpc::Status::OK;
+}
+
 grpc::Status ClinicService::CreateTherapist(
     grpc::ServerContext*, const v1::CreateTherapistRequest* request,
     v1::Therapist* response) {

@@ -34,6 +34,12 @@ class ClinicService final : public v1::Clinic::Service {
   grpc::Status GetPatient(grpc::ServerContext*,
                           const v1::GetPatientRequest* request,
                           v1::Patient* response) override;
+  grpc::Status ListSessions(grpc::ServerContext*,
+                            const v1::ListSessionsRequest* request,
+                            v1::ListSessionsResponse* response) override;
+  grpc::Status SetSessionNote(grpc::ServerContext*,
+                              const v1::SetSessionNoteRequest* request,
+                              v1::Session* response) override;
   grpc::Status CreateTherapist(grpc::ServerContext*,
                                const v1::CreateTherapistRequest* request,
                                v1::Therapist* response) override;

@@ -195,6 +195,21 @@ std::string CueFor(scoring::SetStep step, bool calibration_movement) {
   return "";
 }
 
+absl::Time TimeOf(const google::protobuf::Timestamp& t) {
+  return absl::FromUnixMicros(TimeUtil::TimestampToMicroseconds(t));
+}
+
+// A stored batch back as the station sent it.
+absl::StatusOr<v1::SampleBatch> ParseStored(const store::BatchRecord& record) {
+  v1::SampleBatch batch;
+  if (!batch.ParseFromString(record.payload)) {
+    return absl::DataLossError(
+        absl::StrCat("stored batch ", record.seq, " of ", record.station_id,
+                     " (boot ", record.boot_id, ") does not parse"));
+  }
+  return batch;
+}
+
 void LogStoreFailure(const char* what, const absl::Status& s) {
   if (!s.ok())
     Log(LogLevel::kError, "not_stored").With("what", what).With("error", s);
@@ -203,8 +218,13 @@ void LogStoreFailure(const char* what, const absl::Status& s) {
 }  // namespace
 
 Bays::Bays(store::ClinicStore& store, live::LiveBus& bus,
-           scoring::ScoringConfig config, std::function<absl::Time()> clock)
-    : store_(store), bus_(bus), config_(config), clock_(std::move(clock)) {}
+           scoring::ScoringConfig config, std::function<absl::Time()> clock,
+           absl::TimeZone zone)
+    : store_(store),
+      bus_(bus),
+      config_(config),
+      clock_(std::move(clock)),
+      zone_(zone) {}
 
 Bays::~Bays() = default;
 
@@ -237,10 +257,7 @@ absl::Status Bays::Load() {
     auto bay = FindOrAdd(set.station_id());
     std::lock_guard<std::mutex> lock(bay->mu);
     if (bay->closing) FinishClosingLocked(*bay);
-    bay->closing.emplace();
-    bay->closing->set = set;
-    bay->closing->scorer = std::make_unique<scoring::SetScorer>(
-        ToStanceSide(set.stance_side()), StationSensorsOf(bay->hello), config_);
+    bay->closing = NewScoring(set, bay->hello);
     auto reps = store_.RepetitionsOfSet(set.set_id());
     if (!reps.ok()) return reps.status();
     if (auto s = ReplaySetLocked(*bay, *bay->closing, *reps); !s.ok()) {
@@ -259,18 +276,14 @@ absl::Status Bays::ReplaySetLocked(Bay& bay, SetScoring& scoring,
   // twice, and ones scored but not yet committed when the hub stopped are
   // recovered.
   scoring.repetitions = stored;
-  absl::Time since = absl::FromUnixMicros(
-      google::protobuf::util::TimeUtil::TimestampToMicroseconds(
-          scoring.set.started_at()));
   int recovered = 0;
   absl::Status bad;
   auto s = store_.VisitBatches(
-      bay.station_id, since, [&](const store::BatchRecord& record) {
-        v1::SampleBatch batch;
-        if (!batch.ParseFromString(record.payload)) {
-          bad = absl::DataLossError(
-              absl::StrCat("stored batch ", record.seq, " of ", bay.station_id,
-                           " (boot ", record.boot_id, ") does not parse"));
+      bay.station_id, TimeOf(scoring.set.started_at()),
+      [&](const store::BatchRecord& record) {
+        auto batch = ParseStored(record);
+        if (!batch.ok()) {
+          bad = batch.status();
           return false;
         }
         if (record.boot_id != bay.scored_boot_id) {
@@ -281,10 +294,11 @@ absl::Status Bays::ReplaySetLocked(Bay& bay, SetScoring& scoring,
           bay.scored_seq = std::max(bay.scored_seq, record.seq);
         }
         bay.newest_t_us = std::max(bay.newest_t_us, record.last_t_us);
-        for (v1::Repetition& rep : ScoreLocked(bay, scoring, batch)) {
+        for (v1::Repetition& rep : ScoreLocked(bay, scoring, *batch)) {
           if (rep.number() <= stored.size()) continue;
-          store_.AddRepetition(
-              rep, [](absl::Status s) { LogStoreFailure("repetition", s); });
+          store_.AddRepetition(rep, [](const absl::Status& s) {
+            LogStoreFailure("repetition", s);
+          });
           scoring.repetitions.push_back(std::move(rep));
           ++recovered;
         }
@@ -369,8 +383,9 @@ uint64_t Bays::Connect(const v1::StationHello& hello,
     SendFeedbackLocked(*bay);
   }
   if (evicted) evicted->Evict();
-  store_.SaveStation({hello.station_id(), hello, absl::Now()},
-                     [](absl::Status s) { LogStoreFailure("station", s); });
+  store_.SaveStation(
+      {hello.station_id(), hello, absl::Now()},
+      [](const absl::Status& s) { LogStoreFailure("station", s); });
   Log(LogLevel::kInfo, "station_connected")
       .With("station", hello.station_id())
       .With("boot_id", hello.boot_id())
@@ -482,10 +497,28 @@ void Bays::BatchCommitted(const std::string& station_id, uint64_t seq) {
 }
 
 void Bays::AttachScorer(Bay& bay, const v1::ExerciseSet& set) {
-  bay.running.emplace();
-  bay.running->set = set;
-  bay.running->scorer = std::make_unique<scoring::SetScorer>(
-      ToStanceSide(set.stance_side()), StationSensorsOf(bay.hello), config_);
+  bay.running = NewScoring(set, bay.hello);
+}
+
+Bays::SetScoring Bays::NewScoring(const v1::ExerciseSet& set,
+                                  const v1::StationHello& hello) const {
+  SetScoring scoring;
+  scoring.set = set;
+  scoring.scorer = std::make_unique<scoring::SetScorer>(
+      ToStanceSide(set.stance_side()), StationSensorsOf(hello), config_);
+  return scoring;
+}
+
+void Bays::KeepLocked(SetScoring& scoring, std::vector<v1::Repetition> reps,
+                      std::vector<v1::ClinicEvent>* events) {
+  for (v1::Repetition& rep : reps) {
+    store_.AddRepetition(
+        rep, [](const absl::Status& s) { LogStoreFailure("repetition", s); });
+    scoring.repetitions.push_back(rep);
+    v1::ClinicEvent event;
+    *event.mutable_repetition() = std::move(rep);
+    events->push_back(std::move(event));
+  }
 }
 
 std::optional<int64_t> Bays::StationNowLocked(const Bay& bay) const {
@@ -575,17 +608,10 @@ std::vector<v1::ClinicEvent> Bays::FinishClosingLocked(Bay& bay) {
   bay.closing.reset();
   bool partial = false;
   std::vector<v1::ClinicEvent> events;
-  for (v1::Repetition& rep : FinishLocked(bay, closing, &partial)) {
-    store_.AddRepetition(
-        rep, [](absl::Status s) { LogStoreFailure("repetition", s); });
-    closing.repetitions.push_back(rep);
-    v1::ClinicEvent event;
-    *event.mutable_repetition() = std::move(rep);
-    events.push_back(std::move(event));
-  }
+  KeepLocked(closing, FinishLocked(bay, closing, &partial), &events);
   // Behind its last repetitions in the writer's queue: a hub stopped before
   // they are stored scores the set again on its next start.
-  store_.SetScoredToItsEnd(closing.set.set_id(), [](absl::Status s) {
+  store_.SetScoredToItsEnd(closing.set.set_id(), [](const absl::Status& s) {
     LogStoreFailure("set scored to its end", s);
   });
   store_.AddEvent(
@@ -646,14 +672,7 @@ void Bays::ScoreBatch(const std::string& station_id, const std::string& boot_id,
     for (const auto& imu : batch.imu()) newest(imu.t_us());
     for (const auto& force : batch.force()) newest(force.t_us());
     auto keep = [&](SetScoring& scoring) {
-      for (v1::Repetition& rep : ScoreLocked(*bay, scoring, batch)) {
-        store_.AddRepetition(
-            rep, [](absl::Status s) { LogStoreFailure("repetition", s); });
-        scoring.repetitions.push_back(rep);
-        v1::ClinicEvent event;
-        *event.mutable_repetition() = std::move(rep);
-        events.push_back(std::move(event));
-      }
+      KeepLocked(scoring, ScoreLocked(*bay, scoring, batch), &events);
     };
     if (bay->closing) {
       keep(*bay->closing);
@@ -703,8 +722,10 @@ absl::StatusOr<v1::ExerciseSet> Bays::StartSet(
     if (!therapist.ok()) return therapist.status();
   }
   v1::ExerciseSet set;
+  v1::StationHello station;
   {
     std::lock_guard<std::mutex> lock(bay->mu);
+    station = bay->hello;
     if (bay->running) {
       return absl::FailedPreconditionError(
           absl::StrFormat("station %s is already running set %d; end it first",
@@ -721,7 +742,8 @@ absl::StatusOr<v1::ExerciseSet> Bays::StartSet(
   set.set_load(request.load().empty() ? "bodyweight" : request.load());
   set.set_level(request.level() == 0 ? 2 : request.level());
   set.set_therapist_id(request.therapist_id());
-  auto created = store_.CreateSet(set);
+  const absl::CivilDay day = absl::ToCivilDay(clock_(), zone_);
+  auto created = store_.CreateSet(set, absl::FormatCivilTime(day), station);
   if (!created.ok()) return created.status();
   {
     std::lock_guard<std::mutex> lock(bay->mu);
@@ -777,13 +799,7 @@ absl::StatusOr<v1::ExerciseSet> Bays::EndSet(const v1::EndSetRequest& request) {
       bay->closing = std::move(running);
       closing = true;
     } else {
-      for (v1::Repetition& rep : FinishLocked(*bay, running, &partial)) {
-        store_.AddRepetition(
-            rep, [](absl::Status s) { LogStoreFailure("repetition", s); });
-        v1::ClinicEvent event;
-        *event.mutable_repetition() = std::move(rep);
-        late.push_back(std::move(event));
-      }
+      KeepLocked(running, FinishLocked(*bay, running, &partial), &late);
     }
     bay->running.reset();
     SendFeedbackLocked(*bay);
@@ -833,32 +849,38 @@ absl::StatusOr<v1::RescoredSet> Bays::Rescore(int64_t set_id) {
     result.set_old_clean_repetitions(result.old_clean_repetitions() +
                                      r.clean());
   }
-  auto stations = store_.ListStations();
-  if (!stations.ok()) return stations.status();
-  // The scorer is fed as live scoring fed it: the station's sensors, the
-  // batches in the order they arrived, each cut to the set's bounds.
+  // The scorer is fed as live scoring fed it: the station's sensors as the
+  // set started, the batches in the order they arrived, each cut to the
+  // set's bounds.
   Bay context;
   context.station_id = set->station_id();
-  for (const store::StationRecord& r : *stations) {
-    if (r.station_id == set->station_id()) context.hello = r.hello;
+  auto kept = store_.StationOfSet(set_id);
+  if (!kept.ok()) return kept.status();
+  if (*kept) {
+    context.hello = **kept;
+  } else {
+    // A set from before hellos were kept: the station's latest.
+    auto stations = store_.ListStations();
+    if (!stations.ok()) return stations.status();
+    for (const store::StationRecord& r : *stations) {
+      if (r.station_id == set->station_id()) context.hello = r.hello;
+    }
   }
-  SetScoring rescoring;
-  rescoring.set = *set;
+  if (context.hello.sensors().empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "set ", set_id, ": the sensors of station ", set->station_id(),
+        " are not known, so it cannot be "
+        "re-scored"));
+  }
+  SetScoring rescoring = NewScoring(*set, context.hello);
   rescoring.set.set_scoring_version(scoring::ScoringVersionOf(config_));
-  rescoring.scorer = std::make_unique<scoring::SetScorer>(
-      ToStanceSide(set->stance_side()), StationSensorsOf(context.hello),
-      config_);
-  const absl::Time started = absl::FromUnixMicros(
-      TimeUtil::TimestampToMicroseconds(set->started_at()));
   const absl::Time ended =
-      set->has_ended_at()
-          ? absl::FromUnixMicros(
-                TimeUtil::TimestampToMicroseconds(set->ended_at()))
-          : absl::InfiniteFuture();
+      set->has_ended_at() ? TimeOf(set->ended_at()) : absl::InfiniteFuture();
   std::vector<v1::Repetition> reps;
   absl::Status bad;
   auto visited = store_.VisitBatches(
-      set->station_id(), started, [&](const store::BatchRecord& record) {
+      set->station_id(), TimeOf(set->started_at()),
+      [&](const store::BatchRecord& record) {
         // Past the set's end: on the station's clock when known (a backlog
         // can arrive long after), else by arrival.
         if (set->has_station_end_us()
@@ -866,20 +888,12 @@ absl::StatusOr<v1::RescoredSet> Bays::Rescore(int64_t set_id) {
                 : record.received_at > ended) {
           return false;
         }
-        if (record.boot_id == context.scored_boot_id &&
-            record.seq <= context.scored_seq) {
-          return true;
-        }
-        context.scored_boot_id = record.boot_id;
-        context.scored_seq = record.seq;
-        v1::SampleBatch batch;
-        if (!batch.ParseFromString(record.payload)) {
-          bad = absl::DataLossError(absl::StrCat(
-              "stored batch ", record.seq, " of ", record.station_id, " (boot ",
-              record.boot_id, ") does not parse"));
+        auto batch = ParseStored(record);
+        if (!batch.ok()) {
+          bad = batch.status();
           return false;
         }
-        for (v1::Repetition& rep : ScoreLocked(context, rescoring, batch)) {
+        for (v1::Repetition& rep : ScoreLocked(context, rescoring, *batch)) {
           reps.push_back(std::move(rep));
         }
         return true;

@@ -38,10 +38,12 @@ class StationConnection {
 class Bays {
  public:
   // `clock` is the hub's time, which a station's clock estimate relates to
-  // the station's (tests replace it).
+  // the station's (tests replace it); `zone` is the clinic's, whose days
+  // make a patient's sessions.
   Bays(store::ClinicStore& store, live::LiveBus& bus,
        scoring::ScoringConfig config = {},
-       std::function<absl::Time()> clock = &absl::Now);
+       std::function<absl::Time()> clock = &absl::Now,
+       absl::TimeZone zone = absl::UTCTimeZone());
   ~Bays();
 
   // Loads known stations and running sets (after a hub restart).
@@ -90,6 +92,13 @@ class Bays {
   static v1::StationStatus StatusLocked(const Bay& bay);
   void Publish(v1::ClinicEvent event);
   void AttachScorer(Bay& bay, const v1::ExerciseSet& set);
+  // A fresh scorer for the set, by the station's sensors in `hello`.
+  SetScoring NewScoring(const v1::ExerciseSet& set,
+                        const v1::StationHello& hello) const;
+  // Stores repetitions the set's scorer counted, keeps them with the set
+  // and adds their events.
+  void KeepLocked(SetScoring& scoring, std::vector<v1::Repetition> reps,
+                  std::vector<v1::ClinicEvent>* events);
   // Feeds the part of a batch taken within the set's bounds to its scorer;
   // the caller holds bay.mu.
   static std::vector<v1::Repetition> ScoreLocked(const Bay& bay,
@@ -117,6 +126,7 @@ class Bays {
   live::LiveBus& bus_;
   const scoring::ScoringConfig config_;
   const std::function<absl::Time()> clock_;
+  const absl::TimeZone zone_;
   mutable std::mutex mu_;  // guards bays_ (the map, not each bay)
   std::map<std::string, std::shared_ptr<Bay>> bays_;
   std::mutex set_control_mu_;  // serialises StartSet/EndSet

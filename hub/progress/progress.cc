@@ -304,7 +304,7 @@ PatientProgress ComputeProgress(absl::Span<const SetRecord> unordered,
   for (int i = 0; i <= current_week; ++i) {
     Week week;
     week.index = i;
-    week.monday = first_monday + 7 * i;
+    week.monday = first_monday + 7 * static_cast<absl::civil_diff_t>(i);
     out.weeks.push_back(week);
   }
   for (const Session& session : out.sessions) {
@@ -341,12 +341,13 @@ PatientProgress ComputeProgress(absl::Span<const SetRecord> unordered,
     SideProgress p;
     p.side = side;
     std::map<int, Pool> by_week;
+    // The latest set with repetitions decides readiness.
     const SetRecord* latest = nullptr;
-    const SetSummary* latest_summary = nullptr;
     for (const SetRecord* set : sets) {
       if (set->side != side) continue;
       p.set_ids.push_back(set->set_id);
       p.sets.push_back(SummariseSet(set->repetitions));
+      if (!set->repetitions.empty()) latest = set;
       by_week[WeekIndex(first_monday, DayOf(set->started_at, zone))].Add(*set);
       all_time[side].Add(*set);
       if (set->started_at >= as_of - config.asymmetry_window) {
@@ -354,17 +355,9 @@ PatientProgress ComputeProgress(absl::Span<const SetRecord> unordered,
       }
     }
     if (p.set_ids.empty()) continue;
-    // The latest set with repetitions decides readiness.
-    for (size_t i = p.sets.size(); i-- > 0;) {
-      if (p.sets[i].repetitions == 0) continue;
-      for (const SetRecord* set : sets) {
-        if (set->set_id == p.set_ids[i]) latest = set;
-      }
-      latest_summary = &p.sets[i];
-      break;
-    }
     if (latest != nullptr) {
-      p.readiness = ReadinessOf(*latest, *latest_summary, config);
+      p.readiness =
+          ReadinessOf(*latest, SummariseSet(latest->repetitions), config);
     } else {
       p.readiness.reason = "no repetitions recorded yet on this side";
     }

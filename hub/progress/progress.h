@@ -172,10 +172,10 @@ struct PatientProgress {
   std::optional<Asymmetry> asymmetry;  // when both sides were trained
 };
 
-// `sets` in any order; `as_of` is now (weeks after it are not shown, the
-// week holding it is in progress); days and weeks are the clinic's, in
-// `zone`.
-PatientProgress ComputeProgress(absl::Span<const SetRecord> sets,
+// `unordered`: the patient's sets in any order; `as_of` is now (weeks after
+// it are not shown, the week holding it is in progress); days and weeks are
+// the clinic's, in `zone`.
+PatientProgress ComputeProgress(absl::Span<const SetRecord> unordered,
                                 absl::Time as_of, absl::TimeZone zone,
                                 const ProgressConfig& config = {});
 

@@ -48,14 +48,10 @@ struct Errors {
   int n = 0;
 };
 
-// Keeps only the named sensors of a recording.
-Recording OnlySensors(Recording rec, const std::vector<Placement>& imus,
-                      bool force_plate) {
-  std::erase_if(rec.imu, [&](const auto& kv) {
-    return std::find(imus.begin(), imus.end(), kv.first) == imus.end();
-  });
-  if (!force_plate) rec.force.clear();
-  return rec;
+// The sensor at `placement` stops sending after `t_us` (unplugged, flat).
+void StopSensorAfter(Recording* rec, Placement placement, int64_t t_us) {
+  std::erase_if(rec->imu[placement],
+                [t_us](const ImuSample& s) { return s.t_us > t_us; });
 }
 
 // The quality category truth gives, on the items the scorer assessed. Truth
@@ -147,7 +143,7 @@ void CheckSegmentation(const std::vector<Placement>& imus, bool force_plate,
   for (const std::string& name : profiles) {
     for (StanceSide side : {StanceSide::kLeft, StanceSide::kRight}) {
       for (uint64_t seed = 1; seed <= 3; ++seed) {
-        const Recording rec = OnlySensors(
+        const Recording rec = WithOnlySensors(
             SimulateRecording(Profile(name, side), seed), imus, force_plate);
         const std::string label = Label(name, side, seed);
         const std::vector<Repetition> found = ScoreRecording(rec);
@@ -208,7 +204,7 @@ TEST(MultiSensor, SegmentsOnSacralTiltWithoutLegSensors) {
 TEST(MultiSensor, WithoutASacralImuThePelvisIsNotAssessed) {
   const Recording full =
       SimulateRecording(Profile("trendelenburg", StanceSide::kLeft), 2);
-  const Recording rec = OnlySensors(
+  const Recording rec = WithOnlySensors(
       full, {Placement::kThigh, Placement::kShank, Placement::kSternum}, true);
   const std::vector<Repetition> reps = ScoreRecording(rec);
   ASSERT_EQ(reps.size(), rec.truth.size());
@@ -376,8 +372,7 @@ TEST(MultiSensor, RepetitionsDoNotDependOnBatchSize) {
   };
   Recording stopping = simulate("moderate", StanceSide::kLeft, 7);
   const int64_t stop = stopping.truth[4].start_us + 500'000;
-  std::erase_if(stopping.imu[Placement::kSternum],
-                [stop](const ImuSample& s) { return s.t_us > stop; });
+  StopSensorAfter(&stopping, Placement::kSternum, stop);
   const std::vector<std::pair<std::string, Recording>> recordings = {
       {"moderate", simulate("moderate", StanceSide::kRight, 4)},
       {"trendelenburg", simulate("trendelenburg", StanceSide::kLeft, 3)},
@@ -385,12 +380,13 @@ TEST(MultiSensor, RepetitionsDoNotDependOnBatchSize) {
       {"sternum stops", stopping},
       // Quick reps on the sacral tilt: its attitude corrected only while
       // still is tracked the same however the samples come.
-      {"fast, sacrum only", OnlySensors(simulate("fast", StanceSide::kRight, 5),
-                                        {Placement::kSacrum}, false)},
+      {"fast, sacrum only",
+       WithOnlySensors(simulate("fast", StanceSide::kRight, 5),
+                       {Placement::kSacrum}, false)},
       // The plate alone: touch-downs and the calibration movement are
       // bridged the same however the samples come.
       {"touchdown, plate only",
-       OnlySensors(simulate("touchdown", StanceSide::kLeft, 2), {}, true)},
+       WithOnlySensors(simulate("touchdown", StanceSide::kLeft, 2), {}, true)},
   };
   for (const auto& [name, rec] : recordings) {
     SetScorer reference(rec.meta.stance_side, SensorsOf(rec));
@@ -431,11 +427,10 @@ TEST(MultiSensor, PartialRepetitionAtTheEndOfTheSet) {
 // reported partial, and the ones before are counted once each.
 TEST(MultiSensor, PartialQuickRepetitionOnTheSacralTilt) {
   Recording rec =
-      OnlySensors(SimulateRecording(Profile("fast", StanceSide::kLeft), 6),
-                  {Placement::kSacrum}, false);
+      WithOnlySensors(SimulateRecording(Profile("fast", StanceSide::kLeft), 6),
+                      {Placement::kSacrum}, false);
   const int64_t cut = rec.truth.back().start_us + 500'000;
-  std::erase_if(rec.imu[Placement::kSacrum],
-                [cut](const ImuSample& s) { return s.t_us > cut; });
+  StopSensorAfter(&rec, Placement::kSacrum, cut);
   SetScorer scorer(StanceSide::kLeft, SensorsOf(rec));
   const std::vector<Repetition> reps = FeedOnline(scorer, rec, 25'000, nullptr);
   EXPECT_EQ(reps.size(), rec.truth.size() - 1);
@@ -453,11 +448,12 @@ TEST(MultiSensor, LongPauseAtTheBottomIsOneRepetition) {
     p.repetitions = 6;
     const Recording rec = SimulateRecording(p, 22);
     EXPECT_EQ(ScoreRecording(rec).size(), 6u) << name;
-    EXPECT_EQ(
-        ScoreRecording(OnlySensors(rec, {Placement::kSacrum}, false)).size(),
-        6u)
+    EXPECT_EQ(ScoreRecording(WithOnlySensors(rec, {Placement::kSacrum}, false))
+                  .size(),
+              6u)
         << name;
-    EXPECT_EQ(ScoreRecording(OnlySensors(rec, {}, true)).size(), 6u) << name;
+    EXPECT_EQ(ScoreRecording(WithOnlySensors(rec, {}, true)).size(), 6u)
+        << name;
   }
 }
 
@@ -528,7 +524,7 @@ TEST(MultiSensor, RepetitionUnderWayForOverAMinuteIsDropped) {
   const Recording rec =
       Concatenated(SimulateRecording(p, 2), SimulateRecording(usual, 2));
   for (const Recording& station :
-       {rec, OnlySensors(rec, {Placement::kSacrum}, false)}) {
+       {rec, WithOnlySensors(rec, {Placement::kSacrum}, false)}) {
     SetScorer scorer(StanceSide::kLeft, SensorsOf(station));
     size_t most = 0;
     const std::vector<Repetition> reps =
@@ -588,7 +584,7 @@ TEST(MultiSensor, QuickShallowRepetitionsOnTheSacralImuAlone) {
           const Recording full = SimulateRecording(p, seed);
           for (bool plate : {false, true}) {
             const Recording rec =
-                OnlySensors(full, {Placement::kSacrum}, plate);
+                WithOnlySensors(full, {Placement::kSacrum}, plate);
             const std::string label = absl::StrFormat(
                 "%s tempo %g knee %g%s", Label("fast", side, seed), tempo,
                 knee_deg, plate ? " with plate" : "");
@@ -682,7 +678,7 @@ TEST(MultiSensor, OneSampleFarInTheFutureIsIgnored) {
     return corrupt ? t_us + 1'000'000'000'000 : t_us;
   };
   for (const Recording& station :
-       {rec, OnlySensors(rec, {Placement::kSacrum}, false)}) {
+       {rec, WithOnlySensors(rec, {Placement::kSacrum}, false)}) {
     for (int64_t batch_us : {25'000, 500'000}) {
       SetScorer scorer(StanceSide::kLeft, SensorsOf(station));
       const std::vector<Repetition> reps = FeedOnline(
@@ -714,7 +710,7 @@ TEST(MultiSensor, RestartOfTheStationClockMidSetKeepsScoring) {
     return t_us < reboot ? t_us : t_us - back;
   };
   for (const Recording& station :
-       {rec, OnlySensors(rec, {Placement::kSacrum}, false)}) {
+       {rec, WithOnlySensors(rec, {Placement::kSacrum}, false)}) {
     std::vector<Repetition> in_25_ms;
     for (int64_t batch_us : {25'000, 500'000, 1'000'000, 2'000'000}) {
       const std::string label =
@@ -799,8 +795,7 @@ TEST(MultiSensor, SaturationIsReported) {
 TEST(MultiSensor, SensorThatStopsMidSetLosesOnlyItsMetrics) {
   Recording rec = SimulateRecording(Profile("moderate", StanceSide::kLeft), 7);
   const int64_t stop = rec.truth[4].start_us + 500'000;
-  std::erase_if(rec.imu[Placement::kSternum],
-                [stop](const ImuSample& s) { return s.t_us > stop; });
+  StopSensorAfter(&rec, Placement::kSternum, stop);
   SetScorer scorer(StanceSide::kLeft, SensorsOf(rec));
   std::vector<int64_t> returned_at;
   const std::vector<Repetition> reps =
@@ -821,8 +816,7 @@ TEST(MultiSensor, SensorThatStopsMidSetLosesOnlyItsMetrics) {
 TEST(MultiSensor, SegmentationSourceThatStopsHandsOver) {
   Recording rec = SimulateRecording(Profile("level", StanceSide::kLeft), 8);
   const int64_t stop = rec.truth[5].end_us + 300'000;
-  std::erase_if(rec.imu[Placement::kShank],
-                [stop](const ImuSample& s) { return s.t_us > stop; });
+  StopSensorAfter(&rec, Placement::kShank, stop);
   const std::vector<Repetition> reps = ScoreRecording(rec);
   ASSERT_EQ(reps.size(), rec.truth.size());
   EXPECT_EQ(reps[5].segmented_by, "knee flexion");
@@ -887,12 +881,11 @@ TEST(MultiSensor, StalledSegmentationKeepsMemoryBounded) {
   PatientProfile p = Profile("level", StanceSide::kRight);
   p.repetitions = 3;
   p.standing_tail_s = 200;
-  Recording rec = OnlySensors(
+  Recording rec = WithOnlySensors(
       SimulateRecording(p, 5),
       {Placement::kThigh, Placement::kShank, Placement::kSternum}, false);
   const int64_t stop = rec.truth[1].end_us + 1'000'000;
-  std::erase_if(rec.imu[Placement::kShank],
-                [stop](const ImuSample& s) { return s.t_us > stop; });
+  StopSensorAfter(&rec, Placement::kShank, stop);
   SetScorer scorer(StanceSide::kRight, SensorsOf(rec));
   size_t most = 0;
   EXPECT_EQ(FeedOnline(scorer, rec, 25'000, nullptr, &most).size(), 2u);
@@ -901,7 +894,7 @@ TEST(MultiSensor, StalledSegmentationKeepsMemoryBounded) {
   EXPECT_LT(most, 3 * 71 * 200u) << most;
 
   // A station none of whose sensors can segment (a sternal IMU alone).
-  const Recording sternum = OnlySensors(rec, {Placement::kSternum}, false);
+  const Recording sternum = WithOnlySensors(rec, {Placement::kSternum}, false);
   SetScorer alone(StanceSide::kRight, SensorsOf(sternum));
   most = 0;
   EXPECT_TRUE(FeedOnline(alone, sternum, 25'000, nullptr, &most).empty());
@@ -1055,8 +1048,7 @@ TEST(ArmStrategy, WristThatStopsMidSetIsNotAssessedFromThenOn) {
   Recording rec = SimulateRecording(
       WithWrist(Profile("moderate", StanceSide::kLeft), 0.5), 7);
   const int64_t stop = rec.truth[4].start_us + 500'000;
-  std::erase_if(rec.imu[Placement::kWrist],
-                [stop](const ImuSample& s) { return s.t_us > stop; });
+  StopSensorAfter(&rec, Placement::kWrist, stop);
   SetScorer scorer(StanceSide::kLeft, SensorsOf(rec));
   std::vector<int64_t> returned_at;
   const std::vector<Repetition> reps =

@@ -23,7 +23,7 @@
 namespace stephub::store {
 namespace {
 
-constexpr int kSchemaVersion = 7;
+constexpr int kSchemaVersion = 9;
 // Writes taken into one transaction at most; bounds commit latency.
 constexpr size_t kMaxGroup = 512;
 
@@ -130,6 +130,22 @@ ALTER TABLE sets ADD COLUMN therapist_id INTEGER REFERENCES
     // 7: sets ended before their station's data reached their end.
     R"sql(
 ALTER TABLE sets ADD COLUMN awaiting_data INTEGER NOT NULL DEFAULT 0;
+)sql",
+    // 8: sessions, a patient's visit on one clinic day. Sets from before
+    // have none (the progress view groups them by day all the same).
+    R"sql(
+CREATE TABLE sessions(
+  session_id INTEGER PRIMARY KEY,
+  patient_id INTEGER NOT NULL REFERENCES patients(patient_id),
+  day TEXT NOT NULL,
+  started_us INTEGER NOT NULL,
+  note TEXT NOT NULL DEFAULT '',
+  UNIQUE(patient_id, day));
+ALTER TABLE sets ADD COLUMN session_id INTEGER REFERENCES sessions(session_id);
+)sql",
+    // 9: the station's hello as each set started (its sensors).
+    R"sql(
+ALTER TABLE sets ADD COLUMN station_hello BLOB;
 )sql",
 };
 static_assert(std::size(kMigrations) == kSchemaVersion);
@@ -305,7 +321,7 @@ v1::Patient PatientFrom(const Statement& row) {
 constexpr char kSetColumns[] =
     "s.set_id, s.station_id, s.patient_id, s.stance_side, s.exercise, s.load, "
     "s.level, s.started_us, s.ended_us, p.display_name, s.station_start_us, "
-    "s.station_end_us, s.scoring_version, s.therapist_id";
+    "s.station_end_us, s.scoring_version, s.therapist_id, s.session_id";
 
 v1::ExerciseSet SetFrom(const Statement& row) {
   v1::ExerciseSet set;
@@ -328,6 +344,7 @@ v1::ExerciseSet SetFrom(const Statement& row) {
   if (!row.IsNull(11)) set.set_station_end_us(row.Int(11));
   if (!row.IsNull(12)) set.set_scoring_version(row.Text(12));
   if (!row.IsNull(13)) set.set_therapist_id(row.Int(13));
+  if (!row.IsNull(14)) set.set_session_id(row.Int(14));
   return set;
 }
 
@@ -536,33 +553,98 @@ class SqliteStore final : public ClinicStore {
     return st.status();
   }
 
-  absl::StatusOr<v1::ExerciseSet> CreateSet(v1::ExerciseSet set) override {
+  absl::StatusOr<v1::ExerciseSet> CreateSet(
+      v1::ExerciseSet set, const std::string& clinic_day,
+      const v1::StationHello& station) override {
     const int64_t now = ToUs(absl::Now());
-    auto id = Insert(
-        "INSERT INTO sets(station_id, patient_id, stance_side, exercise, "
-        "load, level, started_us, station_start_us, scoring_version, "
-        "therapist_id) VALUES(?,?,?,?,?,?,?,?,?,?)",
-        [&](Statement& st) {
-          st.Bind(1, set.station_id())
-              .Bind(2, set.patient_id())
-              .Bind(3, static_cast<int64_t>(set.stance_side()))
-              .Bind(4, set.exercise())
-              .Bind(5, set.load())
-              .Bind(6, static_cast<int64_t>(set.level()))
-              .Bind(7, now)
-              .BindOrNull(8, set.has_station_start_us()
-                                 ? std::optional(set.station_start_us())
-                                 : std::nullopt)
-              // None yet: the set's results are whatever version they carry.
-              .BindOrNull(9, set.scoring_version().empty()
-                                 ? std::nullopt
-                                 : std::optional(set.scoring_version()))
-              .BindOrNull(10, set.therapist_id() > 0
-                                  ? std::optional(set.therapist_id())
-                                  : std::nullopt);
-        });
-    if (!id.ok()) return id.status();
-    return GetSet(*id);
+    int64_t id = 0;
+    auto s = WriteAndWait([&](sqlite3* db) -> absl::Status {
+      // The day's first set begins the patient's session.
+      Statement session(db,
+                        "INSERT OR IGNORE INTO sessions(patient_id, day, "
+                        "started_us) VALUES(?,?,?)");
+      session.Bind(1, set.patient_id()).Bind(2, clinic_day).Bind(3, now);
+      if (auto r = session.Run(); !r.ok()) return r;
+      Statement find(db,
+                     "SELECT session_id FROM sessions WHERE patient_id = ? "
+                     "AND day = ?");
+      find.Bind(1, set.patient_id()).Bind(2, clinic_day);
+      if (!find.Step()) {
+        return find.status().ok() ? absl::InternalError("session not found")
+                                  : find.status();
+      }
+      const int64_t session_id = find.Int(0);
+      Statement st(db,
+                   "INSERT INTO sets(station_id, patient_id, stance_side, "
+                   "exercise, load, level, started_us, station_start_us, "
+                   "scoring_version, therapist_id, session_id, "
+                   "station_hello) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)");
+      st.Bind(1, set.station_id())
+          .Bind(2, set.patient_id())
+          .Bind(3, static_cast<int64_t>(set.stance_side()))
+          .Bind(4, set.exercise())
+          .Bind(5, set.load())
+          .Bind(6, static_cast<int64_t>(set.level()))
+          .Bind(7, now)
+          .BindOrNull(8, set.has_station_start_us()
+                             ? std::optional(set.station_start_us())
+                             : std::nullopt)
+          // None yet: the set's results are whatever version they carry.
+          .BindOrNull(9, set.scoring_version().empty()
+                             ? std::nullopt
+                             : std::optional(set.scoring_version()))
+          .BindOrNull(10, set.therapist_id() > 0
+                              ? std::optional(set.therapist_id())
+                              : std::nullopt)
+          .Bind(11, session_id)
+          .BindBlob(12, station.SerializeAsString());
+      auto r = st.Run();
+      id = sqlite3_last_insert_rowid(db);
+      return r;
+    });
+    if (!s.ok()) return s;
+    return GetSet(id);
+  }
+
+  absl::StatusOr<std::optional<v1::StationHello>> StationOfSet(
+      int64_t set_id) override {
+    std::lock_guard<std::mutex> lock(reader_mu_);
+    Statement st(reader_db_, "SELECT station_hello FROM sets WHERE set_id = ?");
+    if (auto s = st.prepared(); !s.ok()) return s;
+    st.Bind(1, set_id);
+    if (!st.Step()) {
+      if (auto s = st.status(); !s.ok()) return s;
+      return absl::NotFoundError(absl::StrCat("no set ", set_id));
+    }
+    if (st.IsNull(0)) return std::optional<v1::StationHello>();
+    v1::StationHello hello;
+    if (!hello.ParseFromString(st.Text(0))) {
+      return absl::DataLossError(absl::StrCat(
+          "set ", set_id, ": stored station hello does not parse"));
+    }
+    return std::optional<v1::StationHello>(std::move(hello));
+  }
+
+  absl::StatusOr<std::vector<v1::Session>> SessionsOfPatient(
+      int64_t patient_id) override {
+    return QuerySessions("WHERE patient_id = ? ORDER BY day, session_id",
+                         patient_id);
+  }
+
+  absl::StatusOr<v1::Session> SetSessionNote(int64_t session_id,
+                                             const std::string& note) override {
+    auto s = WriteAndWait([&](sqlite3* db) {
+      Statement st(db, "UPDATE sessions SET note = ? WHERE session_id = ?");
+      st.Bind(1, note).Bind(2, session_id);
+      return st.Run();
+    });
+    if (!s.ok()) return s;
+    auto found = QuerySessions("WHERE session_id = ?", session_id);
+    if (!found.ok()) return found.status();
+    if (found->empty()) {
+      return absl::NotFoundError(absl::StrCat("no session ", session_id));
+    }
+    return found->front();
   }
 
   void SetScoredToItsEnd(int64_t set_id, CommitCallback done) override {
@@ -812,6 +894,41 @@ class SqliteStore final : public ClinicStore {
     return id;
   }
 
+  absl::StatusOr<std::vector<v1::Session>> QuerySessions(
+      const std::string& where, int64_t arg) {
+    std::vector<v1::Session> out;
+    {
+      std::lock_guard<std::mutex> lock(reader_mu_);
+      const std::string sql = absl::StrCat(
+          "SELECT session_id, patient_id, day, started_us, note FROM "
+          "sessions ",
+          where);
+      Statement st(reader_db_, sql.c_str());
+      if (auto s = st.prepared(); !s.ok()) return s;
+      st.Bind(1, arg);
+      while (st.Step()) {
+        v1::Session session;
+        session.set_session_id(st.Int(0));
+        session.set_patient_id(st.Int(1));
+        session.set_day(st.Text(2));
+        SetTimestamp(FromUs(st.Int(3)), session.mutable_started_at());
+        session.set_note(st.Text(4));
+        out.push_back(std::move(session));
+      }
+      if (auto s = st.status(); !s.ok()) return s;
+    }
+    for (v1::Session& session : out) {
+      std::lock_guard<std::mutex> lock(reader_mu_);
+      Statement st(reader_db_,
+                   "SELECT set_id FROM sets WHERE session_id = ? ORDER BY "
+                   "set_id");
+      st.Bind(1, session.session_id());
+      while (st.Step()) session.add_set_ids(st.Int(0));
+      if (auto s = st.status(); !s.ok()) return s;
+    }
+    return out;
+  }
+
   absl::StatusOr<std::vector<v1::Therapist>> QueryTherapists(
       const std::string& where, std::optional<int64_t> arg) {
     std::lock_guard<std::mutex> lock(reader_mu_);
@@ -925,7 +1042,7 @@ class SqliteStore final : public ClinicStore {
 
 int SqliteSchemaVersion() { return kSchemaVersion; }
 
-absl::StatusOr<BackupInfo> VerifySqliteBackup(const std::string& path) {
+absl::StatusOr<DatabaseInfo> VerifyClinicDatabase(const std::string& path) {
   sqlite3* db = nullptr;
   if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) !=
       SQLITE_OK) {
@@ -952,7 +1069,7 @@ absl::StatusOr<BackupInfo> VerifySqliteBackup(const std::string& path) {
     return absl::DataLossError(
         absl::StrCat(path, " fails SQLite's integrity check: ", *check));
   }
-  BackupInfo info;
+  DatabaseInfo info;
   auto version = single("PRAGMA user_version");
   if (!version.ok()) return version.status();
   info.schema_version = std::atoi(version->c_str());

@@ -79,8 +79,21 @@ class ClinicStore {
   virtual absl::StatusOr<int64_t> CountBatches(
       const std::string& station_id) = 0;
 
-  // Assigns set_id and started_at; keeps station_start_us if set.
-  virtual absl::StatusOr<v1::ExerciseSet> CreateSet(v1::ExerciseSet set) = 0;
+  // Assigns set_id, started_at and session_id: the patient's session of
+  // `clinic_day` (YYYY-MM-DD), begun by this set if it is the day's first.
+  // Keeps station_start_us if set.
+  // `station` is the station's hello as the set starts: the sensors its
+  // samples come from, which re-scoring needs even if the station changes.
+  virtual absl::StatusOr<v1::ExerciseSet> CreateSet(
+      v1::ExerciseSet set, const std::string& clinic_day,
+      const v1::StationHello& station) = 0;
+  // The station's hello kept with the set; nullopt for sets from before.
+  virtual absl::StatusOr<std::optional<v1::StationHello>> StationOfSet(
+      int64_t set_id) = 0;
+  virtual absl::StatusOr<std::vector<v1::Session>> SessionsOfPatient(
+      int64_t patient_id) = 0;
+  virtual absl::StatusOr<v1::Session> SetSessionNote(
+      int64_t session_id, const std::string& note) = 0;
   // `awaiting_data`: the station's data has not reached the set's end yet
   // (SetsAwaitingData).
   virtual absl::StatusOr<v1::ExerciseSet> EndSet(
@@ -135,16 +148,17 @@ absl::StatusOr<std::unique_ptr<ClinicStore>> OpenSqliteStore(
 // The schema version this build writes.
 int SqliteSchemaVersion();
 
-// What a backup file holds, once it has passed SQLite's integrity check and
-// its schema is one this build can open.
-struct BackupInfo {
+// What a clinic database file holds (a backup, or the hub's own while the
+// hub is stopped), once it has passed SQLite's integrity check and its
+// schema is one this build can open.
+struct DatabaseInfo {
   int schema_version = 0;
   int64_t patients = 0;
   int64_t sets = 0;
   int64_t repetitions = 0;
   int64_t sample_batches = 0;
 };
-absl::StatusOr<BackupInfo> VerifySqliteBackup(const std::string& path);
+absl::StatusOr<DatabaseInfo> VerifyClinicDatabase(const std::string& path);
 
 }  // namespace stephub::store
 
