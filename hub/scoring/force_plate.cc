@@ -464,7 +464,12 @@ double ComDepthTracker::Add(int64_t t_us, double fz_n, bool standing) {
                (dip > kFallShare || (dip > kArmShare && FellFast()))) {
       // Judged once per fall, where it starts.
       armed_ = false;
-      if (IsFreeFootLoad(dip, body_)) BeginSharing(FallStart());
+      // Once the body has pushed up after a touch-down, a fall is the rise
+      // slowing, wherever the estimate has the body (its bridge may be off).
+      const bool rising_after_touch = shared_since_rest_us_ && pushed_up_;
+      if (IsFreeFootLoad(dip, body_) && !rising_after_touch) {
+        BeginSharing(FallStart());
+      }
     }
   }
   BodyMotion& body = sharing_ ? sharing_->before.body : body_;

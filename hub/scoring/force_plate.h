@@ -154,7 +154,11 @@ struct LoadSharing {
 // longer interval (> 1 s: the patient stood on both feet, as in the
 // calibration movement, and the body's force cannot be told from the
 // load's) the body ends it at rest at standing height. Once the body is at
-// rest after a rise it is taken to stand again at standing height.
+// rest after a rise it is taken to stand again at standing height. After a
+// touch-down, where the bridge may have left the estimate off, the rise is
+// read from the force itself: it pushes above body weight, then slows below
+// it; such a fall is the rise slowing, not a second touch-down, and the
+// rest after it is standing.
 class ComDepthTracker {
  public:
   ComDepthTracker(double weight_n, int64_t t_us);

@@ -228,6 +228,28 @@ TEST(ComDepthTracker, HoldsThroughATouchDownAtTheBottom) {
   }
 }
 
+TEST(ComDepthTracker, TheRiseAfterATouchDownIsNoSecondOne) {
+  // The foot leans on the floor harder in the middle of the touch-down than
+  // at its landing and lift, which the bridge cannot see: the estimate
+  // leaves the interval some 0.35 m/s too slow and still sinks as the body
+  // rises. The force's dip as the rise slows is still no second touch-down
+  // (the body has pushed up since the foot lifted), and once the body is at
+  // rest it stands at standing height.
+  const StepDown rep;
+  const double on = rep.bottom_s() - 0.2;
+  const auto load = [&](double t) {
+    const double s = std::clamp((t - on - 0.1) / 0.2, 0.0, 1.0);
+    return LinearRampLoad(t, on, on + 0.4, 0.2 * kWeightN) +
+           0.35 * kWeightN * std::pow(std::sin(kPi * s), 2);
+  };
+  std::vector<LoadSharing> sharings;
+  const auto [deepest, last] =
+      Track([&](double t) { return rep.ForceAt(t) - load(t); }, rep.end_s() + 1,
+            &sharings);
+  EXPECT_EQ(sharings.size(), 1u);
+  EXPECT_NEAR(last, 0, 1);
+}
+
 TEST(ComDepthTracker, QuickRepsDeceleratingHardAreNoTouchDown) {
   // A fast rise slows at 14% of g near its top: the body, not a foot.
   StepDown rep;
