@@ -164,12 +164,11 @@ std::vector<std::pair<int64_t, double>> BinMeans(
 // force: it is followed in 10 ms strides while it is steeper than the
 // body's own force changes (kFallShare of body weight per kFastFallUs;
 // slower changes are the body braking or pushing, not the foot), then the
-// extreme of the last stride is taken; with `skip_to_steep`, readings up
-// to where it first gets that steep are passed over. `force(i)` and
-// `t_us(i)` read reading i.
+// extreme of the last stride is taken. `force(i)` and `t_us(i)` read
+// reading i.
 template <typename Force, typename Time>
 size_t RampEnd(size_t from, size_t count, int step, bool lowest,
-               bool skip_to_steep, double weight_n, Force force, Time t_us) {
+               double weight_n, Force force, Time t_us) {
   const double steep_n_per_us = kFallShare * weight_n / kFastFallUs;
   const auto further = [&](size_t i, size_t j) {
     return lowest ? force(i) - force(j) : force(j) - force(i);
@@ -186,10 +185,6 @@ size_t RampEnd(size_t from, size_t count, int step, bool lowest,
     return further(i, j) > steep_n_per_us * std::abs(t_us(j) - t_us(i));
   };
   size_t i = from;
-  if (skip_to_steep) {
-    // Past the body's own slower change at the end of the readings.
-    for (auto j = stride(i); j && !steep(i, *j); j = stride(i)) i += step;
-  }
   for (auto j = stride(i); j && steep(i, *j); j = stride(i)) i = *j;
   size_t best = i;
   for (size_t k = i;; k += step) {
@@ -557,7 +552,7 @@ size_t ComDepthTracker::FallStart() const {
   return first +
          RampEnd(
              history_.size() - 1 - first, history_.size() - first, -1, false,
-             false, weight_n_,
+             weight_n_,
              [&](size_t k) { return history_[first + k].smoothed_force_n; },
              [&](size_t k) { return history_[first + k].t_us; });
 }
@@ -592,7 +587,7 @@ void ComDepthTracker::EndSharing(int64_t t_us) {
   const std::vector<PlateForce>& plate = sharing_->readings;
   if (plate.empty() || t_us - before.t_us > kMaxBridgeUs) {
     // Long on both feet: standing (the calibration movement is this); if
-    // not, the estimate is high, the safe side (see kRegainShare).
+    // not, the next rest puts the estimate right.
     body_ = {};
   } else {
     const int64_t landing_near_us = SteepestChange(
