@@ -42,8 +42,9 @@ constexpr int64_t kFastFallUs = 50'000;
 // each fall is judged once, where it starts, and not again on the way back
 // up).
 constexpr double kArmShare = 0.01;
-// Quick reps reach 0.35-0.45 m/s; a foot's load of a tenth of body weight
-// integrated as the body's adds 1 m/s per second, half the weight in 0.2 s.
+// Quick reps reach 0.3-0.5 m/s; a foot's load of a tenth of body weight
+// integrated as the body's adds 1 m/s per second, half the weight 1 m/s in
+// 0.2 s.
 constexpr double kMaxBodySpeedMps = 0.8;
 // Deep: past the segmenter's entry into a repetition (15 mm). Not rising:
 // a rise slowing down at 3% of g or more moves at >= 0.04 m/s.

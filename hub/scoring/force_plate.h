@@ -101,7 +101,7 @@ std::vector<double> BodyForceAcross(absl::Span<const PlateForce> plate,
 bool IsFreeFootLoad(double dip_share, const BodyMotion& body);
 
 // Whether a centre of mass could move this fast vertically in a controlled
-// step-down: quick, shallow reps reach about 0.4 m/s, a foot's load
+// step-down: quick, shallow reps reach 0.3-0.5 m/s, a foot's load
 // integrated as the body's falls past 1 m/s within a few tenths of a second.
 bool IsBodySpeed(double speed_mps);
 
