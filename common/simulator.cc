@@ -51,8 +51,7 @@ constexpr double kTrunkRollSwayDeg = 0.2;
 constexpr double kTrunkTiltSwayDeg = 0.3;
 constexpr double kTrunkHeadingSwayDeg = 0.3;
 constexpr double kCopSwayForwardRatio = 1.5;
-// Force plate noise (load cells) and the COP validity limit of the format.
-constexpr double kForceNoiseN = 2;
+// Centre-of-pressure noise and the COP validity limit of the format.
 constexpr double kCopNoiseMm = 0.3;
 constexpr double kCopMinForceN = 20;
 // A touch-down of the free foot: its length, where it is centred relative to
@@ -261,9 +260,24 @@ struct Pose {
   Vec3 com;        // whole body
 };
 
-// Raised cosine from 0 to 1 over s in [0, 1].
+// Raised cosine from 0 to 1 over s in [0, 1]: zero slope at both ends, but
+// not zero curvature. Fine for the free foot's load, an outside force that
+// may change quickly; not for the body's own motion (see MinimumJerk).
 double RaisedCosine(double s) {
   return 0.5 * (1 - std::cos(kPi * std::clamp(s, 0.0, 1.0)));
+}
+
+// Minimum-jerk path from 0 to 1 over s in [0, 1] (Flash and Hogan, J
+// Neurosci 1985: smooth voluntary movements follow it closely): zero speed
+// and zero acceleration at both ends. The body's lowering, hold and rising
+// are joined with it, so its acceleration, and with it the plate's force,
+// is continuous through every join; a raised cosine's would step there by
+// up to an eighth of body weight, which looks like a foot landing.
+double MinimumJerk(double s) {
+  s = std::clamp(s, 0.0, 1.0);
+  // Rounding can take the polynomial a hair past 1 near s = 1, and a depth
+  // below 0 would make the drop's fractional power NaN.
+  return std::min(1.0, s * s * s * (10 + s * (-15 + 6 * s)));
 }
 
 // Bisection for the x in [lo, hi] where the monotone f crosses target;
@@ -290,7 +304,7 @@ double Solve(F f, double target, double lo, double hi) {
 // is when standing nominally (without sway).
 //
 // Every angle and the pelvis's horizontal path are prescribed, scaled by the
-// depth of the repetition (a raised cosine): pelvic obliquity, forward tilt
+// depth of the repetition (a minimum-jerk path): pelvic obliquity, forward tilt
 // and turning at the sacral IMU, the sacrum moving back (the hips sit back)
 // and sideways (with the drop), the knee's flexion and its turn, the trunk's
 // lean and flexion. The stance foot stays on the step and the shank and
@@ -361,11 +375,11 @@ class Kinematics {
       ph.shape = r.shape;
       ph.depth = 1;
       if (t < Seconds(r.bottom_us)) {
-        ph.depth = RaisedCosine((t - Seconds(r.start_us)) /
-                                (Seconds(r.bottom_us) - Seconds(r.start_us)));
+        ph.depth = MinimumJerk((t - Seconds(r.start_us)) /
+                               (Seconds(r.bottom_us) - Seconds(r.start_us)));
       } else if (t > Seconds(r.rise_us)) {
-        ph.depth = 1 - RaisedCosine((t - Seconds(r.rise_us)) /
-                                    (Seconds(r.end_us) - Seconds(r.rise_us)));
+        ph.depth = 1 - MinimumJerk((t - Seconds(r.rise_us)) /
+                                   (Seconds(r.end_us) - Seconds(r.rise_us)));
       }
     }
     if (r.touchdown_end_us > r.touchdown_start_us) {
@@ -919,7 +933,8 @@ ForceSample StepDownSimulator::State::SampleForce(int64_t t_us) {
   // foot takes its share, the plate the rest.
   const double ground = mass * (kGravity + accel.z);
   const double on_floor = now.phase.touchdown * mass * kGravity;
-  const double fz = ground - on_floor + Gaussian(force_rng, 0, kForceNoiseN);
+  const double fz =
+      ground - on_floor + Gaussian(force_rng, 0, profile.force_noise_n);
   auto [cop_x, cop_y] =
       kinematics.CopMm(kinematics.Seconds(t_us), now.phase.depth, now.pose,
                        accel, on_floor / ground);

@@ -97,6 +97,7 @@ struct PatientProfile {
   double gyro_bias_walk_radps_per_s = 0.0005;  // random-walk drift
   double mount_tilt_max_deg = 5;               // sensor tilt on the segment
   double mount_heading_max_deg = 1;            // sensor heading on the segment
+  double force_noise_n = 2;  // the plate's load cells, white noise, 1 sigma
   double imu_rate_hz = 200;
   double force_rate_hz = 1000;
 };

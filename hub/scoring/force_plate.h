@@ -51,27 +51,70 @@ struct PlateForce {
   double fz_n = 0;
 };
 
-// The body's own vertical force over a load-sharing interval, one value per
-// reading of `plate`, which runs from where the plate's force began to fall
-// to where, back up, it levelled off. The free foot's load is what the force
-// lost in its fall at the start and regained in its rise at the end
-// (followed while steeper than a body's own force changes, see
-// ComDepthTracker), changing linearly in between; the body's force is the
-// plate's plus that load, and during the fall and the rise themselves (a
-// foot loads and unloads in tens of milliseconds) it is the force just
-// before and just after them.
+// The free foot's load on the floor over a load-sharing interval: it lands,
+// ramping up to on_n over on_ramp_us centred on on_us, and lifts, ramping
+// down from off_n over off_ramp_us centred on off_us; in between it changes
+// linearly (the plate cannot tell a load shifting slowly from the body's
+// own force changing).
+struct FootLoad {
+  int64_t on_us = 0;
+  int64_t on_ramp_us = 0;
+  double on_n = 0;
+  int64_t off_us = 0;
+  int64_t off_ramp_us = 0;
+  double off_n = 0;
+
+  double At(int64_t t_us) const;
+};
+
+// Where the plate's force, over readings in [from_us, to_us], changes
+// fastest over 20 ms: down (`falling`) or up; the middle of that change.
+int64_t SteepestChange(absl::Span<const PlateForce> plate, int64_t from_us,
+                       int64_t to_us, bool falling);
+
+// The free foot's load read off the plate's force, which must run from at
+// least 0.1 s before the landing to 0.1 s after the lift. A foot loads and
+// unloads within tens of milliseconds, on top of a body force that changes
+// smoothly over tenths of a second (braking, holding, pushing up: a body's
+// force has a bounded jerk): each of the landing and the lift is fitted,
+// over 0.3 s around it, as a cubic in time (the body) plus a raised-cosine
+// step of 20-100 ms (the foot) found within 40 ms of landing_near_us and
+// lift_near_us (see SteepestChange); the step's height is the load.
+FootLoad FootLoadIn(absl::Span<const PlateForce> plate, int64_t landing_near_us,
+                    int64_t lift_near_us);
+
+// The body's own vertical force at each reading of `plate`: the plate's plus
+// the foot's load.
 std::vector<double> BodyForceAcross(absl::Span<const PlateForce> plate,
-                                    double weight_n);
+                                    const FootLoad& load);
 
 // Whether the plate's force, just fallen to dip_share of body weight below
 // it, is the free foot taking load on the floor rather than the body
-// accelerating down, given where the body was (`body`) before the fall. Two
-// things give the foot away. A fall deeper than a controlled step-down can
-// accelerate (well under a quarter of g; quick reps reach about 16%). And
-// timing: the body accelerates down only when it starts lowering (from
-// standing) and when it slows its rise (moving up fast); the free foot
-// reaches the floor at the bottom, where the body is deep and not rising.
+// accelerating down, given where the body was (`body`) before the fall.
+// Timing gives the foot away: the body accelerates down only when it starts
+// lowering (from standing) and when it slows its rise (moving up fast); the
+// free foot reaches the floor at the bottom, where the body is deep and not
+// rising. How deep the force falls does not: quick reps start their
+// lowering at up to half of g, as deep as a foot taking half the weight.
+// (A foot taken for the body shows itself soon after, see
+// IsBodySpeed.)
 bool IsFreeFootLoad(double dip_share, const BodyMotion& body);
+
+// Whether a centre of mass could move this fast vertically in a controlled
+// step-down: quick, shallow reps reach 0.3-0.5 m/s, a foot's load
+// integrated as the body's falls past 1 m/s within a few tenths of a second.
+bool IsBodySpeed(double speed_mps);
+
+// The height at a zero-velocity update, corrected for the speed the
+// integration got wrong since the last one: `speed_mps` is that error (the
+// body is at rest). The error came in where the force is least known: over
+// the free foot's load sharing (whose load is read at its landing and lift
+// only), so it grew there and held since, `error_from_us` being the
+// sharing's middle; without a load sharing, evenly since the last update
+// (the body weight's error), `error_from_us` being the middle of that
+// span.
+double HeightAtRest(double height_m, double speed_mps, int64_t error_from_us,
+                    int64_t t_us);
 
 // An interval in which the free foot took load on the floor.
 struct LoadSharing {
@@ -83,29 +126,39 @@ struct LoadSharing {
 // How far the centre of mass has sunk below standing, from the plate alone.
 //
 // Method: Newton's second law on the vertical, Fz - W = m a with m = W / g,
-// integrated twice (a step-down moves the centre of mass 5-15 cm, at 0.3-1.5
+// integrated twice (a step-down moves the centre of mass 5-15 cm, at 0.3-5
 // m/s^2, far above the load cells' noise). Integration drift is held back by
 // zero-velocity updates: once the force has been within 0.05 m/s^2 of body
-// weight for 0.3 s and the speed estimate is already slow, the body is at
-// rest (standing between reps or holding at the bottom) and the speed is set
-// to zero; while the patient is known to stand between reps, speed and
-// excursion bleed back to zero with a 1 s time constant. (The body weight
-// from 1 s of standing is off by up to ~0.03% through sway, which alone
-// integrates to ~1-2 cm over a repetition.)
+// weight for 0.3 s, the body is at rest (standing between reps or holding
+// at the bottom) and the speed is set to zero. The speed it had is the
+// integration's error, and the height is corrected for it too (see
+// HeightAtRest). Outside a load sharing the speed estimate must also be slow
+// for an update (a slow lowering passes through zero acceleration at its
+// middle); after one, it is not trusted for that. While the patient is known
+// to stand between reps, speed and excursion bleed back to zero with a 1 s
+// time constant. (The body weight from 1 s of standing is off by up to
+// ~0.03% through sway, which alone integrates to ~1-2 cm over a repetition.)
 //
 // When the free foot takes load on the floor the plate's force falls by that
-// load, which the plate cannot tell from the body accelerating down: even a
-// tenth of body weight for 0.3 s would integrate to 0.3 m/s and ruin the
-// excursion. Such a fall (see IsFreeFootLoad) starts a load-sharing interval:
-// the estimate goes back to where the fall began (the last 0.3 s are kept
-// for that) and holds there. When the force is back and has levelled off,
-// the motion across the interval is integrated from the body's own force as
-// BodyForceAcross reconstructs it. Over a longer interval (> 1 s: the
-// patient stood on both feet, as in the calibration movement, and the body's
-// force cannot be told from the load's) the body ends it at rest at standing
-// height. Where the bridge is wrong it errs upward (see kRegainShare in
-// force_plate.cc), and once the body is at rest after a rise it is taken to
-// stand again at standing height.
+// load, which the plate cannot tell from the body accelerating down by
+// itself: even a tenth of body weight for 0.3 s would integrate to 0.3 m/s
+// and ruin the excursion. Such a fall (see IsFreeFootLoad) starts a
+// load-sharing interval: the estimate goes back to where the fall began (the
+// last 0.3 s are kept for that) and holds there. When the force is back and
+// has levelled off, the motion across the interval is integrated from the
+// body's own force as BodyForceAcross reconstructs it; what that gets wrong
+// the next zero-velocity update puts right. A fall taken for the body that
+// then moves it faster than a body moves (see IsBodySpeed) was load after
+// all: the estimate goes back to where the force last was at body weight
+// (the last second is kept for that) and a load sharing starts there. Over a
+// longer interval (> 1 s: the patient stood on both feet, as in the
+// calibration movement, and the body's force cannot be told from the
+// load's) the body ends it at rest at standing height. Once the body is at
+// rest after a rise it is taken to stand again at standing height. After a
+// touch-down, where the bridge may have left the estimate off, the rise is
+// read from the force itself: it pushes above body weight, then slows below
+// it; such a fall is the rise slowing, not a second touch-down, and the
+// rest after it is standing.
 class ComDepthTracker {
  public:
   ComDepthTracker(double weight_n, int64_t t_us);
@@ -132,18 +185,33 @@ class ComDepthTracker {
     Snapshot before;    // where the fall began
     double high_n = 0;  // the force before the fall (see kRegainShare)
     double least_force_n = 0;
-    // The force since `before`, while the interval is short enough to be
-    // bridged.
+    // When the fall was judged to be the foot's load.
+    int64_t judged_us = 0;
+    // The force since kFitContextUs before `before`, while the interval is
+    // short enough to be bridged.
     std::vector<PlateForce> readings;
-    // When the force had regained most of the load (the foot's unloading
-    // then ends once it stops rising).
+    // When the force had regained most of the load (the interval then ends
+    // once the body's force after the lift has been seen long enough to
+    // read the lift off it).
     std::optional<int64_t> back_since_us;
   };
 
   void Integrate(int64_t t_us, double fz_n, double dt_s);
+  // The zero-velocity update, when the body has been at rest long enough.
+  void UpdateAtRest(int64_t t_us);
   // The force fell fast (see kFastFallUs) into the last sample.
   bool FellFast() const;
-  void BeginSharing();
+  // While sharing: the force rose as fast into the last sample.
+  bool RoseFast() const;
+  // Starts a load sharing at history_[start] (the fall's start).
+  void BeginSharing(size_t start);
+  // The fall's start for a load sharing judged now: where the force,
+  // followed back in time, stops rising faster than the body's own force
+  // can.
+  size_t FallStart() const;
+  // The load a fall taken for the body was: back to where the force was
+  // last at body weight.
+  size_t LastAtBodyWeight() const;
   void EndSharing(int64_t t_us);
 
   double weight_n_;
@@ -161,7 +229,15 @@ class ComDepthTracker {
   bool armed_ = true;
   // The body last moved up (a rise, not yet come to rest).
   bool rising_ = false;
-  std::deque<Snapshot> history_;  // the last kLookbackUs, while not sharing
+  // Since the last rest or load sharing, the force rose above body weight
+  // (the body pushed up), and then fell below it (the rise slowed).
+  bool pushed_up_ = false;
+  bool slowed_rise_ = false;
+  // The last zero-velocity update, and the middle of the latest load
+  // sharing since (see HeightAtRest).
+  int64_t rested_us_;
+  std::optional<int64_t> shared_since_rest_us_;
+  std::deque<Snapshot> history_;  // the last kHistoryUs, while not sharing
   std::optional<Sharing> sharing_;
   std::optional<LoadSharing> ended_sharing_;
 };

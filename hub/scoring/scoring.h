@@ -22,7 +22,11 @@ namespace stephub::scoring {
 // 0.5: segmentation on the plate alone bridges the free foot's load, and on
 // the sacral IMU alone uses an attitude corrected only while still (results
 // change only on stations without thigh and shank IMUs).
-inline constexpr char kScoringVersion[] = "stephub-scoring/0.5";
+// 0.6: the plate alone reads the free foot's load as a step on the body's
+// smooth force and corrects its integration at each rest (results change
+// only where repetitions are segmented on the plate: no sacral IMU and no
+// thigh and shank pair, or those stopped sending).
+inline constexpr char kScoringVersion[] = "stephub-scoring/0.6";
 
 enum class Verdict {
   kClean,       // pelvis stayed within the threshold of level
