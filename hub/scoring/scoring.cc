@@ -1775,7 +1775,9 @@ std::vector<PelvicTracePoint> SetScorer::TakePelvicTrace() {
 
 size_t SetScorer::buffered_samples() const {
   const State& s = *state_;
-  size_t n = s.pending.size() + s.notes.size() + s.trace.size();
+  // The live trace is not counted: it holds at most 256 points whatever
+  // the data.
+  size_t n = s.pending.size() + s.notes.size();
   for (const ImuChannel& ch : s.imus) {
     n += ch.raw.size() + ch.stillness.buffered_samples() +
          ch.still_runs.size() + ch.series.size() + ch.gaps.size() +
