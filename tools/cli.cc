@@ -4,11 +4,14 @@
 
 #include <google/protobuf/util/time_util.h>
 #include <grpcpp/grpcpp.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <iostream>
 #include <map>
 #include <optional>
 
@@ -24,6 +27,7 @@
 #include "stephub/v1/dashboard.grpc.pb.h"
 #include "stephub/v1/maintenance.grpc.pb.h"
 #include "stephub/v1/reports.grpc.pb.h"
+#include "tools/watch_board.h"
 
 namespace stephub::cli {
 namespace {
@@ -40,7 +44,10 @@ commands:
   set start --station ID --patient ID --side left|right [--load TEXT] [--level N]
             [--therapist ID]
   set end (--station ID | --set ID)
-  watch [--until-sets-ended N]        live events of every bay, one per line
+  watch [--until-sets-ended N] [--lines | --board]
+                                      every bay live: a board redrawn in
+                                      place on a terminal, else (or with
+                                      --lines) one event per line
   progress PATIENT_ID                 sets, sessions, weeks, trends, readiness
   rescore (--set ID | --since YYYY-MM-DD)
                                       score ended sets again with the hub's
@@ -61,8 +68,10 @@ struct Args {
   std::map<std::string, std::string> options;
 };
 
+// `switches` are options without a value (--lines).
 absl::StatusOr<Args> ParseArgs(const std::vector<std::string>& words,
-                               const std::vector<std::string>& known) {
+                               const std::vector<std::string>& known,
+                               const std::vector<std::string>& switches = {}) {
   Args args;
   for (size_t i = 0; i < words.size(); ++i) {
     const std::string& w = words[i];
@@ -72,6 +81,10 @@ absl::StatusOr<Args> ParseArgs(const std::vector<std::string>& words,
       if (auto eq = name.find('='); eq != std::string::npos) {
         value = name.substr(eq + 1);
         name = name.substr(0, eq);
+      } else if (std::find(switches.begin(), switches.end(), name) !=
+                 switches.end()) {
+        args.options[name] = "true";
+        continue;
       } else {
         if (i + 1 >= words.size()) {
           return absl::InvalidArgumentError(
@@ -376,8 +389,13 @@ class Cli {
   }
 
   int Watch(const std::vector<std::string>& words) {
-    auto args = ParseArgs(words, {"until-sets-ended"});
+    auto args = ParseArgs(words, {"until-sets-ended"}, {"lines", "board"});
     if (!args.ok()) return Usage(std::string(args.status().message()));
+    // A board redrawn in place on a terminal; lines for pipes and logs.
+    const bool board = args->options.count("board") > 0 ||
+                       (args->options.count("lines") == 0 &&
+                        &out_ == &std::cout && isatty(STDOUT_FILENO));
+    if (board) return WatchBoardView(*args);
     int until_ended = 0;
     if (auto it = args->options.find("until-sets-ended");
         it != args->options.end() &&
@@ -428,6 +446,44 @@ class Cli {
       } else if (event.has_missed()) {
         out_ << time << " (missed " << event.missed().count()
              << " events; resynchronising)" << std::endl;
+      }
+    }
+    auto s = reader->Finish();
+    if (until_ended > 0 && ended >= until_ended) return 0;
+    if (!s.ok()) return Fail(Describe(s));
+    return 0;
+  }
+
+  int WatchBoardView(const Args& args) {
+    int until_ended = 0;
+    if (auto it = args.options.find("until-sets-ended");
+        it != args.options.end() &&
+        (!absl::SimpleAtoi(it->second, &until_ended) || until_ended < 1)) {
+      return Usage("--until-sets-ended must be a positive number");
+    }
+    int width = 0;
+    winsize size{};
+    if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &size) == 0) width = size.ws_col;
+    grpc::ClientContext ctx;
+    auto reader = dashboard_->WatchClinic(&ctx, {});
+    v1::ClinicEvent event;
+    WatchBoard view;
+    int ended = 0;
+    absl::Time drawn = absl::InfinitePast();
+    while (reader->Read(&event)) {
+      view.Apply(event);
+      ended += event.has_set_ended();
+      const absl::Time now = absl::Now();
+      // Traces come ten times a second per bay: redraw at most five times
+      // a second for them, at once for anything else.
+      if (!event.has_pelvis_trace() || now - drawn > absl::Milliseconds(200)) {
+        out_ << "\x1b[H\x1b[J" << view.Render(now, absl::LocalTimeZone(), width)
+             << std::flush;
+        drawn = now;
+      }
+      if (until_ended > 0 && ended >= until_ended) {
+        ctx.TryCancel();
+        break;
       }
     }
     auto s = reader->Finish();

@@ -72,7 +72,7 @@ for i in 0 1 2; do
 done
 
 # Watch every bay live until the three sets have ended.
-cli watch --until-sets-ended 3 &
+cli watch --until-sets-ended 3 --lines &
 WATCH_PID=$!
 children+=("$WATCH_PID")
 sleep 0.3

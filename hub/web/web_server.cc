@@ -521,6 +521,11 @@ Reply WebServer::State::Route(http::verb method, absl::string_view target,
       v1::ListPatientsResponse response;
       return FromCall(clinic->ListPatients(&context, {}, &response), response);
     }
+    if (target == "/api/scoring-versions") {
+      v1::ListScoringVersionsResponse response;
+      return FromCall(clinic->ListScoringVersions(&context, {}, &response),
+                      response);
+    }
     if (target == "/api/therapists") {
       v1::ListTherapistsResponse response;
       return FromCall(clinic->ListTherapists(&context, {}, &response),
@@ -532,6 +537,14 @@ Reply WebServer::State::Route(http::verb method, absl::string_view target,
       request.set_patient_id(id);
       v1::Patient response;
       return FromCall(clinic->GetPatient(&context, request, &response),
+                      response);
+    }
+    if (parts.size() == 4 && parts[1] == "patients" && id_at(2, &id) &&
+        parts[3] == "sessions") {
+      v1::ListSessionsRequest request;
+      request.set_patient_id(id);
+      v1::ListSessionsResponse response;
+      return FromCall(clinic->ListSessions(&context, request, &response),
                       response);
     }
     if (parts.size() == 4 && parts[1] == "patients" && id_at(2, &id) &&
