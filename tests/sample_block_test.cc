@@ -53,15 +53,8 @@ void ExpectSameBatches(const std::vector<BatchRecord>& got,
                        const std::vector<BatchRecord>& want) {
   ASSERT_EQ(got.size(), want.size());
   for (size_t i = 0; i < want.size(); ++i) {
-    SCOPED_TRACE(i);
-    EXPECT_EQ(got[i].station_id, want[i].station_id);
-    EXPECT_EQ(got[i].boot_id, want[i].boot_id);
-    EXPECT_EQ(got[i].seq, want[i].seq);
-    EXPECT_EQ(got[i].first_t_us, want[i].first_t_us);
-    EXPECT_EQ(got[i].last_t_us, want[i].last_t_us);
-    EXPECT_EQ(got[i].sample_count, want[i].sample_count);
-    EXPECT_EQ(got[i].received_at, want[i].received_at);
-    EXPECT_TRUE(got[i].payload == want[i].payload);
+    EXPECT_TRUE(got[i] == want[i])
+        << "batch " << i << " (seq " << want[i].seq << ") comes back changed";
   }
 }
 

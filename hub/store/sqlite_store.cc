@@ -435,13 +435,6 @@ BatchRecord BatchFrom(const Statement& row, const std::string& station_id) {
   return b;
 }
 
-bool SameBatch(const BatchRecord& a, const BatchRecord& b) {
-  return a.station_id == b.station_id && a.boot_id == b.boot_id &&
-         a.seq == b.seq && a.first_t_us == b.first_t_us &&
-         a.last_t_us == b.last_t_us && a.sample_count == b.sample_count &&
-         a.received_at == b.received_at && a.payload == b.payload;
-}
-
 class SqliteStore final : public ClinicStore {
  public:
   SqliteStore(std::string path, sqlite3* writer, sqlite3* reader)
@@ -1182,8 +1175,7 @@ class SqliteStore final : public ClinicStore {
     if (!block.ok()) return block.status();
     // The batches are deleted once the block is in: read it back first.
     auto back = DecodeSampleBlock(station, *block);
-    if (!back.ok() || back->size() != batches.size() ||
-        !std::equal(back->begin(), back->end(), batches.begin(), SameBatch)) {
+    if (!back.ok() || *back != batches) {
       return absl::InternalError(absl::StrCat(
           "station ", station, ": the sample block of the minute from ",
           absl::FormatTime(FromUs(minute_start)),

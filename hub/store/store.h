@@ -30,6 +30,8 @@ struct BatchRecord {
   uint32_t sample_count = 0;
   std::string payload;  // serialized stephub.v1.SampleBatch
   absl::Time received_at;
+
+  bool operator==(const BatchRecord&) const = default;
 };
 
 // How the writer has been grouping writes into commits (since open).
