@@ -12,11 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -35,9 +31,6 @@
 namespace stephub {
 namespace {
 
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
 using json = nlohmann::json;
 
 constexpr char kChromium[] = "/usr/bin/chromium";
@@ -56,42 +49,21 @@ int FreePort() {
   return ntohs(addr.sin_port);
 }
 
-// One HTTP exchange with a JSON body each way.
-absl::StatusOr<json> Exchange(int port, http::verb verb,
+// One HTTP exchange with a JSON body each way; JSON back on 200.
+absl::StatusOr<json> Exchange(int port, const std::string& method,
                               const std::string& target,
                               const json& body = nullptr) {
-  try {
-    asio::io_context io;
-    beast::tcp_stream stream(io);
-    stream.expires_after(std::chrono::seconds(60));
-    stream.connect(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"),
-                                           static_cast<uint16_t>(port)));
-    http::request<http::string_body> request(verb, target, 11);
-    request.set(http::field::host, "127.0.0.1");
-    if (!body.is_null()) {
-      request.set(http::field::content_type, "application/json");
-      request.body() = body.dump();
-    }
-    request.prepare_payload();
-    http::write(stream, request);
-    beast::flat_buffer buffer;
-    http::response<http::string_body> response;
-    http::read(stream, buffer, response);
-    beast::error_code ignored;
-    stream.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
-    json parsed = json::parse(response.body(), nullptr, false);
-    if (parsed.is_discarded()) {
-      return absl::InternalError(absl::StrCat("not JSON: ", response.body()));
-    }
-    if (response.result() != http::status::ok) {
-      return absl::InternalError(
-          absl::StrCat(target, ": ", static_cast<int>(response.result()), " ",
-                       response.body()));
-    }
-    return parsed;
-  } catch (const std::exception& e) {
-    return absl::UnavailableError(absl::StrCat(target, ": ", e.what()));
+  const testing::HttpReply reply = testing::HttpExchange(
+      port, method, target, body.is_null() ? "" : body.dump());
+  if (reply.status != 200) {
+    return absl::InternalError(
+        absl::StrCat(method, " ", target, ": ", reply.status, " ", reply.body));
   }
+  json parsed = json::parse(reply.body, nullptr, false);
+  if (parsed.is_discarded()) {
+    return absl::InternalError(absl::StrCat("not JSON: ", reply.body));
+  }
+  return parsed;
 }
 
 // A Chromium session through ChromeDriver.
@@ -103,9 +75,7 @@ class Browser {
                 log_dir + "/chromedriver.log") {}
   ~Browser() {
     if (!session_.empty()) {
-      Exchange(port_, http::verb::delete_, "/session/" + session_)
-          .status()
-          .IgnoreError();
+      Exchange(port_, "DELETE", "/session/" + session_).status().IgnoreError();
     }
     driver_.Signal(SIGTERM);
     int code = 0;
@@ -117,7 +87,7 @@ class Browser {
     absl::Status last = absl::UnavailableError("chromedriver did not start");
     for (int i = 0; i < 100 && session_.empty(); ++i) {
       auto created =
-          Exchange(port_, http::verb::post, "/session",
+          Exchange(port_, "POST", "/session",
                    {{"capabilities",
                      {{"alwaysMatch",
                        {{"browserName", "chrome"},
@@ -138,13 +108,12 @@ class Browser {
   }
 
   absl::Status Go(const std::string& url) {
-    return Exchange(port_, http::verb::post, Path("/url"), {{"url", url}})
-        .status();
+    return Exchange(port_, "POST", Path("/url"), {{"url", url}}).status();
   }
 
   // Runs `script` (a function body) in the page; its return value.
   absl::StatusOr<json> Run(const std::string& script) {
-    auto result = Exchange(port_, http::verb::post, Path("/execute/sync"),
+    auto result = Exchange(port_, "POST", Path("/execute/sync"),
                            {{"script", script}, {"args", json::array()}});
     if (!result.ok()) return result.status();
     return (*result)["value"];
@@ -162,7 +131,7 @@ class Browser {
   }
 
   absl::Status Screenshot(const std::string& file) {
-    auto shot = Exchange(port_, http::verb::get, Path("/screenshot"));
+    auto shot = Exchange(port_, "GET", Path("/screenshot"));
     if (!shot.ok()) return shot.status();
     std::string png;
     if (!absl::Base64Unescape((*shot)["value"].get<std::string>(), &png)) {
@@ -185,7 +154,7 @@ class Browser {
 struct SimulatedBay {
   std::string station_id;
   PatientProfile profile;
-  asio::io_context io;
+  boost::asio::io_context io;
   std::unique_ptr<station::Station> station;
   std::thread thread;
 };
@@ -262,11 +231,10 @@ TEST(BrowserDashboard, ClinicBayAndPatientViewsShowLiveScoring) {
 
   // bay-1 and bay-2 from the API the form uses; bay-3 from the form itself.
   for (int i = 0; i < 2; ++i) {
-    auto started =
-        Exchange((*hub)->web_port(), http::verb::post, "/api/sets/start",
-                 {{"stationId", bays[i].station_id},
-                  {"patientId", std::to_string(patients[i])},
-                  {"stanceSide", "STANCE_SIDE_LEFT"}});
+    auto started = Exchange((*hub)->web_port(), "POST", "/api/sets/start",
+                            {{"stationId", bays[i].station_id},
+                             {"patientId", std::to_string(patients[i])},
+                             {"stanceSide", "STANCE_SIDE_LEFT"}});
     ASSERT_TRUE(started.ok()) << started.status();
   }
   ASSERT_TRUE(browser.WaitUntil(

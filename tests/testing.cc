@@ -7,6 +7,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -138,6 +143,47 @@ v1::ListStationsResponse ListStations(int port) {
   v1::ListStationsResponse resp;
   if (!clinic->ListStations(&ctx, {}, &resp).ok()) return {};
   return resp;
+}
+
+HttpReply HttpExchange(int port, const std::string& method,
+                       const std::string& target, const std::string& body,
+                       const std::string& raw) {
+  namespace asio = boost::asio;
+  namespace beast = boost::beast;
+  namespace http = beast::http;
+  HttpReply reply;
+  try {
+    asio::io_context io;
+    beast::tcp_stream stream(io);
+    stream.expires_after(std::chrono::seconds(60));
+    stream.connect(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"),
+                                           static_cast<uint16_t>(port)));
+    if (!raw.empty()) {
+      asio::write(stream, asio::buffer(raw));
+    } else {
+      http::request<http::string_body> request(http::string_to_verb(method),
+                                               target, 11);
+      request.set(http::field::host, "127.0.0.1");
+      if (!body.empty()) {
+        request.set(http::field::content_type, "application/json");
+        request.body() = body;
+      }
+      request.prepare_payload();
+      http::write(stream, request);
+    }
+    beast::flat_buffer buffer;
+    http::response<http::string_body> response;
+    http::read(stream, buffer, response);
+    reply.status = static_cast<int>(response.result_int());
+    reply.content_type = std::string(response[http::field::content_type]);
+    reply.body = response.body();
+    beast::error_code ignored;
+    stream.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+  } catch (const std::exception& e) {
+    reply.status = 0;
+    reply.body = e.what();
+  }
+  return reply;
 }
 
 bool WaitFor(const std::function<bool()>& done, absl::Duration timeout) {

@@ -59,6 +59,18 @@ class ChildProcess {
 // when the hub does not answer within 5 s.
 v1::ListStationsResponse ListStations(int port);
 
+// One HTTP/1.1 exchange with 127.0.0.1:port (the hub's web dashboard, or
+// ChromeDriver). `raw`, when given, is sent as is instead of a request
+// built from the rest. Bounded to 60 s.
+struct HttpReply {
+  int status = 0;  // 0: no answer (the message says why)
+  std::string content_type;
+  std::string body;
+};
+HttpReply HttpExchange(int port, const std::string& method,
+                       const std::string& target, const std::string& body = "",
+                       const std::string& raw = "");
+
 // Polls `done` until it holds or `timeout` passes; returns its last value.
 bool WaitFor(const std::function<bool()>& done,
              absl::Duration timeout = absl::Seconds(20));

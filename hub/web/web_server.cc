@@ -10,6 +10,7 @@
 
 #include <google/protobuf/util/json_util.h>
 
+#include <array>
 #include <atomic>
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -308,10 +309,12 @@ class Session : public std::enable_shared_from_this<Session> {
       return;
     }
     Reply reply = state_->Route(request.method(), target, request.body());
-    Send(std::move(reply), request.keep_alive());
+    Send(std::move(reply), request.keep_alive(),
+         request.method() == http::verb::head);
   }
 
-  void Send(Reply reply, bool keep_alive) {
+  // `head`: the headers a GET would have, without its body.
+  void Send(Reply reply, bool keep_alive, bool head = false) {
     auto response =
         std::make_shared<http::response<http::string_body>>(reply.status, 11);
     response->set(http::field::server, "stephub-hub");
@@ -321,6 +324,7 @@ class Session : public std::enable_shared_from_this<Session> {
     response->keep_alive(keep_alive);
     response->body() = std::move(reply.body);
     response->prepare_payload();
+    if (head) response->body().clear();
     stream_.expires_after(kIdleTimeout);
     http::async_write(stream_, *response,
                       [self = shared_from_this(), response, keep_alive](
@@ -369,6 +373,7 @@ class Session : public std::enable_shared_from_this<Session> {
               });
           self->pump_->Start();
           self->Heartbeat();
+          self->NoticeClose();
         });
   }
 
@@ -409,6 +414,20 @@ class Session : public std::enable_shared_from_this<Session> {
         });
   }
 
+  // A page sends nothing on its event stream: a read that ends is the page
+  // gone, noticed at once rather than at the next write.
+  void NoticeClose() {
+    stream_.socket().async_read_some(
+        asio::buffer(ignored_input_),
+        [self = shared_from_this()](beast::error_code ec, size_t) {
+          if (ec) {
+            self->Close();
+            return;
+          }
+          self->NoticeClose();
+        });
+  }
+
   void Heartbeat() {
     heartbeat_ = std::make_unique<asio::steady_timer>(stream_.get_executor());
     heartbeat_->expires_after(kHeartbeat);
@@ -443,6 +462,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool ending_ = false;
   std::atomic<bool> gone_{false};
   std::unique_ptr<asio::steady_timer> heartbeat_;
+  std::array<char, 256> ignored_input_;
 };
 
 }  // namespace

@@ -1,0 +1,137 @@
+// The web dashboard's HTTP side against an in-process hub on loopback:
+// pages and API answers, every kind of bad request with a clear status and
+// message, the connection cap, and a hub that shuts down with a live page
+// open.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read_until.hpp>
+#include <boost/asio/streambuf.hpp>
+#include <boost/asio/write.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "hub/api/hub_server.h"
+#include "tests/testing.h"
+
+namespace stephub {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+
+class WebServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    api::HubOptions options;
+    options.listen_address = "127.0.0.1:0";
+    options.web_listen_address = "127.0.0.1:0";
+    options.data_dir = dir_.path();
+    auto hub = api::HubServer::Start(options);
+    ASSERT_TRUE(hub.ok()) << hub.status();
+    hub_ = std::move(*hub);
+    port_ = hub_->web_port();
+    ASSERT_GT(port_, 0);
+  }
+
+  testing::HttpReply Get(const std::string& target) {
+    return testing::HttpExchange(port_, "GET", target);
+  }
+  testing::HttpReply Post(const std::string& target, const std::string& body) {
+    return testing::HttpExchange(port_, "POST", target, body);
+  }
+
+  testing::TempDir dir_;
+  std::unique_ptr<api::HubServer> hub_;
+  int port_ = 0;
+};
+
+TEST_F(WebServerTest, PagesAndApiAnswer) {
+  auto clinic = Get("/");
+  EXPECT_EQ(clinic.status, 200);
+  EXPECT_THAT(clinic.content_type, StartsWith("text/html"));
+  EXPECT_THAT(clinic.body, HasSubstr("every bay"));
+  EXPECT_THAT(Get("/bay/bay-1").body, HasSubstr("Keep your hip bones level"));
+  EXPECT_THAT(Get("/patient/3").body, HasSubstr("Sessions per week"));
+  auto chart_library = Get("/uPlot.iife.min.js");
+  EXPECT_EQ(chart_library.status, 200);
+  EXPECT_THAT(chart_library.content_type, StartsWith("text/javascript"));
+  EXPECT_GT(chart_library.body.size(), 10'000u);
+
+  EXPECT_EQ(Get("/api/stations").body, R"({"stations":[]})");
+  EXPECT_EQ(Get("/api/patients").body, R"({"patients":[]})");
+  auto snapshot = Get("/api/clinic");
+  EXPECT_EQ(snapshot.status, 200);
+  EXPECT_THAT(snapshot.body, HasSubstr(R"("activeSets":[])"));
+  auto versions = Get("/api/scoring-versions");
+  EXPECT_EQ(versions.status, 200);
+  EXPECT_THAT(versions.body, HasSubstr(R"("hubScoresWithIt":true)"));
+}
+
+TEST_F(WebServerTest, BadRequestsGetAStatusAndAReason) {
+  auto no_patient = Get("/api/patients/77/progress");
+  EXPECT_EQ(no_patient.status, 404);
+  EXPECT_THAT(no_patient.body, HasSubstr("no patient 77"));
+  EXPECT_THAT(no_patient.content_type, StartsWith("application/json"));
+  EXPECT_EQ(Get("/api/patients/abc/progress").status, 404);
+  EXPECT_EQ(Get("/api/nothing").status, 404);
+  EXPECT_EQ(Get("/nothing.html").status, 404);
+
+  auto garbage = Post("/api/sets/start", "garbage");
+  EXPECT_EQ(garbage.status, 400);
+  EXPECT_THAT(garbage.body, HasSubstr("not a StartSetRequest in JSON"));
+  auto unknown_field = Post("/api/sets/start", R"({"bay":"bay-1"})");
+  EXPECT_EQ(unknown_field.status, 400);
+  auto no_station =
+      Post("/api/sets/start", R"({"stationId":"bay-9","patientId":"1",)"
+                              R"("stanceSide":"STANCE_SIDE_LEFT"})");
+  EXPECT_EQ(no_station.status, 404);
+  EXPECT_THAT(no_station.body, HasSubstr("no station \\\"bay-9\\\""));
+  auto no_side = Post("/api/sets/start", R"({"stationId":"bay-9"})");
+  EXPECT_EQ(no_side.status, 400);
+  EXPECT_EQ(Post("/api/sets/end", "{}").status, 400);
+  EXPECT_EQ(testing::HttpExchange(port_, "DELETE", "/api/stations").status,
+            405);
+
+  auto malformed =
+      testing::HttpExchange(port_, "", "", "", "NOT HTTP AT ALL\r\n\r\n");
+  EXPECT_EQ(malformed.status, 400);
+  EXPECT_THAT(malformed.body, HasSubstr("bad HTTP request"));
+  auto oversized = Post("/api/sets/start", std::string(100'000, 'x'));
+  EXPECT_EQ(oversized.status, 413);
+
+  // Nothing the pages were sent has harmed the hub.
+  EXPECT_EQ(Get("/api/stations").status, 200);
+}
+
+TEST_F(WebServerTest, ConnectionsBeyondTheCapGet503AndTheRestCarryOn) {
+  namespace asio = boost::asio;
+  asio::io_context io;
+  const asio::ip::tcp::endpoint hub(asio::ip::make_address("127.0.0.1"),
+                                    static_cast<uint16_t>(port_));
+  // 64 pages open at once (the default cap), each a live event stream.
+  std::vector<std::unique_ptr<asio::ip::tcp::socket>> open;
+  for (int i = 0; i < 64; ++i) {
+    auto socket = std::make_unique<asio::ip::tcp::socket>(io);
+    socket->connect(hub);
+    asio::write(*socket,
+                asio::buffer(std::string("GET /api/events HTTP/1.1\r\nHost: "
+                                         "x\r\n\r\n")));
+    asio::streambuf head;
+    asio::read_until(*socket, head, "\r\n\r\n");
+    open.push_back(std::move(socket));
+  }
+  auto refused = Get("/api/stations");
+  EXPECT_EQ(refused.status, 503);
+  EXPECT_THAT(refused.body, HasSubstr("too many dashboard connections"));
+  open.pop_back();  // one page closes: room again
+  EXPECT_TRUE(testing::WaitFor(
+      [&] { return Get("/api/stations").status == 200; }, absl::Seconds(30)));
+  // The hub stops with the other 63 live pages still open.
+  hub_.reset();
+}
+
+}  // namespace
+}  // namespace stephub
