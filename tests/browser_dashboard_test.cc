@@ -163,7 +163,7 @@ TEST(BrowserDashboard, ClinicBayAndPatientViewsShowLiveScoring) {
   ASSERT_TRUE(std::filesystem::exists(kChromeDriver) &&
               std::filesystem::exists(kChromium))
       << "Debian's chromium and chromium-driver are needed: run "
-         "tools/setup.sh --browser (tools/test.sh does)";
+         "tools/setup.sh --test (tools/test.sh does)";
   const std::string shots = STEPHUB_SCREENSHOT_DIR;
   std::filesystem::create_directories(shots);
   testing::TempDir dir;

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what StepHub needs to build, test and run: Debian 12 packages,
 # and the dashboard's front-end packages from the npm registry (pinned by
-# hub/web/package-lock.json). --browser also installs Debian's Chromium and
-# ChromeDriver for the dashboard's browser test.
+# hub/web/package-lock.json). --test also installs what the tests need:
+# Debian's Chromium and ChromeDriver (the dashboard's browser test) and
+# poppler-utils (reading PDF reports back).
 # Idempotent: only calls apt-get or npm when something is missing. Works as
 # root or via sudo.
 set -euo pipefail
@@ -12,10 +13,12 @@ PACKAGES=(
   g++ cmake ninja-build pkg-config
   libgrpc++-dev libgrpc-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libboost-dev libgtest-dev libgmock-dev libsqlite3-dev libbenchmark-dev
-  nlohmann-json3-dev zlib1g-dev
+  nlohmann-json3-dev zlib1g-dev libcairo2-dev fonts-dejavu-core
 )
-if [ "${1:-}" = "--browser" ]; then
-  PACKAGES+=(chromium chromium-driver)
+# What the tests need beyond the build: a browser for the dashboard's test,
+# poppler's tools to read the PDF reports back.
+if [ "${1:-}" = "--test" ]; then
+  PACKAGES+=(chromium chromium-driver poppler-utils)
 fi
 
 missing=()
