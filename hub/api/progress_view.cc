@@ -64,14 +64,24 @@ absl::StatusOr<v1::PatientProgress> PatientProgressOf(store::ClinicStore& store,
   if (!patient.ok()) return patient.status();
   auto sets = store.SetsOfPatient(patient_id);
   if (!sets.ok()) return sets.status();
-  v1::PatientProgress out;
-  *out.mutable_patient() = *patient;
-  out.set_time_zone(zone.name());
-  *out.mutable_as_of() = ToProto(as_of);
-  std::vector<progress::SetRecord> records;
+  std::vector<SetResults> results;
   for (const v1::ExerciseSet& set : *sets) {
     auto reps = store.RepetitionsOfSet(set.set_id());
     if (!reps.ok()) return reps.status();
+    results.push_back({set, std::move(*reps)});
+  }
+  return ProgressOf(*patient, results, as_of, zone);
+}
+
+v1::PatientProgress ProgressOf(const v1::Patient& patient,
+                               const std::vector<SetResults>& sets,
+                               absl::Time as_of, absl::TimeZone zone) {
+  v1::PatientProgress out;
+  *out.mutable_patient() = patient;
+  out.set_time_zone(zone.name());
+  *out.mutable_as_of() = ToProto(as_of);
+  std::vector<progress::SetRecord> records;
+  for (const auto& [set, reps] : sets) {
     progress::SetRecord record;
     record.set_id = set.set_id();
     record.side = set.stance_side() == v1::STANCE_SIDE_RIGHT
@@ -84,7 +94,7 @@ absl::StatusOr<v1::PatientProgress> PatientProgressOf(store::ClinicStore& store,
     record.level = static_cast<int>(set.level());
     v1::SetSummary* summary = out.add_sets();
     *summary->mutable_set() = set;
-    for (const v1::Repetition& rep : *reps) {
+    for (const v1::Repetition& rep : reps) {
       record.repetitions.push_back({rep.peak_pelvic_drop_deg(), rep.clean(),
                                     CategoryOf(rep.quality().category()),
                                     rep.verdict() != v1::VERDICT_NOT_ASSESSED});

@@ -4,6 +4,7 @@
 #define STEPHUB_HUB_API_PROGRESS_VIEW_H_
 
 #include <cstdint>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -12,6 +13,19 @@
 
 namespace stephub::api {
 
+// A set and its current repetitions.
+struct SetResults {
+  v1::ExerciseSet set;
+  std::vector<v1::Repetition> repetitions;
+};
+
+// The patient's progress from its sets, oldest first. Pure: the sample
+// report (tools/) builds a programme's history without a store.
+v1::PatientProgress ProgressOf(const v1::Patient& patient,
+                               const std::vector<SetResults>& sets,
+                               absl::Time as_of, absl::TimeZone zone);
+
+// The same, read from the store.
 absl::StatusOr<v1::PatientProgress> PatientProgressOf(store::ClinicStore& store,
                                                       int64_t patient_id,
                                                       absl::Time as_of,
