@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <boost/asio/io_context.hpp>
+#include <cstdio>
 #include <filesystem>
 #include <map>
 #include <mutex>
@@ -340,6 +341,36 @@ TEST(HubEndToEnd, TwoStationsScoredStoredAndKeptAcrossRestart) {
                 absl::StrContains(lines[i], ",poor,"))
         << lines[i];
   }
+
+  // The progress report as a PDF, through the CLI: the Trendelenburg
+  // patient's set, read back with poppler's pdftotext.
+  const std::string pdf = dir.path() + "/report.pdf";
+  std::ostringstream pdf_out, pdf_err;
+  ASSERT_EQ(cli::Run({"--hub", "127.0.0.1:" + std::to_string(hub->port()),
+                      "report", std::to_string(patient_of["bay-2"]), "--format",
+                      "pdf", "-o", pdf},
+                     pdf_out, pdf_err),
+            0)
+      << pdf_err.str();
+  std::string pdf_text;
+  if (FILE* p = popen(("pdftotext -layout " + pdf + " -").c_str(), "r")) {
+    char buffer[4096];
+    size_t n;
+    while ((n = fread(buffer, 1, sizeof buffer, p)) > 0) {
+      pdf_text.append(buffer, n);
+    }
+    pclose(p);
+  }
+  EXPECT_TRUE(absl::StrContains(pdf_text, "Patient bay-2")) << pdf_text;
+  EXPECT_TRUE(absl::StrContains(pdf_text, "Sessions attended: 1")) << pdf_text;
+  EXPECT_TRUE(absl::StrContains(pdf_text, "not ready: 5 of 5 repetitions"))
+      << pdf_text;
+  std::ostringstream usage, usage_err;
+  EXPECT_EQ(cli::Run({"--hub", "127.0.0.1:" + std::to_string(hub->port()),
+                      "report", "1", "--format", "pdf"},
+                     usage, usage_err),
+            2);
+  EXPECT_TRUE(absl::StrContains(usage_err.str(), "needs -o FILE"));
 }
 
 // 100 subscribers that never read, each on a connection of its own (as 100

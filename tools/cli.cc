@@ -56,8 +56,9 @@ commands:
                                       results; * marks the hub's own
   backup FILE                         copy the clinic database while the hub
                                       runs (verified before it is named FILE)
-  report PATIENT_ID --format csv [-o FILE]
-                                      export repetitions (stdout without -o)
+  report PATIENT_ID --format csv|pdf|html [-o FILE]
+                                      export repetitions (csv) or the
+                                      progress report (pdf needs -o)
 
 The hub address defaults to $STEPHUB_HUB or 127.0.0.1:50051.
 )";
@@ -654,18 +655,28 @@ class Cli {
     auto args = ParseArgs(words, {"format", "o"});
     if (!args.ok()) return Usage(std::string(args.status().message()));
     if (args->positional.size() != 1)
-      return Usage("report PATIENT_ID --format csv");
+      return Usage("report PATIENT_ID --format csv|pdf|html [-o FILE]");
     auto id = ParseId(args->positional[0], "PATIENT_ID");
     if (!id.ok()) return Usage(std::string(id.status().message()));
     const std::string format = args->options["format"];
-    if (format != "csv") {
+    const std::map<std::string, v1::ReportFormat> kFormats = {
+        {"csv", v1::REPORT_FORMAT_CSV},
+        {"pdf", v1::REPORT_FORMAT_PDF},
+        {"html", v1::REPORT_FORMAT_HTML}};
+    const auto known = kFormats.find(format);
+    if (known == kFormats.end()) {
       return Usage(
-          absl::StrCat("report --format must be csv (got \"", format, "\")"));
+          absl::StrCat("report --format must be csv, pdf or html "
+                       "(got \"",
+                       format, "\")"));
     }
     v1::ExportRequest req;
     req.set_patient_id(*id);
-    req.set_format(v1::REPORT_FORMAT_CSV);
+    req.set_format(known->second);
     const std::string path = args->options["o"];
+    if (format == "pdf" && path.empty()) {
+      return Usage("report --format pdf needs -o FILE");
+    }
     std::ofstream file;
     if (!path.empty()) {
       file.open(path, std::ios::binary | std::ios::trunc);

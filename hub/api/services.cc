@@ -17,6 +17,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "hub/api/progress_view.h"
+#include "hub/api/report_export.h"
 
 namespace stephub::api {
 namespace {
@@ -409,10 +410,14 @@ constexpr char kRepetitionCsvHeader[] =
 grpc::Status ReportsService::Export(
     grpc::ServerContext* context, const v1::ExportRequest* request,
     grpc::ServerWriter<v1::ReportChunk>* writer) {
+  if (request->format() == v1::REPORT_FORMAT_PDF ||
+      request->format() == v1::REPORT_FORMAT_HTML) {
+    return ExportPatientReport(store_, request->patient_id(), request->format(),
+                               zone_, clock_(), writer);
+  }
   if (request->format() != v1::REPORT_FORMAT_CSV) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                        "format must be REPORT_FORMAT_CSV (the only format "
-                        "this hub exports so far)");
+                        "format must be REPORT_FORMAT_CSV, _PDF or _HTML");
   }
   auto patient = store_.GetPatient(request->patient_id());
   if (!patient.ok()) return ToGrpc(patient.status());

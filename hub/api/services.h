@@ -101,13 +101,18 @@ class DashboardService final
 
 class ReportsService final : public v1::Reports::Service {
  public:
-  explicit ReportsService(store::ClinicStore& store) : store_(store) {}
+  // `zone` and `clock` date the progress report as the Dashboard does.
+  ReportsService(store::ClinicStore& store, absl::TimeZone zone,
+                 std::function<absl::Time()> clock)
+      : store_(store), zone_(zone), clock_(std::move(clock)) {}
   grpc::Status Export(grpc::ServerContext* context,
                       const v1::ExportRequest* request,
                       grpc::ServerWriter<v1::ReportChunk>* writer) override;
 
  private:
   store::ClinicStore& store_;
+  const absl::TimeZone zone_;
+  const std::function<absl::Time()> clock_;
 };
 
 // A backup of the clinic database while the hub runs.
