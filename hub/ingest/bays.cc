@@ -884,6 +884,8 @@ std::vector<v1::StationStatus> Bays::Stations() const {
 
 v1::ClinicSnapshot Bays::Snapshot() const {
   v1::ClinicSnapshot snapshot;
+  snapshot.set_pelvic_compensation_threshold_deg(
+      config_.pelvic_compensation_threshold_deg);
   for (const auto& bay : AllBays()) {
     std::lock_guard<std::mutex> lock(bay->mu);
     *snapshot.add_stations() = StatusLocked(*bay);
