@@ -17,7 +17,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "hub/api/progress_view.h"
-#include "hub/api/report_export.h"
+#include "hub/api/progress_report_export.h"
 
 namespace stephub::api {
 namespace {

@@ -1,4 +1,4 @@
-#include "hub/api/report_export.h"
+#include "hub/api/progress_report_export.h"
 
 #include <algorithm>
 #include <string>

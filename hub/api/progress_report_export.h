@@ -1,7 +1,7 @@
 // Reports.Export's patient progress report (PDF or HTML): the patient's
 // progress from the store, rendered by hub/reports, streamed in chunks.
-#ifndef STEPHUB_HUB_API_REPORT_EXPORT_H_
-#define STEPHUB_HUB_API_REPORT_EXPORT_H_
+#ifndef STEPHUB_HUB_API_PROGRESS_REPORT_EXPORT_H_
+#define STEPHUB_HUB_API_PROGRESS_REPORT_EXPORT_H_
 
 #include <grpcpp/grpcpp.h>
 
@@ -20,4 +20,4 @@ grpc::Status ExportPatientReport(store::ClinicStore& store, int64_t patient_id,
 
 }  // namespace stephub::api
 
-#endif  // STEPHUB_HUB_API_REPORT_EXPORT_H_
+#endif  // STEPHUB_HUB_API_PROGRESS_REPORT_EXPORT_H_
