@@ -151,7 +151,8 @@ absl::StatusOr<std::unique_ptr<HubServer>> HubServer::Start(
   parts->clinic = std::make_unique<ClinicService>(*parts->store, *parts->bays);
   parts->dashboard = std::make_unique<DashboardService>(
       *parts->store, *parts->bays, parts->bus, zone, options.clock);
-  parts->reports = std::make_unique<ReportsService>(*parts->store);
+  parts->reports =
+      std::make_unique<ReportsService>(*parts->store, zone, options.clock);
   parts->maintenance =
       std::make_unique<MaintenanceService>(*parts->store, options.data_dir);
 

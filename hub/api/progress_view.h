@@ -7,10 +7,15 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "hub/progress/progress.h"
 #include "hub/store/store.h"
 #include "stephub/v1/dashboard.pb.h"
 
 namespace stephub::api {
+
+// A stored repetition as hub/progress sees it (reports summarise sets with
+// the same arithmetic as the progress view through it).
+progress::RepetitionOutcome OutcomeOf(const v1::Repetition& rep);
 
 absl::StatusOr<v1::PatientProgress> PatientProgressOf(store::ClinicStore& store,
                                                       int64_t patient_id,

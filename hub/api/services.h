@@ -99,15 +99,21 @@ class DashboardService final
   const size_t subscriber_queue_;
 };
 
+// Exports (report_export.h); days and weeks are the clinic's, in
+// `time_zone`, and `clock` says what "now" is (tests fix it).
 class ReportsService final : public v1::Reports::Service {
  public:
-  explicit ReportsService(store::ClinicStore& store) : store_(store) {}
+  ReportsService(store::ClinicStore& store, absl::TimeZone time_zone,
+                 std::function<absl::Time()> clock)
+      : store_(store), time_zone_(time_zone), clock_(std::move(clock)) {}
   grpc::Status Export(grpc::ServerContext* context,
                       const v1::ExportRequest* request,
                       grpc::ServerWriter<v1::ReportChunk>* writer) override;
 
  private:
   store::ClinicStore& store_;
+  const absl::TimeZone time_zone_;
+  const std::function<absl::Time()> clock_;
 };
 
 // A backup of the clinic database while the hub runs.
