@@ -469,5 +469,47 @@ TEST(SqliteStore, SetForUnknownPatientFailsAlone) {
   EXPECT_TRUE(AppendAndWait(**store, Batch("bay-1", 1)).ok());
 }
 
+TEST(SqliteStore, EventsComeBackByTimeAPageAtATime) {
+  testing::TempDir dir;
+  auto store = OpenSqliteStore(DbPath(dir));
+  ASSERT_TRUE(store.ok());
+  const absl::Time t0 = absl::FromUnixSeconds(1'800'000'000);
+  // Written out of time order, three of them at one instant.
+  (*store)->AddEventAt(t0 + absl::Seconds(9), "station_connected", "bay-1", "e",
+                       nullptr);
+  for (const char* detail : {"b", "c", "d"}) {
+    (*store)->AddEventAt(t0 + absl::Seconds(5), "station_connected", "bay-1",
+                         detail, nullptr);
+  }
+  (*store)->AddEventAt(t0 + absl::Seconds(6), "sensor_state", "bay-1", "x",
+                       nullptr);
+  (*store)->AddEventAt(t0, "station_disconnected", "bay-2", "a", nullptr);
+  std::promise<absl::Status> done;
+  (*store)->AddEventAt(t0 + absl::Seconds(10), "station_connected", "bay-1",
+                       "outside", [&](absl::Status s) { done.set_value(s); });
+  ASSERT_TRUE(done.get_future().get().ok());
+
+  // Pages of two over [t0, t0 + 10 s), connects and disconnects only.
+  std::string seen;
+  ClinicStore::EventCursor after;
+  for (int pages = 0; pages < 10; ++pages) {
+    auto page = (*store)->EventsPage(
+        t0, t0 + absl::Seconds(10),
+        {"station_connected", "station_disconnected"}, after, 2);
+    ASSERT_TRUE(page.ok()) << page.status();
+    for (const EventRecord& e : *page) seen += e.detail;
+    if (page->size() < 2) break;
+    after = {page->back().time, page->back().event_id};
+  }
+  EXPECT_EQ(seen, "abcde");
+  auto before =
+      (*store)->EventsPage(absl::InfinitePast(), t0 + absl::Seconds(1),
+                           {"station_disconnected"}, {}, 10);
+  ASSERT_TRUE(before.ok());
+  ASSERT_EQ(before->size(), 1u);
+  EXPECT_EQ((*before)[0].station_id, "bay-2");
+  EXPECT_EQ((*before)[0].time, t0);
+}
+
 }  // namespace
 }  // namespace stephub::store

@@ -56,9 +56,22 @@ commands:
                                       results; * marks the hub's own
   backup FILE                         copy the clinic database while the hub
                                       runs (verified before it is named FILE)
-  report PATIENT_ID --format csv|pdf|html [-o FILE]
-                                      export repetitions (csv) or the
-                                      progress report (pdf needs -o)
+  report patient PATIENT_ID --format csv|sets-csv|fhir|pdf|html
+         [--from YYYY-MM-DD] [--to YYYY-MM-DD] [-o FILE]
+                                      a patient's repetitions (csv), sets
+                                      (sets-csv), FHIR R4 bundle (fhir),
+                                      optionally of the days from-to; or the
+                                      progress report for referrers (pdf,
+                                      which needs -o, or html)
+  report clinic --from YYYY-MM-DD --to YYYY-MM-DD --format csv
+         [--review-after-weeks N] [-o FILE]
+                                      the clinic summary of those days
+                                      (patients, adherence, readiness, who
+                                      is not improving after N weeks,
+                                      default 4; station uptime and gaps)
+  report PATIENT_ID --format ...      the same as report patient
+                                      Reports go to stdout without -o; FILE
+                                      appears only once the report is whole
 
 The hub address defaults to $STEPHUB_HUB or 127.0.0.1:50051.
 )";
@@ -651,36 +664,90 @@ class Cli {
     return 0;
   }
 
+  // report patient ID ... | report clinic ... | report ID (the form from
+  // before clinic summaries, which tools/demo.sh and scripts use).
   int Report(const std::vector<std::string>& words) {
-    auto args = ParseArgs(words, {"format", "o"});
+    auto args =
+        ParseArgs(words, {"format", "o", "from", "to", "review-after-weeks"});
     if (!args.ok()) return Usage(std::string(args.status().message()));
-    if (args->positional.size() != 1)
-      return Usage("report PATIENT_ID --format csv|pdf|html [-o FILE]");
-    auto id = ParseId(args->positional[0], "PATIENT_ID");
-    if (!id.ok()) return Usage(std::string(id.status().message()));
-    const std::string format = args->options["format"];
-    const std::map<std::string, v1::ReportFormat> kFormats = {
-        {"csv", v1::REPORT_FORMAT_CSV},
-        {"pdf", v1::REPORT_FORMAT_PDF},
-        {"html", v1::REPORT_FORMAT_HTML}};
-    const auto known = kFormats.find(format);
-    if (known == kFormats.end()) {
-      return Usage(
-          absl::StrCat("report --format must be csv, pdf or html "
-                       "(got \"",
-                       format, "\")"));
-    }
+    std::map<std::string, std::string>& o = args->options;
+    std::vector<std::string>& pos = args->positional;
     v1::ExportRequest req;
-    req.set_patient_id(*id);
-    req.set_format(known->second);
-    const std::string path = args->options["o"];
-    if (format == "pdf" && path.empty()) {
-      return Usage("report --format pdf needs -o FILE");
+    const std::string format = o["format"];
+    if (!pos.empty() && pos[0] == "clinic") {
+      if (pos.size() != 1) {
+        return Usage("report clinic takes no PATIENT_ID: --from and --to");
+      }
+      if (o["from"].empty() || o["to"].empty()) {
+        return Usage("report clinic needs --from YYYY-MM-DD --to YYYY-MM-DD");
+      }
+      if (format != "csv") {
+        return Usage(absl::StrCat("report clinic --format must be csv (got \"",
+                                  format, "\")"));
+      }
+      req.set_kind(v1::REPORT_KIND_CLINIC);
+      req.set_format(v1::REPORT_FORMAT_CSV);
+      if (!o["review-after-weeks"].empty()) {
+        uint32_t weeks;
+        if (!absl::SimpleAtoi(o["review-after-weeks"], &weeks) || weeks < 1 ||
+            weeks > 52) {
+          return Usage("--review-after-weeks must be a number of weeks, 1-52");
+        }
+        req.set_review_after_weeks(weeks);
+      }
+    } else {
+      if (!pos.empty() && pos[0] == "patient") pos.erase(pos.begin());
+      if (pos.size() != 1) {
+        return Usage(
+            "report patient PATIENT_ID --format csv|sets-csv|fhir|pdf|html");
+      }
+      auto id = ParseId(pos[0], "PATIENT_ID");
+      if (!id.ok()) return Usage(std::string(id.status().message()));
+      if (!o["review-after-weeks"].empty()) {
+        return Usage("--review-after-weeks belongs to report clinic");
+      }
+      req.set_kind(v1::REPORT_KIND_PATIENT);
+      req.set_patient_id(*id);
+      if (format == "csv") {
+        req.set_format(v1::REPORT_FORMAT_CSV);
+      } else if (format == "sets-csv") {
+        req.set_format(v1::REPORT_FORMAT_SETS_CSV);
+      } else if (format == "fhir") {
+        req.set_format(v1::REPORT_FORMAT_FHIR);
+      } else if (format == "pdf") {
+        req.set_format(v1::REPORT_FORMAT_PDF);
+      } else if (format == "html") {
+        req.set_format(v1::REPORT_FORMAT_HTML);
+      } else {
+        return Usage(absl::StrCat(
+            "report patient --format must be csv, sets-csv, fhir, pdf or html "
+            "(got \"",
+            format, "\")"));
+      }
+      if (format == "pdf" && o["o"].empty()) {
+        return Usage("report --format pdf needs -o FILE");
+      }
     }
+    // The hub checks the days too; checking here gives a usage message.
+    for (const char* name : {"from", "to"}) {
+      absl::CivilDay day;
+      if (!o[name].empty() &&
+          (o[name].size() != 10 || !absl::ParseCivilTime(o[name], &day))) {
+        return Usage(absl::StrCat(
+            "--", name, " must be a day YYYY-MM-DD, not \"", o[name], "\""));
+      }
+    }
+    req.set_from(o["from"]);
+    req.set_to(o["to"]);
+
+    // Written aside and renamed once whole, as backup does: a FILE that
+    // exists is a complete report, never one cut short by the hub.
+    const std::string path = o["o"];
+    const std::string partial = path + ".partial";
     std::ofstream file;
     if (!path.empty()) {
-      file.open(path, std::ios::binary | std::ios::trunc);
-      if (!file) return Fail(absl::StrCat("cannot write ", path));
+      file.open(partial, std::ios::binary | std::ios::trunc);
+      if (!file) return Fail(absl::StrCat(partial, ": cannot write"));
     }
     std::ostream& sink = path.empty() ? out_ : file;
     grpc::ClientContext ctx;
@@ -692,12 +759,18 @@ class Cli {
       bytes += chunk.data().size();
     }
     auto s = reader->Finish();
-    if (!s.ok()) return Fail(Describe(s));
-    if (!path.empty()) {
-      file.close();
-      if (!file) return Fail(absl::StrCat("writing ", path, " failed"));
-      err_ << "wrote " << bytes << " bytes to " << path << "\n";
+    if (path.empty()) return s.ok() ? 0 : Fail(Describe(s));
+    file.close();
+    auto discard = [&](const std::string& why) {
+      std::remove(partial.c_str());
+      return Fail(why);
+    };
+    if (!s.ok()) return discard(Describe(s));
+    if (!file) return discard(absl::StrCat(partial, ": write failed"));
+    if (std::rename(partial.c_str(), path.c_str()) != 0) {
+      return discard(absl::StrCat(path, ": cannot rename ", partial));
     }
+    err_ << "wrote " << bytes << " bytes to " << path << "\n";
     return 0;
   }
 

@@ -56,6 +56,12 @@ void SetTrend(const progress::Trend& t, v1::Trend* out) {
 
 }  // namespace
 
+progress::RepetitionOutcome OutcomeOf(const v1::Repetition& rep) {
+  return {rep.peak_pelvic_drop_deg(), rep.clean(),
+          CategoryOf(rep.quality().category()),
+          rep.verdict() != v1::VERDICT_NOT_ASSESSED};
+}
+
 absl::StatusOr<v1::PatientProgress> PatientProgressOf(store::ClinicStore& store,
                                                       int64_t patient_id,
                                                       absl::Time as_of,
@@ -95,9 +101,7 @@ v1::PatientProgress ProgressOf(const v1::Patient& patient,
     v1::SetSummary* summary = out.add_sets();
     *summary->mutable_set() = set;
     for (const v1::Repetition& rep : reps) {
-      record.repetitions.push_back({rep.peak_pelvic_drop_deg(), rep.clean(),
-                                    CategoryOf(rep.quality().category()),
-                                    rep.verdict() != v1::VERDICT_NOT_ASSESSED});
+      record.repetitions.push_back(OutcomeOf(rep));
       *summary->add_repetition_list() = rep;
     }
     const progress::SetSummary s = progress::SummariseSet(record.repetitions);

@@ -8,10 +8,15 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "hub/progress/progress.h"
 #include "hub/store/store.h"
 #include "stephub/v1/dashboard.pb.h"
 
 namespace stephub::api {
+
+// A stored repetition as hub/progress sees it (reports summarise sets with
+// the same arithmetic as the progress view through it).
+progress::RepetitionOutcome OutcomeOf(const v1::Repetition& rep);
 
 // A set and its current repetitions.
 struct SetResults {

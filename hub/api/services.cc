@@ -12,12 +12,11 @@
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "absl/strings/str_join.h"
-#include "absl/strings/str_replace.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "hub/api/progress_view.h"
 #include "hub/api/progress_report_export.h"
+#include "hub/api/progress_view.h"
+#include "hub/api/report_export.h"
 
 namespace stephub::api {
 namespace {
@@ -335,139 +334,32 @@ grpc::Status DashboardService::GetPatientProgress(
   return grpc::Status::OK;
 }
 
-namespace {
-
-constexpr size_t kChunkBytes = 32 * 1024;
-
-std::string CsvField(const std::string& value) {
-  if (value.find_first_of(",\"\n\r") == std::string::npos) return value;
-  return absl::StrCat("\"", absl::StrReplaceAll(value, {{"\"", "\"\""}}), "\"");
-}
-
-const char* SideName(v1::StanceSide side) {
-  return side == v1::STANCE_SIDE_RIGHT ? "right" : "left";
-}
-
-const char* VerdictName(v1::Verdict verdict) {
-  switch (verdict) {
-    case v1::VERDICT_CLEAN:
-      return "clean";
-    case v1::VERDICT_PELVIC_DROP:
-      return "pelvic_drop";
-    case v1::VERDICT_PELVIC_HIKE:
-      return "pelvic_hike";
-    case v1::VERDICT_NOT_ASSESSED:
-      return "not_assessed";
-    default:
-      return "";
-  }
-}
-
-// The other sensors' metrics and the quality scale; empty where the
-// station could not assess them.
-std::string MetricsCsv(const v1::Repetition& rep) {
-  const v1::RepetitionMetrics& m = rep.metrics();
-  auto number = [](bool has, double value, const char* format) {
-    return has ? absl::StrFormat(format, value) : std::string();
-  };
-  const char* category = "";
-  switch (rep.quality().category()) {
-    case v1::QUALITY_CATEGORY_GOOD:
-      category = "good";
-      break;
-    case v1::QUALITY_CATEGORY_MODERATE:
-      category = "moderate";
-      break;
-    case v1::QUALITY_CATEGORY_POOR:
-      category = "poor";
-      break;
-    default:
-      break;
-  }
-  const bool scored =
-      rep.quality().category() != v1::QUALITY_CATEGORY_UNSPECIFIED;
-  return absl::StrCat(
-      number(m.has_peak_trunk_lean_deg(), m.peak_trunk_lean_deg(), "%.2f"), ",",
-      number(m.has_knee_flexion_deg(), m.knee_flexion_deg(), "%.1f"), ",",
-      number(m.has_knee_valgus_deg(), m.knee_valgus_deg(), "%.2f"), ",",
-      number(m.has_cop_ml_range_mm(), m.cop_ml_range_mm(), "%.1f"), ",",
-      number(m.has_free_foot_load_fraction(), m.free_foot_load_fraction(),
-             "%.3f"),
-      ",", scored ? absl::StrCat(rep.quality().total()) : std::string(), ",",
-      category, ",", CsvField(absl::StrJoin(rep.problems(), "; ")));
-}
-
-}  // namespace
-
-// Columns are documented in docs/REPORTS.md.
-constexpr char kRepetitionCsvHeader[] =
-    "patient_id,patient,set_id,station_id,stance_side,exercise,load,"
-    "set_started_utc,rep,start_us,deepest_us,end_us,peak_pelvic_drop_deg,"
-    "verdict,clean,scoring_version,peak_trunk_lean_deg,knee_flexion_deg,"
-    "knee_valgus_deg,cop_ml_range_mm,free_foot_load_fraction,quality_total,"
-    "quality_category,problems\n";
-
 grpc::Status ReportsService::Export(
     grpc::ServerContext* context, const v1::ExportRequest* request,
     grpc::ServerWriter<v1::ReportChunk>* writer) {
   if (request->format() == v1::REPORT_FORMAT_PDF ||
       request->format() == v1::REPORT_FORMAT_HTML) {
+    if (request->kind() == v1::REPORT_KIND_CLINIC) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          "the clinic summary comes as REPORT_FORMAT_CSV; "
+                          "PDF and HTML are the patient progress report");
+    }
     return ExportPatientReport(store_, request->patient_id(), request->format(),
-                               zone_, clock_(), writer);
+                               time_zone_, clock_(), writer);
   }
-  if (request->format() != v1::REPORT_FORMAT_CSV) {
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                        "format must be REPORT_FORMAT_CSV, _PDF or _HTML");
-  }
-  auto patient = store_.GetPatient(request->patient_id());
-  if (!patient.ok()) return ToGrpc(patient.status());
-  auto sets = store_.SetsOfPatient(request->patient_id());
-  if (!sets.ok()) return ToGrpc(sets.status());
-
-  v1::ReportChunk chunk;
-  chunk.set_content_type("text/csv; charset=utf-8");
-  chunk.set_file_name(
-      absl::StrFormat("patient-%d-repetitions.csv", patient->patient_id()));
-  std::string buffer = kRepetitionCsvHeader;
-  auto flush = [&](bool force) {
-    if (buffer.empty() || (!force && buffer.size() < kChunkBytes)) return true;
-    chunk.set_data(std::move(buffer));
-    buffer.clear();
-    const bool ok = writer->Write(chunk);
-    chunk.Clear();
-    return ok;
-  };
-  // Set by set, so a long history is never held in memory at once.
-  for (const v1::ExerciseSet& set : *sets) {
-    if (context->IsCancelled()) {
-      return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
-    }
-    auto reps = store_.RepetitionsOfSet(set.set_id());
-    if (!reps.ok()) return ToGrpc(reps.status());
-    const std::string started =
-        google::protobuf::util::TimeUtil::ToString(set.started_at());
-    for (const v1::Repetition& rep : *reps) {
-      const bool assessed = rep.verdict() != v1::VERDICT_NOT_ASSESSED;
-      absl::StrAppend(
-          &buffer, patient->patient_id(), ",",
-          CsvField(patient->display_name()), ",", set.set_id(), ",",
-          CsvField(set.station_id()), ",", SideName(set.stance_side()), ",",
-          CsvField(set.exercise()), ",", CsvField(set.load()), ",", started,
-          ",", rep.number(), ",", rep.start_us(), ",", rep.deepest_us(), ",",
-          rep.end_us(), ",",
-          // Empty where the pelvis was not seen (no usable sacral IMU).
-          assessed ? absl::StrFormat("%.2f", rep.peak_pelvic_drop_deg()) : "",
-          ",", VerdictName(rep.verdict()), ",",
-          assessed ? (rep.clean() ? "1" : "0") : "", ",",
-          CsvField(rep.scoring_version()), ",", MetricsCsv(rep), "\n");
-      if (!flush(false)) {
-        return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
-      }
-    }
-  }
-  flush(true);
-  return grpc::Status::OK;
+  ExportEnvironment env;
+  env.store = &store_;
+  env.zone = time_zone_;
+  env.now = clock_();
+  env.cancelled = [context] { return context->IsCancelled(); };
+  ReportWriter out(
+      [writer](v1::ReportChunk& chunk) { return writer->Write(chunk); });
+  return ToGrpc(ExportReport(*request, env, out));
 }
+
+namespace {
+constexpr size_t kChunkBytes = 32 * 1024;
+}  // namespace
 
 grpc::Status MaintenanceService::Backup(
     grpc::ServerContext* context, const v1::BackupRequest*,

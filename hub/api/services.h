@@ -99,19 +99,20 @@ class DashboardService final
   const size_t subscriber_queue_;
 };
 
+// Exports (report_export.h); days and weeks are the clinic's, in
+// `time_zone`, and `clock` says what "now" is (tests fix it).
 class ReportsService final : public v1::Reports::Service {
  public:
-  // `zone` and `clock` date the progress report as the Dashboard does.
-  ReportsService(store::ClinicStore& store, absl::TimeZone zone,
+  ReportsService(store::ClinicStore& store, absl::TimeZone time_zone,
                  std::function<absl::Time()> clock)
-      : store_(store), zone_(zone), clock_(std::move(clock)) {}
+      : store_(store), time_zone_(time_zone), clock_(std::move(clock)) {}
   grpc::Status Export(grpc::ServerContext* context,
                       const v1::ExportRequest* request,
                       grpc::ServerWriter<v1::ReportChunk>* writer) override;
 
  private:
   store::ClinicStore& store_;
-  const absl::TimeZone zone_;
+  const absl::TimeZone time_zone_;
   const std::function<absl::Time()> clock_;
 };
 

@@ -11,6 +11,7 @@
 #include <deque>
 #include <filesystem>
 #include <future>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -26,7 +27,7 @@
 namespace stephub::store {
 namespace {
 
-constexpr int kSchemaVersion = 11;
+constexpr int kSchemaVersion = 12;
 // Writes taken into one transaction at most; bounds commit latency.
 constexpr size_t kMaxGroup = 512;
 
@@ -181,6 +182,11 @@ CREATE TABLE scoring_versions(
   first_used_us INTEGER NOT NULL);
 INSERT INTO scoring_versions SELECT scoring_version, MIN(scored_us)
   FROM repetitions GROUP BY scoring_version;
+)sql",
+    // 12: the log by time, which the clinic summary pages through for a
+    // period (station uptime and gaps).
+    R"sql(
+CREATE INDEX events_by_time ON events(time_us, event_id);
 )sql",
 };
 static_assert(std::size(kMigrations) == kSchemaVersion);
@@ -700,7 +706,11 @@ class SqliteStore final : public ClinicStore {
   absl::StatusOr<v1::ExerciseSet> CreateSet(
       v1::ExerciseSet set, const std::string& clinic_day,
       const v1::StationHello& station) override {
-    const int64_t now = ToUs(absl::Now());
+    const int64_t now =
+        set.has_started_at()
+            ? google::protobuf::util::TimeUtil::TimestampToMicroseconds(
+                  set.started_at())
+            : ToUs(absl::Now());
     int64_t id = 0;
     auto s = WriteAndWait([&](sqlite3* db) -> absl::Status {
       // The day's first set begins the patient's session.
@@ -977,18 +987,63 @@ class SqliteStore final : public ClinicStore {
     return absl::OkStatus();
   }
 
-  void AddEvent(const std::string& kind, const std::string& station_id,
-                const std::string& detail) override {
-    const int64_t now = ToUs(absl::Now());
+  void AddEventAt(absl::Time time, const std::string& kind,
+                  const std::string& station_id, const std::string& detail,
+                  CommitCallback done) override {
+    const int64_t at = ToUs(time);
     Enqueue(
         [=](sqlite3* db) {
           Statement st(db,
                        "INSERT INTO events(time_us, kind, station_id, detail) "
                        "VALUES(?,?,?,?)");
-          st.Bind(1, now).Bind(2, kind).Bind(3, station_id).Bind(4, detail);
+          st.Bind(1, at).Bind(2, kind).Bind(3, station_id).Bind(4, detail);
           return st.Run();
         },
-        nullptr);
+        std::move(done));
+  }
+
+  absl::StatusOr<std::vector<EventRecord>> EventsPage(
+      absl::Time from, absl::Time until, const std::vector<std::string>& kinds,
+      EventCursor after, int limit) override {
+    if (kinds.empty() || limit <= 0) return std::vector<EventRecord>();
+    // Infinite bounds clamp to the whole microsecond range.
+    auto us = [](absl::Time t) {
+      if (t == absl::InfinitePast()) return std::numeric_limits<int64_t>::min();
+      if (t == absl::InfiniteFuture()) {
+        return std::numeric_limits<int64_t>::max();
+      }
+      return ToUs(t);
+    };
+    std::string placeholders;
+    for (size_t i = 0; i < kinds.size(); ++i) {
+      absl::StrAppend(&placeholders, i == 0 ? "?" : ",?");
+    }
+    const std::string sql = absl::StrCat(
+        "SELECT event_id, time_us, kind, station_id, detail FROM events "
+        "WHERE time_us >= ? AND time_us < ? AND (time_us > ? OR (time_us = ? "
+        "AND event_id > ?)) AND kind IN (",
+        placeholders, ") ORDER BY time_us, event_id LIMIT ?");
+    std::lock_guard<std::mutex> lock(reader_mu_);
+    Statement st(reader_db_, sql.c_str());
+    if (auto s = st.prepared(); !s.ok()) return s;
+    const int64_t after_us = us(after.time);
+    st.Bind(1, us(from)).Bind(2, us(until)).Bind(3, after_us).Bind(4, after_us);
+    st.Bind(5, after.event_id);
+    int i = 6;
+    for (const std::string& kind : kinds) st.Bind(i++, kind);
+    st.Bind(i, static_cast<int64_t>(limit));
+    std::vector<EventRecord> out;
+    while (st.Step()) {
+      EventRecord e;
+      e.event_id = st.Int(0);
+      e.time = FromUs(st.Int(1));
+      e.kind = st.Text(2);
+      e.station_id = st.Text(3);
+      e.detail = st.Text(4);
+      out.push_back(std::move(e));
+    }
+    if (auto s = st.status(); !s.ok()) return s;
+    return out;
   }
 
  private:

@@ -12,6 +12,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "stephub/v1/clinic.pb.h"
 #include "stephub/v1/common.pb.h"
@@ -46,6 +47,15 @@ struct CompactionResult {
   int64_t batches = 0;
   int64_t batch_bytes = 0;  // their payloads
   int64_t block_bytes = 0;  // the blocks that replaced them
+};
+
+// One line of the clinic's log (ClinicStore::AddEvent).
+struct EventRecord {
+  int64_t event_id = 0;
+  absl::Time time;
+  std::string kind;  // "station_connected", "station_spool_loss", ...
+  std::string station_id;
+  std::string detail;
 };
 
 struct StationRecord {
@@ -99,7 +109,8 @@ class ClinicStore {
 
   // Assigns set_id, started_at and session_id: the patient's session of
   // `clinic_day` (YYYY-MM-DD), begun by this set if it is the day's first.
-  // Keeps station_start_us if set.
+  // Keeps station_start_us if set, and started_at if set (a history built
+  // by hand, as report tests need; the bays never set it).
   // `station` is the station's hello as the set starts: the sensors its
   // samples come from, which re-scoring needs even if the station changes.
   virtual absl::StatusOr<v1::ExerciseSet> CreateSet(
@@ -157,9 +168,27 @@ class ClinicStore {
   // (writers carry on meanwhile), as one self-contained file at `path`.
   virtual absl::Status BackupTo(const std::string& path) = 0;
 
-  // Station connected/disconnected, set started/ended: the clinic's log.
-  virtual void AddEvent(const std::string& kind, const std::string& station_id,
-                        const std::string& detail) = 0;
+  // Station connected/disconnected, set started/ended: the clinic's log,
+  // stamped with the time it is called.
+  void AddEvent(const std::string& kind, const std::string& station_id,
+                const std::string& detail) {
+    AddEventAt(absl::Now(), kind, station_id, detail, nullptr);
+  }
+  // The same at a given time; `done` (may be null) once committed.
+  virtual void AddEventAt(absl::Time time, const std::string& kind,
+                          const std::string& station_id,
+                          const std::string& detail, CommitCallback done) = 0;
+  // Up to `limit` events of `kinds` with from <= time < until, ordered by
+  // (time, event_id), after the one `after` names (0: from the start). A
+  // page at a time, so that a reader streaming a long log holds no lock
+  // while it writes to a slow client.
+  struct EventCursor {
+    absl::Time time = absl::InfinitePast();
+    int64_t event_id = 0;
+  };
+  virtual absl::StatusOr<std::vector<EventRecord>> EventsPage(
+      absl::Time from, absl::Time until, const std::vector<std::string>& kinds,
+      EventCursor after, int limit) = 0;
 };
 
 // Opens (creating and migrating as needed) the SQLite database at `path`.
