@@ -43,6 +43,9 @@ int main(int argc, char** argv) {
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  // A closed stdout (a supervisor that stopped reading its pipe) must not
+  // kill the hub at its next log line: the write fails and it carries on.
+  signal(SIGPIPE, SIG_IGN);
 
   stephub::api::HubOptions options;
   options.listen_address = absl::GetFlag(FLAGS_listen);

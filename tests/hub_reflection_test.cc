@@ -44,19 +44,23 @@ class HubProcess {
       auto at = text.find("port ");
       if (at != std::string::npos) port_ = std::atoi(text.c_str() + at + 5);
     }
-    if (out) fclose(out);
+    // Kept open while the hub runs: it goes on writing to it.
+    out_ = out;
   }
   ~HubProcess() {
-    if (pid_ <= 0) return;
-    kill(pid_, SIGTERM);
-    int status = 0;
-    waitpid(pid_, &status, 0);
+    if (pid_ > 0) {
+      kill(pid_, SIGTERM);
+      int status = 0;
+      waitpid(pid_, &status, 0);
+    }
+    if (out_) fclose(out_);
   }
   int port() const { return port_; }
 
  private:
   pid_t pid_ = -1;
   int port_ = 0;
+  FILE* out_ = nullptr;
 };
 
 TEST(HubReflection, ListsTheFiveServicesAndHealthIsServing) {

@@ -153,7 +153,9 @@ TEST(DeviceClockMapperTest, BurstsMapToTheLeastDelayedFrame) {
     const int64_t arrival = burst_end + kOffset + 500;
     const int64_t t = mapper.Map(static_cast<uint32_t>(device_us), arrival);
     ASSERT_GT(t, last) << i;
-    ASSERT_LE(t - last, 1100) << i;  // smooth: never more than a slew step
+    if (i > 0) {
+      ASSERT_LE(t - last, 1100) << i;  // smooth: never more than a slew step
+    }
     if (i > 100) {
       ASSERT_EQ(t, device_us + kOffset + 500) << i;
     }
