@@ -118,6 +118,53 @@ absl::StatusOr<Args> ParseArgs(const std::vector<std::string>& words,
   return args;
 }
 
+// A file written as FILE.partial and given its name only once whole: a FILE
+// that exists is never one cut short. Removed unless kept.
+class PartialFile {
+ public:
+  explicit PartialFile(const std::string& path)
+      : path_(path),
+        partial_(path + ".partial"),
+        file_(partial_, std::ios::binary | std::ios::trunc) {}
+  ~PartialFile() {
+    if (kept_) return;
+    file_.close();
+    std::remove(partial_.c_str());
+  }
+  PartialFile(const PartialFile&) = delete;
+  PartialFile& operator=(const PartialFile&) = delete;
+
+  // An error naming the file when it cannot be written.
+  absl::Status opened() const {
+    if (file_.is_open()) return absl::OkStatus();
+    return absl::UnavailableError(absl::StrCat(partial_, ": cannot write"));
+  }
+  std::ostream& stream() { return file_; }
+  const std::string& partial() const { return partial_; }
+  absl::Status Close() {
+    file_.close();
+    if (!file_) {
+      return absl::DataLossError(absl::StrCat(partial_, ": write failed"));
+    }
+    return absl::OkStatus();
+  }
+  // Gives it its name.
+  absl::Status Keep() {
+    if (std::rename(partial_.c_str(), path_.c_str()) != 0) {
+      return absl::UnavailableError(
+          absl::StrCat(path_, ": cannot rename ", partial_));
+    }
+    kept_ = true;
+    return absl::OkStatus();
+  }
+
+ private:
+  const std::string path_;
+  const std::string partial_;
+  std::ofstream file_;
+  bool kept_ = false;
+};
+
 absl::StatusOr<int64_t> ParseId(const std::string& text, const char* what) {
   int64_t id;
   if (!absl::SimpleAtoi(text, &id) || id <= 0) {
@@ -622,11 +669,10 @@ class Cli {
     if (!args.ok()) return Usage(std::string(args.status().message()));
     if (args->positional.size() != 1) return Usage("backup FILE");
     const std::string path = args->positional[0];
-    // Written aside and checked before it takes the name: a FILE that
-    // exists is a whole, verified backup.
-    const std::string partial = path + ".partial";
-    std::ofstream file(partial, std::ios::binary | std::ios::trunc);
-    if (!file) return Fail(absl::StrCat(partial, ": cannot write"));
+    // Checked before it takes the name: a FILE that exists is a whole,
+    // verified backup.
+    PartialFile file(path);
+    if (auto s = file.opened(); !s.ok()) return Fail(std::string(s.message()));
     grpc::ClientContext ctx;
     auto reader = maintenance_->Backup(&ctx, v1::BackupRequest{});
     v1::BackupChunk chunk;
@@ -635,27 +681,20 @@ class Cli {
     while (reader->Read(&chunk)) {
       if (first) total = chunk.total_bytes();
       first = false;
-      file.write(chunk.data().data(),
-                 static_cast<std::streamsize>(chunk.data().size()));
+      file.stream().write(chunk.data().data(),
+                          static_cast<std::streamsize>(chunk.data().size()));
       received += chunk.data().size();
     }
     auto s = reader->Finish();
-    file.close();
-    auto discard = [&](const std::string& why) {
-      std::remove(partial.c_str());
-      return Fail(why);
-    };
-    if (!s.ok()) return discard(Describe(s));
-    if (!file) return discard(absl::StrCat(partial, ": write failed"));
+    if (!s.ok()) return Fail(Describe(s));
+    if (auto c = file.Close(); !c.ok()) return Fail(std::string(c.message()));
     if (received != total) {
-      return discard(absl::StrCat("backup cut short: ", received, " of ", total,
-                                  " bytes"));
+      return Fail(absl::StrCat("backup cut short: ", received, " of ", total,
+                               " bytes"));
     }
-    auto info = store::VerifyClinicDatabase(partial);
-    if (!info.ok()) return discard(std::string(info.status().message()));
-    if (std::rename(partial.c_str(), path.c_str()) != 0) {
-      return discard(absl::StrCat(path, ": cannot rename ", partial));
-    }
+    auto info = store::VerifyClinicDatabase(file.partial());
+    if (!info.ok()) return Fail(std::string(info.status().message()));
+    if (auto k = file.Keep(); !k.ok()) return Fail(std::string(k.message()));
     out_ << absl::StrFormat(
         "backup %s: %d bytes, schema %d, integrity ok; %d patients, %d sets, "
         "%d repetitions, %d sample batches\n",
@@ -743,13 +782,14 @@ class Cli {
     // Written aside and renamed once whole, as backup does: a FILE that
     // exists is a complete report, never one cut short by the hub.
     const std::string path = o["o"];
-    const std::string partial = path + ".partial";
-    std::ofstream file;
+    std::optional<PartialFile> file;
     if (!path.empty()) {
-      file.open(partial, std::ios::binary | std::ios::trunc);
-      if (!file) return Fail(absl::StrCat(partial, ": cannot write"));
+      file.emplace(path);
+      if (auto s = file->opened(); !s.ok()) {
+        return Fail(std::string(s.message()));
+      }
     }
-    std::ostream& sink = path.empty() ? out_ : file;
+    std::ostream& sink = file ? file->stream() : out_;
     grpc::ClientContext ctx;
     auto reader = reports_->Export(&ctx, req);
     v1::ReportChunk chunk;
@@ -759,17 +799,10 @@ class Cli {
       bytes += chunk.data().size();
     }
     auto s = reader->Finish();
-    if (path.empty()) return s.ok() ? 0 : Fail(Describe(s));
-    file.close();
-    auto discard = [&](const std::string& why) {
-      std::remove(partial.c_str());
-      return Fail(why);
-    };
-    if (!s.ok()) return discard(Describe(s));
-    if (!file) return discard(absl::StrCat(partial, ": write failed"));
-    if (std::rename(partial.c_str(), path.c_str()) != 0) {
-      return discard(absl::StrCat(path, ": cannot rename ", partial));
-    }
+    if (!s.ok()) return Fail(Describe(s));
+    if (!file) return 0;
+    if (auto c = file->Close(); !c.ok()) return Fail(std::string(c.message()));
+    if (auto k = file->Keep(); !k.ok()) return Fail(std::string(k.message()));
     err_ << "wrote " << bytes << " bytes to " << path << "\n";
     return 0;
   }
