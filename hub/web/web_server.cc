@@ -357,7 +357,6 @@ class Session : public std::enable_shared_from_this<Session> {
             self->Close();
             return;
           }
-          self->live_ = true;
           std::weak_ptr<Session> weak = self;
           auto executor = self->stream_.get_executor();
           self->pump_ = std::make_shared<EventPump>(
@@ -455,7 +454,6 @@ class Session : public std::enable_shared_from_this<Session> {
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   // Live pages only.
-  bool live_ = false;
   std::shared_ptr<EventPump> pump_;
   std::deque<std::string> unsent_;
   bool writing_ = false;
