@@ -19,6 +19,7 @@
 #include "hub/api/hub_server.h"
 #include "hub/scoring/scoring_config.h"
 #include "hub/store/store.h"
+#include "station/sensors/sensors.h"
 #include "stephub/v1/clinic.grpc.pb.h"
 #include "stephub/v1/dashboard.grpc.pb.h"
 #include "stephub/v1/station_link.grpc.pb.h"
@@ -109,35 +110,26 @@ std::vector<v1::SampleBatch> BatchesOf(const Session& session) {
   }
   std::map<Placement, size_t> next_imu;
   size_t next_force = 0;
+  // The index of the first sample at or after `end` from `from` on.
+  auto until = [](const auto& samples, size_t from, int64_t end) {
+    while (from < samples.size() && samples[from].t_us < end) ++from;
+    return from;
+  };
   std::vector<v1::SampleBatch> batches;
   for (int64_t t = force.front().t_us; t <= session.end_us; t += kBatchUs) {
     v1::SampleBatch batch;
     batch.set_seq(batches.size() + 1);
     for (const auto& [placement, samples] : imu) {
-      v1::ImuSamples* out = batch.add_imu();
-      out->set_sensor_id(ImuIds().at(placement).first);
-      for (size_t& i = next_imu[placement];
-           i < samples.size() && samples[i].t_us < t + kBatchUs; ++i) {
-        const ImuSample& s = samples[i];
-        out->add_t_us(s.t_us);
-        out->add_ax_mps2(static_cast<float>(s.ax_mps2));
-        out->add_ay_mps2(static_cast<float>(s.ay_mps2));
-        out->add_az_mps2(static_cast<float>(s.az_mps2));
-        out->add_gx_radps(static_cast<float>(s.gx_radps));
-        out->add_gy_radps(static_cast<float>(s.gy_radps));
-        out->add_gz_radps(static_cast<float>(s.gz_radps));
-      }
+      size_t& next = next_imu[placement];
+      const size_t end = until(samples, next, t + kBatchUs);
+      station::AppendImuSamples(ImuIds().at(placement).first, samples, next,
+                                end, 0, &batch);
+      next = end;
     }
-    v1::ForceSamples* out = batch.add_force();
-    out->set_sensor_id(kPlateId);
-    for (; next_force < force.size() && force[next_force].t_us < t + kBatchUs;
-         ++next_force) {
-      const ForceSample& s = force[next_force];
-      out->add_t_us(s.t_us);
-      out->add_fz_n(static_cast<float>(s.fz_n));
-      out->add_cop_x_mm(static_cast<float>(s.cop_x_mm));
-      out->add_cop_y_mm(static_cast<float>(s.cop_y_mm));
-    }
+    const size_t force_end = until(force, next_force, t + kBatchUs);
+    station::AppendForceSamples(kPlateId, force, next_force, force_end, 0,
+                                &batch);
+    next_force = force_end;
     batches.push_back(std::move(batch));
   }
   return batches;

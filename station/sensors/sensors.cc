@@ -74,38 +74,6 @@ std::vector<v1::SensorHealth> AllOk(
   return out;
 }
 
-// Appends samples [begin, end) of one IMU, shifted by offset_us.
-void AppendImu(uint32_t id, const std::vector<ImuSample>& samples, size_t begin,
-               size_t end, int64_t offset_us, v1::SampleBatch* batch) {
-  if (begin >= end) return;
-  v1::ImuSamples* out = batch->add_imu();
-  out->set_sensor_id(id);
-  for (size_t i = begin; i < end; ++i) {
-    const ImuSample& s = samples[i];
-    out->add_t_us(s.t_us + offset_us);
-    out->add_ax_mps2(static_cast<float>(s.ax_mps2));
-    out->add_ay_mps2(static_cast<float>(s.ay_mps2));
-    out->add_az_mps2(static_cast<float>(s.az_mps2));
-    out->add_gx_radps(static_cast<float>(s.gx_radps));
-    out->add_gy_radps(static_cast<float>(s.gy_radps));
-    out->add_gz_radps(static_cast<float>(s.gz_radps));
-  }
-}
-
-void AppendForce(const std::vector<ForceSample>& samples, size_t begin,
-                 size_t end, int64_t offset_us, v1::SampleBatch* batch) {
-  if (begin >= end) return;
-  v1::ForceSamples* out = batch->add_force();
-  out->set_sensor_id(kForcePlateId);
-  for (size_t i = begin; i < end; ++i) {
-    const ForceSample& s = samples[i];
-    out->add_t_us(s.t_us + offset_us);
-    out->add_fz_n(static_cast<float>(s.fz_n));
-    out->add_cop_x_mm(static_cast<float>(s.cop_x_mm));
-    out->add_cop_y_mm(static_cast<float>(s.cop_y_mm));
-  }
-}
-
 // A simulated patient on the bay: stands quietly until the set starts.
 class SimulatedSource : public SensorSource {
  public:
@@ -151,16 +119,18 @@ class SimulatedSource : public SensorSource {
     simulator_->GenerateUntil(now_us, &samples);
     polled_until_ = std::max(polled_until_, now_us);
     if (!samples.sacrum.empty()) last_imu_t_us_ = samples.sacrum.back().t_us;
-    AppendForce(samples.force, 0, samples.force.size(), 0, batch);
-    AppendImu(kFirstImuId, samples.sacrum, 0, samples.sacrum.size(), 0, batch);
-    AppendImu(kFirstImuId + 1, samples.sternum, 0, samples.sternum.size(), 0,
-              batch);
-    AppendImu(kFirstImuId + 2, samples.thigh, 0, samples.thigh.size(), 0,
-              batch);
-    AppendImu(kFirstImuId + 3, samples.shank, 0, samples.shank.size(), 0,
-              batch);
-    AppendImu(kFirstImuId + 4, samples.wrist, 0, samples.wrist.size(), 0,
-              batch);
+    AppendForceSamples(kForcePlateId, samples.force, 0, samples.force.size(), 0,
+                       batch);
+    AppendImuSamples(kFirstImuId, samples.sacrum, 0, samples.sacrum.size(), 0,
+                     batch);
+    AppendImuSamples(kFirstImuId + 1, samples.sternum, 0,
+                     samples.sternum.size(), 0, batch);
+    AppendImuSamples(kFirstImuId + 2, samples.thigh, 0, samples.thigh.size(), 0,
+                     batch);
+    AppendImuSamples(kFirstImuId + 3, samples.shank, 0, samples.shank.size(), 0,
+                     batch);
+    AppendImuSamples(kFirstImuId + 4, samples.wrist, 0, samples.wrist.size(), 0,
+                     batch);
     return absl::OkStatus();
   }
 
@@ -245,12 +215,14 @@ class ReplaySource : public SensorSource {
       return i;
     };
     const size_t force_end = upto(recording_.force, force_next_);
-    AppendForce(recording_.force, force_next_, force_end, *offset_us_, batch);
+    AppendForceSamples(kForcePlateId, recording_.force, force_next_, force_end,
+                       *offset_us_, batch);
     force_next_ = force_end;
     for (const auto& [placement, samples] : recording_.imu) {
       size_t& next = imu_next_[placement];
       const size_t end = upto(samples, next);
-      AppendImu(imu_ids_.at(placement), samples, next, end, *offset_us_, batch);
+      AppendImuSamples(imu_ids_.at(placement), samples, next, end, *offset_us_,
+                       batch);
       next = end;
     }
     return absl::OkStatus();
@@ -307,6 +279,39 @@ class ReplaySource : public SensorSource {
 };
 
 }  // namespace
+
+void AppendImuSamples(uint32_t sensor_id, const std::vector<ImuSample>& samples,
+                      size_t begin, size_t end, int64_t offset_us,
+                      v1::SampleBatch* batch) {
+  if (begin >= end) return;
+  v1::ImuSamples* out = batch->add_imu();
+  out->set_sensor_id(sensor_id);
+  for (size_t i = begin; i < end; ++i) {
+    const ImuSample& s = samples[i];
+    out->add_t_us(s.t_us + offset_us);
+    out->add_ax_mps2(static_cast<float>(s.ax_mps2));
+    out->add_ay_mps2(static_cast<float>(s.ay_mps2));
+    out->add_az_mps2(static_cast<float>(s.az_mps2));
+    out->add_gx_radps(static_cast<float>(s.gx_radps));
+    out->add_gy_radps(static_cast<float>(s.gy_radps));
+    out->add_gz_radps(static_cast<float>(s.gz_radps));
+  }
+}
+
+void AppendForceSamples(uint32_t sensor_id,
+                        const std::vector<ForceSample>& samples, size_t begin,
+                        size_t end, int64_t offset_us, v1::SampleBatch* batch) {
+  if (begin >= end) return;
+  v1::ForceSamples* out = batch->add_force();
+  out->set_sensor_id(sensor_id);
+  for (size_t i = begin; i < end; ++i) {
+    const ForceSample& s = samples[i];
+    out->add_t_us(s.t_us + offset_us);
+    out->add_fz_n(static_cast<float>(s.fz_n));
+    out->add_cop_x_mm(static_cast<float>(s.cop_x_mm));
+    out->add_cop_y_mm(static_cast<float>(s.cop_y_mm));
+  }
+}
 
 std::unique_ptr<SensorSource> MakeSimulatedSource(const PatientProfile& profile,
                                                   uint64_t seed,

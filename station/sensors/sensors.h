@@ -16,6 +16,16 @@
 
 namespace stephub::station {
 
+// Appends samples [begin, end) of one sensor to `batch` as its wire
+// message, times shifted by `offset_us`; nothing when the range is empty.
+// How simulated and replayed sources batch, and tests that batch alike.
+void AppendImuSamples(uint32_t sensor_id, const std::vector<ImuSample>& samples,
+                      size_t begin, size_t end, int64_t offset_us,
+                      v1::SampleBatch* batch);
+void AppendForceSamples(uint32_t sensor_id,
+                        const std::vector<ForceSample>& samples, size_t begin,
+                        size_t end, int64_t offset_us, v1::SampleBatch* batch);
+
 // A simulated patient with the given profile.
 std::unique_ptr<SensorSource> MakeSimulatedSource(const PatientProfile& profile,
                                                   uint64_t seed,
