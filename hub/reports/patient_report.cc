@@ -69,34 +69,50 @@ std::string Escape(absl::string_view text) {
   return out;
 }
 
-// A chart's points, as the two renderings draw them.
-struct Series {
+// A chart as both renderings draw it: points, an optional trend line from
+// x = 1 to x_max - 1, axes from 0.
+struct Chart {
   std::vector<double> x, y;
+  std::optional<std::pair<double, double>> trend;  // y at its two ends
+  double x_max = 1;
+  double y_max = 1;
+  const char* unit = "";
 };
 
-// The sessions' mean drops, and their trend line's two ends.
-Series DropPoints(const PatientReport& r) {
-  Series s;
+// The sessions' mean drops with their trend line; the y axis a multiple of
+// 4 (whole degrees at the quarter lines), at least 8°.
+Chart DropChart(const PatientReport& r) {
+  Chart c;
   for (size_t i = 0; i < r.sessions.size(); ++i) {
     if (r.sessions[i].repetitions == 0) continue;
-    s.x.push_back(static_cast<double>(i + 1));
-    s.y.push_back(r.sessions[i].mean_pelvic_drop_deg);
+    c.x.push_back(static_cast<double>(i + 1));
+    c.y.push_back(r.sessions[i].mean_pelvic_drop_deg);
   }
-  return s;
+  if (r.drop_trend_per_session && !r.sessions.empty()) {
+    const double last = static_cast<double>(r.sessions.size() - 1);
+    c.trend = {*r.drop_trend_at_first,
+               *r.drop_trend_at_first + *r.drop_trend_per_session * last};
+  }
+  c.x_max = static_cast<double>(r.sessions.size()) + 1;
+  c.y_max = 8;
+  for (double y : c.y) c.y_max = std::max(c.y_max, std::ceil(y / 4) * 4);
+  c.unit = "°";
+  return c;
 }
 
-// A multiple of 4 (whole degrees at the quarter lines), at least 8°.
-double DropAxisMax(const Series& drops) {
-  double y_max = 8;
-  for (double y : drops.y) y_max = std::max(y_max, std::ceil(y / 4) * 4);
-  return y_max;
-}
-
-std::optional<std::pair<double, double>> TrendEnds(const PatientReport& r) {
-  if (!r.drop_trend_per_session || r.sessions.empty()) return std::nullopt;
-  const double last = static_cast<double>(r.sessions.size() - 1);
-  return std::pair{*r.drop_trend_at_first,
-                   *r.drop_trend_at_first + *r.drop_trend_per_session * last};
+// Clean % of each week with repetitions, over the programme's 8-12 week
+// horizon or longer.
+Chart CleanChart(const PatientReport& r) {
+  Chart c;
+  for (const WeekRow& w : r.weeks) {
+    if (w.repetitions == 0) continue;
+    c.x.push_back(w.index);
+    c.y.push_back(w.clean_percent);
+  }
+  c.x_max = std::max<double>(12, static_cast<double>(r.weeks.size())) + 1;
+  c.y_max = 100;
+  c.unit = "%";
+  return c;
 }
 
 }  // namespace
@@ -231,10 +247,8 @@ PatientReport BuildPatientReport(const v1::PatientProgress& progress,
 
 namespace {
 
-// An SVG line chart: points, optional trend line, y from 0.
-std::string SvgChart(const Series& points,
-                     std::optional<std::pair<double, double>> trend,
-                     double x_max, double y_max, const std::string& unit) {
+std::string SvgChart(const Chart& chart) {
+  const double x_max = chart.x_max, y_max = chart.y_max;
   constexpr double kW = 520, kH = 200, kL = 40, kB = 24, kT = 8, kR = 10;
   auto px = [&](double x) { return kL + (x / x_max) * (kW - kL - kR); };
   auto py = [&](double y) { return kH - kB - (y / y_max) * (kH - kB - kT); };
@@ -249,14 +263,14 @@ std::string SvgChart(const Series& points,
         &svg,
         R"(<text x="%.0f" y="%.1f" font-size="10" text-anchor="end">)"
         R"(%.0f%s</text>)",
-        kL - 4, py(v) + 3, v, unit);
+        kL - 4, py(v) + 3, v, chart.unit);
   }
-  for (size_t i = 0; i < points.x.size(); ++i) {
+  for (size_t i = 0; i < chart.x.size(); ++i) {
     absl::StrAppendFormat(
         &svg, R"(<circle cx="%.1f" cy="%.1f" r="3.5" fill="#0969da"/>)",
-        px(points.x[i]), py(std::max(0.0, points.y[i])));
+        px(chart.x[i]), py(std::max(0.0, chart.y[i])));
   }
-  if (trend) {
+  if (const auto& trend = chart.trend) {
     absl::StrAppendFormat(
         &svg,
         R"(<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#c62828" )"
@@ -305,24 +319,13 @@ std::string RenderPatientReportHtml(const PatientReport& r,
                     "</li>");
   }
   html += "</ul><h3>Mean pelvic drop per session</h3>";
-  const Series drops = DropPoints(r);
-  const double y_max = DropAxisMax(drops);
-  html += SvgChart(drops, TrendEnds(r),
-                   static_cast<double>(r.sessions.size()) + 1, y_max, "°");
+  html += SvgChart(DropChart(r));
   if (r.drop_trend_per_session) {
     absl::StrAppendFormat(&html, "<p>Trend: %+.2f° per session.</p>",
                           *r.drop_trend_per_session);
   }
   html += "<h3>Clean repetitions per week</h3>";
-  Series clean;
-  for (const WeekRow& w : r.weeks) {
-    if (w.repetitions == 0) continue;
-    clean.x.push_back(w.index);
-    clean.y.push_back(w.clean_percent);
-  }
-  html += SvgChart(
-      clean, std::nullopt,
-      std::max<double>(12, static_cast<double>(r.weeks.size())) + 1, 100, "%");
+  html += SvgChart(CleanChart(r));
   html +=
       "<h3>Sessions</h3><table><tr><th>day</th><th>sets</th><th>reps"
       "</th><th>clean %</th><th>mean drop</th><th>worst drop</th>"
@@ -401,10 +404,7 @@ class PdfLayout {
     }
     Gap(6);
     Text("Mean pelvic drop per session (dashed: trend)", 12, true);
-    const Series drops = DropPoints(r);
-    const double y_max = DropAxisMax(drops);
-    Chart(drops, TrendEnds(r), static_cast<double>(r.sessions.size()) + 1,
-          y_max, "°");
+    Draw(DropChart(r));
     if (r.drop_trend_per_session) {
       Text(absl::StrFormat("Trend: %+.2f° per session.",
                            *r.drop_trend_per_session),
@@ -412,15 +412,7 @@ class PdfLayout {
     }
     Gap(6);
     Text("Clean repetitions per week", 12, true);
-    Series clean;
-    for (const WeekRow& w : r.weeks) {
-      if (w.repetitions == 0) continue;
-      clean.x.push_back(w.index);
-      clean.y.push_back(w.clean_percent);
-    }
-    Chart(clean, std::nullopt,
-          std::max<double>(12, static_cast<double>(r.weeks.size())) + 1, 100,
-          "%");
+    Draw(CleanChart(r));
     Gap(6);
     Text("Quality-scale items: faults per assessed repetition", 12, true);
     for (const QualityFrequency& q : r.quality) {
@@ -516,9 +508,8 @@ class PdfLayout {
     }
     y_ += 3;
   }
-  void Chart(const Series& points,
-             std::optional<std::pair<double, double>> trend, double x_max,
-             double y_max, const std::string& unit) {
+  void Draw(const Chart& chart) {
+    const double x_max = chart.x_max, y_max = chart.y_max;
     constexpr double kH = 120, kLeft = 40;
     Ensure(kH + 10);
     const double top = y_ + 4;
@@ -536,17 +527,17 @@ class PdfLayout {
     Font(8, false);
     for (int i = 0; i <= 4; ++i) {
       const double v = y_max * i / 4;
-      const std::string label = absl::StrFormat("%.0f%s", v, unit);
+      const std::string label = absl::StrFormat("%.0f%s", v, chart.unit);
       cairo_move_to(cr_, kMargin, py(v) + 3);
       cairo_show_text(cr_, label.c_str());
     }
     cairo_set_source_rgb(cr_, 0.04, 0.41, 0.85);
-    for (size_t i = 0; i < points.x.size(); ++i) {
+    for (size_t i = 0; i < chart.x.size(); ++i) {
       cairo_new_sub_path(cr_);
-      cairo_arc(cr_, px(points.x[i]), py(points.y[i]), 2.5, 0, 2 * M_PI);
+      cairo_arc(cr_, px(chart.x[i]), py(chart.y[i]), 2.5, 0, 2 * M_PI);
       cairo_fill(cr_);
     }
-    if (trend) {
+    if (const auto& trend = chart.trend) {
       cairo_set_source_rgb(cr_, 0.78, 0.16, 0.16);
       const double dash[] = {4, 3};
       cairo_set_dash(cr_, dash, 2, 0);
