@@ -6,7 +6,6 @@
 #include <gtest/gtest.h>
 
 #include <boost/asio/io_context.hpp>
-#include <cstdio>
 #include <filesystem>
 #include <map>
 #include <mutex>
@@ -352,15 +351,8 @@ TEST(HubEndToEnd, TwoStationsScoredStoredAndKeptAcrossRestart) {
                      pdf_out, pdf_err),
             0)
       << pdf_err.str();
-  std::string pdf_text;
-  if (FILE* p = popen(("pdftotext -layout " + pdf + " -").c_str(), "r")) {
-    char buffer[4096];
-    size_t n;
-    while ((n = fread(buffer, 1, sizeof buffer, p)) > 0) {
-      pdf_text.append(buffer, n);
-    }
-    pclose(p);
-  }
+  const std::string pdf_text =
+      testing::CommandOutput("pdftotext -layout " + pdf + " -");
   EXPECT_TRUE(absl::StrContains(pdf_text, "Patient bay-2")) << pdf_text;
   EXPECT_TRUE(absl::StrContains(pdf_text, "Sessions attended: 1")) << pdf_text;
   EXPECT_TRUE(absl::StrContains(pdf_text, "not ready: 5 of 5 repetitions"))

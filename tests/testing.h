@@ -71,6 +71,10 @@ HttpReply HttpExchange(int port, const std::string& method,
                        const std::string& target, const std::string& body = "",
                        const std::string& raw = "");
 
+// What `command` (run by the shell) writes to its standard output; empty if
+// it cannot run. For reading reports back with poppler's tools.
+std::string CommandOutput(const std::string& command);
+
 // Polls `done` until it holds or `timeout` passes; returns its last value.
 bool WaitFor(const std::function<bool()>& done,
              absl::Duration timeout = absl::Seconds(20));

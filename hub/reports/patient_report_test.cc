@@ -7,13 +7,13 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <random>
 
 #include "absl/strings/str_cat.h"
+#include "tests/testing.h"
 
 namespace stephub::reports {
 namespace {
@@ -125,18 +125,6 @@ TEST(PatientReport, NumbersFromTheHistory) {
   EXPECT_EQ(r.quality[0].assessed, 8);
 }
 
-// Runs a poppler tool; its standard output.
-std::string RunTool(const std::string& command) {
-  std::string out;
-  FILE* pipe = popen(command.c_str(), "r");
-  if (pipe == nullptr) return out;
-  char buffer[4096];
-  size_t n;
-  while ((n = fread(buffer, 1, sizeof buffer, pipe)) > 0) out.append(buffer, n);
-  pclose(pipe);
-  return out;
-}
-
 TEST(PatientReport, PdfReadsBackWithTheNumbersAndEmbeddedFonts) {
   ASSERT_TRUE(std::filesystem::exists("/usr/bin/pdftotext"))
       << "poppler-utils is needed: run tools/setup.sh --test";
@@ -155,7 +143,8 @@ TEST(PatientReport, PdfReadsBackWithTheNumbersAndEmbeddedFonts) {
   const std::string file = dir + "/report.pdf";
   std::ofstream(file, std::ios::binary) << *pdf;
 
-  const std::string text = RunTool("pdftotext -layout " + file + " -");
+  const std::string text =
+      testing::CommandOutput("pdftotext -layout " + file + " -");
   EXPECT_THAT(text, HasSubstr("Lateral step-down progress report"));
   EXPECT_THAT(text, HasSubstr("Anna K. (MRN-1)"));
   EXPECT_THAT(text, HasSubstr("Physio Nord"));
@@ -170,17 +159,18 @@ TEST(PatientReport, PdfReadsBackWithTheNumbersAndEmbeddedFonts) {
   EXPECT_THAT(text, MatchesRegex("(.|\n)*pelvis +1 of 8 +12%(.|\n)*"));
   EXPECT_THAT(text, HasSubstr("2026-11-04: Cued <hip> level; better"));
 
-  const std::string info = RunTool("pdfinfo " + file);
+  const std::string info = testing::CommandOutput("pdfinfo " + file);
   EXPECT_THAT(info, ContainsRegex("Page size: +595.276 x 841.89 pts \\(A4\\)"));
   EXPECT_THAT(info, ContainsRegex("Pages: +1\n"));
   EXPECT_THAT(text, HasSubstr("Page 1 of 1"));
-  const std::string fonts = RunTool("pdffonts " + file);
+  const std::string fonts = testing::CommandOutput("pdffonts " + file);
   EXPECT_THAT(fonts, HasSubstr("DejaVuSans"));
   EXPECT_THAT(fonts, Not(MatchesRegex("(.|\n)* no +(yes|no) +(yes|no) +"
                                       "[0-9]+ +[0-9]+\n(.|\n)*")))
       << "every font embedded:\n"
       << fonts;
-  RunTool("pdftoppm -png -r 40 -f 1 -l 1 " + file + " " + dir + "/page");
+  testing::CommandOutput("pdftoppm -png -r 40 -f 1 -l 1 " + file + " " + dir +
+                         "/page");
   EXPECT_GT(std::filesystem::file_size(dir + "/page-1.png"), 2000u);
   // For a look at the page: STEPHUB_KEEP_TEST_DIRS keeps it.
   if (std::getenv("STEPHUB_KEEP_TEST_DIRS") == nullptr) {
@@ -200,8 +190,8 @@ TEST(PatientReport, LongHistoriesGoOnToNumberedPages) {
        absl::StrCat("stephub-long-", std::random_device{}(), ".pdf"))
           .string();
   std::ofstream(file, std::ios::binary) << *pdf;
-  const std::string info = RunTool("pdfinfo " + file);
-  const std::string text = RunTool("pdftotext " + file + " -");
+  const std::string info = testing::CommandOutput("pdfinfo " + file);
+  const std::string text = testing::CommandOutput("pdftotext " + file + " -");
   std::filesystem::remove(file);
   EXPECT_THAT(info, ContainsRegex("Pages: +3\n"));
   EXPECT_THAT(text, HasSubstr("Page 1 of 3"));
