@@ -452,17 +452,17 @@ class Cli {
   int Watch(const std::vector<std::string>& words) {
     auto args = ParseArgs(words, {"until-sets-ended"}, {"lines", "board"});
     if (!args.ok()) return Usage(std::string(args.status().message()));
-    // A board redrawn in place on a terminal; lines for pipes and logs.
-    const bool board = args->options.count("board") > 0 ||
-                       (args->options.count("lines") == 0 &&
-                        &out_ == &std::cout && isatty(STDOUT_FILENO));
-    if (board) return WatchBoardView(*args);
     int until_ended = 0;
     if (auto it = args->options.find("until-sets-ended");
         it != args->options.end() &&
         (!absl::SimpleAtoi(it->second, &until_ended) || until_ended < 1)) {
       return Usage("--until-sets-ended must be a positive number");
     }
+    // A board redrawn in place on a terminal; lines for pipes and logs.
+    const bool board = args->options.count("board") > 0 ||
+                       (args->options.count("lines") == 0 &&
+                        &out_ == &std::cout && isatty(STDOUT_FILENO));
+    if (board) return WatchBoardView(until_ended);
     grpc::ClientContext ctx;
     auto reader = dashboard_->WatchClinic(&ctx, {});
     v1::ClinicEvent event;
@@ -515,13 +515,8 @@ class Cli {
     return 0;
   }
 
-  int WatchBoardView(const Args& args) {
-    int until_ended = 0;
-    if (auto it = args.options.find("until-sets-ended");
-        it != args.options.end() &&
-        (!absl::SimpleAtoi(it->second, &until_ended) || until_ended < 1)) {
-      return Usage("--until-sets-ended must be a positive number");
-    }
+  // `until_ended`: stop after that many sets end (0: never).
+  int WatchBoardView(int until_ended) {
     int width = 0;
     winsize size{};
     if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &size) == 0) width = size.ws_col;
