@@ -274,6 +274,26 @@ TEST(SqliteStore, ABootFoldedWholeStillGivesTheStationItsResumePoint) {
   EXPECT_EQ(*(*store)->DurableSeq("bay-1", "boot"), 1u);
 }
 
+// Two boots of a station can number a batch alike and have it arrive in
+// the same microsecond: both are read back from the block.
+TEST(SqliteStore, FoldedBatchesAlikeButForTheBootAreBothReadBack) {
+  testing::TempDir dir;
+  auto store = OpenSqliteStore(DbPath(dir));
+  ASSERT_TRUE(store.ok());
+  for (const char* boot : {"boot-a", "boot-b"}) {
+    ASSERT_TRUE(
+        AppendAndWait(**store, ArrivingBatches("bay-1", boot, 5, kMinute0, 1,
+                                               absl::ZeroDuration())[0])
+            .ok());
+  }
+  ASSERT_EQ(Visited(**store, "bay-1").size(), 2u);
+  ASSERT_EQ((*store)->CompactSamples(kMinute0 + absl::Minutes(2), 10)->blocks,
+            1);
+  const std::vector<BatchRecord> back = Visited(**store, "bay-1");
+  ASSERT_EQ(back.size(), 2u);
+  EXPECT_NE(back[0].boot_id, back[1].boot_id);
+}
+
 TEST(SqliteStore, ABatchArrivingLateForAFoldedMinuteKeepsItsPlace) {
   testing::TempDir dir;
   auto store = OpenSqliteStore(DbPath(dir));

@@ -620,7 +620,9 @@ class SqliteStore final : public ClinicStore {
     // is kept raw or in a later block, so blocks are decoded into `pending`
     // as soon as they may hold the next batch.
     using Key = std::pair<int64_t, uint64_t>;  // received_us, seq
-    std::map<Key, BatchRecord> pending;
+    // A multimap: two boots may number a batch alike and have it arrive in
+    // the same microsecond.
+    std::multimap<Key, BatchRecord> pending;
     auto key_of = [](const BatchRecord& b) {
       return Key{ToUs(b.received_at), b.seq};
     };
