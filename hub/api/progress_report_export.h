@@ -1,22 +1,23 @@
 // Reports.Export's patient progress report (PDF or HTML): the patient's
-// progress from the store, rendered by hub/reports, streamed in chunks.
+// progress from the store, rendered by hub/reports. ExportReport
+// (report_export.h) checks the request and calls it.
 #ifndef STEPHUB_HUB_API_PROGRESS_REPORT_EXPORT_H_
 #define STEPHUB_HUB_API_PROGRESS_REPORT_EXPORT_H_
 
-#include <grpcpp/grpcpp.h>
-
 #include <cstdint>
 
-#include "absl/time/time.h"
-#include "hub/store/store.h"
-#include "stephub/v1/reports.grpc.pb.h"
+#include "absl/status/status.h"
+#include "hub/api/report_export.h"
+#include "stephub/v1/reports.pb.h"
 
 namespace stephub::api {
 
-grpc::Status ExportPatientReport(store::ClinicStore& store, int64_t patient_id,
-                                 v1::ReportFormat format, absl::TimeZone zone,
-                                 absl::Time now,
-                                 grpc::ServerWriter<v1::ReportChunk>* writer);
+// `format` is REPORT_FORMAT_PDF or REPORT_FORMAT_HTML. The report covers
+// the whole programme; it is a few pages, rendered whole and then sent in
+// chunks.
+absl::Status WriteProgressReport(int64_t patient_id, v1::ReportFormat format,
+                                 const ExportEnvironment& env,
+                                 ReportWriter& out);
 
 }  // namespace stephub::api
 

@@ -20,6 +20,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "absl/time/civil_time.h"
+#include "hub/api/progress_report_export.h"
 #include "hub/api/progress_view.h"
 #include "hub/progress/progress.h"
 
@@ -819,7 +820,8 @@ absl::Status ClinicSummary(const v1::ExportRequest& request,
 
 std::string FormatList() {
   return "REPORT_FORMAT_CSV (1), REPORT_FORMAT_SETS_CSV (2), "
-         "REPORT_FORMAT_FHIR (3)";
+         "REPORT_FORMAT_FHIR (3), REPORT_FORMAT_PDF (10), REPORT_FORMAT_HTML "
+         "(11)";
 }
 
 }  // namespace
@@ -832,7 +834,8 @@ absl::Status ExportReport(const v1::ExportRequest& request,
         absl::StrCat("format is required: ", FormatList()));
   }
   if (format != v1::REPORT_FORMAT_CSV && format != v1::REPORT_FORMAT_SETS_CSV &&
-      format != v1::REPORT_FORMAT_FHIR) {
+      format != v1::REPORT_FORMAT_FHIR && format != v1::REPORT_FORMAT_PDF &&
+      format != v1::REPORT_FORMAT_HTML) {
     return absl::InvalidArgumentError(
         absl::StrCat("format ", static_cast<int>(format),
                      " is not one this hub exports: ", FormatList()));
@@ -855,7 +858,7 @@ absl::Status ExportReport(const v1::ExportRequest& request,
       }
       if (format != v1::REPORT_FORMAT_CSV) {
         return absl::InvalidArgumentError(
-            "the clinic summary exports as REPORT_FORMAT_CSV only");
+            "the clinic summary comes as REPORT_FORMAT_CSV only");
       }
       // A year: beyond it "not improving" means nothing for an 8-12 week
       // programme, and a typo (400) should not pass silently.
@@ -893,6 +896,9 @@ absl::Status ExportReport(const v1::ExportRequest& request,
   }
   auto patient = env.store->GetPatient(request.patient_id());
   if (!patient.ok()) return patient.status();
+  if (format == v1::REPORT_FORMAT_PDF || format == v1::REPORT_FORMAT_HTML) {
+    return WriteProgressReport(patient->patient_id(), format, env, out);
+  }
   const std::string base = absl::StrFormat("patient-%d", patient->patient_id());
   absl::Status s;
   switch (format) {

@@ -1,8 +1,8 @@
-// Reports.Export's formats other than the patient progress report: the
-// repetitions and sets CSVs, the FHIR R4 bundle and the clinic summary
-// (docs/REPORTS.md). Each goes patient by patient and set by set, handing
-// text to a ReportWriter that sends it on in chunks, so that a long history
-// or a wide date range never sits in memory whole.
+// Reports.Export: the repetitions and sets CSVs, the FHIR R4 bundle and the
+// clinic summary (docs/REPORTS.md), and the patient progress report
+// through progress_report_export.h. Each goes patient by patient and set by
+// set, handing text to a ReportWriter that sends it on in chunks, so that a
+// long history or a wide date range never sits in memory whole.
 #ifndef STEPHUB_HUB_API_REPORT_EXPORT_H_
 #define STEPHUB_HUB_API_REPORT_EXPORT_H_
 

@@ -14,7 +14,6 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "hub/api/progress_report_export.h"
 #include "hub/api/progress_view.h"
 #include "hub/api/report_export.h"
 
@@ -337,16 +336,6 @@ grpc::Status DashboardService::GetPatientProgress(
 grpc::Status ReportsService::Export(
     grpc::ServerContext* context, const v1::ExportRequest* request,
     grpc::ServerWriter<v1::ReportChunk>* writer) {
-  if (request->format() == v1::REPORT_FORMAT_PDF ||
-      request->format() == v1::REPORT_FORMAT_HTML) {
-    if (request->kind() == v1::REPORT_KIND_CLINIC) {
-      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                          "the clinic summary comes as REPORT_FORMAT_CSV; "
-                          "PDF and HTML are the patient progress report");
-    }
-    return ExportPatientReport(store_, request->patient_id(), request->format(),
-                               time_zone_, clock_(), writer);
-  }
   ExportEnvironment env;
   env.store = &store_;
   env.zone = time_zone_;
