@@ -13,7 +13,7 @@ PACKAGES=(
   g++ cmake ninja-build pkg-config
   libgrpc++-dev libgrpc-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libboost-dev libgtest-dev libgmock-dev libsqlite3-dev libbenchmark-dev
-  nlohmann-json3-dev zlib1g-dev libcairo2-dev fonts-dejavu-core
+  nlohmann-json3-dev zlib1g-dev libcairo2-dev fonts-dejavu-core libssl-dev
 )
 # What the tests need beyond the build: a browser for the dashboard's test,
 # poppler's tools to read the PDF reports back.

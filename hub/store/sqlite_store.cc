@@ -27,7 +27,7 @@
 namespace stephub::store {
 namespace {
 
-constexpr int kSchemaVersion = 12;
+constexpr int kSchemaVersion = 13;
 // Writes taken into one transaction at most; bounds commit latency.
 constexpr size_t kMaxGroup = 512;
 
@@ -187,6 +187,32 @@ INSERT INTO scoring_versions SELECT scoring_version, MIN(scored_us)
     // period (station uptime and gaps).
     R"sql(
 CREATE INDEX events_by_time ON events(time_us, event_id);
+)sql",
+    // 13: staff who sign in, their sessions (by token hash) and the audit
+    // log of who touched which patient's record.
+    R"sql(
+CREATE TABLE staff_users(
+  username TEXT PRIMARY KEY,
+  display_name TEXT NOT NULL,
+  roles INTEGER NOT NULL,
+  password_hash TEXT NOT NULL,
+  disabled INTEGER NOT NULL DEFAULT 0,
+  created_us INTEGER NOT NULL);
+CREATE TABLE staff_tokens(
+  token_sha256 TEXT PRIMARY KEY,
+  username TEXT NOT NULL REFERENCES staff_users(username),
+  issued_us INTEGER NOT NULL,
+  expires_us INTEGER NOT NULL,
+  client TEXT NOT NULL);
+CREATE INDEX staff_tokens_by_user ON staff_tokens(username);
+CREATE TABLE audit_log(
+  audit_id INTEGER PRIMARY KEY,
+  time_us INTEGER NOT NULL,
+  username TEXT NOT NULL,
+  action TEXT NOT NULL,
+  patient_id INTEGER NOT NULL,
+  detail TEXT NOT NULL);
+CREATE INDEX audit_by_patient ON audit_log(patient_id, audit_id);
 )sql",
 };
 static_assert(std::size(kMigrations) == kSchemaVersion);
@@ -950,6 +976,160 @@ class SqliteStore final : public ClinicStore {
             writes_.load(std::memory_order_relaxed)};
   }
 
+  absl::Status CreateStaffUser(const StaffUserRecord& user) override {
+    return WriteAndWait([&](sqlite3* db) -> absl::Status {
+      Statement taken(db, "SELECT 1 FROM staff_users WHERE username = ?");
+      taken.Bind(1, user.username);
+      if (taken.Step()) {
+        return absl::AlreadyExistsError(
+            absl::StrCat("there is already a user named ", user.username));
+      }
+      if (auto s = taken.status(); !s.ok()) return s;
+      Statement st(db,
+                   "INSERT INTO staff_users(username, display_name, roles, "
+                   "password_hash, disabled, created_us) VALUES(?,?,?,?,?,?)");
+      st.Bind(1, user.username)
+          .Bind(2, user.display_name)
+          .Bind(3, static_cast<int64_t>(user.roles))
+          .Bind(4, user.password_hash)
+          .Bind(5, static_cast<int64_t>(user.disabled))
+          .Bind(6, ToUs(user.created_at));
+      return st.Run();
+    });
+  }
+
+  absl::StatusOr<StaffUserRecord> GetStaffUser(
+      const std::string& username) override {
+    auto found = QueryStaffUsers("WHERE username = ?", username);
+    if (!found.ok()) return found.status();
+    if (found->empty()) {
+      return absl::NotFoundError(absl::StrCat("no user named ", username));
+    }
+    return found->front();
+  }
+
+  absl::StatusOr<std::vector<StaffUserRecord>> ListStaffUsers() override {
+    return QueryStaffUsers("ORDER BY username", std::nullopt);
+  }
+
+  absl::Status UpdateStaffUser(const StaffUserRecord& user) override {
+    bool found = false;
+    auto s = WriteAndWait([&](sqlite3* db) {
+      Statement st(db,
+                   "UPDATE staff_users SET display_name = ?, roles = ?, "
+                   "password_hash = ?, disabled = ? WHERE username = ?");
+      st.Bind(1, user.display_name)
+          .Bind(2, static_cast<int64_t>(user.roles))
+          .Bind(3, user.password_hash)
+          .Bind(4, static_cast<int64_t>(user.disabled))
+          .Bind(5, user.username);
+      auto r = st.Run();
+      found = sqlite3_changes(db) > 0;
+      return r;
+    });
+    if (!s.ok()) return s;
+    if (!found) {
+      return absl::NotFoundError(absl::StrCat("no user named ", user.username));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status SaveStaffToken(const StaffTokenRecord& token) override {
+    return WriteAndWait([&](sqlite3* db) {
+      Statement st(db,
+                   "INSERT INTO staff_tokens(token_sha256, username, "
+                   "issued_us, expires_us, client) VALUES(?,?,?,?,?)");
+      st.Bind(1, token.token_sha256)
+          .Bind(2, token.username)
+          .Bind(3, ToUs(token.issued_at))
+          .Bind(4, ToUs(token.expires_at))
+          .Bind(5, token.client);
+      return st.Run();
+    });
+  }
+
+  absl::Status DeleteStaffToken(const std::string& token_sha256) override {
+    return WriteAndWait([&](sqlite3* db) {
+      Statement st(db, "DELETE FROM staff_tokens WHERE token_sha256 = ?");
+      st.Bind(1, token_sha256);
+      return st.Run();
+    });
+  }
+
+  absl::Status DeleteStaffTokensOf(const std::string& username) override {
+    return WriteAndWait([&](sqlite3* db) {
+      Statement st(db, "DELETE FROM staff_tokens WHERE username = ?");
+      st.Bind(1, username);
+      return st.Run();
+    });
+  }
+
+  absl::StatusOr<std::vector<StaffTokenRecord>> LiveStaffTokens(
+      absl::Time now) override {
+    auto pruned = WriteAndWait([&](sqlite3* db) {
+      Statement st(db, "DELETE FROM staff_tokens WHERE expires_us <= ?");
+      st.Bind(1, ToUs(now));
+      return st.Run();
+    });
+    if (!pruned.ok()) return pruned;
+    std::lock_guard<std::mutex> lock(reader_mu_);
+    Statement st(reader_db_,
+                 "SELECT token_sha256, username, issued_us, expires_us, client "
+                 "FROM staff_tokens ORDER BY issued_us");
+    if (auto s = st.prepared(); !s.ok()) return s;
+    std::vector<StaffTokenRecord> out;
+    while (st.Step()) {
+      StaffTokenRecord t;
+      t.token_sha256 = st.Text(0);
+      t.username = st.Text(1);
+      t.issued_at = FromUs(st.Int(2));
+      t.expires_at = FromUs(st.Int(3));
+      t.client = st.Text(4);
+      out.push_back(std::move(t));
+    }
+    if (auto s = st.status(); !s.ok()) return s;
+    return out;
+  }
+
+  absl::StatusOr<int64_t> AddAudit(const AuditRecord& entry) override {
+    return Insert(
+        "INSERT INTO audit_log(time_us, username, action, patient_id, detail) "
+        "VALUES(?,?,?,?,?)",
+        [&](Statement& st) {
+          st.Bind(1, ToUs(entry.time))
+              .Bind(2, entry.username)
+              .Bind(3, entry.action)
+              .Bind(4, entry.patient_id)
+              .Bind(5, entry.detail);
+        });
+  }
+
+  absl::StatusOr<std::vector<AuditRecord>> AuditPage(int64_t patient_id,
+                                                     int64_t before_id,
+                                                     int limit) override {
+    std::lock_guard<std::mutex> lock(reader_mu_);
+    Statement st(reader_db_,
+                 "SELECT audit_id, time_us, username, action, patient_id, "
+                 "detail FROM audit_log WHERE (?1 = 0 OR patient_id = ?1) "
+                 "AND (?2 = 0 OR audit_id < ?2) ORDER BY audit_id DESC "
+                 "LIMIT ?3");
+    if (auto s = st.prepared(); !s.ok()) return s;
+    st.Bind(1, patient_id).Bind(2, before_id).Bind(3, int64_t{limit});
+    std::vector<AuditRecord> out;
+    while (st.Step()) {
+      AuditRecord r;
+      r.audit_id = st.Int(0);
+      r.time = FromUs(st.Int(1));
+      r.username = st.Text(2);
+      r.action = st.Text(3);
+      r.patient_id = st.Int(4);
+      r.detail = st.Text(5);
+      out.push_back(std::move(r));
+    }
+    if (auto s = st.status(); !s.ok()) return s;
+    return out;
+  }
+
   absl::Status BackupTo(const std::string& path) override {
     std::error_code ec;
     std::filesystem::remove(path, ec);
@@ -1118,6 +1298,31 @@ class SqliteStore final : public ClinicStore {
     });
     if (!s.ok()) return s;
     return id;
+  }
+
+  absl::StatusOr<std::vector<StaffUserRecord>> QueryStaffUsers(
+      const char* where, const std::optional<std::string>& arg) {
+    std::lock_guard<std::mutex> lock(reader_mu_);
+    const std::string sql = absl::StrCat(
+        "SELECT username, display_name, roles, password_hash, disabled, "
+        "created_us FROM staff_users ",
+        where);
+    Statement st(reader_db_, sql.c_str());
+    if (auto s = st.prepared(); !s.ok()) return s;
+    if (arg) st.Bind(1, *arg);
+    std::vector<StaffUserRecord> out;
+    while (st.Step()) {
+      StaffUserRecord u;
+      u.username = st.Text(0);
+      u.display_name = st.Text(1);
+      u.roles = static_cast<uint32_t>(st.Int(2));
+      u.password_hash = st.Text(3);
+      u.disabled = st.Int(4) != 0;
+      u.created_at = FromUs(st.Int(5));
+      out.push_back(std::move(u));
+    }
+    if (auto s = st.status(); !s.ok()) return s;
+    return out;
   }
 
   absl::StatusOr<std::vector<v1::Session>> QuerySessions(

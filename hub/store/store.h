@@ -64,6 +64,37 @@ struct StationRecord {
   absl::Time last_seen;
 };
 
+// A member of staff who signs in (hub/auth). `roles` is a bit set of
+// auth::Role values; the password is kept only as its slow hash.
+struct StaffUserRecord {
+  std::string username;
+  std::string display_name;
+  uint32_t roles = 0;
+  std::string password_hash;
+  bool disabled = false;
+  absl::Time created_at;
+};
+
+// A signed-in session, kept by the SHA-256 of its bearer token only, so
+// that the database (or a backup of it) gives no one a usable token.
+struct StaffTokenRecord {
+  std::string token_sha256;  // hex
+  std::string username;
+  absl::Time issued_at;
+  absl::Time expires_at;
+  std::string client;  // "stephub CLI", "web"
+};
+
+// Who did what to which patient's record.
+struct AuditRecord {
+  int64_t audit_id = 0;
+  absl::Time time;
+  std::string username;
+  std::string action;  // "set_started", "report_exported", ...
+  int64_t patient_id = 0;  // 0: none
+  std::string detail;
+};
+
 // Called once the write is durably committed (or has failed). Runs on the
 // store's writer thread: it must not block.
 using CommitCallback = std::function<void(absl::Status)>;
@@ -167,6 +198,27 @@ class ClinicStore {
   // A consistent copy of the whole database, taken while the hub runs
   // (writers carry on meanwhile), as one self-contained file at `path`.
   virtual absl::Status BackupTo(const std::string& path) = 0;
+
+  // Staff accounts. CreateStaffUser: ALREADY_EXISTS for a taken name.
+  virtual absl::Status CreateStaffUser(const StaffUserRecord& user) = 0;
+  // NOT_FOUND for an unknown name.
+  virtual absl::StatusOr<StaffUserRecord> GetStaffUser(
+      const std::string& username) = 0;
+  virtual absl::StatusOr<std::vector<StaffUserRecord>> ListStaffUsers() = 0;
+  // Replaces the account's roles, hash and disabled flag; NOT_FOUND if none.
+  virtual absl::Status UpdateStaffUser(const StaffUserRecord& user) = 0;
+  virtual absl::Status SaveStaffToken(const StaffTokenRecord& token) = 0;
+  virtual absl::Status DeleteStaffToken(const std::string& token_sha256) = 0;
+  virtual absl::Status DeleteStaffTokensOf(const std::string& username) = 0;
+  // Sessions still valid at `now`; the expired ones are deleted.
+  virtual absl::StatusOr<std::vector<StaffTokenRecord>> LiveStaffTokens(
+      absl::Time now) = 0;
+  // Committed before it returns: the action it records may then proceed.
+  virtual absl::StatusOr<int64_t> AddAudit(const AuditRecord& entry) = 0;
+  // Newest first, older than `before_id` (0: the newest), of one patient
+  // (0: all).
+  virtual absl::StatusOr<std::vector<AuditRecord>> AuditPage(
+      int64_t patient_id, int64_t before_id, int limit) = 0;
 
   // Station connected/disconnected, set started/ended: the clinic's log,
   // stamped with the time it is called.
