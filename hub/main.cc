@@ -6,8 +6,10 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/usage.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "common/flags.h"
+#include "common/password_prompt.h"
 #include "hub/api/hub_server.h"
 #include "hub/scoring/scoring_config.h"
 
@@ -30,12 +32,68 @@ ABSL_FLAG(absl::Duration, fold_samples_after, absl::Minutes(5),
           "compressed blocks, a minute of a station's at a time (\"inf\": "
           "never)");
 
+ABSL_FLAG(std::string, add_staff, "",
+          "add this staff account to the database under --data_dir and exit "
+          "(the first admin; the password is asked for, or read from the "
+          "first line of standard input)");
+ABSL_FLAG(std::string, roles, "therapist",
+          "with --add_staff: therapist, admin, or therapist,admin");
+ABSL_FLAG(std::string, display_name, "",
+          "with --add_staff: the name shown for the account");
+
+namespace {
+
+// stephub-hub --add_staff=NAME: works on the database file, so it needs no
+// running hub and no account already (the hub may be running meanwhile).
+int AddStaff() {
+  const std::string username = absl::GetFlag(FLAGS_add_staff);
+  stephub::auth::RoleSet roles = 0;
+  for (absl::string_view role :
+       absl::StrSplit(absl::GetFlag(FLAGS_roles), ',', absl::SkipEmpty())) {
+    if (role == "therapist") {
+      roles |= stephub::auth::kTherapist;
+    } else if (role == "admin") {
+      roles |= stephub::auth::kAdmin;
+    } else {
+      std::cerr << "stephub-hub: --roles: unknown role \"" << role
+                << "\" (therapist, admin)\n";
+      return 2;
+    }
+  }
+  auto password = stephub::ReadPassword(
+      "password for " + username + " (at least 10 characters): ", true);
+  if (!password.ok()) {
+    std::cerr << "stephub-hub: " << password.status().message() << "\n";
+    return 2;
+  }
+  const std::string data_dir = absl::GetFlag(FLAGS_data_dir);
+  if (auto s = stephub::api::AddStaffAccount(data_dir, username,
+                                             absl::GetFlag(FLAGS_display_name),
+                                             roles, *password);
+      !s.ok()) {
+    std::cerr << "stephub-hub: --add_staff: " << s.message() << "\n";
+    return s.code() == absl::StatusCode::kInvalidArgument ||
+                   s.code() == absl::StatusCode::kAlreadyExists
+               ? 2
+               : 1;
+  }
+  std::cout << "stephub-hub: added " << username << " ("
+            << stephub::auth::RoleNames(roles) << ") to " << data_dir
+            << std::endl;
+  return 0;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "StepHub hub: serves stations, staff tools and the dashboard.\n"
       "usage: stephub-hub [--listen=HOST:PORT] [--data_dir=DIR] "
-      "[--time_zone=ZONE]");
+      "[--time_zone=ZONE]\n"
+      "       stephub-hub --data_dir=DIR --add_staff=NAME "
+      "[--roles=therapist,admin] [--display_name=NAME]");
   stephub::ParseFlagsAcceptingDashes(argc, argv);
+  if (!absl::GetFlag(FLAGS_add_staff).empty()) return AddStaff();
 
   // Block the stop signals in every thread; one thread waits for them.
   sigset_t stop_signals;

@@ -26,6 +26,7 @@
 #include "station/sensors/sensors.h"
 #include "station/station.h"
 #include "stephub/v1/clinic.grpc.pb.h"
+#include "tests/test_hub.h"
 #include "tests/testing.h"
 
 namespace stephub {
@@ -50,11 +51,12 @@ int FreePort() {
 }
 
 // One HTTP exchange with a JSON body each way; JSON back on 200.
-absl::StatusOr<json> Exchange(int port, const std::string& method,
-                              const std::string& target,
-                              const json& body = nullptr) {
+absl::StatusOr<json> Exchange(
+    int port, const std::string& method, const std::string& target,
+    const json& body = nullptr,
+    const std::vector<std::pair<std::string, std::string>>& headers = {}) {
   const testing::HttpReply reply = testing::HttpExchange(
-      port, method, target, body.is_null() ? "" : body.dump());
+      port, method, target, body.is_null() ? "" : body.dump(), "", headers);
   if (reply.status != 200) {
     return absl::InternalError(
         absl::StrCat(method, " ", target, ": ", reply.status, " ", reply.body));
@@ -171,12 +173,11 @@ TEST(BrowserDashboard, ClinicBayAndPatientViewsShowLiveScoring) {
   options.listen_address = "127.0.0.1:0";
   options.web_listen_address = "127.0.0.1:0";
   options.data_dir = dir.path();
-  auto hub = api::HubServer::Start(options);
+  auto hub = testing::StartHub(options);
   ASSERT_TRUE(hub.ok()) << hub.status();
   const std::string address = absl::StrCat("127.0.0.1:", (*hub)->port());
   const std::string web = absl::StrCat("http://127.0.0.1:", (*hub)->web_port());
-  auto clinic = v1::Clinic::NewStub(
-      grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  auto clinic = v1::Clinic::NewStub(testing::StaffChannel((*hub)->port()));
 
   // Three bays, the patients at real pace (the page must see them live).
   const char* kProfiles[] = {"level", "moderate", "trendelenburg"};
@@ -223,6 +224,27 @@ TEST(BrowserDashboard, ClinicBayAndPatientViewsShowLiveScoring) {
   Browser browser(dir.path());
   ASSERT_TRUE(browser.Open().ok()) << browser.Open();
   ASSERT_TRUE(browser.Go(web + "/").ok());
+  // Not signed in: the page sends the browser to the sign-in page, which
+  // brings it back.
+  ASSERT_TRUE(browser.WaitUntil("return location.pathname === '/login';",
+                                absl::Seconds(30)))
+      << *browser.Run("return location.href;");
+  ASSERT_TRUE(
+      browser
+          .Run(absl::StrCat("const f = document.getElementById('login');"
+                            "f.username.value = '",
+                            testing::kTestStaffUser,
+                            "';"
+                            "f.password.value = '",
+                            testing::kTestStaffPassword,
+                            "';"
+                            "f.requestSubmit(); return true;"))
+          .ok());
+  ASSERT_TRUE(
+      browser.WaitUntil("return location.pathname === '/';", absl::Seconds(30)))
+      << *browser.Run("return document.body.innerHTML;");
+  ASSERT_TRUE(browser.WaitUntil(
+      "return document.getElementById('who') !== null;", absl::Seconds(30)));
   // All three tiles, before any set.
   ASSERT_TRUE(browser.WaitUntil(
       "return document.querySelectorAll('.tile').length === 3;",
@@ -230,11 +252,14 @@ TEST(BrowserDashboard, ClinicBayAndPatientViewsShowLiveScoring) {
       << *browser.Run("return document.body.innerHTML;");
 
   // bay-1 and bay-2 from the API the form uses; bay-3 from the form itself.
+  const testing::WebSession api_session =
+      testing::WebSignIn((*hub)->web_port());
   for (int i = 0; i < 2; ++i) {
     auto started = Exchange((*hub)->web_port(), "POST", "/api/sets/start",
                             {{"stationId", bays[i].station_id},
                              {"patientId", std::to_string(patients[i])},
-                             {"stanceSide", "STANCE_SIDE_LEFT"}});
+                             {"stanceSide", "STANCE_SIDE_LEFT"}},
+                            api_session.headers());
     ASSERT_TRUE(started.ok()) << started.status();
   }
   ASSERT_TRUE(browser.WaitUntil(

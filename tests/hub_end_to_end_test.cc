@@ -15,12 +15,14 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
 #include "common/simulator.h"
+#include "common/staff_channel.h"
 #include "hub/api/hub_server.h"
 #include "hub/store/store.h"
 #include "station/sensors/sensors.h"
 #include "station/station.h"
 #include "stephub/v1/clinic.grpc.pb.h"
 #include "stephub/v1/dashboard.grpc.pb.h"
+#include "tests/test_hub.h"
 #include "tests/testing.h"
 #include "tools/cli.h"
 
@@ -86,12 +88,12 @@ TEST(HubEndToEnd, TwoStationsScoredStoredAndKeptAcrossRestart) {
   api::HubOptions options;
   options.listen_address = "127.0.0.1:0";
   options.data_dir = dir.path();
-  auto started = api::HubServer::Start(options);
+  auto started = testing::StartHub(options);
   ASSERT_TRUE(started.ok()) << started.status();
   std::unique_ptr<api::HubServer> hub = std::move(*started);
   const std::string address = "127.0.0.1:" + std::to_string(hub->port());
-  auto channel =
-      grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+  auto channel = testing::StaffChannel(hub->port());
+  setenv("STEPHUB_TOKEN", testing::SignIn(hub->port()).c_str(), 1);
   auto clinic = v1::Clinic::NewStub(channel);
   auto watcher = std::make_unique<Watcher>(channel);
 
@@ -256,11 +258,10 @@ TEST(HubEndToEnd, TwoStationsScoredStoredAndKeptAcrossRestart) {
                 static_cast<int64_t>(b.station->last_seq()));
     }
   }
-  started = api::HubServer::Start(options);
+  started = testing::StartHub(options);
   ASSERT_TRUE(started.ok()) << started.status();
   hub = std::move(*started);
-  channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(hub->port()),
-                                grpc::InsecureChannelCredentials());
+  channel = testing::StaffChannel(hub->port());
   auto dashboard = v1::Dashboard::NewStub(channel);
   for (const Bay& b : bays) {
     v1::GetPatientProgressRequest req;
@@ -376,7 +377,7 @@ TEST(HubEndToEnd, StalledWatchersNeitherSlowIngestNorTheHealthyWatcher) {
   api::HubOptions options;
   options.listen_address = "127.0.0.1:0";
   options.data_dir = dir.path();
-  auto started = api::HubServer::Start(options);
+  auto started = testing::StartHub(options);
   ASSERT_TRUE(started.ok()) << started.status();
   std::unique_ptr<api::HubServer> hub = std::move(*started);
   const std::string address = "127.0.0.1:" + std::to_string(hub->port());
@@ -389,6 +390,9 @@ TEST(HubEndToEnd, StalledWatchersNeitherSlowIngestNorTheHealthyWatcher) {
     std::unique_ptr<grpc::ClientReader<v1::ClinicEvent>> reader;
   };
   std::vector<std::unique_ptr<Stalled>> stalled;
+  // One sign-in for all of them: each is a separate connection.
+  const std::string token = testing::SignIn(hub->port());
+  setenv("STEPHUB_TOKEN", token.c_str(), 1);
   for (int i = 0; i < kStalled; ++i) {
     auto s = std::make_unique<Stalled>();
     grpc::ChannelArguments args;
@@ -397,14 +401,14 @@ TEST(HubEndToEnd, StalledWatchersNeitherSlowIngestNorTheHealthyWatcher) {
     // hub's own queue must then take the backlog.
     args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
     args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 1024);
-    s->channel = grpc::CreateCustomChannel(
-        address, grpc::InsecureChannelCredentials(), args);
+    s->channel = CreateStaffChannel(address, grpc::InsecureChannelCredentials(),
+                                    token, args);
     s->stub = v1::Dashboard::NewStub(s->channel);
     s->reader = s->stub->WatchClinic(&s->context, {});
     stalled.push_back(std::move(s));
   }
   auto channel =
-      grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+      CreateStaffChannel(address, grpc::InsecureChannelCredentials(), token);
   auto clinic = v1::Clinic::NewStub(channel);
   Watcher healthy(channel);
   ASSERT_TRUE(testing::WaitFor([&] {

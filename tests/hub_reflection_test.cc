@@ -63,7 +63,7 @@ class HubProcess {
   FILE* out_ = nullptr;
 };
 
-TEST(HubReflection, ListsTheFiveServicesAndHealthIsServing) {
+TEST(HubReflection, ListsTheSixServicesAndHealthIsServing) {
   testing::TempDir dir;
   HubProcess hub(dir.path());
   ASSERT_GT(hub.port(), 0) << "stephub-hub did not report its port";
@@ -86,7 +86,7 @@ TEST(HubReflection, ListsTheFiveServicesAndHealthIsServing) {
   }
   for (const char* name :
        {"stephub.v1.StationLink", "stephub.v1.Clinic", "stephub.v1.Dashboard",
-        "stephub.v1.Reports", "stephub.v1.Maintenance"}) {
+        "stephub.v1.Reports", "stephub.v1.Maintenance", "stephub.v1.Auth"}) {
     EXPECT_TRUE(services.count(name)) << name << " missing from reflection";
   }
   // The descriptors themselves are served, so tools can build requests.

@@ -20,6 +20,7 @@
 #include "hub/api/hub_server.h"
 #include "hub/store/store.h"
 #include "stephub/v1/reports.grpc.pb.h"
+#include "tests/test_hub.h"
 #include "tests/testing.h"
 #include "tools/cli.h"
 
@@ -82,12 +83,12 @@ class ReportExportTest : public ::testing::Test {
     options.time_zone = "UTC";
     options.clock = [] { return At(2026, 3, 1, 12); };
     options.fold_samples_after = absl::InfiniteDuration();
-    auto hub = api::HubServer::Start(options);
+    auto hub = testing::StartHub(options);
     ASSERT_TRUE(hub.ok()) << hub.status();
     hub_ = std::move(*hub);
     address_ = absl::StrCat("127.0.0.1:", hub_->port());
-    stub_ = v1::Reports::NewStub(
-        grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()));
+    stub_ = v1::Reports::NewStub(testing::StaffChannel(hub_->port()));
+    setenv("STEPHUB_TOKEN", testing::SignIn(hub_->port()).c_str(), 1);
   }
 
   int64_t Patient(const std::string& name, const std::string& ref = "") {
@@ -694,7 +695,8 @@ TEST_F(ReportExportTest, CliWritesWholeReportsAndRefusesBadUsage) {
   EXPECT_NE(err.find("--to"), std::string::npos) << err;
   EXPECT_EQ(cli({"report", "patient", id, "--format", "pdfx"}, nullptr, &err),
             2);
-  EXPECT_NE(err.find("csv, sets-csv, fhir, pdf or html"), std::string::npos) << err;
+  EXPECT_NE(err.find("csv, sets-csv, fhir, pdf or html"), std::string::npos)
+      << err;
   EXPECT_EQ(cli({"report", "clinic", "--from", "2026-01-05", "--to",
                  "2026-13-01", "--format", "csv"},
                 nullptr, &err),

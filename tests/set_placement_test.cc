@@ -23,6 +23,7 @@
 #include "stephub/v1/clinic.grpc.pb.h"
 #include "stephub/v1/dashboard.grpc.pb.h"
 #include "stephub/v1/station_link.grpc.pb.h"
+#include "tests/test_hub.h"
 #include "tests/testing.h"
 #include "tools/cli.h"
 
@@ -158,11 +159,11 @@ class SetPlacementTest : public ::testing::Test {
     options.data_dir = dir_.path();
     options.scoring = scoring;
     options.clock = [this] { return absl::FromUnixMicros(hub_now_us_.load()); };
-    auto hub = api::HubServer::Start(options);
+    auto hub = testing::StartHub(options);
     ASSERT_TRUE(hub.ok()) << hub.status();
     hub_ = std::move(*hub);
-    channel_ = grpc::CreateChannel("127.0.0.1:" + std::to_string(hub_->port()),
-                                   grpc::InsecureChannelCredentials());
+    channel_ = testing::StaffChannel(hub_->port());
+    setenv("STEPHUB_TOKEN", testing::SignIn(hub_->port()).c_str(), 1);
     link_ = v1::StationLink::NewStub(channel_);
     clinic_ = v1::Clinic::NewStub(channel_);
   }

@@ -17,6 +17,7 @@
 #include "station/station.h"
 #include "stephub/v1/clinic.grpc.pb.h"
 #include "stephub/v1/station_link.grpc.pb.h"
+#include "tests/test_hub.h"
 #include "tests/testing.h"
 
 namespace stephub {
@@ -28,7 +29,7 @@ class StationDaemonTest : public ::testing::Test {
     api::HubOptions options;
     options.listen_address = "127.0.0.1:" + std::to_string(port);
     options.data_dir = dir_.path() + "/hub";
-    auto hub = api::HubServer::Start(options);
+    auto hub = testing::StartHub(options);
     ASSERT_TRUE(hub.ok()) << hub.status();
     hub_ = std::move(*hub);
     port_ = hub_->port();
@@ -114,8 +115,7 @@ TEST_F(StationDaemonTest, HubHoldingMoreOfTheBootThanTheSpoolStartsANewBoot) {
     ASSERT_TRUE((*spool)->Sync().ok());
   }
   {
-    auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(port_),
-                                       grpc::InsecureChannelCredentials());
+    auto channel = testing::StaffChannel(port_);
     auto link = v1::StationLink::NewStub(channel);
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() +

@@ -27,6 +27,7 @@
 #include "common/simulator.h"
 #include "hub/store/store.h"
 #include "stephub/v1/clinic.grpc.pb.h"
+#include "tests/test_hub.h"
 #include "tests/testing.h"
 
 namespace stephub {
@@ -51,6 +52,7 @@ class FaultTest : public ::testing::Test {
  protected:
   void StartHub(int port) {
     ++hub_starts_;
+    ASSERT_TRUE(testing::AddTestStaff(dir_.path()).ok());
     hub_ = std::make_unique<testing::ChildProcess>(
         std::vector<std::string>{
             STEPHUB_HUB_BINARY, absl::StrCat("--listen=127.0.0.1:", port),
@@ -139,8 +141,7 @@ TEST_F(FaultTest, KilledHubAndStationsLoseNothingAndCountNothingTwice) {
 
   // A patient and a set on every bay.
   {
-    auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", port_),
-                                       grpc::InsecureChannelCredentials());
+    auto channel = testing::StaffChannel(port_);
     auto clinic = v1::Clinic::NewStub(channel);
     for (const auto& s : stations) {
       v1::CreatePatientRequest preq;

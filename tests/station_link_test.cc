@@ -13,6 +13,7 @@
 #include "hub/store/store.h"
 #include "stephub/v1/clinic.grpc.pb.h"
 #include "stephub/v1/station_link.grpc.pb.h"
+#include "tests/test_hub.h"
 #include "tests/testing.h"
 
 namespace stephub {
@@ -27,11 +28,10 @@ class StationLinkTest : public ::testing::Test {
     api::HubOptions options;
     options.listen_address = "127.0.0.1:0";
     options.data_dir = dir_.path();
-    auto hub = api::HubServer::Start(options);
+    auto hub = testing::StartHub(options);
     ASSERT_TRUE(hub.ok()) << hub.status();
     hub_ = std::move(*hub);
-    channel_ = grpc::CreateChannel("127.0.0.1:" + std::to_string(hub_->port()),
-                                   grpc::InsecureChannelCredentials());
+    channel_ = testing::StaffChannel(hub_->port());
     link_ = v1::StationLink::NewStub(channel_);
     clinic_ = v1::Clinic::NewStub(channel_);
   }
@@ -89,7 +89,7 @@ TEST(HubStart, UnknownTimeZoneIsRefusedWithTheName) {
   options.listen_address = "127.0.0.1:0";
   options.data_dir = dir.path();
   options.time_zone = "Mars/Olympus_Mons";
-  auto hub = api::HubServer::Start(options);
+  auto hub = testing::StartHub(options);
   ASSERT_FALSE(hub.ok());
   EXPECT_EQ(hub.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(hub.status().message()),

@@ -21,6 +21,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/staff_channel.h"
+#include "stephub/v1/auth.grpc.pb.h"
 #include "stephub/v1/clinic.grpc.pb.h"
 
 namespace stephub::testing {
@@ -135,10 +137,31 @@ std::string ChildProcess::Log() const {
   return text.str();
 }
 
+std::string SignIn(int port, const std::string& user,
+                   const std::string& password) {
+  auto auth = v1::Auth::NewStub(grpc::CreateChannel(
+      absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  v1::LoginRequest req;
+  req.set_username(user);
+  req.set_password(password);
+  req.set_client("test");
+  v1::LoginResponse resp;
+  if (!auth->Login(&ctx, req, &resp).ok()) return "";
+  return resp.token();
+}
+
+std::shared_ptr<grpc::Channel> StaffChannel(
+    int port, const std::string& user, const std::string& password,
+    const grpc::ChannelArguments& args) {
+  return CreateStaffChannel(absl::StrCat("127.0.0.1:", port),
+                            grpc::InsecureChannelCredentials(),
+                            SignIn(port, user, password), args);
+}
+
 v1::ListStationsResponse ListStations(int port) {
-  auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", port),
-                                     grpc::InsecureChannelCredentials());
-  auto clinic = v1::Clinic::NewStub(channel);
+  auto clinic = v1::Clinic::NewStub(StaffChannel(port));
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
   v1::ListStationsResponse resp;
@@ -146,9 +169,10 @@ v1::ListStationsResponse ListStations(int port) {
   return resp;
 }
 
-HttpReply HttpExchange(int port, const std::string& method,
-                       const std::string& target, const std::string& body,
-                       const std::string& raw) {
+HttpReply HttpExchange(
+    int port, const std::string& method, const std::string& target,
+    const std::string& body, const std::string& raw,
+    const std::vector<std::pair<std::string, std::string>>& headers) {
   namespace asio = boost::asio;
   namespace beast = boost::beast;
   namespace http = beast::http;
@@ -165,6 +189,7 @@ HttpReply HttpExchange(int port, const std::string& method,
       http::request<http::string_body> request(http::string_to_verb(method),
                                                target, 11);
       request.set(http::field::host, "127.0.0.1");
+      for (const auto& [name, value] : headers) request.set(name, value);
       if (!body.empty()) {
         request.set(http::field::content_type, "application/json");
         request.body() = body;
@@ -177,6 +202,7 @@ HttpReply HttpExchange(int port, const std::string& method,
     http::read(stream, buffer, response);
     reply.status = static_cast<int>(response.result_int());
     reply.content_type = std::string(response[http::field::content_type]);
+    reply.set_cookie = std::string(response[http::field::set_cookie]);
     reply.body = response.body();
     beast::error_code ignored;
     stream.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
@@ -185,6 +211,27 @@ HttpReply HttpExchange(int port, const std::string& method,
     reply.body = e.what();
   }
   return reply;
+}
+
+WebSession WebSignIn(int port, const std::string& user,
+                     const std::string& password) {
+  WebSession session;
+  const HttpReply reply =
+      HttpExchange(port, "POST", "/api/login",
+                   absl::StrCat("{\"username\":\"", user, "\",\"password\":\"",
+                                password, "\"}"));
+  // "stephub_session=TOKEN; Path=/; ..." -> "stephub_session=TOKEN"
+  session.cookie = reply.set_cookie.substr(0, reply.set_cookie.find(';'));
+  const std::string key = "\"csrfToken\":\"";
+  if (const size_t at = reply.body.find(key); at != std::string::npos) {
+    const size_t from = at + key.size();
+    session.csrf = reply.body.substr(from, reply.body.find('"', from) - from);
+  }
+  return session;
+}
+
+std::vector<std::pair<std::string, std::string>> WebSession::headers() const {
+  return {{"Cookie", cookie}, {"X-CSRF-Token", csrf}};
 }
 
 std::string CommandOutput(const std::string& command) {

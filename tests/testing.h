@@ -2,9 +2,13 @@
 #ifndef STEPHUB_TESTS_TESTING_H_
 #define STEPHUB_TESTS_TESTING_H_
 
+#include <grpcpp/grpcpp.h>
+
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/time/time.h"
@@ -55,6 +59,22 @@ class ChildProcess {
   std::string log_file_;
 };
 
+// The staff account every test hub has (test_hub.h AddTestStaff): a
+// therapist and an admin.
+inline constexpr char kTestStaffUser[] = "test-staff";
+inline constexpr char kTestStaffPassword[] = "test staff password";
+
+// Signs in at 127.0.0.1:port and returns the bearer token; empty when the
+// hub refuses (the test's calls then fail with UNAUTHENTICATED).
+std::string SignIn(int port, const std::string& user = kTestStaffUser,
+                   const std::string& password = kTestStaffPassword);
+
+// A channel to 127.0.0.1:port whose calls carry a fresh sign-in's token.
+std::shared_ptr<grpc::Channel> StaffChannel(
+    int port, const std::string& user = kTestStaffUser,
+    const std::string& password = kTestStaffPassword,
+    const grpc::ChannelArguments& args = grpc::ChannelArguments());
+
 // The hub's station list (Clinic.ListStations) at 127.0.0.1:port; empty
 // when the hub does not answer within 5 s.
 v1::ListStationsResponse ListStations(int port);
@@ -66,10 +86,22 @@ struct HttpReply {
   int status = 0;  // 0: no answer (the message says why)
   std::string content_type;
   std::string body;
+  std::string set_cookie;
 };
-HttpReply HttpExchange(int port, const std::string& method,
-                       const std::string& target, const std::string& body = "",
-                       const std::string& raw = "");
+HttpReply HttpExchange(
+    int port, const std::string& method, const std::string& target,
+    const std::string& body = "", const std::string& raw = "",
+    const std::vector<std::pair<std::string, std::string>>& headers = {});
+
+// A dashboard sign-in (POST /api/login): the session cookie to send back
+// and the CSRF token its POSTs carry. Empty on failure.
+struct WebSession {
+  std::string cookie;  // "stephub_session=..."
+  std::string csrf;
+  std::vector<std::pair<std::string, std::string>> headers() const;
+};
+WebSession WebSignIn(int port, const std::string& user = kTestStaffUser,
+                     const std::string& password = kTestStaffPassword);
 
 // What `command` (run by the shell) writes to its standard output; empty if
 // it cannot run. For reading reports back with poppler's tools.

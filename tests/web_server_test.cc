@@ -14,12 +14,14 @@
 
 #include "absl/strings/str_cat.h"
 #include "hub/api/hub_server.h"
+#include "tests/test_hub.h"
 #include "tests/testing.h"
 
 namespace stephub {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 using ::testing::StartsWith;
 
 class WebServerTest : public ::testing::Test {
@@ -29,23 +31,28 @@ class WebServerTest : public ::testing::Test {
     options.listen_address = "127.0.0.1:0";
     options.web_listen_address = "127.0.0.1:0";
     options.data_dir = dir_.path();
-    auto hub = api::HubServer::Start(options);
+    auto hub = testing::StartHub(options);
     ASSERT_TRUE(hub.ok()) << hub.status();
     hub_ = std::move(*hub);
     port_ = hub_->web_port();
     ASSERT_GT(port_, 0);
+    session_ = testing::WebSignIn(port_);
+    ASSERT_FALSE(session_.cookie.empty());
   }
 
   testing::HttpReply Get(const std::string& target) {
-    return testing::HttpExchange(port_, "GET", target);
+    return testing::HttpExchange(port_, "GET", target, "", "",
+                                 session_.headers());
   }
   testing::HttpReply Post(const std::string& target, const std::string& body) {
-    return testing::HttpExchange(port_, "POST", target, body);
+    return testing::HttpExchange(port_, "POST", target, body, "",
+                                 session_.headers());
   }
 
   testing::TempDir dir_;
   std::unique_ptr<api::HubServer> hub_;
   int port_ = 0;
+  testing::WebSession session_;
 };
 
 TEST_F(WebServerTest, PagesAndApiAnswer) {
@@ -106,6 +113,86 @@ TEST_F(WebServerTest, BadRequestsGetAStatusAndAReason) {
   EXPECT_EQ(Get("/api/stations").status, 200);
 }
 
+TEST_F(WebServerTest, SignInIsNeededAndPostsNeedTheCsrfToken) {
+  auto anonymous = testing::HttpExchange(port_, "GET", "/api/patients");
+  EXPECT_EQ(anonymous.status, 401);
+  EXPECT_THAT(anonymous.body, HasSubstr("UNAUTHENTICATED"));
+  EXPECT_EQ(testing::HttpExchange(port_, "GET", "/api/events").status, 401);
+  EXPECT_EQ(testing::HttpExchange(port_, "GET", "/api/session").status, 401);
+  // The pages themselves hold no data; the sign-in page is one of them.
+  EXPECT_EQ(testing::HttpExchange(port_, "GET", "/").status, 200);
+  EXPECT_THAT(testing::HttpExchange(port_, "GET", "/login").body,
+              HasSubstr("Sign in"));
+
+  auto wrong = testing::HttpExchange(
+      port_, "POST", "/api/login",
+      R"({"username":"test-staff","password":"not the password"})");
+  EXPECT_EQ(wrong.status, 401);
+  EXPECT_TRUE(wrong.set_cookie.empty());
+  EXPECT_EQ(
+      testing::HttpExchange(port_, "POST", "/api/login", "garbage").status,
+      400);
+
+  const testing::WebSession fresh = testing::WebSignIn(port_);
+  auto login = testing::HttpExchange(
+      port_, "POST", "/api/login",
+      R"({"username":"test-staff","password":"test staff password"})");
+  EXPECT_EQ(login.status, 200);
+  EXPECT_THAT(login.set_cookie, HasSubstr("HttpOnly"));
+  EXPECT_THAT(login.set_cookie, HasSubstr("SameSite=Strict"));
+  EXPECT_THAT(login.body, HasSubstr("\"username\":\"test-staff\""));
+  EXPECT_THAT(login.body,
+              Not(HasSubstr("sth_")));  // the token stays in the cookie
+  auto who = testing::HttpExchange(port_, "GET", "/api/session", "", "",
+                                   fresh.headers());
+  EXPECT_EQ(who.status, 200);
+  EXPECT_THAT(who.body, HasSubstr(fresh.csrf));
+
+  const std::string start =
+      R"({"stationId":"bay-9","patientId":"1","stanceSide":"STANCE_SIDE_LEFT"})";
+  // A POST from another site carries the cookie but cannot know the token.
+  auto forged = testing::HttpExchange(port_, "POST", "/api/sets/start", start,
+                                      "", {{"Cookie", fresh.cookie}});
+  EXPECT_EQ(forged.status, 403);
+  EXPECT_THAT(forged.body, HasSubstr("X-CSRF-Token"));
+  auto other_token = testing::HttpExchange(
+      port_, "POST", "/api/sets/start", start, "",
+      {{"Cookie", fresh.cookie}, {"X-CSRF-Token", session_.csrf}});
+  EXPECT_EQ(other_token.status, 403);
+  // With it, the request reaches the hub (which has no bay-9).
+  EXPECT_EQ(testing::HttpExchange(port_, "POST", "/api/sets/start", start, "",
+                                  fresh.headers())
+                .status,
+            404);
+
+  auto logout = testing::HttpExchange(port_, "POST", "/api/logout", "{}", "",
+                                      fresh.headers());
+  EXPECT_EQ(logout.status, 200);
+  EXPECT_THAT(logout.set_cookie, HasSubstr("Max-Age=0"));
+  EXPECT_EQ(testing::HttpExchange(port_, "GET", "/api/patients", "", "",
+                                  fresh.headers())
+                .status,
+            401);
+  // Another session of the same person is untouched.
+  EXPECT_EQ(Get("/api/patients").status, 200);
+}
+
+TEST_F(WebServerTest, AnAdminWithoutTheTherapistRoleSeesNoPatients) {
+  ASSERT_TRUE(api::AddStaffAccount(dir_.path(), "it-admin", "", auth::kAdmin,
+                                   "it admin password")
+                  .ok());
+  const testing::WebSession admin =
+      testing::WebSignIn(port_, "it-admin", "it admin password");
+  auto patients = testing::HttpExchange(port_, "GET", "/api/patients", "", "",
+                                        admin.headers());
+  EXPECT_EQ(patients.status, 403);
+  EXPECT_THAT(patients.body, HasSubstr("needs therapist"));
+  EXPECT_EQ(testing::HttpExchange(port_, "GET", "/api/stations", "", "",
+                                  admin.headers())
+                .status,
+            200);
+}
+
 TEST_F(WebServerTest, ConnectionsBeyondTheCapGet503AndTheRestCarryOn) {
   namespace asio = boost::asio;
   asio::io_context io;
@@ -116,9 +203,9 @@ TEST_F(WebServerTest, ConnectionsBeyondTheCapGet503AndTheRestCarryOn) {
   for (int i = 0; i < 64; ++i) {
     auto socket = std::make_unique<asio::ip::tcp::socket>(io);
     socket->connect(hub);
-    asio::write(*socket,
-                asio::buffer(std::string("GET /api/events HTTP/1.1\r\nHost: "
-                                         "x\r\n\r\n")));
+    asio::write(*socket, asio::buffer("GET /api/events HTTP/1.1\r\nHost: "
+                                      "x\r\nCookie: " +
+                                      session_.cookie + "\r\n\r\n"));
     asio::streambuf head;
     asio::read_until(*socket, head, "\r\n\r\n");
     open.push_back(std::move(socket));

@@ -20,13 +20,18 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/civil_time.h"
 #include "absl/time/time.h"
+#include "common/password_prompt.h"
+#include "common/staff_channel.h"
 #include "hub/store/store.h"
+#include "stephub/v1/auth.grpc.pb.h"
 #include "stephub/v1/clinic.grpc.pb.h"
 #include "stephub/v1/dashboard.grpc.pb.h"
 #include "stephub/v1/maintenance.grpc.pb.h"
 #include "stephub/v1/reports.grpc.pb.h"
+#include "tools/staff_session.h"
 #include "tools/watch_board.h"
 
 namespace stephub::cli {
@@ -35,6 +40,17 @@ namespace {
 constexpr char kUsage[] = R"(usage: stephub [--hub HOST:PORT] COMMAND
 
 commands:
+  login USER                          sign in (asks for the password, or
+                                      reads it from a pipe); the session is
+                                      kept for this hub in
+                                      ~/.config/stephub/session (0600)
+  logout | whoami
+  users add NAME --roles therapist|admin|therapist,admin [--display NAME]
+  users list | users disable NAME | users enable NAME
+  users password [NAME]               your own (asks the current one too),
+                                      or, as an admin, anyone's
+  audit [--patient ID] [--limit N] [--before AUDIT_ID]
+                                      who did what to which patient's record
   patients add NAME [--ref REF]       register a patient; prints its id
   patients list                       list patients
   therapists add NAME | therapists list
@@ -73,7 +89,9 @@ commands:
                                       Reports go to stdout without -o; FILE
                                       appears only once the report is whole
 
-The hub address defaults to $STEPHUB_HUB or 127.0.0.1:50051.
+The hub address defaults to $STEPHUB_HUB or 127.0.0.1:50051. Every
+command but login needs a signed-in session: from `stephub login`, or a
+token in $STEPHUB_TOKEN.
 )";
 
 // Command-line words after the command: positionals and --name value pairs.
@@ -183,6 +201,33 @@ std::string Describe(const grpc::Status& s) {
                       ")");
 }
 
+absl::StatusOr<std::vector<v1::Role>> ParseRoles(const std::string& text) {
+  std::vector<v1::Role> roles;
+  for (absl::string_view role : absl::StrSplit(text, ',', absl::SkipEmpty())) {
+    if (role == "therapist") {
+      roles.push_back(v1::ROLE_THERAPIST);
+    } else if (role == "admin") {
+      roles.push_back(v1::ROLE_ADMIN);
+    } else {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "unknown role \"", role, "\": therapist, admin or therapist,admin"));
+    }
+  }
+  if (roles.empty()) {
+    return absl::InvalidArgumentError(
+        "--roles therapist, admin or therapist,admin");
+  }
+  return roles;
+}
+
+std::string RolesText(const v1::StaffUser& user) {
+  std::vector<std::string> names;
+  for (int role : user.roles()) {
+    names.push_back(role == v1::ROLE_ADMIN ? "admin" : "therapist");
+  }
+  return absl::StrJoin(names, "+");
+}
+
 std::string Clock(const google::protobuf::Timestamp& t) {
   const absl::Time time = absl::FromUnixSeconds(t.seconds());
   return absl::FormatTime("%Y-%m-%d %H:%M:%S", time, absl::LocalTimeZone());
@@ -224,9 +269,11 @@ const char* VerdictText(v1::Verdict verdict) {
 
 class Cli {
  public:
-  Cli(std::string hub, std::ostream& out, std::ostream& err)
-      : out_(out), err_(err) {
-    channel_ = grpc::CreateChannel(hub, grpc::InsecureChannelCredentials());
+  Cli(std::string hub, std::string token, std::ostream& out, std::ostream& err)
+      : out_(out), err_(err), hub_(std::move(hub)) {
+    channel_ =
+        CreateStaffChannel(hub_, grpc::InsecureChannelCredentials(), token);
+    auth_ = v1::Auth::NewStub(channel_);
     clinic_ = v1::Clinic::NewStub(channel_);
     dashboard_ = v1::Dashboard::NewStub(channel_);
     reports_ = v1::Reports::NewStub(channel_);
@@ -236,6 +283,172 @@ class Cli {
   int Fail(const std::string& message) {
     err_ << "stephub: " << message << "\n";
     return 1;
+  }
+  int Fail(const grpc::Status& s) {
+    if (s.error_code() == grpc::StatusCode::UNAUTHENTICATED) {
+      return Fail(absl::StrCat(Describe(s), "; stephub login USER first"));
+    }
+    return Fail(Describe(s));
+  }
+
+  int Login(const std::vector<std::string>& words) {
+    auto args = ParseArgs(words, {});
+    if (!args.ok()) return Usage(std::string(args.status().message()));
+    if (args->positional.size() != 1) return Usage("login takes one USER");
+    auto password =
+        ReadPassword("password for " + args->positional[0] + ": ", false);
+    if (!password.ok()) return Usage(std::string(password.status().message()));
+    v1::LoginRequest req;
+    req.set_username(args->positional[0]);
+    req.set_password(*password);
+    char host[256] = "";
+    gethostname(host, sizeof host - 1);
+    req.set_client(absl::StrCat("stephub CLI on ", host));
+    v1::LoginResponse resp;
+    grpc::ClientContext ctx;
+    if (auto s = auth_->Login(&ctx, req, &resp); !s.ok()) return Fail(s);
+    StaffSession session;
+    session.hub = hub_;
+    session.username = resp.user().username();
+    session.token = resp.token();
+    session.expires_at = absl::FromUnixSeconds(resp.expires_at().seconds());
+    const std::string path = StaffSessionPath();
+    if (auto s = SaveStaffSession(path, session); !s.ok()) {
+      return Fail(std::string(s.message()));
+    }
+    out_ << "signed in as " << session.username << " ("
+         << RolesText(resp.user()) << ") until " << Clock(resp.expires_at())
+         << "\n";
+    return 0;
+  }
+
+  int Logout() {
+    v1::LogoutResponse resp;
+    grpc::ClientContext ctx;
+    const grpc::Status s = auth_->Logout(&ctx, {}, &resp);
+    RemoveStaffSession(StaffSessionPath());
+    if (!s.ok() && s.error_code() != grpc::StatusCode::UNAUTHENTICATED) {
+      return Fail(s);
+    }
+    out_ << "signed out\n";
+    return 0;
+  }
+
+  int WhoAmI() {
+    v1::StaffUser user;
+    grpc::ClientContext ctx;
+    if (auto s = auth_->WhoAmI(&ctx, {}, &user); !s.ok()) return Fail(s);
+    out_ << user.username() << " (" << RolesText(user) << ")\n";
+    return 0;
+  }
+
+  int Users(const std::vector<std::string>& words) {
+    auto args = ParseArgs(words, {"roles", "display"});
+    if (!args.ok()) return Usage(std::string(args.status().message()));
+    const std::vector<std::string>& pos = args->positional;
+    if (pos.empty())
+      return Usage("users: add, list, disable, enable or password?");
+    const std::string& verb = pos[0];
+    if (verb == "list" && pos.size() == 1) {
+      v1::ListUsersResponse resp;
+      grpc::ClientContext ctx;
+      if (auto s = auth_->ListUsers(&ctx, {}, &resp); !s.ok()) return Fail(s);
+      for (const v1::StaffUser& u : resp.users()) {
+        out_ << absl::StrFormat("%-20s %-16s %s%s\n", u.username(),
+                                RolesText(u), u.display_name(),
+                                u.disabled() ? "  (disabled)" : "");
+      }
+      return 0;
+    }
+    if (verb == "add" && pos.size() == 2) {
+      auto roles = ParseRoles(args->options["roles"]);
+      if (!roles.ok()) return Usage(std::string(roles.status().message()));
+      auto password = ReadPassword(
+          "password for " + pos[1] + " (at least 10 characters): ", true);
+      if (!password.ok()) {
+        return Usage(std::string(password.status().message()));
+      }
+      v1::AddUserRequest req;
+      req.set_username(pos[1]);
+      req.set_display_name(args->options["display"]);
+      for (v1::Role r : *roles) req.add_roles(r);
+      req.set_password(*password);
+      v1::StaffUser user;
+      grpc::ClientContext ctx;
+      if (auto s = auth_->AddUser(&ctx, req, &user); !s.ok()) return Fail(s);
+      out_ << "added " << user.username() << " (" << RolesText(user) << ")\n";
+      return 0;
+    }
+    if ((verb == "disable" || verb == "enable") && pos.size() == 2) {
+      v1::SetUserDisabledRequest req;
+      req.set_username(pos[1]);
+      req.set_disabled(verb == "disable");
+      v1::StaffUser user;
+      grpc::ClientContext ctx;
+      if (auto s = auth_->SetUserDisabled(&ctx, req, &user); !s.ok()) {
+        return Fail(s);
+      }
+      out_ << user.username() << (user.disabled() ? " disabled" : " enabled")
+           << "\n";
+      return 0;
+    }
+    if (verb == "password" && pos.size() <= 2) {
+      v1::ChangePasswordRequest req;
+      if (pos.size() == 2) req.set_username(pos[1]);
+      if (pos.size() == 1) {
+        auto current = ReadPassword("current password: ", false);
+        if (!current.ok())
+          return Usage(std::string(current.status().message()));
+        req.set_current_password(*current);
+      }
+      auto password =
+          ReadPassword("new password (at least 10 characters): ", true);
+      if (!password.ok()) {
+        return Usage(std::string(password.status().message()));
+      }
+      req.set_new_password(*password);
+      v1::ChangePasswordResponse resp;
+      grpc::ClientContext ctx;
+      if (auto s = auth_->ChangePassword(&ctx, req, &resp); !s.ok()) {
+        return Fail(s);
+      }
+      out_ << "password changed; that account's sessions have ended\n";
+      return 0;
+    }
+    return Usage(
+        "users add NAME --roles R | list | disable NAME | enable "
+        "NAME | password [NAME]");
+  }
+
+  int Audit(const std::vector<std::string>& words) {
+    auto args = ParseArgs(words, {"patient", "limit", "before"});
+    if (!args.ok()) return Usage(std::string(args.status().message()));
+    if (!args->positional.empty()) return Usage("audit takes only options");
+    v1::ListAuditRequest req;
+    int64_t patient = 0, before = 0;
+    int limit = 0;
+    if ((args->options.count("patient") &&
+         !absl::SimpleAtoi(args->options["patient"], &patient)) ||
+        (args->options.count("before") &&
+         !absl::SimpleAtoi(args->options["before"], &before)) ||
+        (args->options.count("limit") &&
+         !absl::SimpleAtoi(args->options["limit"], &limit))) {
+      return Usage("--patient, --limit and --before take numbers");
+    }
+    req.set_patient_id(patient);
+    req.set_before_id(before);
+    req.set_limit(limit);
+    v1::ListAuditResponse resp;
+    grpc::ClientContext ctx;
+    if (auto s = auth_->ListAudit(&ctx, req, &resp); !s.ok()) return Fail(s);
+    for (const v1::AuditEntry& e : resp.entries()) {
+      out_ << absl::StrFormat(
+          "%6d  %s  %-16s %-22s %s%s\n", e.audit_id(), Clock(e.time()),
+          e.username(), e.action(),
+          e.patient_id() ? absl::StrCat("patient ", e.patient_id(), "  ") : "",
+          e.detail());
+    }
+    return 0;
   }
   int Usage(const std::string& message) {
     err_ << "stephub: " << message << "\n" << kUsage;
@@ -257,7 +470,7 @@ class Cli {
       v1::Patient patient;
       grpc::ClientContext ctx;
       auto s = clinic_->CreatePatient(&ctx, req, &patient);
-      if (!s.ok()) return Fail(Describe(s));
+      if (!s.ok()) return Fail(s);
       out_ << "created patient " << patient.patient_id() << " ("
            << patient.display_name() << ")\n";
       return 0;
@@ -266,7 +479,7 @@ class Cli {
       v1::ListPatientsResponse resp;
       grpc::ClientContext ctx;
       auto s = clinic_->ListPatients(&ctx, {}, &resp);
-      if (!s.ok()) return Fail(Describe(s));
+      if (!s.ok()) return Fail(s);
       for (const auto& p : resp.patients()) {
         out_ << absl::StrFormat("%6d  %-30s %s\n", p.patient_id(),
                                 p.display_name(), p.external_ref());
@@ -287,7 +500,7 @@ class Cli {
     v1::ListSessionsResponse resp;
     grpc::ClientContext ctx;
     auto s = clinic_->ListSessions(&ctx, req, &resp);
-    if (!s.ok()) return Fail(Describe(s));
+    if (!s.ok()) return Fail(s);
     if (resp.sessions().empty()) out_ << "no sessions yet\n";
     for (const auto& session : resp.sessions()) {
       out_ << absl::StrFormat(
@@ -313,7 +526,7 @@ class Cli {
     v1::Session session;
     grpc::ClientContext ctx;
     auto s = clinic_->SetSessionNote(&ctx, req, &session);
-    if (!s.ok()) return Fail(Describe(s));
+    if (!s.ok()) return Fail(s);
     out_ << "session " << session.session_id() << " (" << session.day()
          << "): note saved\n";
     return 0;
@@ -334,7 +547,7 @@ class Cli {
       v1::Therapist therapist;
       grpc::ClientContext ctx;
       auto s = clinic_->CreateTherapist(&ctx, req, &therapist);
-      if (!s.ok()) return Fail(Describe(s));
+      if (!s.ok()) return Fail(s);
       out_ << "created therapist " << therapist.therapist_id() << " ("
            << therapist.display_name() << ")\n";
       return 0;
@@ -343,7 +556,7 @@ class Cli {
       v1::ListTherapistsResponse resp;
       grpc::ClientContext ctx;
       auto s = clinic_->ListTherapists(&ctx, {}, &resp);
-      if (!s.ok()) return Fail(Describe(s));
+      if (!s.ok()) return Fail(s);
       for (const auto& t : resp.therapists()) {
         out_ << absl::StrFormat("%6d  %s\n", t.therapist_id(),
                                 t.display_name());
@@ -358,7 +571,7 @@ class Cli {
     v1::ListScoringVersionsResponse resp;
     grpc::ClientContext ctx;
     auto s = clinic_->ListScoringVersions(&ctx, {}, &resp);
-    if (!s.ok()) return Fail(Describe(s));
+    if (!s.ok()) return Fail(s);
     for (const v1::ScoringVersion& v : resp.versions()) {
       out_ << absl::StrFormat(
           "%s %-20s %7d repetitions  current for %d sets  %s\n",
@@ -373,7 +586,7 @@ class Cli {
     v1::ListStationsResponse resp;
     grpc::ClientContext ctx;
     auto s = clinic_->ListStations(&ctx, {}, &resp);
-    if (!s.ok()) return Fail(Describe(s));
+    if (!s.ok()) return Fail(s);
     for (const auto& st : resp.stations()) {
       out_ << absl::StrFormat(
           "%-12s %-8s last seen %s  stored seq %d  backlog %d  set %s\n",
@@ -424,7 +637,7 @@ class Cli {
         req.set_level(level);
       }
       auto s = clinic_->StartSet(&ctx, req, &set);
-      if (!s.ok()) return Fail(Describe(s));
+      if (!s.ok()) return Fail(s);
       out_ << "started set " << set.set_id() << " on " << set.station_id()
            << " for " << set.patient_display_name() << "\n";
       return 0;
@@ -441,7 +654,7 @@ class Cli {
         return Usage("set end needs --station or --set");
       }
       auto s = clinic_->EndSet(&ctx, req, &set);
-      if (!s.ok()) return Fail(Describe(s));
+      if (!s.ok()) return Fail(s);
       out_ << "ended set " << set.set_id() << " on " << set.station_id()
            << "\n";
       return 0;
@@ -511,7 +724,7 @@ class Cli {
     }
     auto s = reader->Finish();
     if (until_ended > 0 && ended >= until_ended) return 0;
-    if (!s.ok()) return Fail(Describe(s));
+    if (!s.ok()) return Fail(s);
     return 0;
   }
 
@@ -544,7 +757,7 @@ class Cli {
     }
     auto s = reader->Finish();
     if (until_ended > 0 && ended >= until_ended) return 0;
-    if (!s.ok()) return Fail(Describe(s));
+    if (!s.ok()) return Fail(s);
     return 0;
   }
 
@@ -559,7 +772,7 @@ class Cli {
     v1::PatientProgress progress;
     grpc::ClientContext ctx;
     auto s = dashboard_->GetPatientProgress(&ctx, req, &progress);
-    if (!s.ok()) return Fail(Describe(s));
+    if (!s.ok()) return Fail(s);
     out_ << "Patient " << progress.patient().patient_id() << ": "
          << progress.patient().display_name() << "\n";
     if (progress.sets().empty()) out_ << "  no sets yet\n";
@@ -643,7 +856,7 @@ class Cli {
     v1::RescoreResponse resp;
     grpc::ClientContext ctx;
     auto s = clinic_->Rescore(&ctx, req, &resp);
-    if (!s.ok()) return Fail(Describe(s));
+    if (!s.ok()) return Fail(s);
     if (resp.sets().empty()) out_ << "no sets to re-score\n";
     for (const auto& r : resp.sets()) {
       if (!r.skipped().empty()) {
@@ -681,7 +894,7 @@ class Cli {
       received += chunk.data().size();
     }
     auto s = reader->Finish();
-    if (!s.ok()) return Fail(Describe(s));
+    if (!s.ok()) return Fail(s);
     if (auto c = file.Close(); !c.ok()) return Fail(std::string(c.message()));
     if (received != total) {
       return Fail(absl::StrCat("backup cut short: ", received, " of ", total,
@@ -794,7 +1007,7 @@ class Cli {
       bytes += chunk.data().size();
     }
     auto s = reader->Finish();
-    if (!s.ok()) return Fail(Describe(s));
+    if (!s.ok()) return Fail(s);
     if (!file) return 0;
     if (auto c = file->Close(); !c.ok()) return Fail(std::string(c.message()));
     if (auto k = file->Keep(); !k.ok()) return Fail(std::string(k.message()));
@@ -805,7 +1018,9 @@ class Cli {
  private:
   std::ostream& out_;
   std::ostream& err_;
+  const std::string hub_;
   std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::Auth::Stub> auth_;
   std::unique_ptr<v1::Clinic::Stub> clinic_;
   std::unique_ptr<v1::Dashboard::Stub> dashboard_;
   std::unique_ptr<v1::Reports::Stub> reports_;
@@ -845,7 +1060,21 @@ int Run(const std::vector<std::string>& argv, std::ostream& out,
     out << kUsage;
     return 0;
   }
-  Cli cli(hub, out, err);
+  // The session saved by `stephub login` for this hub, unless a token is
+  // given outright (scripts, tests).
+  std::string token;
+  if (const char* t = std::getenv("STEPHUB_TOKEN"); t != nullptr && *t) {
+    token = t;
+  } else if (auto saved =
+                 LoadStaffSession(StaffSessionPath(), hub, absl::Now())) {
+    token = saved->token;
+  }
+  Cli cli(hub, command == "login" ? "" : token, out, err);
+  if (command == "login") return cli.Login(rest);
+  if (command == "logout") return cli.Logout();
+  if (command == "whoami") return cli.WhoAmI();
+  if (command == "users") return cli.Users(rest);
+  if (command == "audit") return cli.Audit(rest);
   if (command == "patients") return cli.Patients(rest);
   if (command == "stations") return cli.Stations();
   if (command == "therapists") return cli.Therapists(rest);

@@ -24,6 +24,14 @@ cleanup() {
 trap cleanup EXIT
 trap 'echo; echo "demo: interrupted, stopping"; exit 130' INT TERM
 
+# One staff account, therapist and admin, for the CLI below and for
+# signing in to the dashboard; a fresh password each run.
+DEMO_USER=demo
+DEMO_PASSWORD="$(head -c 12 /dev/urandom | base64 | tr -d '/+=' | head -c 16)"
+echo "$DEMO_PASSWORD" | "$HUB_BIN" --data_dir="$DATA" --add_staff="$DEMO_USER" \
+  --roles=therapist,admin --display_name="Demo Therapist" >"$DATA/logs/staff.log" 2>&1 \
+  || { cat "$DATA/logs/staff.log"; exit 1; }
+
 # The hub picks a free loopback port for gRPC and says which; the dashboard
 # is on STEPHUB_WEB (default 127.0.0.1:8080).
 WEB="${STEPHUB_WEB:-127.0.0.1:8080}"
@@ -40,12 +48,16 @@ for _ in $(seq 1 100); do
 done
 [ -n "$PORT" ] || { echo "demo: hub did not start"; exit 1; }
 export STEPHUB_HUB="127.0.0.1:$PORT"
+# The CLI's session stays with the demo, not in ~/.config.
+export STEPHUB_SESSION_FILE="$DATA/cli-session"
 cli() { "$CLI_BIN" "$@"; }
+echo "$DEMO_PASSWORD" | cli login "$DEMO_USER" >/dev/null
 WEB_PORT=$(sed -n 's/.*dashboard on http port \([0-9]*\).*/\1/p' "$DATA/logs/hub.log")
 DASHBOARD="http://${WEB%:*}:$WEB_PORT/"
 
 echo "StepHub demo: hub on $STEPHUB_HUB, record in $DATA/stephub.db"
 echo "Dashboard:    $DASHBOARD (every bay live; /bay/bay-3 is bay-3's screen)"
+echo "Sign in as:   $DEMO_USER, password $DEMO_PASSWORD"
 
 BAYS=(bay-1 bay-2 bay-3)
 PROFILES=(level moderate trendelenburg)

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "hub/api/auth_service.h"
 #include "hub/api/services.h"
 #include "hub/ingest/bays.h"
 #include "hub/ingest/station_link_service.h"
@@ -84,6 +85,7 @@ struct HubServer::Parts {
   std::string database_path;
   std::unique_ptr<store::ClinicStore> store;
   std::unique_ptr<SampleFolder> sample_folder;
+  std::unique_ptr<auth::StaffAccounts> accounts;
   live::LiveBus bus;
   std::unique_ptr<ingest::Bays> bays;
   std::unique_ptr<ingest::StationLinkService> station_link;
@@ -91,6 +93,7 @@ struct HubServer::Parts {
   std::unique_ptr<DashboardService> dashboard;
   std::unique_ptr<ReportsService> reports;
   std::unique_ptr<MaintenanceService> maintenance;
+  std::unique_ptr<AuthService> auth;
   std::unique_ptr<grpc::Server> server;
   std::unique_ptr<web::WebServer> web;
   int port = 0;
@@ -101,6 +104,10 @@ namespace {
 
 // "localtime" by the name it links to (/etc/localtime ->
 // .../zoneinfo/Europe/Berlin), so that progress says which zone it used.
+std::string DatabasePath(const std::string& data_dir) {
+  return (std::filesystem::path(data_dir) / "stephub.db").string();
+}
+
 std::string ZoneName(const std::string& requested) {
   if (requested != "localtime") return requested;
   if (const char* tz = std::getenv("TZ"); tz != nullptr && *tz != '\0') {
@@ -133,8 +140,7 @@ absl::StatusOr<std::unique_ptr<HubServer>> HubServer::Start(
     return absl::FailedPreconditionError(absl::StrCat(
         "cannot create data directory ", options.data_dir, ": ", ec.message()));
   }
-  parts->database_path =
-      (std::filesystem::path(options.data_dir) / "stephub.db").string();
+  parts->database_path = DatabasePath(options.data_dir);
   auto store = store::OpenSqliteStore(parts->database_path);
   if (!store.ok()) return store.status();
   parts->store = std::move(*store);
@@ -146,15 +152,27 @@ absl::StatusOr<std::unique_ptr<HubServer>> HubServer::Start(
       *parts->store, parts->bus, options.scoring, options.clock, zone);
   if (auto s = parts->bays->Load(); !s.ok()) return s;
 
+  parts->accounts =
+      std::make_unique<auth::StaffAccounts>(*parts->store, options.staff_auth);
+  if (auto s = parts->accounts->Load(); !s.ok()) return s;
+  if (auto users = parts->accounts->ListUsers(); users.ok() && users->empty()) {
+    std::cerr << "stephub-hub: no staff accounts yet: nobody can sign in. Add "
+                 "the first admin with stephub-hub --data_dir="
+              << options.data_dir << " --add_staff=NAME --roles=admin\n";
+  }
+
   parts->station_link =
       std::make_unique<ingest::StationLinkService>(*parts->store, *parts->bays);
-  parts->clinic = std::make_unique<ClinicService>(*parts->store, *parts->bays);
+  auth::StaffAccounts& accounts = *parts->accounts;
+  parts->clinic =
+      std::make_unique<ClinicService>(accounts, *parts->store, *parts->bays);
   parts->dashboard = std::make_unique<DashboardService>(
-      *parts->store, *parts->bays, parts->bus, zone, options.clock);
-  parts->reports =
-      std::make_unique<ReportsService>(*parts->store, zone, options.clock);
-  parts->maintenance =
-      std::make_unique<MaintenanceService>(*parts->store, options.data_dir);
+      accounts, *parts->store, *parts->bays, parts->bus, zone, options.clock);
+  parts->reports = std::make_unique<ReportsService>(accounts, *parts->store,
+                                                    zone, options.clock);
+  parts->maintenance = std::make_unique<MaintenanceService>(
+      accounts, *parts->store, options.data_dir);
+  parts->auth = std::make_unique<AuthService>(accounts);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -180,6 +198,7 @@ absl::StatusOr<std::unique_ptr<HubServer>> HubServer::Start(
   builder.RegisterService(parts->dashboard.get());
   builder.RegisterService(parts->reports.get());
   builder.RegisterService(parts->maintenance.get());
+  builder.RegisterService(parts->auth.get());
   parts->server = builder.BuildAndStart();
   if (!parts->server || parts->port == 0) {
     return absl::UnavailableError(
@@ -190,6 +209,8 @@ absl::StatusOr<std::unique_ptr<HubServer>> HubServer::Start(
   if (!options.web_listen_address.empty()) {
     web::WebOptions web_options;
     web_options.listen_address = options.web_listen_address;
+    // Plain HTTP for now: a Secure cookie would never come back.
+    web_options.secure_cookies = false;
     // The dashboard is a client of the services above, in process.
     auto web = web::WebServer::Start(
         web_options, parts->server->InProcessChannel(grpc::ChannelArguments()));
@@ -200,6 +221,26 @@ absl::StatusOr<std::unique_ptr<HubServer>> HubServer::Start(
     parts->web = std::move(*web);
   }
   return std::unique_ptr<HubServer>(new HubServer(std::move(parts)));
+}
+
+absl::Status AddStaffAccount(const std::string& data_dir,
+                             const std::string& username,
+                             const std::string& display_name,
+                             auth::RoleSet roles, const std::string& password) {
+  std::error_code ec;
+  std::filesystem::create_directories(data_dir, ec);
+  if (ec) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "cannot create data directory ", data_dir, ": ", ec.message()));
+  }
+  auto store = store::OpenSqliteStore(DatabasePath(data_dir));
+  if (!store.ok()) return store.status();
+  auth::StaffAccounts accounts(**store);
+  auto user = accounts.AddUser(username, display_name, roles, password);
+  if (!user.ok()) return user.status();
+  return accounts.Audit(auth::Caller{"stephub-hub --add_staff", 0, ""},
+                        "user_added", 0,
+                        absl::StrCat(username, " as ", auth::RoleNames(roles)));
 }
 
 HubServer::HubServer(std::unique_ptr<Parts> parts) : parts_(std::move(parts)) {}

@@ -10,6 +10,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "hub/auth/staff_accounts.h"
 #include "hub/live/live_bus.h"
 #include "hub/scoring/scoring.h"
 
@@ -32,7 +33,17 @@ struct HubOptions {
   absl::Duration fold_samples_after = absl::Minutes(5);
   // The web dashboard's "HOST:PORT" (port 0 picks one); empty: none.
   std::string web_listen_address;
+  // Staff sign-in: session lifetime, lockout, request limits.
+  auth::StaffAuthOptions staff_auth;
 };
+
+// Adds a staff account to the clinic database under `data_dir` directly,
+// without a running hub: how the first admin is made (stephub-hub
+// --add_staff), since Auth.AddUser needs an admin already.
+absl::Status AddStaffAccount(const std::string& data_dir,
+                             const std::string& username,
+                             const std::string& display_name,
+                             auth::RoleSet roles, const std::string& password);
 
 class HubServer {
  public:

@@ -14,6 +14,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "hub/api/auth_service.h"
 #include "hub/api/progress_view.h"
 #include "hub/api/report_export.h"
 
@@ -45,8 +46,13 @@ absl::Status CheckText(const std::string& value, const char* field,
 }  // namespace
 
 grpc::Status ClinicService::CreatePatient(
-    grpc::ServerContext*, const v1::CreatePatientRequest* request,
+    grpc::ServerContext* context, const v1::CreatePatientRequest* request,
     v1::Patient* response) {
+  auth::Caller caller;
+  if (auto s = AuthorizeCall(accounts_, *context, auth::kTherapist, &caller);
+      !s.ok()) {
+    return s;
+  }
   if (auto s = CheckText(request->display_name(), "display_name", 1, 100);
       !s.ok()) {
     return ToGrpc(s);
@@ -59,32 +65,53 @@ grpc::Status ClinicService::CreatePatient(
       store_.CreatePatient(request->display_name(), request->external_ref());
   if (!patient.ok()) return ToGrpc(patient.status());
   *response = *patient;
-  return grpc::Status::OK;
+  return ToGrpc(
+      accounts_.Audit(caller, "patient_added", patient->patient_id(), ""));
 }
 
-grpc::Status ClinicService::ListPatients(grpc::ServerContext*,
+grpc::Status ClinicService::ListPatients(grpc::ServerContext* context,
                                          const v1::ListPatientsRequest*,
                                          v1::ListPatientsResponse* response) {
+  auth::Caller caller;
+  if (auto s = AuthorizeCall(accounts_, *context, auth::kTherapist, &caller);
+      !s.ok()) {
+    return s;
+  }
   auto patients = store_.ListPatients();
   if (!patients.ok()) return ToGrpc(patients.status());
   for (auto& p : *patients) *response->add_patients() = std::move(p);
   return grpc::Status::OK;
 }
 
-grpc::Status ClinicService::GetPatient(grpc::ServerContext*,
+grpc::Status ClinicService::GetPatient(grpc::ServerContext* context,
                                        const v1::GetPatientRequest* request,
                                        v1::Patient* response) {
+  auth::Caller caller;
+  if (auto s = AuthorizeCall(accounts_, *context, auth::kTherapist, &caller);
+      !s.ok()) {
+    return s;
+  }
   auto patient = store_.GetPatient(request->patient_id());
   if (!patient.ok()) return ToGrpc(patient.status());
   *response = *patient;
   return grpc::Status::OK;
 }
 
-grpc::Status ClinicService::ListSessions(grpc::ServerContext*,
+grpc::Status ClinicService::ListSessions(grpc::ServerContext* context,
                                          const v1::ListSessionsRequest* request,
                                          v1::ListSessionsResponse* response) {
+  auth::Caller caller;
+  if (auto s = AuthorizeCall(accounts_, *context, auth::kTherapist, &caller);
+      !s.ok()) {
+    return s;
+  }
   if (auto patient = store_.GetPatient(request->patient_id()); !patient.ok()) {
     return ToGrpc(patient.status());
+  }
+  if (auto s =
+          accounts_.Audit(caller, "sessions_viewed", request->patient_id(), "");
+      !s.ok()) {
+    return ToGrpc(s);
   }
   auto sessions = store_.SessionsOfPatient(request->patient_id());
   if (!sessions.ok()) return ToGrpc(sessions.status());
@@ -93,20 +120,32 @@ grpc::Status ClinicService::ListSessions(grpc::ServerContext*,
 }
 
 grpc::Status ClinicService::SetSessionNote(
-    grpc::ServerContext*, const v1::SetSessionNoteRequest* request,
+    grpc::ServerContext* context, const v1::SetSessionNoteRequest* request,
     v1::Session* response) {
+  auth::Caller caller;
+  if (auto s = AuthorizeCall(accounts_, *context, auth::kTherapist, &caller);
+      !s.ok()) {
+    return s;
+  }
   if (auto s = CheckText(request->note(), "note", 0, 2000); !s.ok()) {
     return ToGrpc(s);
   }
   auto session = store_.SetSessionNote(request->session_id(), request->note());
   if (!session.ok()) return ToGrpc(session.status());
   *response = *session;
-  return grpc::Status::OK;
+  return ToGrpc(
+      accounts_.Audit(caller, "session_note_set", session->patient_id(),
+                      absl::StrCat("session ", session->session_id())));
 }
 
 grpc::Status ClinicService::CreateTherapist(
-    grpc::ServerContext*, const v1::CreateTherapistRequest* request,
+    grpc::ServerContext* context, const v1::CreateTherapistRequest* request,
     v1::Therapist* response) {
+  auth::Caller caller;
+  if (auto s = AuthorizeCall(accounts_, *context, auth::kAdmin, &caller);
+      !s.ok()) {
+    return s;
+  }
   if (auto s = CheckText(request->display_name(), "display_name", 1, 100);
       !s.ok()) {
     return ToGrpc(s);
@@ -114,37 +153,61 @@ grpc::Status ClinicService::CreateTherapist(
   auto therapist = store_.CreateTherapist(request->display_name());
   if (!therapist.ok()) return ToGrpc(therapist.status());
   *response = *therapist;
-  return grpc::Status::OK;
+  return ToGrpc(
+      accounts_.Audit(caller, "therapist_added", 0,
+                      absl::StrCat("therapist ", therapist->therapist_id())));
 }
 
 grpc::Status ClinicService::ListTherapists(
-    grpc::ServerContext*, const v1::ListTherapistsRequest*,
+    grpc::ServerContext* context, const v1::ListTherapistsRequest*,
     v1::ListTherapistsResponse* response) {
+  auth::Caller caller;
+  if (auto s = AuthorizeCall(accounts_, *context, auth::kAnyStaff, &caller);
+      !s.ok()) {
+    return s;
+  }
   auto therapists = store_.ListTherapists();
   if (!therapists.ok()) return ToGrpc(therapists.status());
   for (auto& t : *therapists) *response->add_therapists() = std::move(t);
   return grpc::Status::OK;
 }
 
-grpc::Status ClinicService::ListStations(grpc::ServerContext*,
+grpc::Status ClinicService::ListStations(grpc::ServerContext* context,
                                          const v1::ListStationsRequest*,
                                          v1::ListStationsResponse* response) {
+  auth::Caller caller;
+  if (auto s = AuthorizeCall(accounts_, *context, auth::kAnyStaff, &caller);
+      !s.ok()) {
+    return s;
+  }
   for (auto& s : bays_.Stations()) *response->add_stations() = std::move(s);
   return grpc::Status::OK;
 }
 
-grpc::Status ClinicService::StartSet(grpc::ServerContext*,
+grpc::Status ClinicService::StartSet(grpc::ServerContext* context,
                                      const v1::StartSetRequest* request,
                                      v1::ExerciseSet* response) {
+  auth::Caller caller;
+  if (auto s = AuthorizeCall(accounts_, *context, auth::kTherapist, &caller);
+      !s.ok()) {
+    return s;
+  }
   auto set = bays_.StartSet(*request);
   if (!set.ok()) return ToGrpc(set.status());
   *response = *set;
-  return grpc::Status::OK;
+  return ToGrpc(accounts_.Audit(
+      caller, "set_started", set->patient_id(),
+      absl::StrCat("set ", set->set_id(), " on ", set->station_id())));
 }
 
 grpc::Status ClinicService::ListScoringVersions(
-    grpc::ServerContext*, const v1::ListScoringVersionsRequest*,
+    grpc::ServerContext* context, const v1::ListScoringVersionsRequest*,
     v1::ListScoringVersionsResponse* response) {
+  auth::Caller caller;
+  if (auto s = AuthorizeCall(accounts_, *context, auth::kAnyStaff, &caller);
+      !s.ok()) {
+    return s;
+  }
   auto versions = store_.ListScoringVersions();
   if (!versions.ok()) return ToGrpc(versions.status());
   const std::string current = bays_.scoring_version();
@@ -164,9 +227,14 @@ grpc::Status ClinicService::ListScoringVersions(
   return grpc::Status::OK;
 }
 
-grpc::Status ClinicService::Rescore(grpc::ServerContext*,
+grpc::Status ClinicService::Rescore(grpc::ServerContext* context,
                                     const v1::RescoreRequest* request,
                                     v1::RescoreResponse* response) {
+  auth::Caller caller;
+  if (auto s = AuthorizeCall(accounts_, *context, auth::kAdmin, &caller);
+      !s.ok()) {
+    return s;
+  }
   std::vector<int64_t> set_ids;
   if (request->has_since()) {
     auto sets = store_.SetsStartedSince(absl::FromUnixMicros(
@@ -180,6 +248,16 @@ grpc::Status ClinicService::Rescore(grpc::ServerContext*,
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                         "give set_id (> 0) or since");
   }
+  if (auto s = accounts_.Audit(
+          caller, "rescored", 0,
+          request->has_since()
+              ? absl::StrCat(set_ids.size(), " sets since ",
+                             google::protobuf::util::TimeUtil::ToString(
+                                 request->since()))
+              : absl::StrCat("set ", request->set_id()));
+      !s.ok()) {
+    return ToGrpc(s);
+  }
   for (int64_t id : set_ids) {
     auto rescored = bays_.Rescore(id);
     if (!rescored.ok()) return ToGrpc(rescored.status());
@@ -188,13 +266,20 @@ grpc::Status ClinicService::Rescore(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
-grpc::Status ClinicService::EndSet(grpc::ServerContext*,
+grpc::Status ClinicService::EndSet(grpc::ServerContext* context,
                                    const v1::EndSetRequest* request,
                                    v1::ExerciseSet* response) {
+  auth::Caller caller;
+  if (auto s = AuthorizeCall(accounts_, *context, auth::kTherapist, &caller);
+      !s.ok()) {
+    return s;
+  }
   auto set = bays_.EndSet(*request);
   if (!set.ok()) return ToGrpc(set.status());
   *response = *set;
-  return grpc::Status::OK;
+  return ToGrpc(accounts_.Audit(
+      caller, "set_ended", set->patient_id(),
+      absl::StrCat("set ", set->set_id(), " on ", set->station_id())));
 }
 
 namespace {
@@ -202,6 +287,13 @@ namespace {
 // One WatchClinic call. The live bus's notification may arrive after gRPC
 // is done with the reactor, so the state it touches lives in a shared Watch.
 class ClinicWatch;
+
+// A WatchClinic call turned away before it starts.
+class Refused : public grpc::ServerWriteReactor<v1::ClinicEvent> {
+ public:
+  explicit Refused(const grpc::Status& status) { Finish(status); }
+  void OnDone() override { delete this; }
+};
 
 struct Watch {
   std::mutex mu;
@@ -319,16 +411,31 @@ class ClinicWatch : public grpc::ServerWriteReactor<v1::ClinicEvent> {
 }  // namespace
 
 grpc::ServerWriteReactor<v1::ClinicEvent>* DashboardService::WatchClinic(
-    grpc::CallbackServerContext*, const v1::WatchClinicRequest*) {
+    grpc::CallbackServerContext* context, const v1::WatchClinicRequest*) {
+  auth::Caller caller;
+  if (auto s = AuthorizeCall(accounts_, *context, auth::kTherapist, &caller);
+      !s.ok()) {
+    return new Refused(s);
+  }
   return new ClinicWatch(bays_, bus_, subscriber_queue_);
 }
 
 grpc::Status DashboardService::GetPatientProgress(
-    grpc::ServerContext*, const v1::GetPatientProgressRequest* request,
+    grpc::ServerContext* context, const v1::GetPatientProgressRequest* request,
     v1::PatientProgress* response) {
+  auth::Caller caller;
+  if (auto s = AuthorizeCall(accounts_, *context, auth::kTherapist, &caller);
+      !s.ok()) {
+    return s;
+  }
   auto progress =
       PatientProgressOf(store_, request->patient_id(), clock_(), time_zone_);
   if (!progress.ok()) return ToGrpc(progress.status());
+  if (auto s =
+          accounts_.Audit(caller, "progress_viewed", request->patient_id(), "");
+      !s.ok()) {
+    return ToGrpc(s);
+  }
   *response = std::move(*progress);
   return grpc::Status::OK;
 }
@@ -336,6 +443,24 @@ grpc::Status DashboardService::GetPatientProgress(
 grpc::Status ReportsService::Export(
     grpc::ServerContext* context, const v1::ExportRequest* request,
     grpc::ServerWriter<v1::ReportChunk>* writer) {
+  // A patient's report is a therapist's; the clinic summary (every
+  // patient, stations) an admin's.
+  const bool clinic = request->kind() == v1::REPORT_KIND_CLINIC;
+  auth::Caller caller;
+  if (auto s = AuthorizeCall(accounts_, *context,
+                             clinic ? auth::kAdmin : auth::kTherapist, &caller);
+      !s.ok()) {
+    return s;
+  }
+  if (auto s = accounts_.Audit(
+          caller, clinic ? "clinic_report_exported" : "report_exported",
+          clinic ? 0 : request->patient_id(),
+          clinic ? absl::StrCat(v1::ReportFormat_Name(request->format()), " ",
+                                request->from(), " to ", request->to())
+                 : v1::ReportFormat_Name(request->format()));
+      !s.ok()) {
+    return ToGrpc(s);
+  }
   ExportEnvironment env;
   env.store = &store_;
   env.zone = time_zone_;
@@ -353,6 +478,11 @@ constexpr size_t kChunkBytes = 32 * 1024;
 grpc::Status MaintenanceService::Backup(
     grpc::ServerContext* context, const v1::BackupRequest*,
     grpc::ServerWriter<v1::BackupChunk>* writer) {
+  auth::Caller caller;
+  if (auto s = AuthorizeCall(accounts_, *context, auth::kAdmin, &caller);
+      !s.ok()) {
+    return s;
+  }
   // Written beside the database first (same disk, so space is known to be
   // what the database needs), streamed, then removed.
   const absl::Time now = absl::Now();
@@ -366,6 +496,9 @@ grpc::Status MaintenanceService::Backup(
     std::error_code ec;
     std::filesystem::remove(temp, ec);
   });
+  if (auto s = accounts_.Audit(caller, "backup_taken", 0, name); !s.ok()) {
+    return ToGrpc(s);
+  }
   if (auto s = store_.BackupTo(temp.string()); !s.ok()) return ToGrpc(s);
   std::error_code ec;
   const uint64_t size = std::filesystem::file_size(temp, ec);

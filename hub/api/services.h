@@ -10,6 +10,7 @@
 
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "hub/auth/staff_accounts.h"
 #include "hub/ingest/bays.h"
 #include "hub/live/live_bus.h"
 #include "hub/store/store.h"
@@ -22,45 +23,50 @@ namespace stephub::api {
 
 class ClinicService final : public v1::Clinic::Service {
  public:
-  ClinicService(store::ClinicStore& store, ingest::Bays& bays)
-      : store_(store), bays_(bays) {}
+  ClinicService(auth::StaffAccounts& accounts, store::ClinicStore& store,
+                ingest::Bays& bays)
+      : accounts_(accounts), store_(store), bays_(bays) {}
 
-  grpc::Status CreatePatient(grpc::ServerContext*,
+  grpc::Status CreatePatient(grpc::ServerContext* context,
                              const v1::CreatePatientRequest* request,
                              v1::Patient* response) override;
-  grpc::Status ListPatients(grpc::ServerContext*,
+  grpc::Status ListPatients(grpc::ServerContext* context,
                             const v1::ListPatientsRequest* request,
                             v1::ListPatientsResponse* response) override;
-  grpc::Status GetPatient(grpc::ServerContext*,
+  grpc::Status GetPatient(grpc::ServerContext* context,
                           const v1::GetPatientRequest* request,
                           v1::Patient* response) override;
-  grpc::Status ListSessions(grpc::ServerContext*,
+  grpc::Status ListSessions(grpc::ServerContext* context,
                             const v1::ListSessionsRequest* request,
                             v1::ListSessionsResponse* response) override;
-  grpc::Status SetSessionNote(grpc::ServerContext*,
+  grpc::Status SetSessionNote(grpc::ServerContext* context,
                               const v1::SetSessionNoteRequest* request,
                               v1::Session* response) override;
-  grpc::Status CreateTherapist(grpc::ServerContext*,
+  grpc::Status CreateTherapist(grpc::ServerContext* context,
                                const v1::CreateTherapistRequest* request,
                                v1::Therapist* response) override;
-  grpc::Status ListTherapists(grpc::ServerContext*,
+  grpc::Status ListTherapists(grpc::ServerContext* context,
                               const v1::ListTherapistsRequest* request,
                               v1::ListTherapistsResponse* response) override;
-  grpc::Status ListStations(grpc::ServerContext*,
+  grpc::Status ListStations(grpc::ServerContext* context,
                             const v1::ListStationsRequest* request,
                             v1::ListStationsResponse* response) override;
-  grpc::Status StartSet(grpc::ServerContext*,
+  grpc::Status StartSet(grpc::ServerContext* context,
                         const v1::StartSetRequest* request,
                         v1::ExerciseSet* response) override;
-  grpc::Status EndSet(grpc::ServerContext*, const v1::EndSetRequest* request,
+  grpc::Status EndSet(grpc::ServerContext* context,
+                      const v1::EndSetRequest* request,
                       v1::ExerciseSet* response) override;
-  grpc::Status Rescore(grpc::ServerContext*, const v1::RescoreRequest* request,
+  grpc::Status Rescore(grpc::ServerContext* context,
+                       const v1::RescoreRequest* request,
                        v1::RescoreResponse* response) override;
   grpc::Status ListScoringVersions(
-      grpc::ServerContext*, const v1::ListScoringVersionsRequest* request,
+      grpc::ServerContext* context,
+      const v1::ListScoringVersionsRequest* request,
       v1::ListScoringVersionsResponse* response) override;
 
  private:
+  auth::StaffAccounts& accounts_;
   store::ClinicStore& store_;
   ingest::Bays& bays_;
 };
@@ -72,11 +78,12 @@ class DashboardService final
           v1::Dashboard::Service> {
  public:
   // Days and weeks of progress are the clinic's, in `time_zone`.
-  DashboardService(store::ClinicStore& store, ingest::Bays& bays,
-                   live::LiveBus& bus, absl::TimeZone time_zone,
-                   std::function<absl::Time()> clock,
+  DashboardService(auth::StaffAccounts& accounts, store::ClinicStore& store,
+                   ingest::Bays& bays, live::LiveBus& bus,
+                   absl::TimeZone time_zone, std::function<absl::Time()> clock,
                    size_t subscriber_queue = 1024)
-      : store_(store),
+      : accounts_(accounts),
+        store_(store),
         bays_(bays),
         bus_(bus),
         time_zone_(time_zone),
@@ -86,11 +93,12 @@ class DashboardService final
   grpc::ServerWriteReactor<v1::ClinicEvent>* WatchClinic(
       grpc::CallbackServerContext* context,
       const v1::WatchClinicRequest* request) override;
-  grpc::Status GetPatientProgress(grpc::ServerContext*,
+  grpc::Status GetPatientProgress(grpc::ServerContext* context,
                                   const v1::GetPatientProgressRequest* request,
                                   v1::PatientProgress* response) override;
 
  private:
+  auth::StaffAccounts& accounts_;
   store::ClinicStore& store_;
   ingest::Bays& bays_;
   live::LiveBus& bus_;
@@ -103,14 +111,18 @@ class DashboardService final
 // `time_zone`, and `clock` says what "now" is (tests fix it).
 class ReportsService final : public v1::Reports::Service {
  public:
-  ReportsService(store::ClinicStore& store, absl::TimeZone time_zone,
-                 std::function<absl::Time()> clock)
-      : store_(store), time_zone_(time_zone), clock_(std::move(clock)) {}
+  ReportsService(auth::StaffAccounts& accounts, store::ClinicStore& store,
+                 absl::TimeZone time_zone, std::function<absl::Time()> clock)
+      : accounts_(accounts),
+        store_(store),
+        time_zone_(time_zone),
+        clock_(std::move(clock)) {}
   grpc::Status Export(grpc::ServerContext* context,
                       const v1::ExportRequest* request,
                       grpc::ServerWriter<v1::ReportChunk>* writer) override;
 
  private:
+  auth::StaffAccounts& accounts_;
   store::ClinicStore& store_;
   const absl::TimeZone time_zone_;
   const std::function<absl::Time()> clock_;
@@ -119,13 +131,15 @@ class ReportsService final : public v1::Reports::Service {
 // A backup of the clinic database while the hub runs.
 class MaintenanceService final : public v1::Maintenance::Service {
  public:
-  MaintenanceService(store::ClinicStore& store, std::string data_dir)
-      : store_(store), data_dir_(std::move(data_dir)) {}
+  MaintenanceService(auth::StaffAccounts& accounts, store::ClinicStore& store,
+                     std::string data_dir)
+      : accounts_(accounts), store_(store), data_dir_(std::move(data_dir)) {}
   grpc::Status Backup(grpc::ServerContext* context,
                       const v1::BackupRequest* request,
                       grpc::ServerWriter<v1::BackupChunk>* writer) override;
 
  private:
+  auth::StaffAccounts& accounts_;
   store::ClinicStore& store_;
   const std::string data_dir_;
 };

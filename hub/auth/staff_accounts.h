@@ -75,6 +75,9 @@ class StaffAccounts {
       const std::string& username, const std::string& display_name,
       RoleSet roles, const std::string& password);
   absl::StatusOr<std::vector<store::StaffUserRecord>> ListUsers();
+  absl::StatusOr<store::StaffUserRecord> GetUser(const std::string& username) {
+    return store_.GetStaffUser(username);
+  }
   // Disabling ends the account's sessions at once.
   absl::StatusOr<store::StaffUserRecord> SetDisabled(
       const std::string& username, bool disabled);
@@ -104,6 +107,12 @@ class StaffAccounts {
   // none). Committed before it returns.
   absl::Status Audit(const Caller& caller, const std::string& action,
                      int64_t patient_id, const std::string& detail);
+  // Newest first; see ClinicStore::AuditPage.
+  absl::StatusOr<std::vector<store::AuditRecord>> AuditPage(int64_t patient_id,
+                                                            int64_t before_id,
+                                                            int limit) {
+    return store_.AuditPage(patient_id, before_id, limit);
+  }
 
  private:
   struct Session {

@@ -27,11 +27,14 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "hub/auth/staff_accounts.h"
 #include "hub/web/web_assets.h"
+#include "stephub/v1/auth.grpc.pb.h"
 #include "stephub/v1/clinic.grpc.pb.h"
 #include "stephub/v1/dashboard.grpc.pb.h"
 
@@ -55,6 +58,9 @@ constexpr size_t kMaxUnsentEvents = 512;
 constexpr auto kHeartbeat = std::chrono::seconds(15);
 // A unary call to the hub's services.
 constexpr auto kCallDeadline = std::chrono::seconds(10);
+// The session cookie: the bearer token from Auth.Login, which the browser
+// sends back and scripts cannot read (HttpOnly).
+constexpr absl::string_view kSessionCookie = "stephub_session";
 
 std::string ToJson(const google::protobuf::Message& message) {
   google::protobuf::util::JsonPrintOptions options;
@@ -131,6 +137,10 @@ const char* CodeName(grpc::StatusCode code) {
       return "UNAVAILABLE";
     case grpc::StatusCode::RESOURCE_EXHAUSTED:
       return "RESOURCE_EXHAUSTED";
+    case grpc::StatusCode::UNAUTHENTICATED:
+      return "UNAUTHENTICATED";
+    case grpc::StatusCode::PERMISSION_DENIED:
+      return "PERMISSION_DENIED";
     default:
       return "ERROR";
   }
@@ -141,8 +151,46 @@ struct Reply {
   http::status status = http::status::ok;
   std::string content_type = "application/json";
   std::string body;
-  bool cache = false;  // static assets may be cached by the browser
+  bool cache = false;      // static assets may be cached by the browser
+  std::string set_cookie;  // sign-in and sign-out
 };
+
+// Who a request comes from: the session cookie's token, and the CSRF token
+// a page's script sends with every POST.
+struct RequestAuth {
+  std::string token;
+  std::string csrf;
+};
+
+RequestAuth AuthOf(const http::request<http::string_body>& request) {
+  RequestAuth auth;
+  const auto cookies = request[http::field::cookie];
+  for (absl::string_view cookie : absl::StrSplit(
+           absl::string_view(cookies.data(), cookies.size()), ';')) {
+    cookie = absl::StripAsciiWhitespace(cookie);
+    const size_t eq = cookie.find('=');
+    if (eq != absl::string_view::npos &&
+        cookie.substr(0, eq) == kSessionCookie) {
+      auth.token = std::string(cookie.substr(eq + 1));
+    }
+  }
+  auth.csrf = std::string(request["X-CSRF-Token"]);
+  return auth;
+}
+
+// The CSRF token of a session: derived from the session's secret, so a
+// page of this origin can be told it (GET /api/session) while another
+// site, which cannot read our responses or the HttpOnly cookie, cannot
+// know it.
+std::string CsrfFor(const std::string& token) {
+  return token.empty() ? "" : auth::Sha256Hex(absl::StrCat("csrf:", token));
+}
+
+void Authenticate(grpc::ClientContext* context, const std::string& token) {
+  if (!token.empty()) {
+    context->AddMetadata("authorization", absl::StrCat("Bearer ", token));
+  }
+}
 
 Reply Error(http::status status, const char* code, absl::string_view message) {
   return {status, "application/json",
@@ -163,6 +211,15 @@ void SetDeadline(grpc::ClientContext* context) {
   context->set_deadline(std::chrono::system_clock::now() + kCallDeadline);
 }
 
+std::string SessionCookie(const std::string& token, int64_t max_age_s,
+                          bool secure) {
+  // Strict: the browser sends it only on requests from our own pages, so
+  // another site cannot act with it.
+  return absl::StrCat(kSessionCookie, "=", token,
+                      "; Path=/; Max-Age=", max_age_s,
+                      "; HttpOnly; SameSite=Strict", secure ? "; Secure" : "");
+}
+
 class Session;
 
 }  // namespace
@@ -171,6 +228,7 @@ struct WebServer::State : std::enable_shared_from_this<WebServer::State> {
   WebOptions options;
   std::unique_ptr<v1::Clinic::Stub> clinic;
   std::unique_ptr<v1::Dashboard::Stub> dashboard;
+  std::unique_ptr<v1::Auth::Stub> auth;
   asio::io_context io{2};
   tcp::acceptor acceptor{io};
   std::vector<std::thread> threads;
@@ -186,7 +244,11 @@ struct WebServer::State : std::enable_shared_from_this<WebServer::State> {
   std::list<std::weak_ptr<Session>> sessions;
 
   Reply Route(http::verb method, absl::string_view target,
-              const std::string& body);
+              const std::string& body, const RequestAuth& auth);
+  // POST /api/login, /api/logout; GET /api/session.
+  Reply Login(const std::string& body);
+  Reply Logout(const RequestAuth& auth);
+  Reply CurrentSession(const RequestAuth& auth);
   void Accept();
 };
 
@@ -197,9 +259,11 @@ namespace {
 // page is gone).
 class EventPump {
  public:
-  EventPump(std::shared_ptr<WebServer::State> state,
+  EventPump(std::shared_ptr<WebServer::State> state, const std::string& token,
             std::function<bool(std::string)> deliver)
-      : state_(std::move(state)), deliver_(std::move(deliver)) {}
+      : state_(std::move(state)), deliver_(std::move(deliver)) {
+    Authenticate(&context_, token);
+  }
   ~EventPump() {
     context_.TryCancel();
     if (thread_.joinable()) thread_.join();
@@ -305,10 +369,19 @@ class Session : public std::enable_shared_from_this<Session> {
     const std::string target(request.target());
     if (request.method() == http::verb::get &&
         (target == "/api/events" || absl::StartsWith(target, "/api/events?"))) {
-      StartEvents(request.version());
+      // Refused with a status a script can see, not an event stream that
+      // ends at once and that EventSource would retry for ever.
+      const RequestAuth auth = AuthOf(request);
+      Reply who = state_->CurrentSession(auth);
+      if (who.status != http::status::ok) {
+        Send(std::move(who), request.keep_alive());
+        return;
+      }
+      StartEvents(request.version(), auth.token);
       return;
     }
-    Reply reply = state_->Route(request.method(), target, request.body());
+    Reply reply = state_->Route(request.method(), target, request.body(),
+                                AuthOf(request));
     Send(std::move(reply), request.keep_alive(),
          request.method() == http::verb::head);
   }
@@ -321,6 +394,13 @@ class Session : public std::enable_shared_from_this<Session> {
     response->set(http::field::content_type, reply.content_type);
     response->set(http::field::cache_control,
                   reply.cache ? "max-age=300" : "no-store");
+    // Pages are not to be framed by another site (clickjacking) nor
+    // guessed into another type.
+    response->set("X-Frame-Options", "DENY");
+    response->set("X-Content-Type-Options", "nosniff");
+    if (!reply.set_cookie.empty()) {
+      response->set(http::field::set_cookie, reply.set_cookie);
+    }
     response->keep_alive(keep_alive);
     response->body() = std::move(reply.body);
     response->prepare_payload();
@@ -338,7 +418,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   // Server-Sent Events: headers, then one message per clinic event.
-  void StartEvents(unsigned version) {
+  void StartEvents(unsigned version, std::string token) {
     auto header = std::make_shared<http::response<http::empty_body>>(
         http::status::ok, version);
     header->set(http::field::server, "stephub-hub");
@@ -351,8 +431,8 @@ class Session : public std::enable_shared_from_this<Session> {
     stream_.expires_never();
     http::async_write_header(
         stream_, *serializer,
-        [self = shared_from_this(), header, serializer](beast::error_code ec,
-                                                        size_t) {
+        [self = shared_from_this(), header, serializer,
+         token = std::move(token)](beast::error_code ec, size_t) {
           if (ec) {
             self->Close();
             return;
@@ -360,7 +440,7 @@ class Session : public std::enable_shared_from_this<Session> {
           std::weak_ptr<Session> weak = self;
           auto executor = self->stream_.get_executor();
           self->pump_ = std::make_shared<EventPump>(
-              self->state_, [weak, executor](std::string message) {
+              self->state_, token, [weak, executor](std::string message) {
                 auto session = weak.lock();
                 if (!session) return false;
                 const bool open = !session->gone_;
@@ -487,8 +567,56 @@ void WebServer::State::Accept() {
       });
 }
 
+Reply WebServer::State::Login(const std::string& body) {
+  v1::LoginRequest request;
+  if (auto s = google::protobuf::util::JsonStringToMessage(body, &request);
+      !s.ok()) {
+    return Error(http::status::bad_request, "INVALID_ARGUMENT",
+                 "the body is not {\"username\": ..., \"password\": ...}");
+  }
+  request.set_client("web dashboard");
+  v1::LoginResponse response;
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  const grpc::Status status = auth->Login(&context, request, &response);
+  if (!status.ok()) return FromCall(status, response);
+  const int64_t max_age = std::max<int64_t>(
+      0, response.expires_at().seconds() - absl::ToUnixSeconds(absl::Now()));
+  Reply reply{
+      http::status::ok, "application/json",
+      absl::StrCat("{\"user\":", ToJson(response.user()), ",\"csrfToken\":",
+                   JsonQuoted(CsrfFor(response.token())), "}")};
+  reply.set_cookie =
+      SessionCookie(response.token(), max_age, options.secure_cookies);
+  return reply;
+}
+
+Reply WebServer::State::Logout(const RequestAuth& request_auth) {
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  Authenticate(&context, request_auth.token);
+  v1::LogoutResponse response;
+  Reply reply = FromCall(auth->Logout(&context, {}, &response), response);
+  // Forgotten by the browser whatever the hub said.
+  reply.set_cookie = SessionCookie("", 0, options.secure_cookies);
+  return reply;
+}
+
+Reply WebServer::State::CurrentSession(const RequestAuth& request_auth) {
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  Authenticate(&context, request_auth.token);
+  v1::StaffUser user;
+  const grpc::Status status = auth->WhoAmI(&context, {}, &user);
+  if (!status.ok()) return FromCall(status, user);
+  return {http::status::ok, "application/json",
+          absl::StrCat("{\"user\":", ToJson(user), ",\"csrfToken\":",
+                       JsonQuoted(CsrfFor(request_auth.token)), "}")};
+}
+
 Reply WebServer::State::Route(http::verb method, absl::string_view target,
-                              const std::string& body) {
+                              const std::string& body,
+                              const RequestAuth& request_auth) {
   if (const size_t q = target.find('?'); q != absl::string_view::npos) {
     target = target.substr(0, q);
   }
@@ -498,6 +626,22 @@ Reply WebServer::State::Route(http::verb method, absl::string_view target,
     return parts.size() > i && absl::SimpleAtoi(parts[i], id) && *id > 0;
   };
   if (!parts.empty() && parts[0] == "api") {
+    if (method == http::verb::post && target == "/api/login") {
+      return Login(body);
+    }
+    if (method == http::verb::post) {
+      // Every other POST changes something: it must come from our own page,
+      // which alone can know the session's CSRF token.
+      if (request_auth.token.empty() ||
+          request_auth.csrf != CsrfFor(request_auth.token)) {
+        return Error(http::status::forbidden, "PERMISSION_DENIED",
+                     request_auth.token.empty()
+                         ? "sign in first"
+                         : "missing or wrong X-CSRF-Token header (reload "
+                           "the page)");
+      }
+      if (target == "/api/logout") return Logout(request_auth);
+    }
     if (method == http::verb::post) {
       if (target == "/api/sets/start" || target == "/api/sets/end") {
         const bool start = target == "/api/sets/start";
@@ -517,6 +661,7 @@ Reply WebServer::State::Route(http::verb method, absl::string_view target,
         v1::ExerciseSet set;
         grpc::ClientContext context;
         SetDeadline(&context);
+        Authenticate(&context, request_auth.token);
         const grpc::Status status =
             start ? clinic->StartSet(&context, start_request, &set)
                   : clinic->EndSet(&context, end_request, &set);
@@ -527,10 +672,13 @@ Reply WebServer::State::Route(http::verb method, absl::string_view target,
     }
     if (method != http::verb::get) {
       return Error(http::status::method_not_allowed, "INVALID_ARGUMENT",
-                   "the API takes GET, and POST to /api/sets/start|end");
+                   "the API takes GET, and POST to /api/sets/start|end, "
+                   "/api/login and /api/logout");
     }
+    if (target == "/api/session") return CurrentSession(request_auth);
     grpc::ClientContext context;
     SetDeadline(&context);
+    Authenticate(&context, request_auth.token);
     if (target == "/api/stations") {
       v1::ListStationsResponse response;
       return FromCall(clinic->ListStations(&context, {}, &response), response);
@@ -601,12 +749,14 @@ Reply WebServer::State::Route(http::verb method, absl::string_view target,
     asset = "/bay.html";
   } else if (parts.size() == 2 && parts[0] == "patient") {
     asset = "/patient.html";
+  } else if (target == "/login") {
+    asset = "/login.html";
   }
   if (const Asset* a = FindAsset(asset)) {
     return {http::status::ok, std::string(a->content_type),
             std::string(a->data),
             asset != "/clinic.html" && asset != "/bay.html" &&
-                asset != "/patient.html"};
+                asset != "/patient.html" && asset != "/login.html"};
   }
   return {http::status::not_found, "text/plain",
           absl::StrCat("no page at ", target, "\n")};
@@ -620,6 +770,7 @@ absl::StatusOr<std::unique_ptr<WebServer>> WebServer::Start(
   state->options = options;
   state->clinic = v1::Clinic::NewStub(hub);
   state->dashboard = v1::Dashboard::NewStub(hub);
+  state->auth = v1::Auth::NewStub(hub);
   const std::string& address = options.listen_address;
   const size_t colon = address.rfind(':');
   int port = -1;

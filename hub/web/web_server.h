@@ -22,6 +22,8 @@ struct WebOptions {
   // Connections served at once (each holds a thread; a live page holds
   // one for as long as it is open). Beyond it: 503.
   int max_connections = 64;
+  // The session cookie is marked Secure (sent over HTTPS only).
+  bool secure_cookies = true;
 };
 
 class WebServer {

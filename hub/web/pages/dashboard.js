@@ -5,23 +5,63 @@
 "use strict";
 
 const StepHub = (() => {
+  function signIn() {
+    location.assign("/login?next=" +
+                    encodeURIComponent(location.pathname + location.search));
+  }
+
+  // Who is signed in, and the CSRF token every POST must carry; asked once.
+  let sessionPromise = null;
+  function session() {
+    if (!sessionPromise) {
+      sessionPromise = fetch("/api/session").then(async (response) => {
+        if (response.status === 401) { signIn(); throw new Error("not signed in"); }
+        if (!response.ok) throw new Error(`${response.status} ${response.statusText}`);
+        return response.json();
+      });
+      sessionPromise.then(showWho, () => {});
+    }
+    return sessionPromise;
+  }
+
   async function api(path, body) {
-    const init = body === undefined ? {} : {
-      method: "POST", headers: {"Content-Type": "application/json"},
-      body: JSON.stringify(body)};
+    let init = {};
+    if (body !== undefined) {
+      const {csrfToken} = await session();
+      init = {method: "POST", body: JSON.stringify(body),
+              headers: {"Content-Type": "application/json", "X-CSRF-Token": csrfToken}};
+    }
     const response = await fetch(path, init);
     const data = await response.json().catch(() => ({}));
+    if (response.status === 401) signIn();
     if (!response.ok) {
       throw new Error(data.message || `${response.status} ${response.statusText}`);
     }
     return data;
   }
 
+  // The signed-in person and a sign-out button, in the page's header.
+  function showWho({user}) {
+    const header = document.querySelector("header");
+    if (!header || document.getElementById("who")) return;
+    const out = el("button", {type: "button", onclick: async () => {
+      await api("/api/logout", {}).catch(() => {});
+      signIn();
+    }}, "Sign out");
+    header.append(el("span", {id: "who", class: "who"},
+                     user.displayName || user.username, out));
+  }
+
   // Calls onEvent(ClinicEvent) for each live event; the first is always a
   // snapshot (again after a reconnect or a miss).
   function live(onEvent, onState) {
+    session().catch(() => {});
     const source = new EventSource("/api/events");
     source.addEventListener("clinic", (m) => onEvent(JSON.parse(m.data)));
+    source.addEventListener("error", (m) => {
+      // The hub's own error event (an expired session, say): data is JSON.
+      if (m.data) { sessionPromise = null; session().catch(() => {}); }
+    });
     source.onopen = () => onState && onState(true);
     source.onerror = () => onState && onState(false);
     return source;
@@ -142,5 +182,6 @@ const StepHub = (() => {
     };
   }
 
-  return {api, live, verdictText, verdictClass, deg, side, el, Clinic, traceChart};
+  return {api, live, session, verdictText, verdictClass, deg, side, el, Clinic,
+          traceChart};
 })();
