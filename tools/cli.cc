@@ -63,12 +63,13 @@ commands:
                                       optionally of the days from-to; or the
                                       progress report for referrers (pdf,
                                       which needs -o, or html)
-  report clinic --from YYYY-MM-DD --to YYYY-MM-DD --format csv
+  report clinic --from YYYY-MM-DD --to YYYY-MM-DD --format pdf|html|csv
          [--review-after-weeks N] [-o FILE]
                                       the clinic summary of those days
                                       (patients, adherence, readiness, who
                                       is not improving after N weeks,
-                                      default 4; station uptime and gaps)
+                                      default 4; station uptime and gaps);
+                                      pdf needs -o
   report PATIENT_ID --format ...      the same as report patient
                                       Reports go to stdout without -o; FILE
                                       appears only once the report is whole
@@ -715,12 +716,25 @@ class Cli {
       if (o["from"].empty() || o["to"].empty()) {
         return Usage("report clinic needs --from YYYY-MM-DD --to YYYY-MM-DD");
       }
-      if (format != "csv") {
-        return Usage(absl::StrCat("report clinic --format must be csv (got \"",
-                                  format, "\")"));
+      if (format == "fhir" || format == "sets-csv") {
+        return Usage(absl::StrCat(
+            "report clinic --format ", format,
+            " is not a clinic report: FHIR bundles and sets CSVs describe one "
+            "patient (report patient PATIENT_ID); the clinic summary comes as "
+            "pdf, html or csv"));
       }
       req.set_kind(v1::REPORT_KIND_CLINIC);
-      req.set_format(v1::REPORT_FORMAT_CSV);
+      if (format == "csv") {
+        req.set_format(v1::REPORT_FORMAT_CSV);
+      } else if (format == "pdf") {
+        req.set_format(v1::REPORT_FORMAT_PDF);
+      } else if (format == "html") {
+        req.set_format(v1::REPORT_FORMAT_HTML);
+      } else {
+        return Usage(absl::StrCat(
+            "report clinic --format must be pdf, html or csv (got \"", format,
+            "\")"));
+      }
       if (!o["review-after-weeks"].empty()) {
         uint32_t weeks;
         if (!absl::SimpleAtoi(o["review-after-weeks"], &weeks) || weeks < 1 ||
@@ -758,9 +772,10 @@ class Cli {
             "(got \"",
             format, "\")"));
       }
-      if (format == "pdf" && o["o"].empty()) {
-        return Usage("report --format pdf needs -o FILE");
-      }
+    }
+    // PDF bytes are no use on a terminal.
+    if (format == "pdf" && o["o"].empty()) {
+      return Usage("report --format pdf needs -o FILE");
     }
     // The hub checks the days too; checking here gives a usage message.
     for (const char* name : {"from", "to"}) {
