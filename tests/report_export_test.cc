@@ -13,7 +13,6 @@
 #include <future>
 #include <map>
 #include <nlohmann/json.hpp>
-#include <regex>
 #include <set>
 #include <sstream>
 
@@ -583,31 +582,6 @@ TEST_F(ReportExportTest, ClinicSummaryReviewThresholdIsConfigurable) {
             std::string::npos);
 }
 
-// What poppler reads back from a PDF: its text (-layout), pdfinfo, pdffonts,
-// and how many pages pdftoppm rendered to an image of some substance.
-struct PdfReadBack {
-  std::string text, info, fonts;
-  int pages_rendered = 0;
-};
-
-PdfReadBack ReadBack(const std::string& pdf, const std::string& dir) {
-  std::filesystem::create_directories(dir);
-  const std::string file = dir + "/report.pdf";
-  std::ofstream(file, std::ios::binary) << pdf;
-  PdfReadBack r;
-  r.text = testing::CommandOutput("pdftotext -layout " + file + " -");
-  r.info = testing::CommandOutput("pdfinfo " + file);
-  r.fonts = testing::CommandOutput("pdffonts " + file);
-  testing::CommandOutput("pdftoppm -png -r 30 " + file + " " + dir + "/page");
-  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
-    if (entry.path().filename().string().rfind("page-", 0) == 0 &&
-        entry.file_size() > 1000) {
-      ++r.pages_rendered;
-    }
-  }
-  return r;
-}
-
 // The numbers ClinicSummaryHasTheExpectedNumbers checks in the CSV, as the
 // PDF and HTML show them.
 TEST_F(ReportExportTest, ClinicSummaryPdfHasTheCsvNumbersOnA4) {
@@ -619,7 +593,7 @@ TEST_F(ReportExportTest, ClinicSummaryPdfHasTheCsvNumbersOnA4) {
   EXPECT_EQ(e.content_type, "application/pdf");
   EXPECT_EQ(e.file_name, "clinic-summary-2026-01-05-to-2026-02-15.pdf");
   ASSERT_EQ(e.data.rfind("%PDF-", 0), 0u);
-  const PdfReadBack pdf = ReadBack(e.data, dir_.path() + "/clinic-pdf");
+  const testing::PdfReadBack pdf = testing::ReadPdf(e.data);
   const std::string& t = pdf.text;
   EXPECT_THAT(t, HasSubstr("Clinic summary"));
   EXPECT_THAT(t,
@@ -653,10 +627,7 @@ TEST_F(ReportExportTest, ClinicSummaryPdfHasTheCsvNumbersOnA4) {
 
   EXPECT_THAT(pdf.info,
               ContainsRegex("Page size: +595.276 x 841.89 pts \\(A4\\)"));
-  std::smatch pages;
-  ASSERT_TRUE(
-      std::regex_search(pdf.info, pages, std::regex("Pages: +([0-9]+)\n")));
-  const int n = std::stoi(pages[1]);
+  const int n = pdf.pages;
   EXPECT_GE(n, 1);
   EXPECT_THAT(t, HasSubstr(absl::StrCat("Page ", n, " of ", n)));
   EXPECT_EQ(pdf.pages_rendered, n);
@@ -814,9 +785,8 @@ TEST_F(ReportExportTest, CliWritesWholeReportsAndRefusesBadUsage) {
                  "2026-02-15", "--format", "pdf", "-o", dir + "/clinic.pdf"}),
             0);
   EXPECT_EQ(slurp(dir + "/clinic.pdf").rfind("%PDF-", 0), 0u);
-  EXPECT_THAT(
-      testing::CommandOutput("pdftotext -layout " + dir + "/clinic.pdf -"),
-      ContainsRegex("bay-1 +1008\\.00 +1002\\.00 +99\\.4%"));
+  EXPECT_THAT(testing::ReadPdf(slurp(dir + "/clinic.pdf")).text,
+              ContainsRegex("bay-1 +1008\\.00 +1002\\.00 +99\\.4%"));
   ASSERT_EQ(cli({"report", "clinic", "--from", "2026-01-05", "--to",
                  "2026-02-15", "--format", "html"},
                 &out),

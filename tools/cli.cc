@@ -699,6 +699,21 @@ class Cli {
     return 0;
   }
 
+  // The formats `report --format` takes, by the word for them.
+  static std::optional<v1::ReportFormat> ReportFormatNamed(
+      const std::string& word) {
+    static const auto* const kFormats =
+        new std::map<std::string, v1::ReportFormat>{
+            {"csv", v1::REPORT_FORMAT_CSV},
+            {"sets-csv", v1::REPORT_FORMAT_SETS_CSV},
+            {"fhir", v1::REPORT_FORMAT_FHIR},
+            {"pdf", v1::REPORT_FORMAT_PDF},
+            {"html", v1::REPORT_FORMAT_HTML}};
+    const auto it = kFormats->find(word);
+    if (it == kFormats->end()) return std::nullopt;
+    return it->second;
+  }
+
   // report patient ID ... | report clinic ... | report ID (the form from
   // before clinic summaries, which tools/demo.sh and scripts use).
   int Report(const std::vector<std::string>& words) {
@@ -724,17 +739,13 @@ class Cli {
             "pdf, html or csv"));
       }
       req.set_kind(v1::REPORT_KIND_CLINIC);
-      if (format == "csv") {
-        req.set_format(v1::REPORT_FORMAT_CSV);
-      } else if (format == "pdf") {
-        req.set_format(v1::REPORT_FORMAT_PDF);
-      } else if (format == "html") {
-        req.set_format(v1::REPORT_FORMAT_HTML);
-      } else {
+      const auto named = ReportFormatNamed(format);
+      if (!named) {
         return Usage(absl::StrCat(
             "report clinic --format must be pdf, html or csv (got \"", format,
             "\")"));
       }
+      req.set_format(*named);
       if (!o["review-after-weeks"].empty()) {
         uint32_t weeks;
         if (!absl::SimpleAtoi(o["review-after-weeks"], &weeks) || weeks < 1 ||
@@ -756,22 +767,14 @@ class Cli {
       }
       req.set_kind(v1::REPORT_KIND_PATIENT);
       req.set_patient_id(*id);
-      if (format == "csv") {
-        req.set_format(v1::REPORT_FORMAT_CSV);
-      } else if (format == "sets-csv") {
-        req.set_format(v1::REPORT_FORMAT_SETS_CSV);
-      } else if (format == "fhir") {
-        req.set_format(v1::REPORT_FORMAT_FHIR);
-      } else if (format == "pdf") {
-        req.set_format(v1::REPORT_FORMAT_PDF);
-      } else if (format == "html") {
-        req.set_format(v1::REPORT_FORMAT_HTML);
-      } else {
+      const auto named = ReportFormatNamed(format);
+      if (!named) {
         return Usage(absl::StrCat(
             "report patient --format must be csv, sets-csv, fhir, pdf or html "
             "(got \"",
             format, "\")"));
       }
+      req.set_format(*named);
     }
     // PDF bytes are no use on a terminal.
     if (format == "pdf" && o["o"].empty()) {
