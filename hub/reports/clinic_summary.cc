@@ -349,11 +349,11 @@ void DrawClinicSummary(const ClinicSummary& s, const RenderOptions& options,
   DrawTable(pdf, ReviewTable(s), {0, 140, 190}, "Nobody in this period.");
   pdf.Gap(6);
   pdf.Text(kPatientsTitle, 12, true);
-  DrawTable(pdf, PatientsTable(s), {0, 130, 200, 245, 290, 335, 375, 405, 440},
+  DrawTable(pdf, PatientsTable(s), {0, 125, 195, 245, 295, 345, 385, 415, 450},
             "Nobody had a session in this period.");
   pdf.Gap(6);
   pdf.Text("Station uptime", 12, true);
-  DrawTable(pdf, StationsTable(s), {0, 70, 135, 205, 250, 325, 420},
+  DrawTable(pdf, StationsTable(s), {0, 60, 125, 195, 240, 320, 415},
             "No station history in this period.");
   pdf.Gap(6);
   pdf.Text("Data gaps", 12, true);

@@ -211,6 +211,7 @@ void PdfPages::Table(const std::vector<std::string>& header,
     if (cells.size() >= columns.size() && !columns.empty()) {
       last = Wrap(cells[columns.size() - 1],
                   kWidth - 2 * kMargin - columns.back());
+      if (last.empty()) last = {""};  // an empty cell is still a line
     }
     const double height = kLine * static_cast<double>(last.size());
     if (y_ + height > kHeight - kMargin) {
