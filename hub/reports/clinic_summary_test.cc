@@ -90,6 +90,15 @@ TEST(ClinicSummary, TotalsAndCsvComeFromTheOneModel) {
                              "2026-03-02T10:00:00Z,2.00,\n"));
 }
 
+TEST(ClinicSummary, AdherenceChartAxisEndsOnRoundQuarters) {
+  EXPECT_EQ(BarChartTop({0, 0}), 4);
+  EXPECT_EQ(BarChartTop({4, 8, 0, 1}), 8);
+  EXPECT_EQ(BarChartTop({13}), 16);
+  EXPECT_EQ(BarChartTop({75, 450, 0, 150}), 600);
+  EXPECT_EQ(BarChartTop({1000}), 1000);
+  EXPECT_EQ(BarChartTop({1001}), 1200);
+}
+
 TEST(ClinicSummary, HtmlEscapesWhatPeopleTyped) {
   ClinicSummary s = Clinic(1, 0);
   s.patients[0].patient = "Eve <script>";

@@ -14,9 +14,17 @@
 namespace stephub::reports {
 
 double BarChartTop(const std::vector<double>& values) {
-  double top = 4;
-  for (double v : values) top = std::max(top, std::ceil(v / 4) * 4);
-  return top;
+  double most = 0;
+  for (double v : values) most = std::max(most, v);
+  // Quarters of 1, 1.5, 2, 2.5, 3, 4, 5, 6, 7.5 or 8 times a power of ten,
+  // whole numbers at least 1: axis labels a reader takes in at a glance.
+  for (double power = 1;; power *= 10) {
+    for (double m : {1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 7.5, 8.0}) {
+      const double quarter = m * power;
+      if (quarter != std::floor(quarter)) continue;
+      if (4 * quarter >= most) return 4 * quarter;
+    }
+  }
 }
 
 std::string HtmlEscape(absl::string_view text) {
@@ -281,8 +289,8 @@ void PdfPages::Draw(const Chart& chart) {
 
 void PdfPages::Draw(const BarChart& chart) {
   constexpr double kH = 120, kLeft = 40, kLabels = 14;
-  Ensure(kH + kLabels + 10);
-  const double top = y_ + 4;
+  Ensure(kH + kLabels + 20);
+  const double top = y_ + 14;  // room for the tallest bar's value
   const double left = kMargin + kLeft;
   const double w = kWidth - 2 * kMargin - kLeft;
   const double h = kH - 10;

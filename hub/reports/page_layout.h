@@ -42,8 +42,8 @@ struct BarChart {
   double y_max = 1;
 };
 
-// The smallest y axis top from 4, 8, 12, ... at or above every value: the
-// quarter lines then fall on whole numbers.
+// A y axis top at or above every value whose quarter lines fall on round
+// whole numbers (4, 8, 12, ..., 40, 60, 80, 100, ..., 600, ...).
 double BarChartTop(const std::vector<double>& values);
 
 std::string HtmlEscape(absl::string_view text);
