@@ -353,7 +353,7 @@ void DrawClinicSummary(const ClinicSummary& s, const RenderOptions& options,
             "Nobody had a session in this period.");
   pdf.Gap(6);
   pdf.Text("Station uptime", 12, true);
-  DrawTable(pdf, StationsTable(s), {0, 55, 115, 180, 225, 305, 400},
+  DrawTable(pdf, StationsTable(s), {0, 45, 110, 180, 225, 305, 400},
             "No station history in this period.");
   pdf.Gap(6);
   pdf.Text("Data gaps", 12, true);
