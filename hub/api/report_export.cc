@@ -18,7 +18,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/str_replace.h"
 #include "absl/time/civil_time.h"
 #include "hub/api/progress_report_export.h"
 #include "hub/api/progress_view.h"
