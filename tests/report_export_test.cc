@@ -1,7 +1,9 @@
 // Reports.Export beyond the repetitions CSV: the sets CSV, the FHIR R4
-// bundle and the clinic summary, exported by a real hub over a clinic
-// record built by hand (so that every number is known), through gRPC and
-// through the `stephub report` CLI; and the statuses bad requests get.
+// bundle and the clinic summary (CSV, PDF read back with poppler, HTML),
+// exported by a real hub over a clinic record built by hand (so that every
+// number is known), through gRPC and through the `stephub report` CLI; and
+// the statuses bad requests get.
+#include <gmock/gmock.h>
 #include <google/protobuf/util/time_util.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
@@ -28,6 +30,9 @@ namespace stephub {
 namespace {
 
 using nlohmann::json;
+using ::testing::ContainsRegex;
+using ::testing::HasSubstr;
+using ::testing::Not;
 
 constexpr char kVersion[] = "test-1";
 
@@ -237,10 +242,11 @@ class ReportExportTest : public ::testing::Test {
     return Run(req);
   }
 
-  Export ClinicReport(const std::string& from, const std::string& to) {
+  Export ClinicReport(const std::string& from, const std::string& to,
+                      v1::ReportFormat format = v1::REPORT_FORMAT_CSV) {
     v1::ExportRequest req;
     req.set_kind(v1::REPORT_KIND_CLINIC);
-    req.set_format(v1::REPORT_FORMAT_CSV);
+    req.set_format(format);
     req.set_from(from);
     req.set_to(to);
     return Run(req);
@@ -577,6 +583,94 @@ TEST_F(ReportExportTest, ClinicSummaryReviewThresholdIsConfigurable) {
             std::string::npos);
 }
 
+// The numbers ClinicSummaryHasTheExpectedNumbers checks in the CSV, as the
+// PDF and HTML show them.
+TEST_F(ReportExportTest, ClinicSummaryPdfHasTheCsvNumbersOnA4) {
+  ASSERT_TRUE(std::filesystem::exists("/usr/bin/pdftotext"))
+      << "poppler-utils is needed: run tools/setup.sh --test";
+  const Export e =
+      ClinicReport("2026-01-05", "2026-02-15", v1::REPORT_FORMAT_PDF);
+  ASSERT_TRUE(e.status.ok()) << e.status.error_message();
+  EXPECT_EQ(e.content_type, "application/pdf");
+  EXPECT_EQ(e.file_name, "clinic-summary-2026-01-05-to-2026-02-15.pdf");
+  ASSERT_EQ(e.data.rfind("%PDF-", 0), 0u);
+  const testing::PdfReadBack pdf = testing::ReadPdf(e.data);
+  const std::string& t = pdf.text;
+  EXPECT_THAT(t, HasSubstr("Clinic summary"));
+  EXPECT_THAT(t, HasSubstr("Period 2026-01-05 to 2026-02-15 (days and times "
+                           "in UTC)"));
+  // As of the period's last minute; the line may wrap before the time.
+  EXPECT_THAT(t,
+              ContainsRegex("progress as it stood at 2026-02-15[ \n]+23:59"));
+  EXPECT_THAT(t, HasSubstr("Patients seen: 3. Sessions: 24. Ready to "
+                           "progress: 1. Flagged for review: 1."));
+  // Patient-weeks: 4 below, 8 on, 0 above, 1 in progress, of 13.
+  EXPECT_THAT(t, ContainsRegex("below target +4 +31%"));
+  EXPECT_THAT(t, ContainsRegex("on target +8 +62%"));
+  EXPECT_THAT(t, ContainsRegex("above target +0 +0%"));
+  EXPECT_THAT(t, ContainsRegex("week still in progress +1 +8%"));
+  EXPECT_THAT(t, ContainsRegex("Cara M\\. +3 +left"));
+  EXPECT_THAT(t, HasSubstr("not improving 4 or more weeks"));
+  EXPECT_THAT(t, ContainsRegex("Ben L\\. +5 +left: weekly mean pelvic drop "
+                               "\\+0\\.50 deg/week"));
+  EXPECT_THAT(t, ContainsRegex(
+                     "Anna K\\. \\(MRN-1\\) +2026-01-05 +5 +3 +0 +4 +1 +0 +1"));
+  EXPECT_THAT(t, ContainsRegex("Ben L\\. +2026-01-05 +5 +18 +0 +0 +6 +0 +0"));
+  EXPECT_THAT(t, ContainsRegex("Cara M\\. +2026-02-09 +0 +3 +1 +0 +1 +0 +0"));
+  EXPECT_THAT(t, Not(HasSubstr("Dan O.")));  // seen in December only
+  EXPECT_THAT(
+      t, ContainsRegex("bay-1 +1008\\.00 +1002\\.00 +99\\.4% +1 +6\\.00 +1"));
+  EXPECT_THAT(
+      t, ContainsRegex("bay-2 +360\\.00 +348\\.00 +96\\.7% +1 +12\\.00 +0"));
+  EXPECT_THAT(t, ContainsRegex("bay-1 +offline +2026-01-20 10:00 +2026-01-20 "
+                               "16:00 +6\\.00"));
+  EXPECT_THAT(t, ContainsRegex("bay-1 +spool loss +2026-01-20 16:00 +batches"));
+  EXPECT_THAT(t, ContainsRegex("bay-2 +offline +2026-02-15 12:00 +12\\.00 "
+                               "+still offline"));
+
+  EXPECT_THAT(pdf.info,
+              ContainsRegex("Page size: +595.276 x 841.89 pts \\(A4\\)"));
+  const int n = pdf.pages;
+  EXPECT_GE(n, 1);
+  EXPECT_THAT(t, HasSubstr(absl::StrCat("Page ", n, " of ", n)));
+  EXPECT_EQ(pdf.pages_rendered, n);
+  EXPECT_THAT(pdf.fonts, HasSubstr("DejaVuSans"));
+  EXPECT_THAT(pdf.fonts, Not(ContainsRegex(" no +(yes|no) +(yes|no) +[0-9]+ "
+                                           "+[0-9]+\n")))
+      << "every font embedded:\n"
+      << pdf.fonts;
+}
+
+TEST_F(ReportExportTest, ClinicSummaryHtmlHasTheCsvNumbers) {
+  const Export e =
+      ClinicReport("2026-01-05", "2026-02-15", v1::REPORT_FORMAT_HTML);
+  ASSERT_TRUE(e.status.ok()) << e.status.error_message();
+  EXPECT_EQ(e.content_type, "text/html; charset=utf-8");
+  EXPECT_EQ(e.file_name, "clinic-summary-2026-01-05-to-2026-02-15.html");
+  const std::string& h = e.data;
+  EXPECT_THAT(h, HasSubstr("Patients seen: 3. Sessions: 24. Ready to "
+                           "progress: 1. Flagged for review: 1."));
+  EXPECT_THAT(h, HasSubstr("<td>below target</td><td>4</td><td>31%</td>"));
+  EXPECT_THAT(h, HasSubstr("<td>on target</td><td>8</td><td>62%</td>"));
+  EXPECT_THAT(h, HasSubstr("<td>week still in progress</td><td>1</td>"));
+  EXPECT_THAT(h, HasSubstr("<td>Cara M.</td><td>3</td><td>left</td>"));
+  EXPECT_THAT(h, HasSubstr("<td>Ben L.</td><td>5</td><td>left: weekly mean "
+                           "pelvic drop +0.50 deg/week over 6 weeks with "
+                           "data, 5 weeks after the first session</td>"));
+  EXPECT_THAT(h, HasSubstr("<td>Anna K. (MRN-1)</td><td>2026-01-05</td>"
+                           "<td>5</td><td>3</td><td>0</td><td>4</td><td>1</td>"
+                           "<td>0</td><td>1</td>"));
+  EXPECT_THAT(h, HasSubstr("<td>bay-1</td><td>1008.00</td><td>1002.00</td>"
+                           "<td>99.4%</td><td>1</td><td>6.00</td><td>1</td>"));
+  EXPECT_THAT(h, HasSubstr("<td>bay-2</td><td>360.00</td><td>348.00</td>"
+                           "<td>96.7%</td><td>1</td><td>12.00</td><td>0</td>"));
+  EXPECT_THAT(h, HasSubstr("<td>bay-2</td><td>offline</td><td>2026-02-15 "
+                           "12:00</td><td></td><td>12.00</td><td>still "
+                           "offline at the end of the period</td>"));
+  EXPECT_THAT(h, HasSubstr("<svg"));  // the adherence chart
+  EXPECT_THAT(h, Not(HasSubstr("Dan O.")));
+}
+
 TEST_F(ReportExportTest, LargeReportsComeInSeveralChunks) {
   // Ben's 18 observations make a bundle over one 32 KiB chunk: it arrives
   // in several, and whole.
@@ -627,15 +721,16 @@ TEST_F(ReportExportTest, BadRequestsGetClearStatuses) {
   clinic.set_from("2026-1-5");
   expect(clinic, grpc::StatusCode::INVALID_ARGUMENT, "2026-1-5");
   clinic.set_from("2026-01-05");
-  clinic.set_format(v1::REPORT_FORMAT_PDF);
-  expect(clinic, grpc::StatusCode::INVALID_ARGUMENT,
-         "the clinic summary comes as REPORT_FORMAT_CSV");
-  clinic.set_format(v1::REPORT_FORMAT_CSV);
   clinic.clear_to();
   expect(clinic, grpc::StatusCode::INVALID_ARGUMENT, "needs its period");
   clinic.set_to("2026-02-15");
+  // FHIR and the sets CSV describe one patient: no clinic form of them.
   clinic.set_format(v1::REPORT_FORMAT_FHIR);
-  expect(clinic, grpc::StatusCode::INVALID_ARGUMENT, "CSV only");
+  expect(clinic, grpc::StatusCode::INVALID_ARGUMENT,
+         "FHIR describes one patient's record: a clinic summary comes as "
+         "REPORT_FORMAT_CSV, REPORT_FORMAT_PDF or REPORT_FORMAT_HTML");
+  clinic.set_format(v1::REPORT_FORMAT_SETS_CSV);
+  expect(clinic, grpc::StatusCode::INVALID_ARGUMENT, "sets CSV");
   clinic.set_format(v1::REPORT_FORMAT_CSV);
   clinic.set_patient_id(anna_);
   expect(clinic, grpc::StatusCode::INVALID_ARGUMENT, "patient_id");
@@ -688,7 +783,27 @@ TEST_F(ReportExportTest, CliWritesWholeReportsAndRefusesBadUsage) {
   EXPECT_EQ(slurp(dir + "/clinic.csv"),
             ClinicReport("2026-01-05", "2026-02-15").data);
 
+  // The clinic summary as PDF and HTML: what the hub sends, whole.
+  ASSERT_EQ(cli({"report", "clinic", "--from", "2026-01-05", "--to",
+                 "2026-02-15", "--format", "pdf", "-o", dir + "/clinic.pdf"}),
+            0);
+  EXPECT_EQ(slurp(dir + "/clinic.pdf").rfind("%PDF-", 0), 0u);
+  EXPECT_THAT(testing::ReadPdf(slurp(dir + "/clinic.pdf")).text,
+              ContainsRegex("bay-1 +1008\\.00 +1002\\.00 +99\\.4%"));
+  ASSERT_EQ(cli({"report", "clinic", "--from", "2026-01-05", "--to",
+                 "2026-02-15", "--format", "html"},
+                &out),
+            0);
+  EXPECT_EQ(
+      out,
+      ClinicReport("2026-01-05", "2026-02-15", v1::REPORT_FORMAT_HTML).data);
+
   std::string err;
+  EXPECT_EQ(cli({"report", "clinic", "--from", "2026-01-05", "--to",
+                 "2026-02-15", "--format", "pdf"},
+                nullptr, &err),
+            2);
+  EXPECT_NE(err.find("needs -o FILE"), std::string::npos) << err;
   EXPECT_EQ(cli({"report", "clinic", "--from", "2026-01-05", "--format", "csv"},
                 nullptr, &err),
             2);
@@ -705,6 +820,9 @@ TEST_F(ReportExportTest, CliWritesWholeReportsAndRefusesBadUsage) {
                  "2026-02-15", "--format", "fhir"},
                 nullptr, &err),
             2);
+  EXPECT_NE(err.find("FHIR bundles and sets CSVs describe one patient"),
+            std::string::npos)
+      << err;
   // The hub refuses: exit 1, and no FILE (nor its .partial) is left.
   EXPECT_EQ(cli({"report", "clinic", "--from", "2026-02-15", "--to",
                  "2026-01-05", "--format", "csv", "-o", dir + "/bad.csv"},

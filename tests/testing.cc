@@ -13,9 +13,12 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <random>
+#include <regex>
 #include <sstream>
 #include <thread>
 
@@ -243,6 +246,34 @@ std::string CommandOutput(const std::string& command) {
   while ((n = fread(buffer, 1, sizeof buffer, pipe)) > 0) out.append(buffer, n);
   pclose(pipe);
   return out;
+}
+
+PdfReadBack ReadPdf(const std::string& pdf) {
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() /
+      absl::StrCat("stephub-pdf-", std::random_device{}());
+  std::filesystem::create_directories(dir);
+  const std::string file = (dir / "report.pdf").string();
+  std::ofstream(file, std::ios::binary) << pdf;
+  PdfReadBack r;
+  r.text = CommandOutput("pdftotext -layout " + file + " -");
+  r.info = CommandOutput("pdfinfo " + file);
+  r.fonts = CommandOutput("pdffonts " + file);
+  std::smatch pages;
+  if (std::regex_search(r.info, pages, std::regex("Pages: +([0-9]+)\n"))) {
+    r.pages = std::stoi(pages[1]);
+  }
+  CommandOutput("pdftoppm -png -r 30 " + file + " " + (dir / "page").string());
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    r.pages_rendered +=
+        entry.path().extension() == ".png" && entry.file_size() > 500;
+  }
+  if (std::getenv("STEPHUB_KEEP_TEST_DIRS") == nullptr) {
+    std::filesystem::remove_all(dir);
+  } else {
+    std::cout << "PDF kept in " << dir.string() << "\n";
+  }
+  return r;
 }
 
 bool WaitFor(const std::function<bool()>& done, absl::Duration timeout) {

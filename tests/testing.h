@@ -107,6 +107,18 @@ WebSession WebSignIn(int port, const std::string& user = kTestStaffUser,
 // it cannot run. For reading reports back with poppler's tools.
 std::string CommandOutput(const std::string& command);
 
+// A PDF as poppler reads it back: its text (pdftotext -layout; pages end
+// in a form feed), pdfinfo, pdffonts, its page count by pdfinfo, and how
+// many pages pdftoppm rendered to an image of some substance.
+struct PdfReadBack {
+  std::string text, info, fonts;
+  int pages = 0;
+  int pages_rendered = 0;
+};
+// Works in a directory of its own, removed afterwards unless
+// STEPHUB_KEEP_TEST_DIRS is set (for a look at the pages).
+PdfReadBack ReadPdf(const std::string& pdf);
+
 // Polls `done` until it holds or `timeout` passes; returns its last value.
 bool WaitFor(const std::function<bool()>& done,
              absl::Duration timeout = absl::Seconds(20));

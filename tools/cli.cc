@@ -79,12 +79,13 @@ commands:
                                       optionally of the days from-to; or the
                                       progress report for referrers (pdf,
                                       which needs -o, or html)
-  report clinic --from YYYY-MM-DD --to YYYY-MM-DD --format csv
+  report clinic --from YYYY-MM-DD --to YYYY-MM-DD --format pdf|html|csv
          [--review-after-weeks N] [-o FILE]
                                       the clinic summary of those days
                                       (patients, adherence, readiness, who
                                       is not improving after N weeks,
-                                      default 4; station uptime and gaps)
+                                      default 4; station uptime and gaps);
+                                      pdf needs -o
   report PATIENT_ID --format ...      the same as report patient
                                       Reports go to stdout without -o; FILE
                                       appears only once the report is whole
@@ -911,6 +912,21 @@ class Cli {
     return 0;
   }
 
+  // The formats `report --format` takes, by the word for them.
+  static std::optional<v1::ReportFormat> ReportFormatNamed(
+      const std::string& word) {
+    static const auto* const kFormats =
+        new std::map<std::string, v1::ReportFormat>{
+            {"csv", v1::REPORT_FORMAT_CSV},
+            {"sets-csv", v1::REPORT_FORMAT_SETS_CSV},
+            {"fhir", v1::REPORT_FORMAT_FHIR},
+            {"pdf", v1::REPORT_FORMAT_PDF},
+            {"html", v1::REPORT_FORMAT_HTML}};
+    const auto it = kFormats->find(word);
+    if (it == kFormats->end()) return std::nullopt;
+    return it->second;
+  }
+
   // report patient ID ... | report clinic ... | report ID (the form from
   // before clinic summaries, which tools/demo.sh and scripts use).
   int Report(const std::vector<std::string>& words) {
@@ -928,12 +944,21 @@ class Cli {
       if (o["from"].empty() || o["to"].empty()) {
         return Usage("report clinic needs --from YYYY-MM-DD --to YYYY-MM-DD");
       }
-      if (format != "csv") {
-        return Usage(absl::StrCat("report clinic --format must be csv (got \"",
-                                  format, "\")"));
+      if (format == "fhir" || format == "sets-csv") {
+        return Usage(absl::StrCat(
+            "report clinic --format ", format,
+            " is not a clinic report: FHIR bundles and sets CSVs describe one "
+            "patient (report patient PATIENT_ID); the clinic summary comes as "
+            "pdf, html or csv"));
       }
       req.set_kind(v1::REPORT_KIND_CLINIC);
-      req.set_format(v1::REPORT_FORMAT_CSV);
+      const auto named = ReportFormatNamed(format);
+      if (!named) {
+        return Usage(absl::StrCat(
+            "report clinic --format must be pdf, html or csv (got \"", format,
+            "\")"));
+      }
+      req.set_format(*named);
       if (!o["review-after-weeks"].empty()) {
         uint32_t weeks;
         if (!absl::SimpleAtoi(o["review-after-weeks"], &weeks) || weeks < 1 ||
@@ -955,25 +980,18 @@ class Cli {
       }
       req.set_kind(v1::REPORT_KIND_PATIENT);
       req.set_patient_id(*id);
-      if (format == "csv") {
-        req.set_format(v1::REPORT_FORMAT_CSV);
-      } else if (format == "sets-csv") {
-        req.set_format(v1::REPORT_FORMAT_SETS_CSV);
-      } else if (format == "fhir") {
-        req.set_format(v1::REPORT_FORMAT_FHIR);
-      } else if (format == "pdf") {
-        req.set_format(v1::REPORT_FORMAT_PDF);
-      } else if (format == "html") {
-        req.set_format(v1::REPORT_FORMAT_HTML);
-      } else {
+      const auto named = ReportFormatNamed(format);
+      if (!named) {
         return Usage(absl::StrCat(
             "report patient --format must be csv, sets-csv, fhir, pdf or html "
             "(got \"",
             format, "\")"));
       }
-      if (format == "pdf" && o["o"].empty()) {
-        return Usage("report --format pdf needs -o FILE");
-      }
+      req.set_format(*named);
+    }
+    // PDF bytes are no use on a terminal.
+    if (format == "pdf" && o["o"].empty()) {
+      return Usage("report --format pdf needs -o FILE");
     }
     // The hub checks the days too; checking here gives a usage message.
     for (const char* name : {"from", "to"}) {

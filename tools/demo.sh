@@ -2,7 +2,8 @@
 # The StepHub demo: a hub with its SQLite record, three simulated bays
 # (level pelvis, moderate drop, marked Trendelenburg), a set on each, the
 # live results of all bays in this terminal, then each patient's progress
-# and a CSV report. Stops by itself; Ctrl-C ends everything cleanly.
+# and reports (CSV, progress PDF, FHIR; today's clinic summary as PDF and
+# CSV). Stops by itself; Ctrl-C ends everything cleanly.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$ROOT/tools/build.sh" >/dev/null
@@ -106,9 +107,19 @@ wait "$WATCH_PID"
 echo
 echo "== Progress =="
 for i in 0 1 2; do
-  cli progress "${patient_ids[$i]}"
-  cli report "${patient_ids[$i]}" --format csv \
-    -o "$DATA/reports/patient-${patient_ids[$i]}.csv" 2>/dev/null
+  id="${patient_ids[$i]}"
+  cli progress "$id"
+  cli report "$id" --format csv -o "$DATA/reports/patient-$id.csv" 2>/dev/null
+  cli report patient "$id" --format pdf \
+    -o "$DATA/reports/patient-$id-progress.pdf" 2>/dev/null
+  cli report patient "$id" --format fhir \
+    -o "$DATA/reports/patient-$id-fhir.json" 2>/dev/null
+done
+# Today's clinic summary: the hub's days are this machine's local days.
+TODAY=$(date +%F)
+for format in pdf csv; do
+  cli report clinic --from "$TODAY" --to "$TODAY" --format "$format" \
+    -o "$DATA/reports/clinic-summary-$TODAY.$format" 2>/dev/null
 done
 
 if [ -t 0 ] && [ -t 1 ]; then
@@ -122,6 +133,6 @@ else
 fi
 echo
 echo "SQLite record:  $DATA/stephub.db"
-echo "CSV reports:    $DATA/reports/"
+echo "Reports:        $DATA/reports/"
 ls -1 "$DATA/reports" | sed 's/^/                /'
 echo "Logs:           $DATA/logs/"

@@ -1,20 +1,13 @@
+// Reports.Export's patient progress report: see progress_report_export.h.
 #include "hub/api/progress_report_export.h"
 
-#include <algorithm>
 #include <string>
 
 #include "absl/strings/str_format.h"
-#include "absl/strings/string_view.h"
 #include "hub/api/progress_view.h"
 #include "hub/reports/patient_report.h"
 
 namespace stephub::api {
-namespace {
-
-// Slices handed to the writer: each becomes one chunk on the wire.
-constexpr size_t kSliceBytes = 32 * 1024;
-
-}  // namespace
 
 absl::Status WriteProgressReport(int64_t patient_id, v1::ReportFormat format,
                                  const ExportEnvironment& env,
@@ -37,17 +30,10 @@ absl::Status WriteProgressReport(int64_t patient_id, v1::ReportFormat format,
   } else {
     bytes = reports::RenderPatientReportHtml(report, options);
   }
-  out.Start(pdf ? "application/pdf" : "text/html; charset=utf-8",
-            absl::StrFormat("patient-%d-progress.%s", patient_id,
-                            pdf ? "pdf" : "html"));
-  const absl::string_view view(bytes);
-  for (size_t at = 0; at < view.size(); at += kSliceBytes) {
-    if (!out.Append(view.substr(at, kSliceBytes))) {
-      return absl::CancelledError("client went away");
-    }
-  }
-  return out.Finish() ? absl::OkStatus()
-                      : absl::CancelledError("client went away");
+  return WriteWhole(pdf ? "application/pdf" : "text/html; charset=utf-8",
+                    absl::StrFormat("patient-%d-progress.%s", patient_id,
+                                    pdf ? "pdf" : "html"),
+                    bytes, out);
 }
 
 }  // namespace stephub::api

@@ -18,11 +18,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/str_replace.h"
 #include "absl/time/civil_time.h"
 #include "hub/api/progress_report_export.h"
 #include "hub/api/progress_view.h"
 #include "hub/progress/progress.h"
+#include "hub/reports/clinic_summary.h"
 
 namespace stephub::api {
 
@@ -47,9 +47,23 @@ bool ReportWriter::Flush() {
   return ok;
 }
 
+absl::Status WriteWhole(const std::string& content_type,
+                        const std::string& file_name, absl::string_view bytes,
+                        ReportWriter& out) {
+  out.Start(content_type, file_name);
+  for (size_t at = 0; at < bytes.size(); at += out.chunk_bytes()) {
+    if (!out.Append(bytes.substr(at, out.chunk_bytes()))) {
+      return absl::CancelledError("client went away");
+    }
+  }
+  return out.Finish() ? absl::OkStatus()
+                      : absl::CancelledError("client went away");
+}
+
 namespace {
 
 using google::protobuf::util::TimeUtil;
+using reports::CsvField;
 
 // Why an export stopped part way: the client is gone.
 absl::Status ClientGone() { return absl::CancelledError("client went away"); }
@@ -61,11 +75,6 @@ absl::Time FromProto(const google::protobuf::Timestamp& t) {
 std::string Rfc3339(absl::Time t) {
   return TimeUtil::ToString(
       TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(t)));
-}
-
-std::string CsvField(const std::string& value) {
-  if (value.find_first_of(",\"\n\r") == std::string::npos) return value;
-  return absl::StrCat("\"", absl::StrReplaceAll(value, {{"\"", "\"\""}}), "\"");
 }
 
 const char* SideName(v1::StanceSide side) {
@@ -514,34 +523,21 @@ absl::Status FhirBundle(const v1::Patient& patient, const DayRange& range,
 // ---------------------------------------------------------------------------
 // The clinic summary.
 
-struct AdherenceCounts {
-  int below = 0, on = 0, above = 0, in_progress = 0;
-  void Add(v1::Adherence a) {
-    switch (a) {
-      case v1::ADHERENCE_BELOW_TARGET:
-        ++below;
-        break;
-      case v1::ADHERENCE_ON_TARGET:
-        ++on;
-        break;
-      case v1::ADHERENCE_ABOVE_TARGET:
-        ++above;
-        break;
-      default:
-        ++in_progress;
-        break;
-    }
+void AddWeek(v1::Adherence a, reports::AdherenceWeeks& weeks) {
+  switch (a) {
+    case v1::ADHERENCE_BELOW_TARGET:
+      ++weeks.below;
+      break;
+    case v1::ADHERENCE_ON_TARGET:
+      ++weeks.on;
+      break;
+    case v1::ADHERENCE_ABOVE_TARGET:
+      ++weeks.above;
+      break;
+    default:
+      ++weeks.in_progress;
+      break;
   }
-};
-
-std::string Hours(absl::Duration d) {
-  return absl::StrFormat("%.2f", absl::ToDoubleHours(d));
-}
-
-std::string SummaryRow(const char* section, const std::string& name,
-                       const std::string& value, const std::string& unit) {
-  return absl::StrCat(section, ",", name, ",", CsvField(value), ",", unit,
-                      "\n");
 }
 
 // A station's connection over the period, from the clinic's log.
@@ -555,13 +551,7 @@ struct StationTimeline {
   int spool_losses = 0;
 };
 
-struct DataGap {
-  std::string station_id;
-  std::string kind;  // "offline", "spool_loss"
-  absl::Time start;
-  std::optional<absl::Time> end;
-  std::string detail;
-};
+using reports::DataGap;
 
 constexpr char kConnected[] = "station_connected";
 constexpr char kDisconnected[] = "station_disconnected";
@@ -615,7 +605,7 @@ absl::Status WalkStations(const ExportEnvironment& env, absl::Time start,
     const absl::Duration d = until - t.since;
     t.longest_offline = std::max(t.longest_offline, d);
     return gap({id, "offline", t.since,
-                closed ? std::optional<absl::Time>(until) : std::nullopt,
+                closed ? std::optional<absl::Time>(until) : std::nullopt, d,
                 closed ? "" : "still offline at the end of the period"});
   };
   auto s = ForEachEvent(
@@ -629,8 +619,8 @@ absl::Status WalkStations(const ExportEnvironment& env, absl::Time start,
         }
         if (e.kind == kSpoolLoss) {
           ++t.spool_losses;
-          return gap(
-              {e.station_id, "spool_loss", e.time, std::nullopt, e.detail});
+          return gap({e.station_id, "spool_loss", e.time, std::nullopt,
+                      std::nullopt, e.detail});
         }
         const bool now_connected = e.kind == kConnected;
         // A second connect without a disconnect between: the old stream
@@ -659,9 +649,11 @@ absl::Status WalkStations(const ExportEnvironment& env, absl::Time start,
   return absl::OkStatus();
 }
 
-absl::Status ClinicSummary(const v1::ExportRequest& request,
-                           const DayRange& range, int review_after_weeks,
-                           const ExportEnvironment& env, ReportWriter& out) {
+// The clinic summary's model; nothing is written, so that a failure
+// leaves the client with a status and no part of a report.
+absl::StatusOr<reports::ClinicSummary> BuildClinicSummary(
+    const v1::ExportRequest& request, const DayRange& range,
+    int review_after_weeks, const ExportEnvironment& env) {
   const absl::Time start = absl::FromCivil(*range.from, env.zone);
   const absl::Time range_end = absl::FromCivil(*range.to + 1, env.zone);
   // Progress as it stood at the period's end (or now, for a period not
@@ -670,152 +662,110 @@ absl::Status ClinicSummary(const v1::ExportRequest& request,
   const absl::Time as_of = std::min(env.now, range_end - absl::Microseconds(1));
   const absl::Time period_end = std::min(env.now, range_end);
 
-  std::string text = "section,name,value,unit\n";
-  absl::StrAppend(
-      &text, SummaryRow("report", "kind", "clinic_summary", ""),
-      SummaryRow("report", "from", request.from(), "day"),
-      SummaryRow("report", "to", request.to(), "day"),
-      SummaryRow("report", "time_zone", env.zone.name(), ""),
-      SummaryRow("report", "as_of", Rfc3339(as_of), "utc"),
-      SummaryRow("report", "review_after_weeks",
-                 absl::StrCat(review_after_weeks), "weeks"),
-      "\n",
-      "section,patient_id,patient,external_ref,sessions,sessions_too_soon,"
-      "first_session_day,weeks_since_start,weeks_below_target,"
-      "weeks_on_target,weeks_above_target,weeks_in_progress,"
-      "ready_to_progress,not_improving,left_pelvic_drop_trend_deg_per_week,"
-      "right_pelvic_drop_trend_deg_per_week,review_reason\n");
-  if (!out.Append(text)) return ClientGone();
+  reports::ClinicSummary summary;
+  summary.from = request.from();
+  summary.to = request.to();
+  summary.time_zone = env.zone.name();
+  summary.as_of = as_of;
+  summary.review_after_weeks = review_after_weeks;
 
   auto patients = env.store->ListPatients();
   if (!patients.ok()) return patients.status();
-  int seen = 0, sessions_total = 0, ready_total = 0, review_total = 0;
-  AdherenceCounts weeks_total;
   for (const v1::Patient& patient : *patients) {
     if (env.cancelled()) return ClientGone();
     // One patient's history at a time.
     auto p =
         PatientProgressOf(*env.store, patient.patient_id(), as_of, env.zone);
     if (!p.ok()) return p.status();
-    int sessions = 0, too_soon = 0;
+    reports::PatientSeen row;
     for (const v1::SessionSummary& session : p->sessions()) {
       absl::CivilDay day;
       if (!absl::ParseCivilTime(session.day(), &day) || !range.Holds(day)) {
         continue;
       }
-      ++sessions;
-      too_soon += session.too_soon();
+      ++row.sessions;
+      row.sessions_too_soon += session.too_soon();
     }
-    if (sessions == 0) continue;
-    ++seen;
-    sessions_total += sessions;
-    AdherenceCounts weeks;
+    if (row.sessions == 0) continue;
+    row.patient_id = patient.patient_id();
+    row.patient = patient.display_name();
+    row.external_ref = patient.external_ref();
+    row.first_session_day = p->sessions(0).day();
+    row.weeks_since_start = static_cast<int>(p->weeks_since_start());
     for (const v1::WeekSummary& week : p->weeks()) {
       absl::CivilDay monday;
       if (!absl::ParseCivilTime(week.monday(), &monday)) continue;
-      if (range.Overlaps(monday, monday + 6)) weeks.Add(week.adherence());
+      if (range.Overlaps(monday, monday + 6)) {
+        AddWeek(week.adherence(), row.weeks);
+      }
     }
-    weeks_total.below += weeks.below;
-    weeks_total.on += weeks.on;
-    weeks_total.above += weeks.above;
-    weeks_total.in_progress += weeks.in_progress;
-    std::vector<std::string> ready, review, reasons;
-    std::string slope[2];
     for (const v1::SideProgress& side : p->sides()) {
       const std::string name = SideName(side.side());
-      if (side.readiness().ready()) ready.push_back(name);
+      if (side.readiness().ready()) row.ready_sides.push_back(name);
       const v1::Trend& trend = side.pelvic_drop_trend();
       if (!trend.has_slope_per_week()) continue;
-      slope[side.side() == v1::STANCE_SIDE_RIGHT ? 1 : 0] =
-          absl::StrFormat("%.2f", trend.slope_per_week());
-      if (static_cast<int>(p->weeks_since_start()) >= review_after_weeks &&
+      (side.side() == v1::STANCE_SIDE_RIGHT ? row.right_trend_deg_per_week
+                                            : row.left_trend_deg_per_week) =
+          trend.slope_per_week();
+      if (row.weeks_since_start >= review_after_weeks &&
           trend.slope_per_week() >= 0) {
-        review.push_back(name);
-        reasons.push_back(absl::StrFormat(
+        row.not_improving.push_back(name);
+        row.review_reasons.push_back(absl::StrFormat(
             "%s: weekly mean pelvic drop %+.2f deg/week over %d weeks with "
             "data, %d weeks after the first session",
             name, trend.slope_per_week(), trend.weeks(),
             p->weeks_since_start()));
       }
     }
-    ready_total += !ready.empty();
-    review_total += !review.empty();
-    const std::string row = absl::StrCat(
-        "patients,", patient.patient_id(), ",",
-        CsvField(patient.display_name()), ",", CsvField(patient.external_ref()),
-        ",", sessions, ",", too_soon, ",", p->sessions(0).day(), ",",
-        p->weeks_since_start(), ",", weeks.below, ",", weeks.on, ",",
-        weeks.above, ",", weeks.in_progress, ",", absl::StrJoin(ready, ";"),
-        ",", absl::StrJoin(review, ";"), ",", slope[0], ",", slope[1], ",",
-        CsvField(absl::StrJoin(reasons, "; ")), "\n");
-    if (!out.Append(row)) return ClientGone();
+    summary.patients.push_back(std::move(row));
   }
 
-  text = absl::StrCat(
-      "\nsection,name,value,unit\n",
-      SummaryRow("totals", "patients_seen", absl::StrCat(seen), "patients"),
-      SummaryRow("totals", "sessions", absl::StrCat(sessions_total),
-                 "sessions"),
-      SummaryRow("totals", "weeks_below_target",
-                 absl::StrCat(weeks_total.below), "patient-weeks"),
-      SummaryRow("totals", "weeks_on_target", absl::StrCat(weeks_total.on),
-                 "patient-weeks"),
-      SummaryRow("totals", "weeks_above_target",
-                 absl::StrCat(weeks_total.above), "patient-weeks"),
-      SummaryRow("totals", "weeks_in_progress",
-                 absl::StrCat(weeks_total.in_progress), "patient-weeks"),
-      SummaryRow("totals", "patients_ready_to_progress",
-                 absl::StrCat(ready_total), "patients"),
-      SummaryRow("totals", "patients_not_improving", absl::StrCat(review_total),
-                 "patients"));
-  if (!out.Append(text)) return ClientGone();
-
-  // Stations: totals first (one walk), then the gaps (a second walk), so
-  // that neither section needs the other's rows held.
+  if (period_end <= start) return summary;  // no station history yet
   auto at_start = StationsAt(env, start);
   if (!at_start.ok()) return at_start.status();
-  std::map<std::string, StationTimeline> totals = *at_start;
-  if (period_end > start) {
-    auto s = WalkStations(env, start, period_end, totals,
-                          [](const DataGap&) { return true; });
-    if (!s.ok()) return s;
-  } else {
-    totals.clear();  // a period still to come has no station history
+  std::map<std::string, StationTimeline> stations = std::move(*at_start);
+  auto s =
+      WalkStations(env, start, period_end, stations, [&](const DataGap& gap) {
+        summary.gaps.push_back(gap);
+        return true;
+      });
+  if (!s.ok()) return s;
+  for (const auto& [id, t] : stations) {
+    summary.stations.push_back({id, period_end - t.known_from,
+                                t.connected_total, t.disconnections,
+                                t.longest_offline, t.spool_losses});
   }
-  text =
-      "\nsection,station_id,observed_hours,connected_hours,uptime_percent,"
-      "disconnections,longest_offline_hours,spool_loss_events\n";
-  for (const auto& [id, t] : totals) {
-    const absl::Duration observed = period_end - t.known_from;
-    absl::StrAppend(
-        &text, "stations,", CsvField(id), ",", Hours(observed), ",",
-        Hours(t.connected_total), ",",
-        observed > absl::ZeroDuration()
-            ? absl::StrFormat("%.1f", 100.0 * absl::FDivDuration(
-                                                  t.connected_total, observed))
-            : "",
-        ",", t.disconnections, ",", Hours(t.longest_offline), ",",
-        t.spool_losses, "\n");
+  return summary;
+}
+
+// The clinic summary in `format` (CSV, PDF or HTML), rendered whole from
+// its model and then sent in chunks.
+absl::Status WriteClinicSummary(const v1::ExportRequest& request,
+                                const DayRange& range, int review_after_weeks,
+                                const ExportEnvironment& env,
+                                ReportWriter& out) {
+  auto summary = BuildClinicSummary(request, range, review_after_weeks, env);
+  if (!summary.ok()) return summary.status();
+  const std::string base =
+      absl::StrCat("clinic-summary-", request.from(), "-to-", request.to());
+  reports::RenderOptions options;
+  options.generated_at = env.now;
+  options.zone = env.zone;
+  switch (request.format()) {
+    case v1::REPORT_FORMAT_PDF: {
+      auto pdf = reports::RenderClinicSummaryPdf(*summary, options);
+      if (!pdf.ok()) return pdf.status();
+      return WriteWhole("application/pdf", absl::StrCat(base, ".pdf"), *pdf,
+                        out);
+    }
+    case v1::REPORT_FORMAT_HTML:
+      return WriteWhole("text/html; charset=utf-8", absl::StrCat(base, ".html"),
+                        reports::RenderClinicSummaryHtml(*summary, options),
+                        out);
+    default:
+      return WriteWhole("text/csv; charset=utf-8", absl::StrCat(base, ".csv"),
+                        reports::RenderClinicSummaryCsv(*summary), out);
   }
-  absl::StrAppend(&text,
-                  "\nsection,station_id,kind,start_utc,end_utc,duration_hours,"
-                  "detail\n");
-  if (!out.Append(text)) return ClientGone();
-  if (period_end > start) {
-    std::map<std::string, StationTimeline> stations = *at_start;
-    auto s =
-        WalkStations(env, start, period_end, stations, [&](const DataGap& gap) {
-          return out.Append(absl::StrCat(
-              "data_gaps,", CsvField(gap.station_id), ",", gap.kind, ",",
-              Rfc3339(gap.start), ",", gap.end ? Rfc3339(*gap.end) : "", ",",
-              gap.kind == "offline"
-                  ? Hours((gap.end ? *gap.end : period_end) - gap.start)
-                  : "",
-              ",", CsvField(gap.detail), "\n"));
-        });
-    if (!s.ok()) return s;
-  }
-  return absl::OkStatus();
 }
 
 std::string FormatList() {
@@ -856,9 +806,16 @@ absl::Status ExportReport(const v1::ExportRequest& request,
         return absl::InvalidArgumentError(
             "a clinic summary needs its period: from and to (YYYY-MM-DD)");
       }
-      if (format != v1::REPORT_FORMAT_CSV) {
+      if (format == v1::REPORT_FORMAT_FHIR) {
         return absl::InvalidArgumentError(
-            "the clinic summary comes as REPORT_FORMAT_CSV only");
+            "FHIR describes one patient's record: a clinic summary comes as "
+            "REPORT_FORMAT_CSV, REPORT_FORMAT_PDF or REPORT_FORMAT_HTML "
+            "(FHIR bundles are exported per patient, REPORT_KIND_PATIENT)");
+      }
+      if (format == v1::REPORT_FORMAT_SETS_CSV) {
+        return absl::InvalidArgumentError(
+            "sets CSV lists one patient's sets: a clinic summary comes as "
+            "REPORT_FORMAT_CSV, REPORT_FORMAT_PDF or REPORT_FORMAT_HTML");
       }
       // A year: beyond it "not improving" means nothing for an 8-12 week
       // programme, and a typo (400) should not pass silently.
@@ -871,12 +828,7 @@ absl::Status ExportReport(const v1::ExportRequest& request,
           request.review_after_weeks() == 0
               ? kDefaultReviewAfterWeeks
               : static_cast<int>(request.review_after_weeks());
-      out.Start("text/csv; charset=utf-8",
-                absl::StrCat("clinic-summary-", request.from(), "-to-",
-                             request.to(), ".csv"));
-      auto s = ClinicSummary(request, *range, review_after_weeks, env, out);
-      if (!s.ok()) return s;
-      return out.Finish() ? absl::OkStatus() : ClientGone();
+      return WriteClinicSummary(request, *range, review_after_weeks, env, out);
     }
     default:
       return absl::InvalidArgumentError(

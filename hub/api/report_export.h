@@ -1,8 +1,10 @@
-// Reports.Export: the repetitions and sets CSVs, the FHIR R4 bundle and the
-// clinic summary (docs/REPORTS.md), and the patient progress report
-// through progress_report_export.h. Each goes patient by patient and set by
-// set, handing text to a ReportWriter that sends it on in chunks, so that a
-// long history or a wide date range never sits in memory whole.
+// Reports.Export: the repetitions and sets CSVs, the FHIR R4 bundle, the
+// clinic summary (CSV, PDF, HTML; docs/REPORTS.md), and the patient
+// progress report through progress_report_export.h. The CSVs and FHIR go
+// patient by patient and set by set, handing text to a ReportWriter that
+// sends it on in chunks, so that a long history never sits in memory
+// whole; the clinic summary (a row per patient seen, station and gap) and
+// the progress report are built whole, then sent in chunks.
 #ifndef STEPHUB_HUB_API_REPORT_EXPORT_H_
 #define STEPHUB_HUB_API_REPORT_EXPORT_H_
 
@@ -32,6 +34,7 @@ class ReportWriter {
   // False once the client has gone (the export should stop).
   bool Append(absl::string_view text);
   bool Finish();
+  size_t chunk_bytes() const { return chunk_bytes_; }
 
  private:
   bool Flush();
@@ -41,6 +44,12 @@ class ReportWriter {
   v1::ReportChunk chunk_;
   std::string buffer_;
 };
+
+// A report rendered whole (PDF, HTML, the clinic summary) handed to `out`
+// in slices of its chunk size; CANCELLED once the client has gone.
+absl::Status WriteWhole(const std::string& content_type,
+                        const std::string& file_name, absl::string_view bytes,
+                        ReportWriter& out);
 
 struct ExportEnvironment {
   store::ClinicStore* store = nullptr;

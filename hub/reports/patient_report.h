@@ -11,6 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "hub/reports/page_layout.h"
 #include "stephub/v1/common.pb.h"
 #include "stephub/v1/dashboard.pb.h"
 
@@ -74,12 +75,6 @@ struct PatientReport {
 // `sessions` (Clinic.ListSessions) give the therapist's notes; may be empty.
 PatientReport BuildPatientReport(const v1::PatientProgress& progress,
                                  const std::vector<v1::Session>& sessions);
-
-struct RenderOptions {
-  std::string clinic_name = "StepHub";
-  absl::Time generated_at;
-  absl::TimeZone zone = absl::UTCTimeZone();
-};
 
 std::string RenderPatientReportHtml(const PatientReport& report,
                                     const RenderOptions& options);
