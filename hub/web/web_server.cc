@@ -165,8 +165,8 @@ struct RequestAuth {
 RequestAuth AuthOf(const http::request<http::string_body>& request) {
   RequestAuth auth;
   const auto cookies = request[http::field::cookie];
-  for (absl::string_view cookie : absl::StrSplit(
-           absl::string_view(cookies.data(), cookies.size()), ';')) {
+  for (absl::string_view cookie :
+       absl::StrSplit(absl::string_view(cookies.data(), cookies.size()), ';')) {
     cookie = absl::StripAsciiWhitespace(cookie);
     const size_t eq = cookie.find('=');
     if (eq != absl::string_view::npos &&
@@ -209,6 +209,18 @@ Reply FromCall(const grpc::Status& status,
 
 void SetDeadline(grpc::ClientContext* context) {
   context->set_deadline(std::chrono::system_clock::now() + kCallDeadline);
+}
+
+// A unary call on behalf of the page's signed-in person.
+void PrepareCall(grpc::ClientContext* context, const std::string& token) {
+  SetDeadline(context);
+  Authenticate(context, token);
+}
+
+// What the page keeps of its session: who, and the token for its POSTs.
+std::string SessionJson(const v1::StaffUser& user, const std::string& token) {
+  return absl::StrCat("{\"user\":", ToJson(user),
+                      ",\"csrfToken\":", JsonQuoted(CsrfFor(token)), "}");
 }
 
 std::string SessionCookie(const std::string& token, int64_t max_age_s,
@@ -582,10 +594,8 @@ Reply WebServer::State::Login(const std::string& body) {
   if (!status.ok()) return FromCall(status, response);
   const int64_t max_age = std::max<int64_t>(
       0, response.expires_at().seconds() - absl::ToUnixSeconds(absl::Now()));
-  Reply reply{
-      http::status::ok, "application/json",
-      absl::StrCat("{\"user\":", ToJson(response.user()), ",\"csrfToken\":",
-                   JsonQuoted(CsrfFor(response.token())), "}")};
+  Reply reply{http::status::ok, "application/json",
+              SessionJson(response.user(), response.token())};
   reply.set_cookie =
       SessionCookie(response.token(), max_age, options.secure_cookies);
   return reply;
@@ -593,8 +603,7 @@ Reply WebServer::State::Login(const std::string& body) {
 
 Reply WebServer::State::Logout(const RequestAuth& request_auth) {
   grpc::ClientContext context;
-  SetDeadline(&context);
-  Authenticate(&context, request_auth.token);
+  PrepareCall(&context, request_auth.token);
   v1::LogoutResponse response;
   Reply reply = FromCall(auth->Logout(&context, {}, &response), response);
   // Forgotten by the browser whatever the hub said.
@@ -604,14 +613,12 @@ Reply WebServer::State::Logout(const RequestAuth& request_auth) {
 
 Reply WebServer::State::CurrentSession(const RequestAuth& request_auth) {
   grpc::ClientContext context;
-  SetDeadline(&context);
-  Authenticate(&context, request_auth.token);
+  PrepareCall(&context, request_auth.token);
   v1::StaffUser user;
   const grpc::Status status = auth->WhoAmI(&context, {}, &user);
   if (!status.ok()) return FromCall(status, user);
   return {http::status::ok, "application/json",
-          absl::StrCat("{\"user\":", ToJson(user), ",\"csrfToken\":",
-                       JsonQuoted(CsrfFor(request_auth.token)), "}")};
+          SessionJson(user, request_auth.token)};
 }
 
 Reply WebServer::State::Route(http::verb method, absl::string_view target,
@@ -660,8 +667,7 @@ Reply WebServer::State::Route(http::verb method, absl::string_view target,
         }
         v1::ExerciseSet set;
         grpc::ClientContext context;
-        SetDeadline(&context);
-        Authenticate(&context, request_auth.token);
+        PrepareCall(&context, request_auth.token);
         const grpc::Status status =
             start ? clinic->StartSet(&context, start_request, &set)
                   : clinic->EndSet(&context, end_request, &set);
@@ -677,8 +683,7 @@ Reply WebServer::State::Route(http::verb method, absl::string_view target,
     }
     if (target == "/api/session") return CurrentSession(request_auth);
     grpc::ClientContext context;
-    SetDeadline(&context);
-    Authenticate(&context, request_auth.token);
+    PrepareCall(&context, request_auth.token);
     if (target == "/api/stations") {
       v1::ListStationsResponse response;
       return FromCall(clinic->ListStations(&context, {}, &response), response);
