@@ -236,6 +236,46 @@ TEST_F(StaffAuthTest, DisablingAnAccountEndsItsSessionsAtOnce) {
             grpc::StatusCode::FAILED_PRECONDITION);
 }
 
+TEST_F(StaffAuthTest, ALiveWatchEndsWithItsSession) {
+  const auto therapist =
+      As(testing::SignIn(hub_->port(), kTherapist, kTherapistPassword));
+  grpc::ClientContext watch_ctx;
+  watch_ctx.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::seconds(30));
+  auto watch = v1::Dashboard::NewStub(therapist)->WatchClinic(&watch_ctx, {});
+  v1::ClinicEvent event;
+  ASSERT_TRUE(watch->Read(&event));
+  ASSERT_TRUE(event.has_snapshot());
+
+  auto admin = v1::Auth::NewStub(
+      As(testing::SignIn(hub_->port(), kAdmin, kAdminPassword)));
+  grpc::ClientContext ctx;
+  v1::SetUserDisabledRequest req;
+  req.set_username(kTherapist);
+  req.set_disabled(true);
+  v1::StaffUser user;
+  ASSERT_TRUE(admin->SetUserDisabled(&ctx, req, &user).ok());
+
+  // The next thing that happens in the clinic (a bay comes online) is not
+  // sent to the disabled account: its watch ends instead.
+  auto link = v1::StationLink::NewStub(As(""));
+  grpc::ClientContext link_ctx;
+  link_ctx.set_deadline(std::chrono::system_clock::now() +
+                        std::chrono::seconds(30));
+  auto stream = link->Stream(&link_ctx);
+  v1::StationMessage hello;
+  *hello.mutable_hello() = testing::SacrumHello("bay-2", "boot-b");
+  ASSERT_TRUE(stream->Write(hello));
+  while (watch->Read(&event)) {
+    EXPECT_FALSE(event.has_station()) << event.DebugString();
+  }
+  const grpc::Status ended = watch->Finish();
+  EXPECT_EQ(ended.error_code(), grpc::StatusCode::UNAUTHENTICATED)
+      << ended.error_message();
+  link_ctx.TryCancel();
+  stream->Finish();
+}
+
 TEST_F(StaffAuthTest, AuditLogSaysWhoTouchedWhichPatient) {
   const auto therapist =
       As(testing::SignIn(hub_->port(), kTherapist, kTherapistPassword));

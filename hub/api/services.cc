@@ -8,6 +8,7 @@
 #include <fstream>
 #include <memory>
 #include <mutex>
+#include <optional>
 
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
@@ -306,8 +307,14 @@ struct Watch {
 
 class ClinicWatch : public grpc::ServerWriteReactor<v1::ClinicEvent> {
  public:
-  ClinicWatch(ingest::Bays& bays, live::LiveBus& bus, size_t queue)
-      : bays_(bays), watch_(std::make_shared<Watch>()) {
+  // `session_live` says whether the watcher's session still stands: one
+  // ended (signed out, account disabled, expired) ends the watch at its next
+  // event.
+  ClinicWatch(ingest::Bays& bays, live::LiveBus& bus, size_t queue,
+              std::function<bool()> session_live)
+      : bays_(bays),
+        session_live_(std::move(session_live)),
+        watch_(std::make_shared<Watch>()) {
     watch_->reactor = this;
     // Subscribe before the snapshot: an event may then appear in both, but
     // none is lost between them.
@@ -347,14 +354,18 @@ class ClinicWatch : public grpc::ServerWriteReactor<v1::ClinicEvent> {
   static void Pump(const std::shared_ptr<Watch>& w) {
     ClinicWatch* reactor;
     bool snapshot = false;
-    bool finish = false;
+    std::optional<grpc::Status> finish;
     {
       std::lock_guard<std::mutex> lock(w->mu);
       if (w->reactor == nullptr || w->finished || w->writing) return;
       reactor = w->reactor;
       if (w->cancelled) {
         w->finished = true;
-        finish = true;
+        finish = grpc::Status::CANCELLED;
+      } else if (!reactor->session_live_()) {
+        w->finished = true;
+        finish = grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                              "the session has ended: sign in again");
       } else {
         snapshot = w->need_snapshot;
         w->need_snapshot = false;
@@ -362,7 +373,7 @@ class ClinicWatch : public grpc::ServerWriteReactor<v1::ClinicEvent> {
       }
     }
     if (finish) {
-      reactor->Finish(grpc::Status::CANCELLED);
+      reactor->Finish(*finish);
       return;
     }
     // Build the event outside the lock: a snapshot takes the bays' locks.
@@ -403,6 +414,7 @@ class ClinicWatch : public grpc::ServerWriteReactor<v1::ClinicEvent> {
 
  private:
   ingest::Bays& bays_;
+  const std::function<bool()> session_live_;
   std::shared_ptr<Watch> watch_;
   std::shared_ptr<live::Subscription> subscription_;
   v1::ClinicEvent out_;
@@ -417,7 +429,11 @@ grpc::ServerWriteReactor<v1::ClinicEvent>* DashboardService::WatchClinic(
       !s.ok()) {
     return new Refused(s);
   }
-  return new ClinicWatch(bays_, bus_, subscriber_queue_);
+  return new ClinicWatch(
+      bays_, bus_, subscriber_queue_,
+      [&accounts = accounts_, session = caller.token_sha256] {
+        return accounts.SessionLive(session);
+      });
 }
 
 grpc::Status DashboardService::GetPatientProgress(

@@ -264,6 +264,13 @@ absl::Status StaffAccounts::Logout(const Caller& caller) {
   return AuditAs(caller.username, "logout", "");
 }
 
+bool StaffAccounts::SessionLive(const std::string& token_sha256) {
+  const absl::Time now = options_.clock();
+  std::lock_guard<std::mutex> lock(mu_);
+  const auto it = sessions_.find(token_sha256);
+  return it != sessions_.end() && it->second.expires_at > now;
+}
+
 absl::StatusOr<Caller> StaffAccounts::Authorize(absl::string_view authorization,
                                                 RoleSet allowed) {
   if (authorization.empty()) {

@@ -95,6 +95,10 @@ class StaffAccounts {
                                  const std::string& password,
                                  const std::string& client);
   absl::Status Logout(const Caller& caller);
+  // Whether the session (Caller::token_sha256) still stands: not signed
+  // out, expired, or ended by disabling or a new password. For calls that
+  // outlive their check (a live watch).
+  bool SessionLive(const std::string& token_sha256);
 
   // `authorization` is the header's value, "Bearer <token>".
   // UNAUTHENTICATED when missing, malformed, unknown or expired;
