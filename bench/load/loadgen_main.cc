@@ -1,0 +1,147 @@
+// stephub-loadgen: N simulated full-rate stations against a hub (or the
+// bare sink), for the capacity, latency and scale benchmarks in
+// docs/BENCHMARKS.md. Prints one JSON line of results; with --server_pid
+// also the server's CPU and memory over the run.
+#include <unistd.h>
+
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "bench/load/load_fleet.h"
+#include "common/flags.h"
+#include "stephub/v1/auth.grpc.pb.h"
+
+ABSL_FLAG(std::string, hub, "127.0.0.1:50051", "the hub (or stephub-sink)");
+ABSL_FLAG(int, stations, 10, "simulated stations, each on its own connection");
+ABSL_FLAG(absl::Duration, duration, absl::Minutes(5), "how long to stream");
+ABSL_FLAG(std::string, profile, "moderate", "the simulated patient");
+ABSL_FLAG(absl::Duration, batch_period, absl::Milliseconds(25),
+          "a station's batch period (as stephub-station's)");
+ABSL_FLAG(std::string, staff, "",
+          "staff accounts to run sets with, NAME,NAME,... (password from "
+          "--staff_password); empty: stream only, no sets (the sink)");
+ABSL_FLAG(std::string, staff_password, "", "the staff accounts' password");
+ABSL_FLAG(int, server_pid, 0,
+          "the server's pid: its CPU time and memory over the run are "
+          "reported");
+ABSL_FLAG(int, io_threads, 2, "threads for the streams' callbacks");
+
+namespace {
+
+struct ProcessUsage {
+  double cpu_s = 0;     // user + system
+  int64_t rss_kib = 0;  // now
+  int64_t hwm_kib = 0;  // peak
+};
+
+ProcessUsage UsageOf(int pid) {
+  ProcessUsage u;
+  std::ifstream stat(absl::StrCat("/proc/", pid, "/stat"));
+  std::string text((std::istreambuf_iterator<char>(stat)), {});
+  // Fields after the command's closing parenthesis; utime and stime are
+  // the 14th and 15th of the line.
+  const size_t close = text.rfind(')');
+  if (close != std::string::npos) {
+    std::vector<std::string> fields =
+        absl::StrSplit(text.substr(close + 2), ' ');
+    double utime = 0, stime = 0;
+    if (fields.size() > 13 && absl::SimpleAtod(fields[11], &utime) &&
+        absl::SimpleAtod(fields[12], &stime)) {
+      u.cpu_s = (utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+    }
+  }
+  std::ifstream status(absl::StrCat("/proc/", pid, "/status"));
+  std::string line;
+  while (std::getline(status, line)) {
+    int64_t kib = 0;
+    if (line.rfind("VmRSS:", 0) == 0 &&
+        absl::SimpleAtoi(
+            absl::StripAsciiWhitespace(line.substr(6, line.size() - 9)),
+            &kib)) {
+      u.rss_kib = kib;
+    }
+    if (line.rfind("VmHWM:", 0) == 0 &&
+        absl::SimpleAtoi(
+            absl::StripAsciiWhitespace(line.substr(6, line.size() - 9)),
+            &kib)) {
+      u.hwm_kib = kib;
+    }
+  }
+  return u;
+}
+
+std::string SignIn(const std::string& hub, const std::string& user,
+                   const std::string& password) {
+  auto auth = stephub::v1::Auth::NewStub(
+      grpc::CreateChannel(hub, grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  stephub::v1::LoginRequest req;
+  req.set_username(user);
+  req.set_password(password);
+  req.set_client("stephub-loadgen");
+  stephub::v1::LoginResponse resp;
+  if (auto s = auth->Login(&ctx, req, &resp); !s.ok()) {
+    std::cerr << "stephub-loadgen: sign-in as " << user << ": "
+              << s.error_message() << "\n";
+    return "";
+  }
+  return resp.token();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "stephub-loadgen --hub=HOST:PORT --stations=N --duration=5m "
+      "[--staff=NAME,... --staff_password=PW] [--server_pid=PID]");
+  stephub::ParseFlagsAcceptingDashes(argc, argv);
+  auto set = stephub::bench::PregenerateSet(absl::GetFlag(FLAGS_profile), 7,
+                                            absl::GetFlag(FLAGS_batch_period));
+  if (!set.ok()) {
+    std::cerr << "stephub-loadgen: " << set.status().message() << "\n";
+    return 2;
+  }
+  stephub::bench::FleetOptions options;
+  options.hub_address = absl::GetFlag(FLAGS_hub);
+  options.stations = absl::GetFlag(FLAGS_stations);
+  options.duration = absl::GetFlag(FLAGS_duration);
+  options.io_threads = absl::GetFlag(FLAGS_io_threads);
+  for (absl::string_view user :
+       absl::StrSplit(absl::GetFlag(FLAGS_staff), ',', absl::SkipEmpty())) {
+    const std::string token = SignIn(options.hub_address, std::string(user),
+                                     absl::GetFlag(FLAGS_staff_password));
+    if (token.empty()) return 1;
+    options.staff_tokens.push_back(token);
+  }
+  const int pid = absl::GetFlag(FLAGS_server_pid);
+  const ProcessUsage before = pid > 0 ? UsageOf(pid) : ProcessUsage{};
+  auto result = stephub::bench::RunFleet(*set, options);
+  if (!result.ok()) {
+    std::cerr << "stephub-loadgen: " << result.status().message() << "\n";
+    return 1;
+  }
+  std::string json = stephub::bench::ResultJson(*result);
+  if (pid > 0) {
+    const ProcessUsage after = UsageOf(pid);
+    const double cpu =
+        (after.cpu_s - before.cpu_s) / absl::ToDoubleSeconds(result->ran);
+    json.pop_back();
+    absl::StrAppend(
+        &json,
+        absl::StrFormat(",\"server_cpu_cores\":%.3f,\"server_rss_mib\":%.1f,"
+                        "\"server_peak_rss_mib\":%.1f,"
+                        "\"server_rss_kib_per_station\":%.0f}",
+                        cpu, after.rss_kib / 1024.0, after.hwm_kib / 1024.0,
+                        static_cast<double>(after.rss_kib) / options.stations));
+  }
+  std::cout << json << std::endl;
+  return result->batches_lost == 0 ? 0 : 3;
+}
