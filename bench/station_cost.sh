@@ -17,13 +17,8 @@ command -v valgrind >/dev/null || { echo "station_cost: needs valgrind (apt-get 
 TMP="$(mktemp -d)"
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$TMP"' EXIT
 
-"$BIN/hub/stephub-hub" --listen=127.0.0.1:0 --data_dir="$TMP/hub" >"$TMP/hub.log" 2>&1 &
-for _ in $(seq 1 100); do
-  PORT=$(sed -n 's/.*listening on port \([0-9]*\).*/\1/p' "$TMP/hub.log")
-  [ -n "${PORT:-}" ] && break
-  sleep 0.1
-done
-export STEPHUB_HUB="127.0.0.1:$PORT"
+# shellcheck source=bench/bench_hub.sh
+. "$ROOT/bench/bench_hub.sh"
 CLI="$BIN/tools/stephub"
 
 valgrind --tool=callgrind --callgrind-out-file="$TMP/callgrind.out" \

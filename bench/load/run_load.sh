@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# One load run: N full-rate stations (stephub-loadgen) for DURATION against
+# a fresh hub (sets started and ended on a schedule, a live subscriber
+# timing repetitions) or against the bare sink (streams only). Prints the
+# loadgen's JSON line with the server's CPU and memory, and "server".
+#
+# usage: bench/load/run_load.sh hub|sink N DURATION [build dir]
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+SERVER="$1"
+N="$2"
+DURATION="$3"
+BIN="${4:-$ROOT/build}"
+TMP="$(mktemp -d)"
+trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$TMP"' EXIT
+
+case "$SERVER" in
+  hub)
+    # shellcheck source=bench/bench_hub.sh
+    . "$ROOT/bench/bench_hub.sh"
+    STAFF=$(bench_staff $(( (N + 99) / 100 )))
+    SERVER_PID=$HUB_PID
+    ADDRESS=$STEPHUB_HUB
+    SETS=(--staff="$STAFF" --staff_password="$BENCH_PASSWORD")
+    ;;
+  sink)
+    "$BIN/bench/stephub-sink" --listen=127.0.0.1:0 >"$TMP/sink.log" 2>&1 &
+    SERVER_PID=$!
+    PORT=""
+    for _ in $(seq 1 100); do
+      PORT=$(sed -n 's/.*listening on port \([0-9]*\).*/\1/p' "$TMP/sink.log")
+      [ -n "$PORT" ] && break
+      sleep 0.1
+    done
+    ADDRESS="127.0.0.1:$PORT"
+    SETS=()
+    ;;
+  *) echo "usage: $0 hub|sink N DURATION [build dir]" >&2; exit 2 ;;
+esac
+
+set +e
+RESULT=$("$BIN/bench/stephub-loadgen" --hub="$ADDRESS" --stations="$N" \
+  --duration="$DURATION" --server_pid="$SERVER_PID" "${SETS[@]}")
+CODE=$?
+set -e
+echo "${RESULT%\}},\"server\":\"$SERVER\"}"
+exit $CODE
