@@ -13,8 +13,11 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "common/log.h"
+#include "common/tls.h"
 #include "hub/api/services.h"
 #include "hub/ingest/bays.h"
+#include "hub/ingest/station_access.h"
 #include "hub/ingest/station_link_service.h"
 #include "hub/live/live_bus.h"
 #include "hub/store/store.h"
@@ -86,6 +89,7 @@ struct HubServer::Parts {
   std::unique_ptr<SampleFolder> sample_folder;
   live::LiveBus bus;
   std::unique_ptr<ingest::Bays> bays;
+  std::unique_ptr<ingest::StationAccess> station_access;
   std::unique_ptr<ingest::StationLinkService> station_link;
   std::unique_ptr<ClinicService> clinic;
   std::unique_ptr<DashboardService> dashboard;
@@ -94,6 +98,7 @@ struct HubServer::Parts {
   std::unique_ptr<grpc::Server> server;
   std::unique_ptr<web::WebServer> web;
   int port = 0;
+  bool tls = false;
   bool shut_down = false;
 };
 
@@ -116,11 +121,50 @@ std::string ZoneName(const std::string& requested) {
   return requested;
 }
 
+// The hub's certificate, its key and the clinic CA, or an error that says
+// which file is missing and how to make it.
+absl::StatusOr<tls::Pems> LoadHubTls(const HubOptions& options) {
+  const HubTlsFiles files = TlsFilesOf(options);
+  const std::string dir =
+      (std::filesystem::path(options.data_dir) / "tls").string();
+  return tls::LoadFiles(
+      {files.ca_file, files.cert_file, files.key_file},
+      absl::StrCat("create the clinic CA and the hub's certificate with "
+                   "`stephub certs init --dir ",
+                   dir, "` and `stephub certs hub --dir ", dir,
+                   " --name HOSTNAME`, or give --tls_ca_file, "
+                   "--tls_cert_file and --tls_key_file (docs/DEPLOY.md); "
+                   "--insecure-dev serves plaintext for development"));
+}
+
 }  // namespace
+
+HubTlsFiles TlsFilesOf(const HubOptions& options) {
+  const std::filesystem::path dir =
+      std::filesystem::path(options.data_dir) / "tls";
+  const auto or_default = [&](const std::string& given, const char* name) {
+    return given.empty() ? (dir / name).string() : given;
+  };
+  return {or_default(options.tls_ca_file, "ca.crt"),
+          or_default(options.tls_cert_file, "hub.crt"),
+          or_default(options.tls_key_file, "hub.key")};
+}
 
 absl::StatusOr<std::unique_ptr<HubServer>> HubServer::Start(
     const HubOptions& options) {
   auto parts = std::make_unique<Parts>();
+  tls::Pems pems;
+  if (options.insecure_dev) {
+    Log(LogLevel::kWarning, "insecure_dev")
+        .With("warning",
+              "PLAINTEXT gRPC and HTTP, stations not authenticated: "
+              "development only, never on a clinic network");
+  } else {
+    auto loaded = LoadHubTls(options);
+    if (!loaded.ok()) return loaded.status();
+    pems = *std::move(loaded);
+    parts->tls = true;
+  }
   absl::TimeZone zone;
   if (!absl::LoadTimeZone(ZoneName(options.time_zone), &zone)) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -145,10 +189,14 @@ absl::StatusOr<std::unique_ptr<HubServer>> HubServer::Start(
   parts->bays = std::make_unique<ingest::Bays>(
       *parts->store, parts->bus, options.scoring, options.clock, zone);
   if (auto s = parts->bays->Load(); !s.ok()) return s;
+  parts->station_access = std::make_unique<ingest::StationAccess>(
+      *parts->store, /*require_certificates=*/!options.insecure_dev);
+  if (auto s = parts->station_access->Load(); !s.ok()) return s;
 
-  parts->station_link =
-      std::make_unique<ingest::StationLinkService>(*parts->store, *parts->bays);
-  parts->clinic = std::make_unique<ClinicService>(*parts->store, *parts->bays);
+  parts->station_link = std::make_unique<ingest::StationLinkService>(
+      *parts->store, *parts->bays, *parts->station_access);
+  parts->clinic = std::make_unique<ClinicService>(*parts->store, *parts->bays,
+                                                  *parts->station_access);
   parts->dashboard = std::make_unique<DashboardService>(
       *parts->store, *parts->bays, parts->bus, zone, options.clock);
   parts->reports =
@@ -159,10 +207,9 @@ absl::StatusOr<std::unique_ptr<HubServer>> HubServer::Start(
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  // Plaintext on the configured address until TLS lands (issue 8); the
-  // default address is loopback-only for that reason.
   builder.AddListeningPort(options.listen_address,
-                           grpc::InsecureServerCredentials(), &parts->port);
+                           tls::ServerCredentials(pems, options.insecure_dev),
+                           &parts->port);
   builder.SetMaxReceiveMessageSize(options.max_receive_message_bytes);
   // Stations ping every 10 s (station LinkConfig.keepalive_time_ms) to find
   // a dead Wi-Fi link quickly. gRPC servers by default refuse pings closer
@@ -190,6 +237,8 @@ absl::StatusOr<std::unique_ptr<HubServer>> HubServer::Start(
   if (!options.web_listen_address.empty()) {
     web::WebOptions web_options;
     web_options.listen_address = options.web_listen_address;
+    web_options.tls_cert_pem = pems.cert;
+    web_options.tls_key_pem = pems.key;
     // The dashboard is a client of the services above, in process.
     auto web = web::WebServer::Start(
         web_options, parts->server->InProcessChannel(grpc::ChannelArguments()));
@@ -220,6 +269,7 @@ int HubServer::web_port() const {
 live::LiveBus::Stats HubServer::live_stats() const {
   return parts_->bus.stats();
 }
+bool HubServer::tls() const { return parts_->tls; }
 std::string HubServer::database_path() const { return parts_->database_path; }
 
 void HubServer::Shutdown() {

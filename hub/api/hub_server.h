@@ -32,7 +32,24 @@ struct HubOptions {
   absl::Duration fold_samples_after = absl::Minutes(5);
   // The web dashboard's "HOST:PORT" (port 0 picks one); empty: none.
   std::string web_listen_address;
+  // Transport security: TLS on gRPC and HTTPS on the dashboard with the
+  // clinic CA's certificate and the hub's certificate and key (`stephub
+  // certs` writes them; empty: <data_dir>/tls/ca.crt, hub.crt, hub.key).
+  // Stations must present a certificate of the clinic CA naming them.
+  std::string tls_ca_file;
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  // Plaintext gRPC and HTTP, no station identity: for development only.
+  bool insecure_dev = false;
 };
+
+// The TLS files `options` names, defaults filled in.
+struct HubTlsFiles {
+  std::string ca_file;
+  std::string cert_file;
+  std::string key_file;
+};
+HubTlsFiles TlsFilesOf(const HubOptions& options);
 
 class HubServer {
  public:
@@ -43,6 +60,8 @@ class HubServer {
   int port() const;
   // The web dashboard's port; 0 without one.
   int web_port() const;
+  // Whether gRPC and the dashboard are served over TLS (not insecure_dev).
+  bool tls() const;
   // What live subscribers (WatchClinic calls) hold in the hub.
   live::LiveBus::Stats live_stats() const;
   std::string database_path() const;

@@ -129,7 +129,27 @@ grpc::Status ClinicService::ListTherapists(
 grpc::Status ClinicService::ListStations(grpc::ServerContext*,
                                          const v1::ListStationsRequest*,
                                          v1::ListStationsResponse* response) {
-  for (auto& s : bays_.Stations()) *response->add_stations() = std::move(s);
+  for (auto& s : bays_.Stations()) {
+    if (auto revoked = access_.RevokedAt(s.station_id())) {
+      *s.mutable_revoked_at() =
+          google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(
+              absl::ToUnixMicros(*revoked));
+    }
+    *response->add_stations() = std::move(s);
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status ClinicService::RevokeStation(
+    grpc::ServerContext*, const v1::RevokeStationRequest* request,
+    v1::RevokeStationResponse* response) {
+  auto revoked = access_.Revoke(request->station_id(), absl::Now());
+  if (!revoked.ok()) return ToGrpc(revoked.status());
+  response->set_station_id(request->station_id());
+  *response->mutable_revoked_at() =
+      google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(
+          absl::ToUnixMicros(revoked->revoked_at));
+  response->set_streams_cut(revoked->streams_cut);
   return grpc::Status::OK;
 }
 

@@ -11,6 +11,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "hub/ingest/bays.h"
+#include "hub/ingest/station_access.h"
 #include "hub/live/live_bus.h"
 #include "hub/store/store.h"
 #include "stephub/v1/clinic.grpc.pb.h"
@@ -22,8 +23,9 @@ namespace stephub::api {
 
 class ClinicService final : public v1::Clinic::Service {
  public:
-  ClinicService(store::ClinicStore& store, ingest::Bays& bays)
-      : store_(store), bays_(bays) {}
+  ClinicService(store::ClinicStore& store, ingest::Bays& bays,
+                ingest::StationAccess& access)
+      : store_(store), bays_(bays), access_(access) {}
 
   grpc::Status CreatePatient(grpc::ServerContext*,
                              const v1::CreatePatientRequest* request,
@@ -49,6 +51,9 @@ class ClinicService final : public v1::Clinic::Service {
   grpc::Status ListStations(grpc::ServerContext*,
                             const v1::ListStationsRequest* request,
                             v1::ListStationsResponse* response) override;
+  grpc::Status RevokeStation(grpc::ServerContext*,
+                             const v1::RevokeStationRequest* request,
+                             v1::RevokeStationResponse* response) override;
   grpc::Status StartSet(grpc::ServerContext*,
                         const v1::StartSetRequest* request,
                         v1::ExerciseSet* response) override;
@@ -63,6 +68,7 @@ class ClinicService final : public v1::Clinic::Service {
  private:
   store::ClinicStore& store_;
   ingest::Bays& bays_;
+  ingest::StationAccess& access_;
 };
 
 // WatchClinic runs on the callback API (a watcher holds no thread while it
