@@ -19,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/log.h"
+#include "common/tls.h"
 #include "station/link/backoff.h"
 #include "station/link/clock_offset.h"
 #include "station/link/hub_stream.h"
@@ -732,7 +733,11 @@ Station::Station(boost::asio::io_context& io, StationOptions options,
   args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
   impl_->channel = grpc::CreateCustomChannel(
-      o.hub_address, grpc::InsecureChannelCredentials(), args);
+      o.hub_address,
+      tls::ChannelCredentials(
+          {o.tls_ca_cert_pem, o.tls_identity.cert_pem, o.tls_identity.key_pem},
+          o.insecure_dev),
+      args);
   impl_->stub = v1::StationLink::NewStub(impl_->channel);
 }
 
