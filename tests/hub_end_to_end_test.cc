@@ -86,12 +86,12 @@ TEST(HubEndToEnd, TwoStationsScoredStoredAndKeptAcrossRestart) {
   api::HubOptions options;
   options.listen_address = "127.0.0.1:0";
   options.data_dir = dir.path();
+  testing::UseTestTls(&options);
   auto started = api::HubServer::Start(options);
   ASSERT_TRUE(started.ok()) << started.status();
   std::unique_ptr<api::HubServer> hub = std::move(*started);
   const std::string address = "127.0.0.1:" + std::to_string(hub->port());
-  auto channel =
-      grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+  auto channel = grpc::CreateChannel(address, testing::StaffCredentials());
   auto clinic = v1::Clinic::NewStub(channel);
   auto watcher = std::make_unique<Watcher>(channel);
 
@@ -107,6 +107,7 @@ TEST(HubEndToEnd, TwoStationsScoredStoredAndKeptAcrossRestart) {
     station::StationOptions so;
     so.hub_address = address;
     so.station_id = bays[i].station_id;
+    testing::UseTestTls(&so, bays[i].station_id);
     so.exit_after_set = true;
     so.real_time = false;  // virtual clock, paced by the hub's acks
     so.spool.dir = dir.path() + "/spool-" + bays[i].station_id;
@@ -133,8 +134,8 @@ TEST(HubEndToEnd, TwoStationsScoredStoredAndKeptAcrossRestart) {
   std::map<std::string, int64_t> patient_of;
   for (const Bay& b : bays) {
     std::ostringstream out, err;
-    ASSERT_EQ(cli::Run({"--hub", address, "patients", "add",
-                        "Patient " + b.station_id},
+    ASSERT_EQ(cli::Run({"--ca_file", testing::TestPki::Get().ca_file(), "--hub",
+                        address, "patients", "add", "Patient " + b.station_id},
                        out, err),
               0)
         << err.str();
@@ -260,7 +261,7 @@ TEST(HubEndToEnd, TwoStationsScoredStoredAndKeptAcrossRestart) {
   ASSERT_TRUE(started.ok()) << started.status();
   hub = std::move(*started);
   channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(hub->port()),
-                                grpc::InsecureChannelCredentials());
+                                testing::StaffCredentials());
   auto dashboard = v1::Dashboard::NewStub(channel);
   for (const Bay& b : bays) {
     v1::GetPatientProgressRequest req;
@@ -291,8 +292,9 @@ TEST(HubEndToEnd, TwoStationsScoredStoredAndKeptAcrossRestart) {
           << readiness.reason();
     }
     std::ostringstream text, err;
-    ASSERT_EQ(cli::Run({"--hub", "127.0.0.1:" + std::to_string(hub->port()),
-                        "progress", std::to_string(patient_of[b.station_id])},
+    ASSERT_EQ(cli::Run({"--ca_file", testing::TestPki::Get().ca_file(), "--hub",
+                        "127.0.0.1:" + std::to_string(hub->port()), "progress",
+                        std::to_string(patient_of[b.station_id])},
                        text, err),
               0)
         << err.str();
@@ -304,10 +306,11 @@ TEST(HubEndToEnd, TwoStationsScoredStoredAndKeptAcrossRestart) {
   {
     const std::string file = dir.path() + "/clinic-backup.db";
     std::ostringstream out, err;
-    ASSERT_EQ(cli::Run({"--hub", "127.0.0.1:" + std::to_string(hub->port()),
-                        "backup", file},
-                       out, err),
-              0)
+    ASSERT_EQ(
+        cli::Run({"--ca_file", testing::TestPki::Get().ca_file(), "--hub",
+                  "127.0.0.1:" + std::to_string(hub->port()), "backup", file},
+                 out, err),
+        0)
         << err.str();
     EXPECT_TRUE(absl::StrContains(out.str(), "integrity ok")) << out.str();
     auto info = store::VerifyClinicDatabase(file);
@@ -319,11 +322,11 @@ TEST(HubEndToEnd, TwoStationsScoredStoredAndKeptAcrossRestart) {
   }
   // The CSV report has a header and one row per repetition.
   std::ostringstream csv, err;
-  ASSERT_EQ(
-      cli::Run({"--hub", "127.0.0.1:" + std::to_string(hub->port()), "report",
-                std::to_string(patient_of["bay-2"]), "--format", "csv"},
-               csv, err),
-      0)
+  ASSERT_EQ(cli::Run({"--ca_file", testing::TestPki::Get().ca_file(), "--hub",
+                      "127.0.0.1:" + std::to_string(hub->port()), "report",
+                      std::to_string(patient_of["bay-2"]), "--format", "csv"},
+                     csv, err),
+            0)
       << err.str();
   const std::string text = csv.str();
   EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 6);
@@ -345,9 +348,10 @@ TEST(HubEndToEnd, TwoStationsScoredStoredAndKeptAcrossRestart) {
   // patient's set, read back with poppler's pdftotext.
   const std::string pdf = dir.path() + "/report.pdf";
   std::ostringstream pdf_out, pdf_err;
-  ASSERT_EQ(cli::Run({"--hub", "127.0.0.1:" + std::to_string(hub->port()),
-                      "report", std::to_string(patient_of["bay-2"]), "--format",
-                      "pdf", "-o", pdf},
+  ASSERT_EQ(cli::Run({"--ca_file", testing::TestPki::Get().ca_file(), "--hub",
+                      "127.0.0.1:" + std::to_string(hub->port()), "report",
+                      std::to_string(patient_of["bay-2"]), "--format", "pdf",
+                      "-o", pdf},
                      pdf_out, pdf_err),
             0)
       << pdf_err.str();
@@ -358,8 +362,9 @@ TEST(HubEndToEnd, TwoStationsScoredStoredAndKeptAcrossRestart) {
   EXPECT_TRUE(absl::StrContains(pdf_text, "not ready: 5 of 5 repetitions"))
       << pdf_text;
   std::ostringstream usage, usage_err;
-  EXPECT_EQ(cli::Run({"--hub", "127.0.0.1:" + std::to_string(hub->port()),
-                      "report", "1", "--format", "pdf"},
+  EXPECT_EQ(cli::Run({"--ca_file", testing::TestPki::Get().ca_file(), "--hub",
+                      "127.0.0.1:" + std::to_string(hub->port()), "report", "1",
+                      "--format", "pdf"},
                      usage, usage_err),
             2);
   EXPECT_TRUE(absl::StrContains(usage_err.str(), "needs -o FILE"));
@@ -376,6 +381,7 @@ TEST(HubEndToEnd, StalledWatchersNeitherSlowIngestNorTheHealthyWatcher) {
   api::HubOptions options;
   options.listen_address = "127.0.0.1:0";
   options.data_dir = dir.path();
+  testing::UseTestTls(&options);
   auto started = api::HubServer::Start(options);
   ASSERT_TRUE(started.ok()) << started.status();
   std::unique_ptr<api::HubServer> hub = std::move(*started);
@@ -397,14 +403,13 @@ TEST(HubEndToEnd, StalledWatchersNeitherSlowIngestNorTheHealthyWatcher) {
     // hub's own queue must then take the backlog.
     args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
     args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 1024);
-    s->channel = grpc::CreateCustomChannel(
-        address, grpc::InsecureChannelCredentials(), args);
+    s->channel =
+        grpc::CreateCustomChannel(address, testing::StaffCredentials(), args);
     s->stub = v1::Dashboard::NewStub(s->channel);
     s->reader = s->stub->WatchClinic(&s->context, {});
     stalled.push_back(std::move(s));
   }
-  auto channel =
-      grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+  auto channel = grpc::CreateChannel(address, testing::StaffCredentials());
   auto clinic = v1::Clinic::NewStub(channel);
   Watcher healthy(channel);
   ASSERT_TRUE(testing::WaitFor([&] {
@@ -418,6 +423,7 @@ TEST(HubEndToEnd, StalledWatchersNeitherSlowIngestNorTheHealthyWatcher) {
   station::StationOptions so;
   so.hub_address = address;
   so.station_id = bay.station_id;
+  testing::UseTestTls(&so, bay.station_id);
   so.exit_after_set = true;
   so.real_time = false;  // as fast as the hub acknowledges
   so.spool.dir = dir.path() + "/spool";
@@ -432,8 +438,10 @@ TEST(HubEndToEnd, StalledWatchersNeitherSlowIngestNorTheHealthyWatcher) {
     return resp.stations_size() == 1 && resp.stations(0).online();
   }));
   std::ostringstream out, err;
-  ASSERT_EQ(
-      cli::Run({"--hub", address, "patients", "add", "Patient"}, out, err), 0)
+  ASSERT_EQ(cli::Run({"--ca_file", testing::TestPki::Get().ca_file(), "--hub",
+                      address, "patients", "add", "Patient"},
+                     out, err),
+            0)
       << err.str();
   v1::StartSetRequest req;
   req.set_station_id(bay.station_id);

@@ -79,6 +79,7 @@ class ReportExportTest : public ::testing::Test {
     api::HubOptions options;
     options.listen_address = "127.0.0.1:0";
     options.data_dir = dir_.path();
+    testing::UseTestTls(&options);
     options.time_zone = "UTC";
     options.clock = [] { return At(2026, 3, 1, 12); };
     options.fold_samples_after = absl::InfiniteDuration();
@@ -87,7 +88,7 @@ class ReportExportTest : public ::testing::Test {
     hub_ = std::move(*hub);
     address_ = absl::StrCat("127.0.0.1:", hub_->port());
     stub_ = v1::Reports::NewStub(
-        grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()));
+        grpc::CreateChannel(address_, testing::StaffCredentials()));
   }
 
   int64_t Patient(const std::string& name, const std::string& ref = "") {
@@ -649,7 +650,8 @@ TEST_F(ReportExportTest, BadRequestsGetClearStatuses) {
 TEST_F(ReportExportTest, CliWritesWholeReportsAndRefusesBadUsage) {
   auto cli = [&](std::vector<std::string> args, std::string* out = nullptr,
                  std::string* err = nullptr) {
-    args.insert(args.begin(), {"--hub", address_});
+    args.insert(args.begin(), {"--hub", address_, "--ca_file",
+                               testing::TestPki::Get().ca_file()});
     std::ostringstream o, e;
     const int code = cli::Run(args, o, e);
     if (out) *out = o.str();
@@ -694,7 +696,8 @@ TEST_F(ReportExportTest, CliWritesWholeReportsAndRefusesBadUsage) {
   EXPECT_NE(err.find("--to"), std::string::npos) << err;
   EXPECT_EQ(cli({"report", "patient", id, "--format", "pdfx"}, nullptr, &err),
             2);
-  EXPECT_NE(err.find("csv, sets-csv, fhir, pdf or html"), std::string::npos) << err;
+  EXPECT_NE(err.find("csv, sets-csv, fhir, pdf or html"), std::string::npos)
+      << err;
   EXPECT_EQ(cli({"report", "clinic", "--from", "2026-01-05", "--to",
                  "2026-13-01", "--format", "csv"},
                 nullptr, &err),

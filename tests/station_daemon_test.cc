@@ -28,6 +28,7 @@ class StationDaemonTest : public ::testing::Test {
     api::HubOptions options;
     options.listen_address = "127.0.0.1:" + std::to_string(port);
     options.data_dir = dir_.path() + "/hub";
+    testing::UseTestTls(&options);
     auto hub = api::HubServer::Start(options);
     ASSERT_TRUE(hub.ok()) << hub.status();
     hub_ = std::move(*hub);
@@ -38,6 +39,7 @@ class StationDaemonTest : public ::testing::Test {
     station::StationOptions options;
     options.hub_address = "127.0.0.1:" + std::to_string(port_);
     options.station_id = station_id;
+    testing::UseTestTls(&options, station_id);
     options.spool.dir = spool_dir_;
     options.max_backoff = absl::Milliseconds(300);
     auto profile = ProfileByName("level");
@@ -114,9 +116,8 @@ TEST_F(StationDaemonTest, HubHoldingMoreOfTheBootThanTheSpoolStartsANewBoot) {
     ASSERT_TRUE((*spool)->Sync().ok());
   }
   {
-    auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(port_),
-                                       grpc::InsecureChannelCredentials());
-    auto link = v1::StationLink::NewStub(channel);
+    auto link =
+        v1::StationLink::NewStub(testing::StationChannel(port_, "bay-2"));
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() +
                      std::chrono::seconds(20));
@@ -213,6 +214,7 @@ TEST_F(StationDaemonTest, BatchTheHubKeepsRefusingIsSkippedAndTheRestFlows) {
   station::StationOptions options;
   options.hub_address = "127.0.0.1:" + std::to_string(port_);
   options.station_id = "bay-4";
+  testing::UseTestTls(&options, "bay-4");
   options.spool.dir = spool_dir_;
   options.max_backoff = absl::Milliseconds(200);
   station_ = std::make_unique<station::Station>(

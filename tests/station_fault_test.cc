@@ -52,9 +52,10 @@ class FaultTest : public ::testing::Test {
   void StartHub(int port) {
     ++hub_starts_;
     hub_ = std::make_unique<testing::ChildProcess>(
-        std::vector<std::string>{
-            STEPHUB_HUB_BINARY, absl::StrCat("--listen=127.0.0.1:", port),
-            "--web_listen=", absl::StrCat("--data_dir=", dir_.path())},
+        testing::Concat(
+            {STEPHUB_HUB_BINARY, absl::StrCat("--listen=127.0.0.1:", port),
+             "--web_listen=", absl::StrCat("--data_dir=", dir_.path())},
+            testing::HubTlsFlags()),
         absl::StrCat(dir_.path(), "/hub-", hub_starts_, ".log"));
     ASSERT_TRUE(hub_->started());
     const std::string marker = "listening on port ";
@@ -80,11 +81,16 @@ class FaultTest : public ::testing::Test {
   void WriteConfig(StationUnderTest& s) {
     s.spool_dir = absl::StrCat(dir_.path(), "/spool-", s.id);
     s.config_file = absl::StrCat(dir_.path(), "/", s.id, ".textproto");
+    testing::TestPki::Get().Station(s.id);  // its certificate files
     std::ofstream out(s.config_file);
     out << "station_id: \"" << s.id << "\"\n"
         << "hub_address: \"127.0.0.1:" << port_ << "\"\n"
         << "spool { dir: \"" << s.spool_dir << "\" sync_interval_ms: 50 }\n"
-        << "link { max_backoff_ms: 500 }\n"
+        << "link { max_backoff_ms: 500 tls_ca_file: \""
+        << testing::TestPki::Get().ca_file() << "\" tls_cert_file: \""
+        << testing::TestPki::Get().station_cert_file(s.id)
+        << "\" tls_key_file: \""
+        << testing::TestPki::Get().station_key_file(s.id) << "\" }\n"
         << "sensors { sim { profile: \"" << s.profile << "\" seed: " << s.seed
         << " repetitions: " << kRepetitions << " } }\n";
   }
@@ -140,7 +146,7 @@ TEST_F(FaultTest, KilledHubAndStationsLoseNothingAndCountNothingTwice) {
   // A patient and a set on every bay.
   {
     auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", port_),
-                                       grpc::InsecureChannelCredentials());
+                                       testing::StaffCredentials());
     auto clinic = v1::Clinic::NewStub(channel);
     for (const auto& s : stations) {
       v1::CreatePatientRequest preq;

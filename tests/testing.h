@@ -2,12 +2,17 @@
 #ifndef STEPHUB_TESTS_TESTING_H_
 #define STEPHUB_TESTS_TESTING_H_
 
+#include <grpcpp/grpcpp.h>
+
 #include <cstdint>
 #include <functional>
+#include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/time/time.h"
+#include "common/pki.h"
 #include "stephub/v1/clinic.pb.h"
 #include "stephub/v1/station_link.pb.h"
 
@@ -55,13 +60,73 @@ class ChildProcess {
   std::string log_file_;
 };
 
+// The test binary's clinic PKI, made once into a temporary directory laid
+// out as `stephub certs` lays out its own: ca.crt and ca.key, hub.crt and
+// hub.key (for localhost and 127.0.0.1), stations/ID.crt and .key (made on
+// first use). Every test reaches the hub through it, over TLS.
+class TestPki {
+ public:
+  static TestPki& Get();
+  const std::string& dir() const { return dir_; }
+  const pki::KeyAndCert& ca() const { return ca_; }
+  std::string ca_file() const { return dir_ + "/ca.crt"; }
+  std::string hub_cert_file() const { return dir_ + "/hub.crt"; }
+  std::string hub_key_file() const { return dir_ + "/hub.key"; }
+  // The station's certificate and key, written to stations/ID.crt and .key.
+  const pki::KeyAndCert& Station(const std::string& station_id);
+  std::string station_cert_file(const std::string& station_id);
+  std::string station_key_file(const std::string& station_id);
+
+ private:
+  TestPki();
+  std::string dir_;
+  pki::KeyAndCert ca_;
+  std::map<std::string, pki::KeyAndCert> stations_;
+};
+
+// api::HubOptions serving TLS with the test PKI (a template so that this
+// header needs none of the hub's).
+template <typename HubOptions>
+void UseTestTls(HubOptions* options) {
+  TestPki& pki = TestPki::Get();
+  options->tls_ca_file = pki.ca_file();
+  options->tls_cert_file = pki.hub_cert_file();
+  options->tls_key_file = pki.hub_key_file();
+}
+// station::StationOptions streaming as `station_id` with its test
+// certificate.
+template <typename StationOptions>
+void UseTestTls(StationOptions* options, const std::string& station_id) {
+  options->tls_ca_cert_pem = TestPki::Get().ca().cert_pem;
+  options->tls_identity = TestPki::Get().Station(station_id);
+}
+// stephub-hub flags serving TLS with the test PKI.
+std::vector<std::string> HubTlsFlags();
+// stephub-station flags for the same.
+std::vector<std::string> StationTlsFlags(const std::string& station_id);
+// `stephub` CLI arguments reaching the hub at 127.0.0.1:port over TLS.
+std::vector<std::string> CliHubArgs(int port);
+
+// A staff tool's channel to the hub at 127.0.0.1:port: TLS trusting the
+// test CA, no client certificate (the place a staff token will be added).
+std::shared_ptr<grpc::ChannelCredentials> StaffCredentials();
+std::shared_ptr<grpc::Channel> StaffChannel(int port);
+// A station's credentials: TLS with its test certificate.
+std::shared_ptr<grpc::ChannelCredentials> StationCredentials(
+    const std::string& station_id);
+std::shared_ptr<grpc::Channel> StationChannel(
+    int port, const std::string& station_id,
+    const grpc::ChannelArguments& args = {});
+
 // The hub's station list (Clinic.ListStations) at 127.0.0.1:port; empty
 // when the hub does not answer within 5 s.
 v1::ListStationsResponse ListStations(int port);
 
-// One HTTP/1.1 exchange with 127.0.0.1:port (the hub's web dashboard, or
-// ChromeDriver). `raw`, when given, is sent as is instead of a request
+// One HTTP/1.1 exchange with 127.0.0.1:port: over TLS trusting the test
+// CA (the hub's web dashboard), or plain (ChromeDriver, a hub run
+// insecure_dev). `raw`, when given, is sent as is instead of a request
 // built from the rest. Bounded to 60 s.
+enum class Transport { kHttps, kHttp };
 struct HttpReply {
   int status = 0;  // 0: no answer (the message says why)
   std::string content_type;
@@ -69,11 +134,16 @@ struct HttpReply {
 };
 HttpReply HttpExchange(int port, const std::string& method,
                        const std::string& target, const std::string& body = "",
-                       const std::string& raw = "");
+                       const std::string& raw = "",
+                       Transport transport = Transport::kHttps);
 
 // What `command` (run by the shell) writes to its standard output; empty if
 // it cannot run. For reading reports back with poppler's tools.
 std::string CommandOutput(const std::string& command);
+
+// `a` followed by `b` (argument lists).
+std::vector<std::string> Concat(std::vector<std::string> a,
+                                const std::vector<std::string>& b);
 
 // Polls `done` until it holds or `timeout` passes; returns its last value.
 bool WaitFor(const std::function<bool()>& done,

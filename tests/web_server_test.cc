@@ -29,6 +29,7 @@ class WebServerTest : public ::testing::Test {
     options.listen_address = "127.0.0.1:0";
     options.web_listen_address = "127.0.0.1:0";
     options.data_dir = dir_.path();
+    testing::UseTestTls(&options);
     auto hub = api::HubServer::Start(options);
     ASSERT_TRUE(hub.ok()) << hub.status();
     hub_ = std::move(*hub);

@@ -1,0 +1,477 @@
+// Transport and station identity against a real hub on loopback: TLS with
+// the clinic CA, stations known by their client certificates, refusals of a
+// foreign CA, an expired certificate, a missing one, impersonation and a
+// revoked station (new streams refused, open ones cut, a replacement
+// certificate accepted), each with its status; no accepted data lost.
+#include <grpcpp/grpcpp.h>
+
+#include <memory>
+#include <sstream>
+#include <string>
+
+#include "absl/time/clock.h"
+#include "common/pki.h"
+#include "common/tls.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "hub/api/hub_server.h"
+#include "stephub/v1/clinic.grpc.pb.h"
+#include "stephub/v1/station_link.grpc.pb.h"
+#include "tests/testing.h"
+#include "tools/cli.h"
+
+namespace stephub {
+namespace {
+
+using ::testing::HasSubstr;
+using Stream = grpc::ClientReaderWriter<v1::StationMessage, v1::HubMessage>;
+
+// A stream of a station with given credentials.
+struct Call {
+  std::unique_ptr<v1::StationLink::Stub> stub;
+  std::unique_ptr<grpc::ClientContext> context =
+      std::make_unique<grpc::ClientContext>();
+  std::unique_ptr<Stream> stream;
+};
+
+class TransportSecurityTest : public ::testing::Test {
+ protected:
+  void SetUp() override { StartHub(); }
+
+  void StartHub() {
+    hub_.reset();
+    api::HubOptions options;
+    options.listen_address = "127.0.0.1:0";
+    options.data_dir = dir_.path();
+    options.web_listen_address = "127.0.0.1:0";
+    testing::UseTestTls(&options);
+    auto hub = api::HubServer::Start(options);
+    ASSERT_TRUE(hub.ok()) << hub.status();
+    hub_ = std::move(*hub);
+    clinic_ = v1::Clinic::NewStub(testing::StaffChannel(hub_->port()));
+  }
+
+  Call Open(std::shared_ptr<grpc::ChannelCredentials> credentials) {
+    Call call;
+    call.stub = v1::StationLink::NewStub(grpc::CreateChannel(
+        "127.0.0.1:" + std::to_string(hub_->port()), credentials));
+    call.context->set_deadline(std::chrono::system_clock::now() +
+                               std::chrono::seconds(20));
+    call.stream = call.stub->Stream(call.context.get());
+    return call;
+  }
+  Call OpenAs(const std::string& certificate_of) {
+    return Open(testing::StationCredentials(certificate_of));
+  }
+
+  // TLS trusting the test CA, presenting `identity`.
+  static std::shared_ptr<grpc::ChannelCredentials> With(
+      const pki::KeyAndCert& identity) {
+    return tls::ChannelCredentials({testing::TestPki::Get().ca().cert_pem,
+                                    identity.cert_pem, identity.key_pem},
+                                   false);
+  }
+
+  static bool Hello(Call& call, const std::string& station_id,
+                    const std::string& boot = "boot-a") {
+    v1::StationMessage m;
+    *m.mutable_hello() = testing::SacrumHello(station_id, boot);
+    return call.stream->Write(m);
+  }
+  // The welcome's durable seq, or -1 if the stream ended instead.
+  static int64_t Welcome(Call& call) {
+    v1::HubMessage msg;
+    if (!call.stream->Read(&msg) || !msg.has_welcome()) return -1;
+    return static_cast<int64_t>(msg.welcome().durable_seq());
+  }
+  // Sends batches 1..n and waits for the ack of n.
+  static bool SendAcked(Call& call, uint64_t n) {
+    for (uint64_t seq = 1; seq <= n; ++seq) {
+      v1::StationMessage m;
+      *m.mutable_batch() =
+          testing::StandingBatch(seq, static_cast<int64_t>(seq) * 100'000, 5);
+      if (!call.stream->Write(m)) return false;
+    }
+    v1::HubMessage msg;
+    while (call.stream->Read(&msg)) {
+      if (msg.has_ack() && msg.ack().durable_seq() >= n) return true;
+    }
+    return false;
+  }
+  static grpc::Status Drain(Call& call) {
+    v1::HubMessage msg;
+    while (call.stream->Read(&msg)) {
+    }
+    return call.stream->Finish();
+  }
+
+  v1::StationStatus StationNamed(const std::string& id) {
+    const v1::ListStationsResponse list = testing::ListStations(hub_->port());
+    for (const auto& s : list.stations()) {
+      if (s.station_id() == id) return s;
+    }
+    return {};
+  }
+
+  testing::TempDir dir_;
+  std::unique_ptr<api::HubServer> hub_;
+  std::unique_ptr<v1::Clinic::Stub> clinic_;
+};
+
+TEST_F(TransportSecurityTest, StationWithItsOwnCertificateStreams) {
+  Call call = OpenAs("bay-1");
+  ASSERT_TRUE(Hello(call, "bay-1"));
+  EXPECT_EQ(Welcome(call), 0);
+  ASSERT_TRUE(SendAcked(call, 3));
+  call.stream->WritesDone();
+  EXPECT_TRUE(Drain(call).ok());
+  EXPECT_EQ(StationNamed("bay-1").durable_seq(), 3u);
+}
+
+TEST_F(TransportSecurityTest, ClientTrustingAnotherCaIsRefused) {
+  auto other = pki::MakeCa("Elsewhere", pki::CaValidity(absl::Now()));
+  ASSERT_TRUE(other.ok());
+  auto channel = grpc::CreateChannel(
+      "127.0.0.1:" + std::to_string(hub_->port()),
+      tls::ChannelCredentials({other->cert_pem, "", ""}, false));
+  auto clinic = v1::Clinic::NewStub(channel);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  v1::ListStationsResponse resp;
+  const grpc::Status s = clinic->ListStations(&ctx, {}, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
+}
+
+TEST_F(TransportSecurityTest, PlaintextClientIsRefused) {
+  auto clinic = v1::Clinic::NewStub(
+      grpc::CreateChannel("127.0.0.1:" + std::to_string(hub_->port()),
+                          grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  v1::ListStationsResponse resp;
+  EXPECT_EQ(clinic->ListStations(&ctx, {}, &resp).error_code(),
+            grpc::StatusCode::UNAVAILABLE);
+}
+
+TEST_F(TransportSecurityTest, StationCertificateFromAnotherCaIsRefused) {
+  auto other = pki::MakeCa("Elsewhere", pki::CaValidity(absl::Now()));
+  ASSERT_TRUE(other.ok());
+  auto foreign =
+      pki::MakeStationCert(*other, "bay-1", pki::StationValidity(absl::Now()));
+  ASSERT_TRUE(foreign.ok());
+  Call call = Open(With(*foreign));
+  Hello(call, "bay-1");
+  const grpc::Status s = Drain(call);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
+  EXPECT_EQ(StationNamed("bay-1").station_id(), "");
+}
+
+TEST_F(TransportSecurityTest, ExpiredStationCertificateIsRefused) {
+  const absl::Time now = absl::Now();
+  auto expired =
+      pki::MakeStationCert(testing::TestPki::Get().ca(), "bay-1",
+                           {now - absl::Hours(48), now - absl::Hours(1)});
+  ASSERT_TRUE(expired.ok());
+  Call call = Open(With(*expired));
+  Hello(call, "bay-1");
+  const grpc::Status s = Drain(call);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
+  EXPECT_EQ(StationNamed("bay-1").station_id(), "");
+}
+
+TEST_F(TransportSecurityTest, NotYetValidStationCertificateIsRefused) {
+  const absl::Time now = absl::Now();
+  auto early =
+      pki::MakeStationCert(testing::TestPki::Get().ca(), "bay-1",
+                           {now + absl::Hours(1), now + absl::Hours(48)});
+  ASSERT_TRUE(early.ok());
+  Call call = Open(With(*early));
+  Hello(call, "bay-1");
+  EXPECT_EQ(Drain(call).error_code(), grpc::StatusCode::UNAVAILABLE);
+}
+
+TEST_F(TransportSecurityTest, StationWithoutCertificateIsUnauthenticated) {
+  Call call = Open(testing::StaffCredentials());
+  ASSERT_TRUE(Hello(call, "bay-1"));
+  const grpc::Status s = Drain(call);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_THAT(s.error_message(), HasSubstr("client certificate"));
+  EXPECT_EQ(StationNamed("bay-1").station_id(), "");
+}
+
+TEST_F(TransportSecurityTest, HubCertificateIsNotAStationsIdentity) {
+  const pki::KeyAndCert hub{
+      *pki::ReadFile(testing::TestPki::Get().hub_key_file()),
+      *pki::ReadFile(testing::TestPki::Get().hub_cert_file())};
+  Call call = Open(With(hub));
+  Hello(call, "bay-1");
+  // The hub's certificate is for servers only: the handshake refuses it,
+  // or, were it accepted, it names no station.
+  const grpc::StatusCode code = Drain(call).error_code();
+  EXPECT_TRUE(code == grpc::StatusCode::UNAVAILABLE ||
+              code == grpc::StatusCode::UNAUTHENTICATED)
+      << code;
+}
+
+TEST_F(TransportSecurityTest, StationCannotStreamAsAnother) {
+  Call bay1 = OpenAs("bay-1");
+  ASSERT_TRUE(Hello(bay1, "bay-1"));
+  ASSERT_EQ(Welcome(bay1), 0);
+  ASSERT_TRUE(SendAcked(bay1, 4));
+
+  Call impostor = OpenAs("bay-2");
+  Hello(impostor, "bay-1", "boot-a");
+  v1::StationMessage m;
+  *m.mutable_batch() = testing::StandingBatch(5, 500'000, 5);
+  impostor.stream->Write(m);
+  const grpc::Status s = Drain(impostor);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_THAT(s.error_message(), HasSubstr("station bay-2"));
+  EXPECT_THAT(s.error_message(), HasSubstr("as station bay-1"));
+
+  // bay-1's own stream carries on, and nothing of its data was touched.
+  v1::StationMessage more;
+  *more.mutable_batch() = testing::StandingBatch(5, 500'000, 5);
+  ASSERT_TRUE(bay1.stream->Write(more));
+  v1::HubMessage msg;
+  bool acked = false;
+  while (!acked && bay1.stream->Read(&msg)) {
+    acked = msg.has_ack() && msg.ack().durable_seq() >= 5;
+  }
+  EXPECT_TRUE(acked);
+  bay1.stream->WritesDone();
+  EXPECT_TRUE(Drain(bay1).ok());
+  EXPECT_EQ(StationNamed("bay-1").durable_seq(), 5u);
+  EXPECT_EQ(StationNamed("bay-2").station_id(), "");
+}
+
+TEST_F(TransportSecurityTest, RevokedStationIsCutRefusedAndReplaceable) {
+  Call open = OpenAs("bay-1");
+  ASSERT_TRUE(Hello(open, "bay-1"));
+  ASSERT_EQ(Welcome(open), 0);
+  ASSERT_TRUE(SendAcked(open, 3));
+
+  v1::RevokeStationRequest req;
+  req.set_station_id("bay-1");
+  v1::RevokeStationResponse revoked;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(clinic_->RevokeStation(&ctx, req, &revoked).ok());
+  }
+  EXPECT_EQ(revoked.streams_cut(), 1u);
+  // The open stream is cut...
+  const grpc::Status cut = Drain(open);
+  EXPECT_EQ(cut.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_THAT(cut.error_message(), HasSubstr("station bay-1 was revoked"));
+  // ...a new one with the same certificate is refused...
+  Call again = OpenAs("bay-1");
+  Hello(again, "bay-1");
+  EXPECT_EQ(Drain(again).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  // ...and the station list says so; what it had sent is kept.
+  const v1::StationStatus listed = StationNamed("bay-1");
+  EXPECT_TRUE(listed.has_revoked_at());
+  EXPECT_EQ(listed.revoked_at().seconds(), revoked.revoked_at().seconds());
+  EXPECT_EQ(listed.durable_seq(), 3u);
+  // Other stations are untouched.
+  Call bay2 = OpenAs("bay-2");
+  ASSERT_TRUE(Hello(bay2, "bay-2"));
+  EXPECT_EQ(Welcome(bay2), 0);
+  bay2.stream->WritesDone();
+  EXPECT_TRUE(Drain(bay2).ok());
+
+  // The revocation is in the clinic record: a restarted hub refuses too.
+  StartHub();
+  Call after_restart = OpenAs("bay-1");
+  Hello(after_restart, "bay-1");
+  EXPECT_EQ(Drain(after_restart).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+
+  // The replacement Pi's certificate, issued after the revocation, streams
+  // and resumes where the lost one left off.
+  const absl::Time issued =
+      absl::FromUnixSeconds(revoked.revoked_at().seconds() + 1);
+  ASSERT_TRUE(testing::WaitFor([&] { return absl::Now() > issued; }));
+  auto replacement =
+      pki::MakeStationCert(testing::TestPki::Get().ca(), "bay-1",
+                           {issued, issued + pki::kLeafLifetime});
+  ASSERT_TRUE(replacement.ok());
+  Call fresh = Open(With(*replacement));
+  ASSERT_TRUE(Hello(fresh, "bay-1"));
+  EXPECT_EQ(Welcome(fresh), 3);
+  fresh.stream->WritesDone();
+  EXPECT_TRUE(Drain(fresh).ok());
+}
+
+TEST_F(TransportSecurityTest, RevokingABadStationIdIsInvalidArgument) {
+  v1::RevokeStationRequest req;
+  req.set_station_id("Bay 1!");
+  v1::RevokeStationResponse resp;
+  grpc::ClientContext ctx;
+  const grpc::Status s = clinic_->RevokeStation(&ctx, req, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("Bay 1!"));
+}
+
+TEST_F(TransportSecurityTest, CliRevokesAndListsTheRevokedStation) {
+  Call call = OpenAs("bay-3");
+  ASSERT_TRUE(Hello(call, "bay-3"));
+  ASSERT_EQ(Welcome(call), 0);
+  std::ostringstream out, err;
+  ASSERT_EQ(cli::Run(testing::Concat(testing::CliHubArgs(hub_->port()),
+                                     {"stations", "revoke", "bay-3"}),
+                     out, err),
+            0)
+      << err.str();
+  EXPECT_THAT(out.str(), HasSubstr("1 open stream(s) cut"));
+  EXPECT_EQ(Drain(call).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  std::ostringstream list, list_err;
+  ASSERT_EQ(
+      cli::Run(testing::Concat(testing::CliHubArgs(hub_->port()), {"stations"}),
+               list, list_err),
+      0)
+      << list_err.str();
+  EXPECT_THAT(list.str(), HasSubstr("REVOKED"));
+  // Without the clinic CA the CLI says what to give it.
+  std::ostringstream o2, e2;
+  EXPECT_EQ(cli::Run({"--hub", "127.0.0.1:" + std::to_string(hub_->port()),
+                      "--ca_file", dir_.path() + "/none.crt", "stations"},
+                     o2, e2),
+            2);
+  EXPECT_THAT(e2.str(), HasSubstr("none.crt"));
+  EXPECT_THAT(e2.str(), HasSubstr("--ca_file"));
+}
+
+TEST_F(TransportSecurityTest, DashboardIsHttpsOnly) {
+  const testing::HttpReply https =
+      testing::HttpExchange(hub_->web_port(), "GET", "/api/stations");
+  EXPECT_EQ(https.status, 200) << https.body;
+  const testing::HttpReply plain =
+      testing::HttpExchange(hub_->web_port(), "GET", "/api/stations", "", "",
+                            testing::Transport::kHttp);
+  EXPECT_EQ(plain.status, 0) << plain.body;
+}
+
+TEST(HubTransport, MissingCertificateFilesAreNamedWithTheCommandThatMakesThem) {
+  testing::TempDir dir;
+  api::HubOptions options;
+  options.listen_address = "127.0.0.1:0";
+  options.data_dir = dir.path();
+  auto hub = api::HubServer::Start(options);
+  ASSERT_FALSE(hub.ok());
+  EXPECT_EQ(hub.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(hub.status().message()),
+              HasSubstr(dir.path() + "/tls/ca.crt"));
+  EXPECT_THAT(std::string(hub.status().message()),
+              HasSubstr("stephub certs init"));
+
+  options.tls_ca_file = testing::TestPki::Get().ca_file();
+  options.tls_cert_file = testing::TestPki::Get().hub_cert_file();
+  options.tls_key_file = testing::TestPki::Get().station_key_file("bay-1");
+  hub = api::HubServer::Start(options);
+  ASSERT_FALSE(hub.ok());
+  EXPECT_THAT(std::string(hub.status().message()),
+              HasSubstr("does not belong"));
+}
+
+TEST(HubTransport, InsecureDevServesPlaintextAndAdmitsAnyStation) {
+  testing::TempDir dir;
+  api::HubOptions options;
+  options.listen_address = "127.0.0.1:0";
+  options.data_dir = dir.path();
+  options.web_listen_address = "127.0.0.1:0";
+  options.insecure_dev = true;
+  auto hub = api::HubServer::Start(options);
+  ASSERT_TRUE(hub.ok()) << hub.status();
+  EXPECT_FALSE((*hub)->tls());
+  auto channel =
+      grpc::CreateChannel("127.0.0.1:" + std::to_string((*hub)->port()),
+                          grpc::InsecureChannelCredentials());
+  auto link = v1::StationLink::NewStub(channel);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  auto stream = link->Stream(&ctx);
+  v1::StationMessage m;
+  *m.mutable_hello() = testing::SacrumHello("bay-1", "boot-a");
+  ASSERT_TRUE(stream->Write(m));
+  v1::HubMessage welcome;
+  ASSERT_TRUE(stream->Read(&welcome));
+  EXPECT_TRUE(welcome.has_welcome());
+  stream->WritesDone();
+  while (stream->Read(&welcome)) {
+  }
+  EXPECT_TRUE(stream->Finish().ok());
+  EXPECT_EQ(testing::HttpExchange((*hub)->web_port(), "GET", "/api/stations",
+                                  "", "", testing::Transport::kHttp)
+                .status,
+            200);
+}
+
+TEST(CertsCommand, MakesAClinicSetAndRefusesToOverwriteOrBadNames) {
+  testing::TempDir dir;
+  const std::string ca_dir = dir.path() + "/tls";
+  auto run = [&](std::vector<std::string> args, std::string* err = nullptr) {
+    std::ostringstream o, e;
+    const int code = cli::Run(args, o, e);
+    if (err) *err = e.str();
+    return code;
+  };
+  std::string err;
+  EXPECT_EQ(run({"certs", "station", "bay-1", "--dir", ca_dir}, &err), 1);
+  EXPECT_THAT(err, HasSubstr("stephub certs init"));
+  ASSERT_EQ(
+      run({"certs", "init", "--dir", ca_dir, "--clinic", "Physio Nord"}, &err),
+      0)
+      << err;
+  EXPECT_EQ(run({"certs", "init", "--dir", ca_dir}, &err), 1);
+  EXPECT_THAT(err, HasSubstr("ca.key exists"));
+  ASSERT_EQ(run({"certs", "hub", "--dir", ca_dir, "--name",
+                 "hub.clinic.lan,192.168.1.10"},
+                &err),
+            0)
+      << err;
+  ASSERT_EQ(run({"certs", "station", "bay-1", "--dir", ca_dir}, &err), 0)
+      << err;
+  EXPECT_EQ(run({"certs", "station", "bay-1", "--dir", ca_dir}, &err), 1);
+  EXPECT_THAT(err, HasSubstr("bay-1.key exists"));
+  EXPECT_EQ(run({"certs", "station", "Bay 1", "--dir", ca_dir}, &err), 2);
+  EXPECT_THAT(err, HasSubstr("not a station id"));
+  EXPECT_EQ(
+      run({"certs", "hub", "--dir", ca_dir, "--name", "a b", "--force"}, &err),
+      1);
+  EXPECT_THAT(err, HasSubstr("neither a DNS name nor an IP address"));
+
+  // What was written reads back as a working set: a hub serving with it
+  // admits the station.
+  const std::string ca = *pki::ReadFile(ca_dir + "/ca.crt");
+  auto hub_cert = pki::ParseCert(*pki::ReadFile(ca_dir + "/hub.crt"));
+  ASSERT_TRUE(hub_cert.ok());
+  EXPECT_THAT(hub_cert->dns_names, ::testing::Contains("hub.clinic.lan"));
+  EXPECT_THAT(hub_cert->ip_addresses, ::testing::Contains("192.168.1.10"));
+  EXPECT_EQ(hub_cert->issuer_common_name, "Physio Nord StepHub CA");
+  api::HubOptions options;
+  options.listen_address = "127.0.0.1:0";
+  options.data_dir = dir.path();  // its tls/ is where certs wrote
+  auto hub = api::HubServer::Start(options);
+  ASSERT_TRUE(hub.ok()) << hub.status();
+  const pki::KeyAndCert bay1{*pki::ReadFile(ca_dir + "/stations/bay-1.key"),
+                             *pki::ReadFile(ca_dir + "/stations/bay-1.crt")};
+  auto link = v1::StationLink::NewStub(grpc::CreateChannel(
+      "127.0.0.1:" + std::to_string((*hub)->port()),
+      tls::ChannelCredentials({ca, bay1.cert_pem, bay1.key_pem}, false)));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  auto stream = link->Stream(&ctx);
+  v1::StationMessage m;
+  *m.mutable_hello() = testing::SacrumHello("bay-1", "boot-a");
+  ASSERT_TRUE(stream->Write(m));
+  v1::HubMessage welcome;
+  ASSERT_TRUE(stream->Read(&welcome));
+  EXPECT_TRUE(welcome.has_welcome());
+  stream->WritesDone();
+  while (stream->Read(&welcome)) {
+  }
+  EXPECT_TRUE(stream->Finish().ok());
+}
+
+}  // namespace
+}  // namespace stephub
