@@ -81,7 +81,6 @@ class FaultTest : public ::testing::Test {
   void WriteConfig(StationUnderTest& s) {
     s.spool_dir = absl::StrCat(dir_.path(), "/spool-", s.id);
     s.config_file = absl::StrCat(dir_.path(), "/", s.id, ".textproto");
-    testing::TestPki::Get().Station(s.id);  // its certificate files
     std::ofstream out(s.config_file);
     out << "station_id: \"" << s.id << "\"\n"
         << "hub_address: \"127.0.0.1:" << port_ << "\"\n"

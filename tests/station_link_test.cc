@@ -19,7 +19,6 @@ namespace stephub {
 namespace {
 
 using ::testing::HasSubstr;
-using Stream = grpc::ClientReaderWriter<v1::StationMessage, v1::HubMessage>;
 
 class StationLinkTest : public ::testing::Test {
  protected:
@@ -35,48 +34,12 @@ class StationLinkTest : public ::testing::Test {
     clinic_ = v1::Clinic::NewStub(channel_);
   }
 
-  struct Call {
-    std::unique_ptr<v1::StationLink::Stub> link;
-    std::unique_ptr<grpc::ClientContext> context =
-        std::make_unique<grpc::ClientContext>();
-    std::unique_ptr<Stream> stream;
-  };
+  using Call = testing::StationCall;
 
   // A stream on a channel with `station_id`'s certificate.
   Call Open(const std::string& station_id = "bay-1") {
-    Call call;
-    call.link = v1::StationLink::NewStub(
-        testing::StationChannel(hub_->port(), station_id));
-    call.context->set_deadline(std::chrono::system_clock::now() +
-                               std::chrono::seconds(20));
-    call.stream = call.link->Stream(call.context.get());
-    return call;
-  }
-
-  static bool Send(Call& call, const v1::StationHello& hello) {
-    v1::StationMessage m;
-    *m.mutable_hello() = hello;
-    return call.stream->Write(m);
-  }
-  static bool Send(Call& call, const v1::SampleBatch& batch) {
-    v1::StationMessage m;
-    *m.mutable_batch() = batch;
-    return call.stream->Write(m);
-  }
-  // Reads until an ack covering `seq` arrives; false if the stream ends.
-  static bool AwaitAck(Call& call, uint64_t seq) {
-    v1::HubMessage msg;
-    while (call.stream->Read(&msg)) {
-      if (msg.has_ack() && msg.ack().durable_seq() >= seq) return true;
-    }
-    return false;
-  }
-  // Reads to the end of the stream and returns its status.
-  static grpc::Status Drain(Call& call) {
-    v1::HubMessage msg;
-    while (call.stream->Read(&msg)) {
-    }
-    return call.stream->Finish();
+    return testing::OpenStationCall(hub_->port(),
+                                    testing::StationCredentials(station_id));
   }
 
   testing::TempDir dir_;

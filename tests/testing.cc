@@ -9,7 +9,9 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read_until.hpp>
 #include <boost/asio/ssl.hpp>
+#include <boost/asio/streambuf.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -176,18 +178,24 @@ const pki::KeyAndCert& TestPki::Station(const std::string& station_id) {
   // certificate never sees it as not yet valid.
   const pki::KeyAndCert made = *pki::MakeStationCert(
       ca_, station_id, pki::StationValidity(absl::Now() - absl::Seconds(1)));
-  pki::WriteFile(station_cert_file(station_id), made.cert_pem, 0644, true)
+  pki::WriteFile(StationPath(station_id, ".crt"), made.cert_pem, 0644, true)
       .IgnoreError();
-  pki::WriteFile(station_key_file(station_id), made.key_pem, 0600, true)
+  pki::WriteFile(StationPath(station_id, ".key"), made.key_pem, 0600, true)
       .IgnoreError();
   return stations_.emplace(station_id, made).first->second;
 }
 
 std::string TestPki::station_cert_file(const std::string& station_id) {
-  return absl::StrCat(dir_, "/stations/", station_id, ".crt");
+  Station(station_id);  // written on first use
+  return StationPath(station_id, ".crt");
 }
 std::string TestPki::station_key_file(const std::string& station_id) {
-  return absl::StrCat(dir_, "/stations/", station_id, ".key");
+  Station(station_id);
+  return StationPath(station_id, ".key");
+}
+std::string TestPki::StationPath(const std::string& station_id,
+                                 const char* extension) const {
+  return absl::StrCat(dir_, "/stations/", station_id, extension);
 }
 
 std::vector<std::string> HubTlsFlags() {
@@ -201,14 +209,6 @@ std::vector<std::string> Concat(std::vector<std::string> a,
                                 const std::vector<std::string>& b) {
   a.insert(a.end(), b.begin(), b.end());
   return a;
-}
-
-std::vector<std::string> StationTlsFlags(const std::string& station_id) {
-  TestPki& pki = TestPki::Get();
-  pki.Station(station_id);
-  return {"--tls_ca_file=" + pki.ca_file(),
-          "--tls_cert_file=" + pki.station_cert_file(station_id),
-          "--tls_key_file=" + pki.station_key_file(station_id)};
 }
 
 std::vector<std::string> CliHubArgs(int port) {
@@ -239,6 +239,45 @@ std::shared_ptr<grpc::Channel> StationChannel(
     const grpc::ChannelArguments& args) {
   return grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", port),
                                    StationCredentials(station_id), args);
+}
+
+StationCall OpenStationCall(
+    int port, std::shared_ptr<grpc::ChannelCredentials> credentials) {
+  StationCall call;
+  call.stub = v1::StationLink::NewStub(
+      grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), credentials));
+  call.context = std::make_unique<grpc::ClientContext>();
+  call.context->set_deadline(std::chrono::system_clock::now() +
+                             std::chrono::seconds(20));
+  call.stream = call.stub->Stream(call.context.get());
+  return call;
+}
+
+bool Send(StationCall& call, const v1::StationHello& hello) {
+  v1::StationMessage m;
+  *m.mutable_hello() = hello;
+  return call.stream->Write(m);
+}
+
+bool Send(StationCall& call, const v1::SampleBatch& batch) {
+  v1::StationMessage m;
+  *m.mutable_batch() = batch;
+  return call.stream->Write(m);
+}
+
+bool AwaitAck(StationCall& call, uint64_t seq) {
+  v1::HubMessage msg;
+  while (call.stream->Read(&msg)) {
+    if (msg.has_ack() && msg.ack().durable_seq() >= seq) return true;
+  }
+  return false;
+}
+
+grpc::Status Drain(StationCall& call) {
+  v1::HubMessage msg;
+  while (call.stream->Read(&msg)) {
+  }
+  return call.stream->Finish();
 }
 
 v1::ListStationsResponse ListStations(int port) {
@@ -313,6 +352,36 @@ HttpReply HttpExchange(int port, const std::string& method,
   }
   return reply;
 }
+
+struct OpenWebPage::Connection {
+  asio::io_context io;
+  asio::ssl::context tls{asio::ssl::context::tls_client};
+  beast::ssl_stream<beast::tcp_stream> stream{io, tls};
+};
+
+OpenWebPage::OpenWebPage(int port, const std::string& request)
+    : connection_(std::make_unique<Connection>()) {
+  Connection& c = *connection_;
+  try {
+    c.tls.add_certificate_authority(asio::buffer(TestPki::Get().ca().cert_pem));
+    c.tls.set_verify_mode(asio::ssl::verify_peer);
+    beast::tcp_stream& tcp = beast::get_lowest_layer(c.stream);
+    tcp.expires_after(std::chrono::seconds(60));
+    tcp.connect(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"),
+                                        static_cast<uint16_t>(port)));
+    c.stream.handshake(asio::ssl::stream_base::client);
+    asio::write(c.stream, asio::buffer(request));
+    asio::streambuf head;
+    const size_t n = asio::read_until(c.stream, head, "\r\n\r\n");
+    head_.assign(asio::buffers_begin(head.data()),
+                 asio::buffers_begin(head.data()) + n);
+    tcp.expires_never();
+  } catch (const std::exception&) {
+    head_.clear();
+  }
+}
+
+OpenWebPage::~OpenWebPage() = default;
 
 std::string CommandOutput(const std::string& command) {
   std::string out;

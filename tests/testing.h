@@ -14,6 +14,7 @@
 #include "absl/time/time.h"
 #include "common/pki.h"
 #include "stephub/v1/clinic.pb.h"
+#include "stephub/v1/station_link.grpc.pb.h"
 #include "stephub/v1/station_link.pb.h"
 
 namespace stephub::testing {
@@ -72,13 +73,16 @@ class TestPki {
   std::string ca_file() const { return dir_ + "/ca.crt"; }
   std::string hub_cert_file() const { return dir_ + "/hub.crt"; }
   std::string hub_key_file() const { return dir_ + "/hub.key"; }
-  // The station's certificate and key, written to stations/ID.crt and .key.
+  // The station's certificate and key, written to stations/ID.crt and .key
+  // (on the first call of any of these three).
   const pki::KeyAndCert& Station(const std::string& station_id);
   std::string station_cert_file(const std::string& station_id);
   std::string station_key_file(const std::string& station_id);
 
  private:
   TestPki();
+  std::string StationPath(const std::string& station_id,
+                          const char* extension) const;
   std::string dir_;
   pki::KeyAndCert ca_;
   std::map<std::string, pki::KeyAndCert> stations_;
@@ -102,8 +106,6 @@ void UseTestTls(StationOptions* options, const std::string& station_id) {
 }
 // stephub-hub flags serving TLS with the test PKI.
 std::vector<std::string> HubTlsFlags();
-// stephub-station flags for the same.
-std::vector<std::string> StationTlsFlags(const std::string& station_id);
 // `stephub` CLI arguments reaching the hub at 127.0.0.1:port over TLS.
 std::vector<std::string> CliHubArgs(int port);
 
@@ -117,6 +119,23 @@ std::shared_ptr<grpc::ChannelCredentials> StationCredentials(
 std::shared_ptr<grpc::Channel> StationChannel(
     int port, const std::string& station_id,
     const grpc::ChannelArguments& args = {});
+
+// A StationLink stream to the hub at 127.0.0.1:port with `credentials`
+// (StationCredentials(id) for a station), bounded to 20 s.
+struct StationCall {
+  std::unique_ptr<v1::StationLink::Stub> stub;
+  std::unique_ptr<grpc::ClientContext> context;
+  std::unique_ptr<grpc::ClientReaderWriter<v1::StationMessage, v1::HubMessage>>
+      stream;
+};
+StationCall OpenStationCall(
+    int port, std::shared_ptr<grpc::ChannelCredentials> credentials);
+bool Send(StationCall& call, const v1::StationHello& hello);
+bool Send(StationCall& call, const v1::SampleBatch& batch);
+// Reads until an ack covering `seq` arrives; false if the stream ends.
+bool AwaitAck(StationCall& call, uint64_t seq);
+// Reads to the end of the stream and returns its status.
+grpc::Status Drain(StationCall& call);
 
 // The hub's station list (Clinic.ListStations) at 127.0.0.1:port; empty
 // when the hub does not answer within 5 s.
@@ -136,6 +155,21 @@ HttpReply HttpExchange(int port, const std::string& method,
                        const std::string& target, const std::string& body = "",
                        const std::string& raw = "",
                        Transport transport = Transport::kHttps);
+
+// A dashboard connection held open over TLS (trusting the test CA), as a
+// live page holds one: sends `request` as is and reads the response's head.
+class OpenWebPage {
+ public:
+  OpenWebPage(int port, const std::string& request);
+  ~OpenWebPage();
+  // The status line and headers; empty if none came within 60 s.
+  const std::string& head() const { return head_; }
+
+ private:
+  struct Connection;
+  std::unique_ptr<Connection> connection_;
+  std::string head_;
+};
 
 // What `command` (run by the shell) writes to its standard output; empty if
 // it cannot run. For reading reports back with poppler's tools.

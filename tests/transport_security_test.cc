@@ -15,6 +15,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "hub/api/hub_server.h"
+#include "hub/ingest/station_access.h"
 #include "stephub/v1/clinic.grpc.pb.h"
 #include "stephub/v1/station_link.grpc.pb.h"
 #include "tests/testing.h"
@@ -24,15 +25,7 @@ namespace stephub {
 namespace {
 
 using ::testing::HasSubstr;
-using Stream = grpc::ClientReaderWriter<v1::StationMessage, v1::HubMessage>;
-
-// A stream of a station with given credentials.
-struct Call {
-  std::unique_ptr<v1::StationLink::Stub> stub;
-  std::unique_ptr<grpc::ClientContext> context =
-      std::make_unique<grpc::ClientContext>();
-  std::unique_ptr<Stream> stream;
-};
+using Call = testing::StationCall;
 
 class TransportSecurityTest : public ::testing::Test {
  protected:
@@ -52,13 +45,7 @@ class TransportSecurityTest : public ::testing::Test {
   }
 
   Call Open(std::shared_ptr<grpc::ChannelCredentials> credentials) {
-    Call call;
-    call.stub = v1::StationLink::NewStub(grpc::CreateChannel(
-        "127.0.0.1:" + std::to_string(hub_->port()), credentials));
-    call.context->set_deadline(std::chrono::system_clock::now() +
-                               std::chrono::seconds(20));
-    call.stream = call.stub->Stream(call.context.get());
-    return call;
+    return testing::OpenStationCall(hub_->port(), credentials);
   }
   Call OpenAs(const std::string& certificate_of) {
     return Open(testing::StationCredentials(certificate_of));
@@ -74,9 +61,7 @@ class TransportSecurityTest : public ::testing::Test {
 
   static bool Hello(Call& call, const std::string& station_id,
                     const std::string& boot = "boot-a") {
-    v1::StationMessage m;
-    *m.mutable_hello() = testing::SacrumHello(station_id, boot);
-    return call.stream->Write(m);
+    return testing::Send(call, testing::SacrumHello(station_id, boot));
   }
   // The welcome's durable seq, or -1 if the stream ended instead.
   static int64_t Welcome(Call& call) {
@@ -87,22 +72,11 @@ class TransportSecurityTest : public ::testing::Test {
   // Sends batches 1..n and waits for the ack of n.
   static bool SendAcked(Call& call, uint64_t n) {
     for (uint64_t seq = 1; seq <= n; ++seq) {
-      v1::StationMessage m;
-      *m.mutable_batch() =
+      const v1::SampleBatch batch =
           testing::StandingBatch(seq, static_cast<int64_t>(seq) * 100'000, 5);
-      if (!call.stream->Write(m)) return false;
+      if (!testing::Send(call, batch)) return false;
     }
-    v1::HubMessage msg;
-    while (call.stream->Read(&msg)) {
-      if (msg.has_ack() && msg.ack().durable_seq() >= n) return true;
-    }
-    return false;
-  }
-  static grpc::Status Drain(Call& call) {
-    v1::HubMessage msg;
-    while (call.stream->Read(&msg)) {
-    }
-    return call.stream->Finish();
+    return testing::AwaitAck(call, n);
   }
 
   v1::StationStatus StationNamed(const std::string& id) {
@@ -221,24 +195,15 @@ TEST_F(TransportSecurityTest, StationCannotStreamAsAnother) {
 
   Call impostor = OpenAs("bay-2");
   Hello(impostor, "bay-1", "boot-a");
-  v1::StationMessage m;
-  *m.mutable_batch() = testing::StandingBatch(5, 500'000, 5);
-  impostor.stream->Write(m);
+  testing::Send(impostor, testing::StandingBatch(5, 500'000, 5));
   const grpc::Status s = Drain(impostor);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED);
   EXPECT_THAT(s.error_message(), HasSubstr("station bay-2"));
   EXPECT_THAT(s.error_message(), HasSubstr("as station bay-1"));
 
   // bay-1's own stream carries on, and nothing of its data was touched.
-  v1::StationMessage more;
-  *more.mutable_batch() = testing::StandingBatch(5, 500'000, 5);
-  ASSERT_TRUE(bay1.stream->Write(more));
-  v1::HubMessage msg;
-  bool acked = false;
-  while (!acked && bay1.stream->Read(&msg)) {
-    acked = msg.has_ack() && msg.ack().durable_seq() >= 5;
-  }
-  EXPECT_TRUE(acked);
+  ASSERT_TRUE(testing::Send(bay1, testing::StandingBatch(5, 500'000, 5)));
+  EXPECT_TRUE(testing::AwaitAck(bay1, 5));
   bay1.stream->WritesDone();
   EXPECT_TRUE(Drain(bay1).ok());
   EXPECT_EQ(StationNamed("bay-1").durable_seq(), 5u);
@@ -351,6 +316,49 @@ TEST_F(TransportSecurityTest, DashboardIsHttpsOnly) {
   EXPECT_EQ(plain.status, 0) << plain.body;
 }
 
+// Whether a stream with `credentials` is welcomed as bay-1 by the hub at
+// `port` and ends cleanly.
+bool WelcomedAsBay1(int port,
+                    std::shared_ptr<grpc::ChannelCredentials> credentials) {
+  Call call = testing::OpenStationCall(port, credentials);
+  v1::HubMessage welcome;
+  if (!testing::Send(call, testing::SacrumHello("bay-1", "boot-a")) ||
+      !call.stream->Read(&welcome)) {
+    return false;
+  }
+  call.stream->WritesDone();
+  return testing::Drain(call).ok() && welcome.has_welcome();
+}
+
+// The rule itself, on certificates as the hub reads them.
+TEST(StationCertificateRule, IdentityAndRevocationByIssueTime) {
+  const absl::Time revoked = absl::FromUnixSeconds(1'800'000'000);
+  pki::CertInfo bay1;
+  bay1.common_name = "bay-1";
+  bay1.uris = {"stephub:station:bay-1"};
+  bay1.not_before = revoked - absl::Hours(24);
+  EXPECT_TRUE(
+      ingest::CheckStationCertificate(bay1, "bay-1", std::nullopt).ok());
+  EXPECT_EQ(ingest::CheckStationCertificate(std::nullopt, "bay-1", std::nullopt)
+                .code(),
+            absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(ingest::CheckStationCertificate(bay1, "bay-2", std::nullopt).code(),
+            absl::StatusCode::kPermissionDenied);
+  // A CN alone is not a station's name: only the stephub:station: URI is.
+  pki::CertInfo cn_only = bay1;
+  cn_only.uris.clear();
+  EXPECT_EQ(
+      ingest::CheckStationCertificate(cn_only, "bay-1", std::nullopt).code(),
+      absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(ingest::CheckStationCertificate(bay1, "bay-1", revoked).code(),
+            absl::StatusCode::kPermissionDenied);
+  bay1.not_before = revoked;  // issued in the second of the revocation
+  EXPECT_EQ(ingest::CheckStationCertificate(bay1, "bay-1", revoked).code(),
+            absl::StatusCode::kPermissionDenied);
+  bay1.not_before = revoked + absl::Seconds(1);  // the replacement
+  EXPECT_TRUE(ingest::CheckStationCertificate(bay1, "bay-1", revoked).ok());
+}
+
 TEST(HubTransport, MissingCertificateFilesAreNamedWithTheCommandThatMakesThem) {
   testing::TempDir dir;
   api::HubOptions options;
@@ -371,6 +379,18 @@ TEST(HubTransport, MissingCertificateFilesAreNamedWithTheCommandThatMakesThem) {
   ASSERT_FALSE(hub.ok());
   EXPECT_THAT(std::string(hub.status().message()),
               HasSubstr("does not belong"));
+  // A hub certificate from another CA (the CA made again, say).
+  options.tls_ca_file = dir.path() + "/other-ca.crt";
+  options.tls_key_file = testing::TestPki::Get().hub_key_file();
+  ASSERT_TRUE(pki::WriteFile(
+                  options.tls_ca_file,
+                  pki::MakeCa("Other", pki::CaValidity(absl::Now()))->cert_pem,
+                  0644, false)
+                  .ok());
+  hub = api::HubServer::Start(options);
+  ASSERT_FALSE(hub.ok());
+  EXPECT_THAT(std::string(hub.status().message()),
+              HasSubstr("stephub certs hub"));
 }
 
 TEST(HubTransport, InsecureDevServesPlaintextAndAdmitsAnyStation) {
@@ -383,23 +403,8 @@ TEST(HubTransport, InsecureDevServesPlaintextAndAdmitsAnyStation) {
   auto hub = api::HubServer::Start(options);
   ASSERT_TRUE(hub.ok()) << hub.status();
   EXPECT_FALSE((*hub)->tls());
-  auto channel =
-      grpc::CreateChannel("127.0.0.1:" + std::to_string((*hub)->port()),
-                          grpc::InsecureChannelCredentials());
-  auto link = v1::StationLink::NewStub(channel);
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
-  auto stream = link->Stream(&ctx);
-  v1::StationMessage m;
-  *m.mutable_hello() = testing::SacrumHello("bay-1", "boot-a");
-  ASSERT_TRUE(stream->Write(m));
-  v1::HubMessage welcome;
-  ASSERT_TRUE(stream->Read(&welcome));
-  EXPECT_TRUE(welcome.has_welcome());
-  stream->WritesDone();
-  while (stream->Read(&welcome)) {
-  }
-  EXPECT_TRUE(stream->Finish().ok());
+  EXPECT_TRUE(
+      WelcomedAsBay1((*hub)->port(), grpc::InsecureChannelCredentials()));
   EXPECT_EQ(testing::HttpExchange((*hub)->web_port(), "GET", "/api/stations",
                                   "", "", testing::Transport::kHttp)
                 .status,
@@ -455,22 +460,9 @@ TEST(CertsCommand, MakesAClinicSetAndRefusesToOverwriteOrBadNames) {
   ASSERT_TRUE(hub.ok()) << hub.status();
   const pki::KeyAndCert bay1{*pki::ReadFile(ca_dir + "/stations/bay-1.key"),
                              *pki::ReadFile(ca_dir + "/stations/bay-1.crt")};
-  auto link = v1::StationLink::NewStub(grpc::CreateChannel(
-      "127.0.0.1:" + std::to_string((*hub)->port()),
+  EXPECT_TRUE(WelcomedAsBay1(
+      (*hub)->port(),
       tls::ChannelCredentials({ca, bay1.cert_pem, bay1.key_pem}, false)));
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
-  auto stream = link->Stream(&ctx);
-  v1::StationMessage m;
-  *m.mutable_hello() = testing::SacrumHello("bay-1", "boot-a");
-  ASSERT_TRUE(stream->Write(m));
-  v1::HubMessage welcome;
-  ASSERT_TRUE(stream->Read(&welcome));
-  EXPECT_TRUE(welcome.has_welcome());
-  stream->WritesDone();
-  while (stream->Read(&welcome)) {
-  }
-  EXPECT_TRUE(stream->Finish().ok());
 }
 
 }  // namespace

@@ -127,7 +127,7 @@ absl::StatusOr<tls::Pems> LoadHubTls(const HubOptions& options) {
   const HubTlsFiles files = TlsFilesOf(options);
   const std::string dir =
       (std::filesystem::path(options.data_dir) / "tls").string();
-  return tls::LoadFiles(
+  auto pems = tls::LoadFiles(
       {files.ca_file, files.cert_file, files.key_file},
       absl::StrCat("create the clinic CA and the hub's certificate with "
                    "`stephub certs init --dir ",
@@ -135,6 +135,17 @@ absl::StatusOr<tls::Pems> LoadHubTls(const HubOptions& options) {
                    " --name HOSTNAME`, or give --tls_ca_file, "
                    "--tls_cert_file and --tls_key_file (docs/DEPLOY.md); "
                    "--insecure-dev serves plaintext for development"));
+  if (!pems.ok()) return pems.status();
+  // A CA made again without remaking the hub's certificate, or an expired
+  // one, would only show as stations failing their handshakes.
+  if (auto s = pki::VerifyCert(pems->cert, pems->ca_cert, absl::Now());
+      !s.ok()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        files.cert_file, " and ", files.ca_file, ": ", s.message(),
+        "; make the hub's certificate again with `stephub certs hub --dir ",
+        dir, " --force`"));
+  }
+  return pems;
 }
 
 }  // namespace

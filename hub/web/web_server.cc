@@ -53,6 +53,9 @@ constexpr size_t kMaxRequestBytes = 64 * 1024;
 constexpr auto kIdleTimeout = std::chrono::seconds(60);
 // A live page that does not read: disconnected past this many events.
 constexpr size_t kMaxUnsentEvents = 512;
+// After the last response of a connection, how long its client may go on
+// sending (a body it was refused) before the connection is closed anyway.
+constexpr auto kLinger = std::chrono::seconds(5);
 // A comment on an idle event stream, so that a page that went away is
 // noticed and its stream ended.
 constexpr auto kHeartbeat = std::chrono::seconds(15);
@@ -267,13 +270,17 @@ class Session : public Connection,
   using std::enable_shared_from_this<Session<Stream>>::shared_from_this;
   using std::enable_shared_from_this<Session<Stream>>::weak_from_this;
 
+  // `busy`: a connection beyond the cap, not counted, that is answered
+  // 503 once its request is read (over TLS the refusal needs the handshake).
   template <typename... TlsContext>
   Session(tcp::socket socket, std::shared_ptr<WebServer::State> state,
-          TlsContext&... tls)
-      : stream_(std::move(socket), tls...), state_(std::move(state)) {}
+          bool busy, TlsContext&... tls)
+      : stream_(std::move(socket), tls...),
+        state_(std::move(state)),
+        busy_(busy) {}
   ~Session() {
     pump_.reset();  // joins its thread, which no longer reaches this session
-    state_->connections.fetch_sub(1);
+    if (!busy_) state_->connections.fetch_sub(1);
   }
 
   void Start() {
@@ -318,7 +325,12 @@ class Session : public Connection,
     parser_.emplace();
     parser_->header_limit(kMaxRequestBytes);
     parser_->body_limit(kMaxRequestBytes);
-    tcp().expires_after(kIdleTimeout);
+    // A refused connection gets no long wait for its request.
+    if (busy_) {
+      tcp().expires_after(kLinger);
+    } else {
+      tcp().expires_after(kIdleTimeout);
+    }
     http::async_read(
         stream_, buffer_, *parser_,
         beast::bind_front_handler(&Session::OnRead, shared_from_this()));
@@ -339,6 +351,12 @@ class Session : public Connection,
                 "INVALID_ARGUMENT",
                 absl::StrCat("bad HTTP request: ", ec.message())),
           false);
+      return;
+    }
+    if (busy_) {
+      Send({http::status::service_unavailable, "text/plain",
+            "too many dashboard connections; retry\n"},
+           false);
       return;
     }
     const auto& request = parser_->get();
@@ -369,8 +387,12 @@ class Session : public Connection,
     http::async_write(stream_, *response,
                       [self = shared_from_this(), response, keep_alive](
                           beast::error_code ec, size_t) {
-                        if (ec || !keep_alive) {
+                        if (ec) {
                           self->Close();
+                          return;
+                        }
+                        if (!keep_alive) {
+                          self->Linger();
                           return;
                         }
                         self->Read();
@@ -477,6 +499,28 @@ class Session : public Connection,
     });
   }
 
+  // The last response is sent: stop sending, and read and drop whatever
+  // the client still sends (the rest of a body it was refused) until it
+  // closes or kLinger passes, so that its writes do not fail before it
+  // reads the answer.
+  void Linger() {
+    beast::error_code ignored;
+    tcp().socket().shutdown(tcp::socket::shutdown_send, ignored);
+    tcp().expires_after(kLinger);
+    DropInput();
+  }
+  void DropInput() {
+    stream_.async_read_some(
+        asio::buffer(ignored_input_),
+        [self = shared_from_this()](beast::error_code ec, size_t) {
+          if (ec) {
+            self->Close();
+            return;
+          }
+          self->DropInput();
+        });
+  }
+
   void Close() {
     if (gone_) return;
     gone_ = true;
@@ -501,6 +545,7 @@ class Session : public Connection,
   std::atomic<bool> gone_{false};
   std::unique_ptr<asio::steady_timer> heartbeat_;
   std::array<char, 256> ignored_input_;
+  const bool busy_;
 };
 
 }  // namespace
@@ -512,21 +557,28 @@ void WebServer::State::Accept() {
         if (ec || self->stopping) return;
         if (self->connections.fetch_add(1) >= self->options.max_connections) {
           self->connections.fetch_sub(1);
+          if (self->tls) {
+            std::make_shared<Session<beast::ssl_stream<beast::tcp_stream>>>(
+                std::move(socket), self, /*busy=*/true, *self->tls)
+                ->Start();
+            self->Accept();
+            return;
+          }
           // Too many at once: say so, briefly, and close.
           static const std::string kBusy =
               "HTTP/1.1 503 Service Unavailable\r\nContent-Type: "
               "text/plain\r\nContent-Length: 38\r\nConnection: close\r\n\r\n"
               "too many dashboard connections; retry\n";
           beast::error_code ignored;
-          // Over TLS the refusal would need a handshake: just close.
-          if (!self->tls) asio::write(socket, asio::buffer(kBusy), ignored);
+          asio::write(socket, asio::buffer(kBusy), ignored);
           socket.close(ignored);
         } else if (self->tls) {
           std::make_shared<Session<beast::ssl_stream<beast::tcp_stream>>>(
-              std::move(socket), self, *self->tls)
+              std::move(socket), self, /*busy=*/false, *self->tls)
               ->Start();
         } else {
-          std::make_shared<Session<beast::tcp_stream>>(std::move(socket), self)
+          std::make_shared<Session<beast::tcp_stream>>(std::move(socket), self,
+                                                       /*busy=*/false)
               ->Start();
         }
         self->Accept();
