@@ -475,8 +475,9 @@ class Session : public Connection,
         });
   }
 
-  // A page sends nothing on its event stream: a read that ends is the page
-  // gone, noticed at once rather than at the next write.
+  // Reads and drops input until the client closes (or the read fails),
+  // then closes. A page sends nothing on its event stream: a read that ends
+  // is the page gone, noticed at once rather than at the next write.
   void NoticeClose() {
     stream_.async_read_some(
         asio::buffer(ignored_input_),
@@ -507,18 +508,7 @@ class Session : public Connection,
     beast::error_code ignored;
     tcp().socket().shutdown(tcp::socket::shutdown_send, ignored);
     tcp().expires_after(kLinger);
-    DropInput();
-  }
-  void DropInput() {
-    stream_.async_read_some(
-        asio::buffer(ignored_input_),
-        [self = shared_from_this()](beast::error_code ec, size_t) {
-          if (ec) {
-            self->Close();
-            return;
-          }
-          self->DropInput();
-        });
+    NoticeClose();
   }
 
   void Close() {
