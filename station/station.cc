@@ -525,7 +525,16 @@ struct Station::Impl {
       return;
     }
     const absl::Duration delay = backoff.Next();
-    Log(status.ok() ? LogLevel::kInfo : LogLevel::kWarning, "disconnected")
+    // Refused for who it is (revoked, or the wrong certificate): an error,
+    // since only a new certificate helps; it keeps retrying (and spooling)
+    // all the same, so that it resumes once the hub accepts it.
+    const bool refused_identity =
+        status.error_code() == grpc::StatusCode::PERMISSION_DENIED ||
+        status.error_code() == grpc::StatusCode::UNAUTHENTICATED;
+    Log(status.ok()        ? LogLevel::kInfo
+        : refused_identity ? LogLevel::kError
+                           : LogLevel::kWarning,
+        "disconnected")
         .With("hub", options.hub_address)
         .With("code", static_cast<int>(status.error_code()))
         .With("message", status.error_message())
