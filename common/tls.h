@@ -24,13 +24,15 @@ struct Pems {
   std::string key;
 };
 
-// Files of a TLS identity; `make_hint` tells in an error how to create a
-// missing one (e.g. "stephub certs init --dir DIR").
+// Files of a TLS identity.
 struct Files {
   std::string ca_file;
   std::string cert_file;  // empty: no certificate of our own
   std::string key_file;
 };
+// Reads them and checks that the key is the certificate's; an error names
+// the file and ends with `make_hint`, how to create a missing one (e.g.
+// "stephub certs init --dir DIR").
 absl::StatusOr<Pems> LoadFiles(const Files& files,
                                const std::string& make_hint);
 

@@ -121,14 +121,26 @@ std::string ZoneName(const std::string& requested) {
   return requested;
 }
 
+// The TLS files `options` names, defaults filled in.
+tls::Files TlsFilesOf(const HubOptions& options) {
+  const std::filesystem::path dir =
+      std::filesystem::path(options.data_dir) / "tls";
+  const auto or_default = [&](const std::string& given, const char* name) {
+    return given.empty() ? (dir / name).string() : given;
+  };
+  return {or_default(options.tls_ca_file, "ca.crt"),
+          or_default(options.tls_cert_file, "hub.crt"),
+          or_default(options.tls_key_file, "hub.key")};
+}
+
 // The hub's certificate, its key and the clinic CA, or an error that says
 // which file is missing and how to make it.
 absl::StatusOr<tls::Pems> LoadHubTls(const HubOptions& options) {
-  const HubTlsFiles files = TlsFilesOf(options);
+  const tls::Files files = TlsFilesOf(options);
   const std::string dir =
       (std::filesystem::path(options.data_dir) / "tls").string();
   auto pems = tls::LoadFiles(
-      {files.ca_file, files.cert_file, files.key_file},
+      files,
       absl::StrCat("create the clinic CA and the hub's certificate with "
                    "`stephub certs init --dir ",
                    dir, "` and `stephub certs hub --dir ", dir,
@@ -149,17 +161,6 @@ absl::StatusOr<tls::Pems> LoadHubTls(const HubOptions& options) {
 }
 
 }  // namespace
-
-HubTlsFiles TlsFilesOf(const HubOptions& options) {
-  const std::filesystem::path dir =
-      std::filesystem::path(options.data_dir) / "tls";
-  const auto or_default = [&](const std::string& given, const char* name) {
-    return given.empty() ? (dir / name).string() : given;
-  };
-  return {or_default(options.tls_ca_file, "ca.crt"),
-          or_default(options.tls_cert_file, "hub.crt"),
-          or_default(options.tls_key_file, "hub.key")};
-}
 
 absl::StatusOr<std::unique_ptr<HubServer>> HubServer::Start(
     const HubOptions& options) {

@@ -43,14 +43,6 @@ struct HubOptions {
   bool insecure_dev = false;
 };
 
-// The TLS files `options` names, defaults filled in.
-struct HubTlsFiles {
-  std::string ca_file;
-  std::string cert_file;
-  std::string key_file;
-};
-HubTlsFiles TlsFilesOf(const HubOptions& options);
-
 class HubServer {
  public:
   static absl::StatusOr<std::unique_ptr<HubServer>> Start(
