@@ -267,6 +267,21 @@ TEST_F(TransportSecurityTest, RevokedStationIsCutRefusedAndReplaceable) {
   EXPECT_TRUE(Drain(fresh).ok());
 }
 
+TEST_F(TransportSecurityTest, StationRevokedBeforeItConnectedIsListed) {
+  v1::RevokeStationRequest req;
+  req.set_station_id("bay-lost");
+  v1::RevokeStationResponse resp;
+  grpc::ClientContext ctx;
+  ASSERT_TRUE(clinic_->RevokeStation(&ctx, req, &resp).ok());
+  EXPECT_EQ(resp.streams_cut(), 0u);
+  const v1::StationStatus listed = StationNamed("bay-lost");
+  EXPECT_TRUE(listed.has_revoked_at());
+  EXPECT_FALSE(listed.online());
+  Call call = OpenAs("bay-lost");
+  Hello(call, "bay-lost");
+  EXPECT_EQ(Drain(call).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+}
+
 TEST_F(TransportSecurityTest, RevokingABadStationIdIsInvalidArgument) {
   v1::RevokeStationRequest req;
   req.set_station_id("Bay 1!");

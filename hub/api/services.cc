@@ -6,6 +6,7 @@
 #include <deque>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <mutex>
 
@@ -129,13 +130,23 @@ grpc::Status ClinicService::ListTherapists(
 grpc::Status ClinicService::ListStations(grpc::ServerContext*,
                                          const v1::ListStationsRequest*,
                                          v1::ListStationsResponse* response) {
+  std::map<std::string, absl::Time> revoked = access_.Revocations();
+  const auto stamp = [](absl::Time t) {
+    return google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(
+        absl::ToUnixMicros(t));
+  };
   for (auto& s : bays_.Stations()) {
-    if (auto revoked = access_.RevokedAt(s.station_id())) {
-      *s.mutable_revoked_at() =
-          google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(
-              absl::ToUnixMicros(*revoked));
+    if (auto it = revoked.find(s.station_id()); it != revoked.end()) {
+      *s.mutable_revoked_at() = stamp(it->second);
+      revoked.erase(it);
     }
     *response->add_stations() = std::move(s);
+  }
+  // Revoked before it ever connected (a Pi lost on its way to the bay).
+  for (const auto& [station_id, at] : revoked) {
+    v1::StationStatus* s = response->add_stations();
+    s->set_station_id(station_id);
+    *s->mutable_revoked_at() = stamp(at);
   }
   return grpc::Status::OK;
 }

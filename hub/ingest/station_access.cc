@@ -121,4 +121,9 @@ std::optional<absl::Time> StationAccess::RevokedAt(
   return it->second;
 }
 
+std::map<std::string, absl::Time> StationAccess::Revocations() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return revoked_;
+}
+
 }  // namespace stephub::ingest

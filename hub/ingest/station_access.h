@@ -60,6 +60,8 @@ class StationAccess {
   absl::StatusOr<Revoked> Revoke(const std::string& station_id, absl::Time now);
 
   std::optional<absl::Time> RevokedAt(const std::string& station_id) const;
+  // Every revoked station and when, by id.
+  std::map<std::string, absl::Time> Revocations() const;
 
  private:
   struct OpenStream {
