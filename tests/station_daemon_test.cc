@@ -257,15 +257,10 @@ TEST_F(StationDaemonTest, RevokedStationSpoolsAndItsReplacementDeliversAll) {
   EXPECT_EQ(HubDurableSeq("bay-7"), station_->acked_seq());
   StopStation();
 
-  const absl::Time issued =
-      absl::FromUnixSeconds(revoked.revoked_at().seconds() + 1);
-  ASSERT_TRUE(testing::WaitFor([&] { return absl::Now() > issued; }));
-  auto replacement =
-      pki::MakeStationCert(testing::TestPki::Get().ca(), "bay-7",
-                           {issued, issued + pki::kLeafLifetime});
-  ASSERT_TRUE(replacement.ok());
+  const pki::KeyAndCert replacement =
+      testing::ReplacementCertificate("bay-7", revoked.revoked_at().seconds());
   const uint64_t spooled = station_->last_seq();
-  ASSERT_NO_FATAL_FAILURE(StartStation("bay-7", &*replacement));
+  ASSERT_NO_FATAL_FAILURE(StartStation("bay-7", &replacement));
   ASSERT_TRUE(testing::WaitFor([&] {
     return station_->acked_seq() >= spooled;
   })) << "acked "

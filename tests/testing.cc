@@ -198,6 +198,14 @@ std::string TestPki::StationPath(const std::string& station_id,
   return absl::StrCat(dir_, "/stations/", station_id, extension);
 }
 
+pki::KeyAndCert ReplacementCertificate(const std::string& station_id,
+                                       int64_t revoked_at_seconds) {
+  const absl::Time issued = absl::FromUnixSeconds(revoked_at_seconds + 1);
+  WaitFor([&] { return absl::Now() > issued; });
+  return *pki::MakeStationCert(TestPki::Get().ca(), station_id,
+                               {issued, issued + pki::kLeafLifetime});
+}
+
 std::vector<std::string> HubTlsFlags() {
   TestPki& pki = TestPki::Get();
   return {"--tls_ca_file=" + pki.ca_file(),

@@ -104,6 +104,12 @@ void UseTestTls(StationOptions* options, const std::string& station_id) {
   options->tls_ca_cert_pem = TestPki::Get().ca().cert_pem;
   options->tls_identity = TestPki::Get().Station(station_id);
 }
+// A replacement Pi's certificate for a revoked station: from the test CA,
+// issued the second after the revocation (Unix seconds), returned once the
+// clock has passed that second so that the hub accepts it.
+pki::KeyAndCert ReplacementCertificate(const std::string& station_id,
+                                       int64_t revoked_at_seconds);
+
 // stephub-hub flags serving TLS with the test PKI.
 std::vector<std::string> HubTlsFlags();
 // `stephub` CLI arguments reaching the hub at 127.0.0.1:port over TLS.

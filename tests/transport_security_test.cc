@@ -253,14 +253,9 @@ TEST_F(TransportSecurityTest, RevokedStationIsCutRefusedAndReplaceable) {
 
   // The replacement Pi's certificate, issued after the revocation, streams
   // and resumes where the lost one left off.
-  const absl::Time issued =
-      absl::FromUnixSeconds(revoked.revoked_at().seconds() + 1);
-  ASSERT_TRUE(testing::WaitFor([&] { return absl::Now() > issued; }));
-  auto replacement =
-      pki::MakeStationCert(testing::TestPki::Get().ca(), "bay-1",
-                           {issued, issued + pki::kLeafLifetime});
-  ASSERT_TRUE(replacement.ok());
-  Call fresh = Open(With(*replacement));
+  const pki::KeyAndCert replacement =
+      testing::ReplacementCertificate("bay-1", revoked.revoked_at().seconds());
+  Call fresh = Open(With(replacement));
   ASSERT_TRUE(Hello(fresh, "bay-1"));
   EXPECT_EQ(Welcome(fresh), 3);
   fresh.stream->WritesDone();
