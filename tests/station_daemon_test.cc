@@ -241,12 +241,8 @@ TEST_F(StationDaemonTest, RevokedStationSpoolsAndItsReplacementDeliversAll) {
   ASSERT_NO_FATAL_FAILURE(StartStation("bay-7"));
   ASSERT_TRUE(testing::WaitFor([&] { return station_->acked_seq() >= 20; }));
 
-  auto clinic = v1::Clinic::NewStub(testing::StaffChannel(port_));
-  v1::RevokeStationRequest request;
-  request.set_station_id("bay-7");
   v1::RevokeStationResponse revoked;
-  grpc::ClientContext ctx;
-  ASSERT_TRUE(clinic->RevokeStation(&ctx, request, &revoked).ok());
+  ASSERT_TRUE(testing::RevokeStation(port_, "bay-7", &revoked).ok());
   EXPECT_EQ(revoked.streams_cut(), 1u);
   // Refused from now on: the station samples and spools, the hub takes
   // nothing more.

@@ -198,6 +198,16 @@ std::string TestPki::StationPath(const std::string& station_id,
   return absl::StrCat(dir_, "/stations/", station_id, extension);
 }
 
+grpc::Status RevokeStation(int port, const std::string& station_id,
+                           v1::RevokeStationResponse* response) {
+  v1::RevokeStationRequest request;
+  request.set_station_id(station_id);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  return v1::Clinic::NewStub(StaffChannel(port))
+      ->RevokeStation(&ctx, request, response);
+}
+
 pki::KeyAndCert ReplacementCertificate(const std::string& station_id,
                                        int64_t revoked_at_seconds) {
   const absl::Time issued = absl::FromUnixSeconds(revoked_at_seconds + 1);

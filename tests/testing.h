@@ -104,6 +104,10 @@ void UseTestTls(StationOptions* options, const std::string& station_id) {
   options->tls_ca_cert_pem = TestPki::Get().ca().cert_pem;
   options->tls_identity = TestPki::Get().Station(station_id);
 }
+// Clinic.RevokeStation at the hub at 127.0.0.1:port, as staff.
+grpc::Status RevokeStation(int port, const std::string& station_id,
+                           v1::RevokeStationResponse* response);
+
 // A replacement Pi's certificate for a revoked station: from the test CA,
 // issued the second after the revocation (Unix seconds), returned once the
 // clock has passed that second so that the hub accepts it.

@@ -41,7 +41,6 @@ class TransportSecurityTest : public ::testing::Test {
     auto hub = api::HubServer::Start(options);
     ASSERT_TRUE(hub.ok()) << hub.status();
     hub_ = std::move(*hub);
-    clinic_ = v1::Clinic::NewStub(testing::StaffChannel(hub_->port()));
   }
 
   Call Open(std::shared_ptr<grpc::ChannelCredentials> credentials) {
@@ -89,7 +88,6 @@ class TransportSecurityTest : public ::testing::Test {
 
   testing::TempDir dir_;
   std::unique_ptr<api::HubServer> hub_;
-  std::unique_ptr<v1::Clinic::Stub> clinic_;
 };
 
 TEST_F(TransportSecurityTest, StationWithItsOwnCertificateStreams) {
@@ -127,41 +125,37 @@ TEST_F(TransportSecurityTest, PlaintextClientIsRefused) {
             grpc::StatusCode::UNAVAILABLE);
 }
 
-TEST_F(TransportSecurityTest, StationCertificateFromAnotherCaIsRefused) {
-  auto other = pki::MakeCa("Elsewhere", pki::CaValidity(absl::Now()));
+// Each refused by the TLS handshake (UNAVAILABLE at the station), before
+// any StationLink call: a certificate from another CA, an expired one, one
+// not valid yet.
+TEST_F(TransportSecurityTest, ForeignExpiredAndEarlyCertificatesAreRefused) {
+  const absl::Time now = absl::Now();
+  auto other = pki::MakeCa("Elsewhere", pki::CaValidity(now));
   ASSERT_TRUE(other.ok());
-  auto foreign =
-      pki::MakeStationCert(*other, "bay-1", pki::StationValidity(absl::Now()));
-  ASSERT_TRUE(foreign.ok());
-  Call call = Open(With(*foreign));
-  Hello(call, "bay-1");
-  const grpc::Status s = Drain(call);
-  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
+  const pki::KeyAndCert& ca = testing::TestPki::Get().ca();
+  const struct {
+    const char* what;
+    absl::StatusOr<pki::KeyAndCert> cert;
+  } cases[] = {
+      {"another CA's",
+       pki::MakeStationCert(*other, "bay-1", pki::StationValidity(now))},
+      {"expired",
+       pki::MakeStationCert(ca, "bay-1",
+                            {now - absl::Hours(48), now - absl::Hours(1)})},
+      {"not yet valid",
+       pki::MakeStationCert(ca, "bay-1",
+                            {now + absl::Hours(1), now + absl::Hours(48)})},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.what);
+    ASSERT_TRUE(c.cert.ok()) << c.cert.status();
+    Call call = Open(With(*c.cert));
+    Hello(call, "bay-1");
+    const grpc::Status s = Drain(call);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE)
+        << s.error_message();
+  }
   EXPECT_EQ(StationNamed("bay-1").station_id(), "");
-}
-
-TEST_F(TransportSecurityTest, ExpiredStationCertificateIsRefused) {
-  const absl::Time now = absl::Now();
-  auto expired =
-      pki::MakeStationCert(testing::TestPki::Get().ca(), "bay-1",
-                           {now - absl::Hours(48), now - absl::Hours(1)});
-  ASSERT_TRUE(expired.ok());
-  Call call = Open(With(*expired));
-  Hello(call, "bay-1");
-  const grpc::Status s = Drain(call);
-  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
-  EXPECT_EQ(StationNamed("bay-1").station_id(), "");
-}
-
-TEST_F(TransportSecurityTest, NotYetValidStationCertificateIsRefused) {
-  const absl::Time now = absl::Now();
-  auto early =
-      pki::MakeStationCert(testing::TestPki::Get().ca(), "bay-1",
-                           {now + absl::Hours(1), now + absl::Hours(48)});
-  ASSERT_TRUE(early.ok());
-  Call call = Open(With(*early));
-  Hello(call, "bay-1");
-  EXPECT_EQ(Drain(call).error_code(), grpc::StatusCode::UNAVAILABLE);
 }
 
 TEST_F(TransportSecurityTest, StationWithoutCertificateIsUnauthenticated) {
@@ -216,13 +210,8 @@ TEST_F(TransportSecurityTest, RevokedStationIsCutRefusedAndReplaceable) {
   ASSERT_EQ(Welcome(open), 0);
   ASSERT_TRUE(SendAcked(open, 3));
 
-  v1::RevokeStationRequest req;
-  req.set_station_id("bay-1");
   v1::RevokeStationResponse revoked;
-  {
-    grpc::ClientContext ctx;
-    ASSERT_TRUE(clinic_->RevokeStation(&ctx, req, &revoked).ok());
-  }
+  ASSERT_TRUE(testing::RevokeStation(hub_->port(), "bay-1", &revoked).ok());
   EXPECT_EQ(revoked.streams_cut(), 1u);
   // The open stream is cut...
   const grpc::Status cut = Drain(open);
@@ -263,11 +252,8 @@ TEST_F(TransportSecurityTest, RevokedStationIsCutRefusedAndReplaceable) {
 }
 
 TEST_F(TransportSecurityTest, StationRevokedBeforeItConnectedIsListed) {
-  v1::RevokeStationRequest req;
-  req.set_station_id("bay-lost");
   v1::RevokeStationResponse resp;
-  grpc::ClientContext ctx;
-  ASSERT_TRUE(clinic_->RevokeStation(&ctx, req, &resp).ok());
+  ASSERT_TRUE(testing::RevokeStation(hub_->port(), "bay-lost", &resp).ok());
   EXPECT_EQ(resp.streams_cut(), 0u);
   const v1::StationStatus listed = StationNamed("bay-lost");
   EXPECT_TRUE(listed.has_revoked_at());
@@ -278,11 +264,8 @@ TEST_F(TransportSecurityTest, StationRevokedBeforeItConnectedIsListed) {
 }
 
 TEST_F(TransportSecurityTest, RevokingABadStationIdIsInvalidArgument) {
-  v1::RevokeStationRequest req;
-  req.set_station_id("Bay 1!");
   v1::RevokeStationResponse resp;
-  grpc::ClientContext ctx;
-  const grpc::Status s = clinic_->RevokeStation(&ctx, req, &resp);
+  const grpc::Status s = testing::RevokeStation(hub_->port(), "Bay 1!", &resp);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_THAT(s.error_message(), HasSubstr("Bay 1!"));
 }
