@@ -60,18 +60,24 @@ absl::Status StationAccess::Load() {
   return absl::OkStatus();
 }
 
-absl::Status StationAccess::Admit(const std::optional<pki::CertInfo>& cert,
-                                  const std::string& station_id) const {
-  if (!require_certificates_) return absl::OkStatus();
-  return CheckStationCertificate(cert, station_id, RevokedAt(station_id));
-}
-
-uint64_t StationAccess::Opened(const std::string& station_id,
-                               std::optional<absl::Time> cert_not_before,
-                               std::function<void(const absl::Status&)> cut) {
+absl::StatusOr<uint64_t> StationAccess::Admit(
+    const std::optional<pki::CertInfo>& cert, const std::string& station_id,
+    std::function<void(const absl::Status&)> cut) {
   std::lock_guard<std::mutex> lock(mu_);
+  if (require_certificates_) {
+    const auto revoked = revoked_.find(station_id);
+    if (auto s = CheckStationCertificate(cert, station_id,
+                                         revoked == revoked_.end()
+                                             ? std::nullopt
+                                             : std::optional(revoked->second));
+        !s.ok()) {
+      return s;
+    }
+  }
   const uint64_t token = next_token_++;
-  open_[token] = {station_id, cert_not_before, std::move(cut)};
+  open_[token] = {station_id,
+                  cert ? std::optional(cert->not_before) : std::nullopt,
+                  std::move(cut)};
   return token;
 }
 
@@ -111,14 +117,6 @@ absl::StatusOr<StationAccess::Revoked> StationAccess::Revoke(
                   absl::StrCat("certificates issued until ", Utc(revoked_at),
                                " refused; ", cuts.size(), " streams cut"));
   return Revoked{revoked_at, static_cast<int>(cuts.size())};
-}
-
-std::optional<absl::Time> StationAccess::RevokedAt(
-    const std::string& station_id) const {
-  std::lock_guard<std::mutex> lock(mu_);
-  auto it = revoked_.find(station_id);
-  if (it == revoked_.end()) return std::nullopt;
-  return it->second;
 }
 
 std::map<std::string, absl::Time> StationAccess::Revocations() const {

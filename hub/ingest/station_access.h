@@ -39,16 +39,15 @@ class StationAccess {
   // Loads the recorded revocations (at hub start).
   absl::Status Load();
 
-  // At a stream's hello: CheckStationCertificate, unless certificates are
-  // not required.
-  absl::Status Admit(const std::optional<pki::CertInfo>& cert,
-                     const std::string& station_id) const;
-
-  // An admitted stream, and how to end it; returns a token for Closed.
-  // `cut` may be called from any thread and must not block.
-  uint64_t Opened(const std::string& station_id,
-                  std::optional<absl::Time> cert_not_before,
-                  std::function<void(const absl::Status&)> cut);
+  // At a stream's hello: whether `cert` may stream as `station_id`
+  // (CheckStationCertificate, unless certificates are not required). If so
+  // the stream is registered with `cut`, which ends it, in the same step as
+  // the check, so that a revocation either refuses it or cuts it; returns
+  // a token for Closed. `cut` may be called from any thread and must not
+  // block.
+  absl::StatusOr<uint64_t> Admit(const std::optional<pki::CertInfo>& cert,
+                                 const std::string& station_id,
+                                 std::function<void(const absl::Status&)> cut);
   void Closed(uint64_t token);
 
   struct Revoked {
@@ -59,7 +58,6 @@ class StationAccess {
   // whose certificates it covers.
   absl::StatusOr<Revoked> Revoke(const std::string& station_id, absl::Time now);
 
-  std::optional<absl::Time> RevokedAt(const std::string& station_id) const;
   // Every revoked station and when, by id.
   std::map<std::string, absl::Time> Revocations() const;
 

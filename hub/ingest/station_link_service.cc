@@ -188,10 +188,8 @@ class StationStream
 
   void OnDone() override {
     link_->Gone();
-    if (connected_) {
-      access_.Closed(access_token_);
-      bays_.Disconnect(hello_.station_id(), token_);
-    }
+    if (admitted_) access_.Closed(access_token_);
+    if (connected_) bays_.Disconnect(hello_.station_id(), token_);
     delete this;
   }
 
@@ -258,14 +256,21 @@ class StationStream
     // The station is who its certificate says, not who its hello says.
     const std::optional<pki::CertInfo> cert =
         tls::PeerCertificate(*context_->auth_context());
-    if (auto s = access_.Admit(cert, hello.station_id()); !s.ok()) {
+    auto admitted = access_.Admit(
+        cert, hello.station_id(),
+        [link = std::weak_ptr<Link>(link_)](const absl::Status& why) {
+          if (auto l = link.lock()) l->RequestFinish(ToGrpc(why));
+        });
+    if (!admitted.ok()) {
       Log(LogLevel::kWarning, "station_refused")
           .With("station", hello.station_id())
           .With("certificate", cert ? cert->common_name : "none")
           .With("peer", context_->peer())
-          .With("error", s);
-      return s;
+          .With("error", admitted.status());
+      return admitted.status();
     }
+    admitted_ = true;
+    access_token_ = *admitted;
     auto durable = store_.DurableSeq(hello.station_id(), hello.boot_id());
     if (!durable.ok()) {
       return absl::UnavailableError(absl::StrCat("hub storage unavailable: ",
@@ -277,12 +282,6 @@ class StationStream
     welcome.mutable_welcome()->set_durable_seq(*durable);
     link_->Send(std::move(welcome));
     token_ = bays_.Connect(hello, link_);
-    access_token_ = access_.Opened(
-        hello.station_id(),
-        cert ? std::optional(cert->not_before) : std::nullopt,
-        [link = std::weak_ptr<Link>(link_)](const absl::Status& why) {
-          if (auto l = link.lock()) l->RequestFinish(ToGrpc(why));
-        });
     connected_ = true;
     return absl::OkStatus();
   }
@@ -384,6 +383,7 @@ class StationStream
   int clock_steps_ = 0;
   bool connected_ = false;
   uint64_t token_ = 0;
+  bool admitted_ = false;  // by access_, with access_token_
   uint64_t access_token_ = 0;
 };
 
