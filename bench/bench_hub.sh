@@ -1,8 +1,10 @@
 # Sourced by the benchmark scripts: starts a hub with its database in
 # $TMP/hub, a staff account "bench" (therapist and admin; password in
-# $BENCH_PASSWORD), the CLI signed in as it, and sets HUB_PID and
+# $BENCH_PASSWORD), the CLI (`cli`) signed in as it, and sets HUB_PID and
 # STEPHUB_HUB. Needs BIN (the build dir) and TMP; extra hub flags in
-# BENCH_HUB_FLAGS.
+# BENCH_HUB_FLAGS. The hub serves plaintext (--insecure-dev): the load
+# generator's stations have no certificates, and what is measured here is
+# the hub's own work, not TLS's.
 BENCH_PASSWORD="bench password $$"
 echo "$BENCH_PASSWORD" | "$BIN/hub/stephub-hub" --data_dir="$TMP/hub" \
   --add_staff=bench --roles=therapist,admin >/dev/null
@@ -19,15 +21,17 @@ bench_staff() {
 }
 # shellcheck disable=SC2086
 "$BIN/hub/stephub-hub" --listen=127.0.0.1:0 --web_listen= --data_dir="$TMP/hub" \
-  ${BENCH_HUB_FLAGS:-} >"$TMP/hub.log" 2>&1 &
+  --insecure-dev ${BENCH_HUB_FLAGS:-} >"$TMP/hub.log" 2>&1 &
 HUB_PID=$!
 PORT=""
 for _ in $(seq 1 100); do
-  PORT=$(sed -n 's/.*listening on port \([0-9]*\).*/\1/p' "$TMP/hub.log")
+  PORT=$(sed -n 's/.*listening on port \([0-9]*\).*/\1/p' "$TMP/hub.log" 2>/dev/null)
   [ -n "$PORT" ] && break
   sleep 0.1
 done
 [ -n "$PORT" ] || { echo "bench: the hub did not start:"; cat "$TMP/hub.log"; exit 1; }
 export STEPHUB_HUB="127.0.0.1:$PORT"
 export STEPHUB_SESSION_FILE="$TMP/cli-session"
-echo "$BENCH_PASSWORD" | "$BIN/tools/stephub" login bench >/dev/null
+# The staff CLI, signed in as bench.
+cli() { "$BIN/tools/stephub" --insecure-dev "$@"; }
+echo "$BENCH_PASSWORD" | cli login bench >/dev/null

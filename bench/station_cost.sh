@@ -19,20 +19,19 @@ trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$TMP"' EXIT
 
 # shellcheck source=bench/bench_hub.sh
 . "$ROOT/bench/bench_hub.sh"
-CLI="$BIN/tools/stephub"
 
 valgrind --tool=callgrind --callgrind-out-file="$TMP/callgrind.out" \
   "$BIN/station/stephub-station" --hub="$STEPHUB_HUB" --station_id=bench-1 \
-  --sensors=sim:moderate --seed=1 --spool_dir="$TMP/spool" \
+  --sensors=sim:moderate --seed=1 --spool_dir="$TMP/spool" --insecure-dev \
   --exit_after_set --as_fast_as_possible --quiet --log_level=warning \
   >"$TMP/station.log" 2>&1 &
 STATION=$!
 for _ in $(seq 1 600); do
-  "$CLI" stations 2>/dev/null | grep -q 'bench-1.*online' && break
+  cli stations 2>/dev/null | grep -q 'bench-1.*online' && break
   sleep 0.1
 done
-PATIENT=$("$CLI" patients add "Bench Patient" | awk '{print $3}')
-"$CLI" set start --station bench-1 --patient "$PATIENT" --side left >/dev/null
+PATIENT=$(cli patients add "Bench Patient" | awk '{print $3}')
+cli set start --station bench-1 --patient "$PATIENT" --side left >/dev/null
 wait "$STATION"
 
 TOTAL=$(sed -n 's/^totals: *\([0-9]*\).*/\1/p' "$TMP/callgrind.out" | head -1)

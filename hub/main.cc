@@ -25,8 +25,20 @@ ABSL_FLAG(std::string, time_zone, "localtime",
           "the clinic's time zone for the days and weeks of progress (an IANA "
           "name such as Europe/Berlin)");
 ABSL_FLAG(std::string, web_listen, "127.0.0.1:8080",
-          "address of the web dashboard (HOST:PORT; port 0 picks one; empty: "
-          "no dashboard). Loopback by default until TLS and sign-in land");
+          "address of the web dashboard, served over HTTPS (HOST:PORT; port 0 "
+          "picks one; empty: no dashboard). Loopback by default until sign-in "
+          "lands");
+ABSL_FLAG(std::string, tls_ca_file, "",
+          "the clinic CA's certificate, which stations' certificates must "
+          "come from (default DATA_DIR/tls/ca.crt; `stephub certs init`)");
+ABSL_FLAG(std::string, tls_cert_file, "",
+          "the hub's certificate, for gRPC and the dashboard (default "
+          "DATA_DIR/tls/hub.crt; `stephub certs hub`)");
+ABSL_FLAG(std::string, tls_key_file, "",
+          "the hub's private key (default DATA_DIR/tls/hub.key)");
+ABSL_FLAG(bool, insecure_dev, false,
+          "serve plaintext gRPC and HTTP and accept any station: for "
+          "development only (logs a warning)");
 ABSL_FLAG(absl::Duration, fold_samples_after, absl::Minutes(5),
           "how long sample batches stay raw before they are folded into "
           "compressed blocks, a minute of a station's at a time (\"inf\": "
@@ -89,7 +101,7 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "StepHub hub: serves stations, staff tools and the dashboard.\n"
       "usage: stephub-hub [--listen=HOST:PORT] [--data_dir=DIR] "
-      "[--time_zone=ZONE]\n"
+      "[--time_zone=ZONE] [--insecure-dev]\n"
       "       stephub-hub --data_dir=DIR --add_staff=NAME "
       "[--roles=therapist,admin] [--display_name=NAME]");
   stephub::ParseFlagsAcceptingDashes(argc, argv);
@@ -111,6 +123,10 @@ int main(int argc, char** argv) {
   options.time_zone = absl::GetFlag(FLAGS_time_zone);
   options.fold_samples_after = absl::GetFlag(FLAGS_fold_samples_after);
   options.web_listen_address = absl::GetFlag(FLAGS_web_listen);
+  options.tls_ca_file = absl::GetFlag(FLAGS_tls_ca_file);
+  options.tls_cert_file = absl::GetFlag(FLAGS_tls_cert_file);
+  options.tls_key_file = absl::GetFlag(FLAGS_tls_key_file);
+  options.insecure_dev = absl::GetFlag(FLAGS_insecure_dev);
   if (options.fold_samples_after < absl::ZeroDuration()) {
     std::cerr << "stephub-hub: --fold_samples_after must not be negative\n";
     return 2;
@@ -129,10 +145,12 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::cout << "stephub-hub: listening on port " << (*hub)->port()
+            << ((*hub)->tls() ? " (TLS)" : " (PLAINTEXT, --insecure-dev)")
             << ", database " << (*hub)->database_path() << std::endl;
   if ((*hub)->web_port() != 0) {
-    std::cout << "stephub-hub: dashboard on http port " << (*hub)->web_port()
-              << std::endl;
+    std::cout << "stephub-hub: dashboard on "
+              << ((*hub)->tls() ? "https" : "http") << " port "
+              << (*hub)->web_port() << std::endl;
   }
 
   std::thread stopper([&] {

@@ -4,6 +4,7 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <tuple>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -166,6 +167,16 @@ void ApplyStationDefaults(v1::StationConfig* config) {
   if (link->clock_ping_interval_ms() == 0) {
     link->set_clock_ping_interval_ms(2000);
   }
+  if (!link->insecure_dev()) {
+    const std::string dir = "/etc/stephub/tls/";
+    if (link->tls_ca_file().empty()) link->set_tls_ca_file(dir + "ca.crt");
+    if (link->tls_cert_file().empty()) {
+      link->set_tls_cert_file(dir + config->station_id() + ".crt");
+    }
+    if (link->tls_key_file().empty()) {
+      link->set_tls_key_file(dir + config->station_id() + ".key");
+    }
+  }
   for (auto& sensor : *config->mutable_sensors()) {
     if (sensor.has_sim() && sensor.sim().profile().empty()) {
       sensor.mutable_sim()->set_profile("moderate");
@@ -265,6 +276,56 @@ absl::Status ValidateStationConfig(const v1::StationConfig& config) {
     }
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<StationTls> LoadStationTls(const v1::StationConfig& config,
+                                          absl::Time now) {
+  StationTls tls;
+  const v1::LinkConfig& link = config.link();
+  if (link.insecure_dev()) return tls;
+  const std::string make = absl::StrCat(
+      "make them on the hub's machine with `stephub certs station ",
+      config.station_id(), "` and copy them with ca.crt (docs/DEPLOY.md)");
+  for (auto [field, path, out] :
+       {std::tuple{"link.tls_ca_file", link.tls_ca_file(), &tls.ca_cert_pem},
+        std::tuple{"link.tls_cert_file", link.tls_cert_file(),
+                   &tls.identity.cert_pem},
+        std::tuple{"link.tls_key_file", link.tls_key_file(),
+                   &tls.identity.key_pem}}) {
+    auto text = pki::ReadFile(path);
+    if (!text.ok()) {
+      return FieldError(field,
+                        absl::StrCat(text.status().message(), "; ", make));
+    }
+    *out = *std::move(text);
+  }
+  if (auto s =
+          pki::CheckKeyMatches(tls.identity.key_pem, tls.identity.cert_pem);
+      !s.ok()) {
+    return FieldError("link.tls_key_file",
+                      absl::StrCat(link.tls_key_file(), ": ", s.message()));
+  }
+  auto cert = pki::ParseCert(tls.identity.cert_pem);
+  if (!cert.ok()) {
+    return FieldError("link.tls_cert_file", cert.status().message());
+  }
+  const std::optional<std::string> named = pki::StationIdOf(*cert);
+  if (named != config.station_id()) {
+    return FieldError(
+        "link.tls_cert_file",
+        absl::StrCat(
+            link.tls_cert_file(), " is the certificate of ",
+            named ? absl::StrCat("station ", *named)
+                  : absl::StrCat("\"", cert->common_name, "\", not a station"),
+            ", not of station ", config.station_id(), "; ", make));
+  }
+  if (auto s = pki::VerifyCert(tls.identity.cert_pem, tls.ca_cert_pem, now);
+      !s.ok()) {
+    return FieldError("link.tls_cert_file",
+                      absl::StrCat(link.tls_cert_file(), " against ",
+                                   link.tls_ca_file(), ": ", s.message()));
+  }
+  return tls;
 }
 
 }  // namespace stephub::station

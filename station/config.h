@@ -8,6 +8,8 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "common/pki.h"
 #include "stephub/v1/station_config.pb.h"
 
 namespace stephub::station {
@@ -24,6 +26,16 @@ void ApplyStationDefaults(v1::StationConfig* config);
 // Checks a config with defaults applied; errors read
 // "sensors[2].serial_force_plate.baud: ...".
 absl::Status ValidateStationConfig(const v1::StationConfig& config);
+
+// The link's TLS files, read and checked: the key is the certificate's, the
+// certificate names this station and comes from the CA and is valid at
+// `now`. Empty with link.insecure_dev.
+struct StationTls {
+  std::string ca_cert_pem;
+  pki::KeyAndCert identity;
+};
+absl::StatusOr<StationTls> LoadStationTls(const v1::StationConfig& config,
+                                          absl::Time now);
 
 }  // namespace stephub::station
 

@@ -5,9 +5,12 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
 
 #include "absl/strings/match.h"
+#include "absl/time/clock.h"
+#include "common/pki.h"
 
 namespace stephub::station {
 namespace {
@@ -135,6 +138,74 @@ TEST(StationConfig, MissingFileSaysWhich) {
   ASSERT_FALSE(config.ok());
   EXPECT_THAT(std::string(config.status().message()),
               HasSubstr("/nonexistent/station.textproto"));
+}
+
+TEST(StationConfig, TlsFilesDefaultUnderEtcByStationId) {
+  v1::StationConfig config = Parsed(kHardwareStation);
+  EXPECT_EQ(config.link().tls_ca_file(), "/etc/stephub/tls/ca.crt");
+  EXPECT_EQ(config.link().tls_cert_file(), "/etc/stephub/tls/bay-2.crt");
+  EXPECT_EQ(config.link().tls_key_file(), "/etc/stephub/tls/bay-2.key");
+  v1::StationConfig insecure =
+      Parsed(std::string(kHardwareStation) + "link { insecure_dev: true }");
+  EXPECT_EQ(insecure.link().tls_cert_file(), "");
+  auto tls = LoadStationTls(insecure, absl::Now());
+  ASSERT_TRUE(tls.ok()) << tls.status();
+  EXPECT_EQ(tls->identity.cert_pem, "");
+}
+
+// --check_config's certificate checks: present, the key's, this station's,
+// from the CA and valid now; each refusal names the field and the fix.
+TEST(StationConfig, TlsFilesAreCheckedAgainstTheStationAndTheCa) {
+  const std::string dir = ::testing::TempDir() + "/station_tls";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  const absl::Time now = absl::Now();
+  const pki::KeyAndCert ca = *pki::MakeCa("Test", pki::CaValidity(now));
+  const pki::KeyAndCert other_ca = *pki::MakeCa("Other", pki::CaValidity(now));
+  const auto write = [&](const std::string& name, const pki::KeyAndCert& kc) {
+    ASSERT_TRUE(
+        pki::WriteFile(dir + "/" + name + ".crt", kc.cert_pem, 0644, true)
+            .ok());
+    ASSERT_TRUE(
+        pki::WriteFile(dir + "/" + name + ".key", kc.key_pem, 0600, true).ok());
+  };
+  write("ca", ca);
+  write("bay-2", *pki::MakeStationCert(ca, "bay-2", pki::StationValidity(now)));
+  write("bay-3", *pki::MakeStationCert(ca, "bay-3", pki::StationValidity(now)));
+  write("foreign",
+        *pki::MakeStationCert(other_ca, "bay-2", pki::StationValidity(now)));
+  write("expired",
+        *pki::MakeStationCert(ca, "bay-2",
+                              {now - absl::Hours(48), now - absl::Hours(1)}));
+  const auto config_with = [&](const std::string& cert,
+                               const std::string& key) {
+    v1::StationConfig config = Parsed(kHardwareStation);
+    config.mutable_link()->set_tls_ca_file(dir + "/ca.crt");
+    config.mutable_link()->set_tls_cert_file(dir + "/" + cert + ".crt");
+    config.mutable_link()->set_tls_key_file(dir + "/" + key + ".key");
+    return config;
+  };
+  auto good = LoadStationTls(config_with("bay-2", "bay-2"), now);
+  ASSERT_TRUE(good.ok()) << good.status();
+  EXPECT_EQ(good->ca_cert_pem, ca.cert_pem);
+
+  const struct {
+    std::string cert, key, field, says;
+  } cases[] = {
+      {"missing", "bay-2", "link.tls_cert_file", "stephub certs station bay-2"},
+      {"bay-2", "bay-3", "link.tls_key_file", "does not belong"},
+      {"bay-3", "bay-3", "link.tls_cert_file", "of station bay-3, not of"},
+      {"foreign", "foreign", "link.tls_cert_file", "not accepted by the CA"},
+      {"expired", "expired", "link.tls_cert_file", "expired"},
+  };
+  for (const auto& c : cases) {
+    auto tls = LoadStationTls(config_with(c.cert, c.key), now);
+    ASSERT_FALSE(tls.ok()) << c.cert;
+    EXPECT_TRUE(absl::StartsWith(tls.status().message(), c.field + ":"))
+        << tls.status();
+    EXPECT_THAT(std::string(tls.status().message()), HasSubstr(c.says));
+  }
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

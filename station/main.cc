@@ -13,6 +13,7 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
 #include "common/flags.h"
 #include "common/log.h"
 #include "google/protobuf/text_format.h"
@@ -46,6 +47,16 @@ ABSL_FLAG(bool, check_config, false,
           "validate the configuration, print it with defaults filled in, "
           "and exit");
 ABSL_FLAG(bool, quiet, false, "do not log the hub's live feedback");
+ABSL_FLAG(std::optional<std::string>, tls_ca_file, std::nullopt,
+          "the clinic CA's certificate (default /etc/stephub/tls/ca.crt)");
+ABSL_FLAG(std::optional<std::string>, tls_cert_file, std::nullopt,
+          "this station's certificate (default "
+          "/etc/stephub/tls/STATION_ID.crt; `stephub certs station ID`)");
+ABSL_FLAG(
+    std::optional<std::string>, tls_key_file, std::nullopt,
+    "this station's private key (default /etc/stephub/tls/STATION_ID.key)");
+ABSL_FLAG(bool, insecure_dev, false,
+          "plaintext to a hub run with --insecure-dev: development only");
 
 namespace {
 
@@ -83,6 +94,18 @@ absl::StatusOr<stephub::v1::StationConfig> EffectiveConfig() {
     config.mutable_spool()->set_dir(*v);
   }
   if (auto v = absl::GetFlag(FLAGS_log_level)) config.set_log_level(*v);
+  if (auto v = absl::GetFlag(FLAGS_tls_ca_file)) {
+    config.mutable_link()->set_tls_ca_file(*v);
+  }
+  if (auto v = absl::GetFlag(FLAGS_tls_cert_file)) {
+    config.mutable_link()->set_tls_cert_file(*v);
+  }
+  if (auto v = absl::GetFlag(FLAGS_tls_key_file)) {
+    config.mutable_link()->set_tls_key_file(*v);
+  }
+  if (absl::GetFlag(FLAGS_insecure_dev)) {
+    config.mutable_link()->set_insecure_dev(true);
+  }
   if (auto spec = absl::GetFlag(FLAGS_sensors)) {
     config.clear_sensors();
     auto* sensor = config.add_sensors();
@@ -125,11 +148,20 @@ int main(int argc, char** argv) {
       "StepHub station: streams a treatment bay's sensors to the hub.\n"
       "usage: stephub-station --config=/etc/stephub/station.textproto\n"
       "       stephub-station --station_id=bay-1 --spool_dir=DIR "
-      "[--hub=HOST:PORT] [--sensors=sim:moderate|replay:DIR]");
+      "[--hub=HOST:PORT] [--sensors=sim:moderate|replay:DIR]\n"
+      "       [--tls_ca_file=F --tls_cert_file=F --tls_key_file=F | "
+      "--insecure-dev]");
   stephub::ParseFlagsAcceptingDashes(argc, argv);
   auto config = EffectiveConfig();
   if (!config.ok()) {
     std::cerr << "stephub-station: " << config.status().message() << "\n";
+    return 2;
+  }
+  // The certificate files are checked here too, so that --check_config
+  // finds a wrong or missing one before the bay is in use.
+  auto tls = stephub::station::LoadStationTls(*config, absl::Now());
+  if (!tls.ok()) {
+    std::cerr << "stephub-station: " << tls.status().message() << "\n";
     return 2;
   }
   if (absl::GetFlag(FLAGS_check_config)) {
@@ -156,6 +188,15 @@ int main(int argc, char** argv) {
   stephub::station::StationOptions options;
   options.hub_address = config->hub_address();
   options.station_id = config->station_id();
+  options.tls_ca_cert_pem = tls->ca_cert_pem;
+  options.tls_identity = tls->identity;
+  options.insecure_dev = config->link().insecure_dev();
+  if (options.insecure_dev) {
+    Log(LogLevel::kWarning, "insecure_dev")
+        .With("warning",
+              "PLAINTEXT link to the hub: development only, never on a "
+              "clinic network");
+  }
   options.batch_period = absl::Milliseconds(config->batch_period_ms());
   options.spool.dir = config->spool().dir();
   options.current_set_file = config->spool().dir() + ".current_set";

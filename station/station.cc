@@ -19,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/log.h"
+#include "common/tls.h"
 #include "station/link/backoff.h"
 #include "station/link/clock_offset.h"
 #include "station/link/hub_stream.h"
@@ -524,7 +525,16 @@ struct Station::Impl {
       return;
     }
     const absl::Duration delay = backoff.Next();
-    Log(status.ok() ? LogLevel::kInfo : LogLevel::kWarning, "disconnected")
+    // Refused for who it is (revoked, or the wrong certificate): an error,
+    // since only a new certificate helps; it keeps retrying (and spooling)
+    // all the same, so that it resumes once the hub accepts it.
+    const bool refused_identity =
+        status.error_code() == grpc::StatusCode::PERMISSION_DENIED ||
+        status.error_code() == grpc::StatusCode::UNAUTHENTICATED;
+    Log(status.ok()        ? LogLevel::kInfo
+        : refused_identity ? LogLevel::kError
+                           : LogLevel::kWarning,
+        "disconnected")
         .With("hub", options.hub_address)
         .With("code", static_cast<int>(status.error_code()))
         .With("message", status.error_message())
@@ -732,7 +742,11 @@ Station::Station(boost::asio::io_context& io, StationOptions options,
   args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
   impl_->channel = grpc::CreateCustomChannel(
-      o.hub_address, grpc::InsecureChannelCredentials(), args);
+      o.hub_address,
+      tls::ChannelCredentials(
+          {o.tls_ca_cert_pem, o.tls_identity.cert_pem, o.tls_identity.key_pem},
+          o.insecure_dev),
+      args);
   impl_->stub = v1::StationLink::NewStub(impl_->channel);
 }
 

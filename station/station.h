@@ -18,6 +18,7 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "common/pki.h"
 #include "station/sensors/sensor_source.h"
 #include "station/spool/spool.h"
 #include "stephub/v1/station_link.pb.h"
@@ -31,6 +32,11 @@ namespace stephub::station {
 struct StationOptions {
   std::string hub_address = "127.0.0.1:50051";
   std::string station_id;
+  // TLS to the hub: trust only the clinic CA, present this station's
+  // certificate (config.h LoadStationTls); plaintext with insecure_dev.
+  std::string tls_ca_cert_pem;
+  pki::KeyAndCert tls_identity;
+  bool insecure_dev = false;
   absl::Duration batch_period = absl::Milliseconds(25);
   SpoolOptions spool;
   Env* env = nullptr;  // nullptr: Env::Default()

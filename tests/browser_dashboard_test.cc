@@ -50,13 +50,17 @@ int FreePort() {
   return ntohs(addr.sin_port);
 }
 
-// One HTTP exchange with a JSON body each way; JSON back on 200.
+// One HTTP exchange with a JSON body each way; JSON back on 200. Plain
+// HTTP for ChromeDriver, HTTPS for the hub's dashboard.
 absl::StatusOr<json> Exchange(
     int port, const std::string& method, const std::string& target,
     const json& body = nullptr,
+    testing::Transport transport = testing::Transport::kHttp,
     const std::vector<std::pair<std::string, std::string>>& headers = {}) {
-  const testing::HttpReply reply = testing::HttpExchange(
-      port, method, target, body.is_null() ? "" : body.dump(), "", headers);
+  const testing::HttpReply reply =
+      testing::HttpExchange(port, method, target,
+                            body.is_null() ? "" : body.dump(), "", headers,
+                            transport);
   if (reply.status != 200) {
     return absl::InternalError(
         absl::StrCat(method, " ", target, ": ", reply.status, " ", reply.body));
@@ -97,6 +101,10 @@ class Browser {
                          {{"binary", kChromium},
                           {"args",
                            {"--headless", "--no-sandbox", "--disable-gpu",
+                            // The dashboard's certificate is from the
+                            // test's own CA, which this browser does not
+                            // know; the test only.
+                            "--ignore-certificate-errors",
                             "--disable-background-networking",
                             "--window-size=1300,1000"}}}}}}}}});
       if (created.ok()) {
@@ -173,10 +181,12 @@ TEST(BrowserDashboard, ClinicBayAndPatientViewsShowLiveScoring) {
   options.listen_address = "127.0.0.1:0";
   options.web_listen_address = "127.0.0.1:0";
   options.data_dir = dir.path();
+  testing::UseTestTls(&options);
   auto hub = testing::StartHub(options);
   ASSERT_TRUE(hub.ok()) << hub.status();
   const std::string address = absl::StrCat("127.0.0.1:", (*hub)->port());
-  const std::string web = absl::StrCat("http://127.0.0.1:", (*hub)->web_port());
+  const std::string web =
+      absl::StrCat("https://127.0.0.1:", (*hub)->web_port());
   auto clinic = v1::Clinic::NewStub(testing::StaffChannel((*hub)->port()));
 
   // Three bays, the patients at real pace (the page must see them live).
@@ -192,6 +202,7 @@ TEST(BrowserDashboard, ClinicBayAndPatientViewsShowLiveScoring) {
     station::StationOptions so;
     so.hub_address = address;
     so.station_id = b.station_id;
+    testing::UseTestTls(&so, b.station_id);
     so.exit_after_set = true;
     so.spool.dir = dir.path() + "/spool-" + b.station_id;
     b.station = std::make_unique<station::Station>(
@@ -259,7 +270,7 @@ TEST(BrowserDashboard, ClinicBayAndPatientViewsShowLiveScoring) {
                             {{"stationId", bays[i].station_id},
                              {"patientId", std::to_string(patients[i])},
                              {"stanceSide", "STANCE_SIDE_LEFT"}},
-                            api_session.headers());
+                            testing::Transport::kHttps, api_session.headers());
     ASSERT_TRUE(started.ok()) << started.status();
   }
   ASSERT_TRUE(browser.WaitUntil(

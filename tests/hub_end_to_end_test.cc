@@ -88,6 +88,7 @@ TEST(HubEndToEnd, TwoStationsScoredStoredAndKeptAcrossRestart) {
   api::HubOptions options;
   options.listen_address = "127.0.0.1:0";
   options.data_dir = dir.path();
+  testing::UseTestTls(&options);
   auto started = testing::StartHub(options);
   ASSERT_TRUE(started.ok()) << started.status();
   std::unique_ptr<api::HubServer> hub = std::move(*started);
@@ -109,6 +110,7 @@ TEST(HubEndToEnd, TwoStationsScoredStoredAndKeptAcrossRestart) {
     station::StationOptions so;
     so.hub_address = address;
     so.station_id = bays[i].station_id;
+    testing::UseTestTls(&so, bays[i].station_id);
     so.exit_after_set = true;
     so.real_time = false;  // virtual clock, paced by the hub's acks
     so.spool.dir = dir.path() + "/spool-" + bays[i].station_id;
@@ -135,8 +137,8 @@ TEST(HubEndToEnd, TwoStationsScoredStoredAndKeptAcrossRestart) {
   std::map<std::string, int64_t> patient_of;
   for (const Bay& b : bays) {
     std::ostringstream out, err;
-    ASSERT_EQ(cli::Run({"--hub", address, "patients", "add",
-                        "Patient " + b.station_id},
+    ASSERT_EQ(cli::Run({"--ca_file", testing::TestPki::Get().ca_file(), "--hub",
+                        address, "patients", "add", "Patient " + b.station_id},
                        out, err),
               0)
         << err.str();
@@ -292,8 +294,9 @@ TEST(HubEndToEnd, TwoStationsScoredStoredAndKeptAcrossRestart) {
           << readiness.reason();
     }
     std::ostringstream text, err;
-    ASSERT_EQ(cli::Run({"--hub", "127.0.0.1:" + std::to_string(hub->port()),
-                        "progress", std::to_string(patient_of[b.station_id])},
+    ASSERT_EQ(cli::Run({"--ca_file", testing::TestPki::Get().ca_file(), "--hub",
+                        "127.0.0.1:" + std::to_string(hub->port()), "progress",
+                        std::to_string(patient_of[b.station_id])},
                        text, err),
               0)
         << err.str();
@@ -305,10 +308,11 @@ TEST(HubEndToEnd, TwoStationsScoredStoredAndKeptAcrossRestart) {
   {
     const std::string file = dir.path() + "/clinic-backup.db";
     std::ostringstream out, err;
-    ASSERT_EQ(cli::Run({"--hub", "127.0.0.1:" + std::to_string(hub->port()),
-                        "backup", file},
-                       out, err),
-              0)
+    ASSERT_EQ(
+        cli::Run({"--ca_file", testing::TestPki::Get().ca_file(), "--hub",
+                  "127.0.0.1:" + std::to_string(hub->port()), "backup", file},
+                 out, err),
+        0)
         << err.str();
     EXPECT_TRUE(absl::StrContains(out.str(), "integrity ok")) << out.str();
     auto info = store::VerifyClinicDatabase(file);
@@ -320,11 +324,11 @@ TEST(HubEndToEnd, TwoStationsScoredStoredAndKeptAcrossRestart) {
   }
   // The CSV report has a header and one row per repetition.
   std::ostringstream csv, err;
-  ASSERT_EQ(
-      cli::Run({"--hub", "127.0.0.1:" + std::to_string(hub->port()), "report",
-                std::to_string(patient_of["bay-2"]), "--format", "csv"},
-               csv, err),
-      0)
+  ASSERT_EQ(cli::Run({"--ca_file", testing::TestPki::Get().ca_file(), "--hub",
+                      "127.0.0.1:" + std::to_string(hub->port()), "report",
+                      std::to_string(patient_of["bay-2"]), "--format", "csv"},
+                     csv, err),
+            0)
       << err.str();
   const std::string text = csv.str();
   EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 6);
@@ -346,9 +350,10 @@ TEST(HubEndToEnd, TwoStationsScoredStoredAndKeptAcrossRestart) {
   // patient's set, read back with poppler's pdftotext.
   const std::string pdf = dir.path() + "/report.pdf";
   std::ostringstream pdf_out, pdf_err;
-  ASSERT_EQ(cli::Run({"--hub", "127.0.0.1:" + std::to_string(hub->port()),
-                      "report", std::to_string(patient_of["bay-2"]), "--format",
-                      "pdf", "-o", pdf},
+  ASSERT_EQ(cli::Run({"--ca_file", testing::TestPki::Get().ca_file(), "--hub",
+                      "127.0.0.1:" + std::to_string(hub->port()), "report",
+                      std::to_string(patient_of["bay-2"]), "--format", "pdf",
+                      "-o", pdf},
                      pdf_out, pdf_err),
             0)
       << pdf_err.str();
@@ -359,8 +364,9 @@ TEST(HubEndToEnd, TwoStationsScoredStoredAndKeptAcrossRestart) {
   EXPECT_TRUE(absl::StrContains(pdf_text, "not ready: 5 of 5 repetitions"))
       << pdf_text;
   std::ostringstream usage, usage_err;
-  EXPECT_EQ(cli::Run({"--hub", "127.0.0.1:" + std::to_string(hub->port()),
-                      "report", "1", "--format", "pdf"},
+  EXPECT_EQ(cli::Run({"--ca_file", testing::TestPki::Get().ca_file(), "--hub",
+                      "127.0.0.1:" + std::to_string(hub->port()), "report", "1",
+                      "--format", "pdf"},
                      usage, usage_err),
             2);
   EXPECT_TRUE(absl::StrContains(usage_err.str(), "needs -o FILE"));
@@ -377,6 +383,7 @@ TEST(HubEndToEnd, StalledWatchersNeitherSlowIngestNorTheHealthyWatcher) {
   api::HubOptions options;
   options.listen_address = "127.0.0.1:0";
   options.data_dir = dir.path();
+  testing::UseTestTls(&options);
   auto started = testing::StartHub(options);
   ASSERT_TRUE(started.ok()) << started.status();
   std::unique_ptr<api::HubServer> hub = std::move(*started);
@@ -401,14 +408,14 @@ TEST(HubEndToEnd, StalledWatchersNeitherSlowIngestNorTheHealthyWatcher) {
     // hub's own queue must then take the backlog.
     args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
     args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 1024);
-    s->channel = CreateStaffChannel(address, grpc::InsecureChannelCredentials(),
+    s->channel = CreateStaffChannel(address, testing::StaffCredentials(),
                                     token, args);
     s->stub = v1::Dashboard::NewStub(s->channel);
     s->reader = s->stub->WatchClinic(&s->context, {});
     stalled.push_back(std::move(s));
   }
   auto channel =
-      CreateStaffChannel(address, grpc::InsecureChannelCredentials(), token);
+      CreateStaffChannel(address, testing::StaffCredentials(), token);
   auto clinic = v1::Clinic::NewStub(channel);
   Watcher healthy(channel);
   ASSERT_TRUE(testing::WaitFor([&] {
@@ -422,6 +429,7 @@ TEST(HubEndToEnd, StalledWatchersNeitherSlowIngestNorTheHealthyWatcher) {
   station::StationOptions so;
   so.hub_address = address;
   so.station_id = bay.station_id;
+  testing::UseTestTls(&so, bay.station_id);
   so.exit_after_set = true;
   so.real_time = false;  // as fast as the hub acknowledges
   so.spool.dir = dir.path() + "/spool";
@@ -436,8 +444,10 @@ TEST(HubEndToEnd, StalledWatchersNeitherSlowIngestNorTheHealthyWatcher) {
     return resp.stations_size() == 1 && resp.stations(0).online();
   }));
   std::ostringstream out, err;
-  ASSERT_EQ(
-      cli::Run({"--hub", address, "patients", "add", "Patient"}, out, err), 0)
+  ASSERT_EQ(cli::Run({"--ca_file", testing::TestPki::Get().ca_file(), "--hub",
+                      address, "patients", "add", "Patient"},
+                     out, err),
+            0)
       << err.str();
   v1::StartSetRequest req;
   req.set_station_id(bay.station_id);

@@ -22,6 +22,8 @@ namespace {
 class HubProcess {
  public:
   explicit HubProcess(const std::string& data_dir) {
+    // Made before the fork: the child must use the parent's test CA.
+    const std::vector<std::string> tls = testing::HubTlsFlags();
     int fds[2];
     if (pipe(fds) != 0) return;
     pid_ = fork();
@@ -31,8 +33,8 @@ class HubProcess {
       close(fds[1]);
       const std::string dir_flag = "--data_dir=" + data_dir;
       execl(STEPHUB_HUB_BINARY, STEPHUB_HUB_BINARY, "--listen=127.0.0.1:0",
-            "--web_listen=127.0.0.1:0", dir_flag.c_str(),
-            static_cast<char*>(nullptr));
+            "--web_listen=127.0.0.1:0", dir_flag.c_str(), tls[0].c_str(),
+            tls[1].c_str(), tls[2].c_str(), static_cast<char*>(nullptr));
       _exit(127);
     }
     close(fds[1]);
@@ -68,7 +70,7 @@ TEST(HubReflection, ListsTheSixServicesAndHealthIsServing) {
   HubProcess hub(dir.path());
   ASSERT_GT(hub.port(), 0) << "stephub-hub did not report its port";
   auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(hub.port()),
-                                     grpc::InsecureChannelCredentials());
+                                     testing::StaffCredentials());
 
   auto reflection =
       grpc::reflection::v1alpha::ServerReflection::NewStub(channel);

@@ -85,6 +85,7 @@ class ReportExportTest : public ::testing::Test {
     api::HubOptions options;
     options.listen_address = "127.0.0.1:0";
     options.data_dir = dir_.path();
+    testing::UseTestTls(&options);
     options.time_zone = "UTC";
     options.clock = [] { return At(2026, 3, 1, 12); };
     options.fold_samples_after = absl::InfiniteDuration();
@@ -745,7 +746,8 @@ TEST_F(ReportExportTest, BadRequestsGetClearStatuses) {
 TEST_F(ReportExportTest, CliWritesWholeReportsAndRefusesBadUsage) {
   auto cli = [&](std::vector<std::string> args, std::string* out = nullptr,
                  std::string* err = nullptr) {
-    args.insert(args.begin(), {"--hub", address_});
+    args.insert(args.begin(), {"--hub", address_, "--ca_file",
+                               testing::TestPki::Get().ca_file()});
     std::ostringstream o, e;
     const int code = cli::Run(args, o, e);
     if (out) *out = o.str();

@@ -157,6 +157,7 @@ class SetPlacementTest : public ::testing::Test {
     api::HubOptions options;
     options.listen_address = "127.0.0.1:0";
     options.data_dir = dir_.path();
+    testing::UseTestTls(&options);
     options.scoring = scoring;
     options.clock = [this] { return absl::FromUnixMicros(hub_now_us_.load()); };
     auto hub = testing::StartHub(options);
@@ -164,12 +165,12 @@ class SetPlacementTest : public ::testing::Test {
     hub_ = std::move(*hub);
     channel_ = testing::StaffChannel(hub_->port());
     setenv("STEPHUB_TOKEN", testing::SignIn(hub_->port()).c_str(), 1);
-    link_ = v1::StationLink::NewStub(channel_);
     clinic_ = v1::Clinic::NewStub(channel_);
   }
 
   // A connected station stream.
   struct Link {
+    std::unique_ptr<v1::StationLink::Stub> stub;  // with the station's cert
     std::unique_ptr<grpc::ClientContext> context;
     std::unique_ptr<Stream> stream;
     uint64_t durable_seq = 0;
@@ -180,7 +181,9 @@ class SetPlacementTest : public ::testing::Test {
     link.context = std::make_unique<grpc::ClientContext>();
     link.context->set_deadline(std::chrono::system_clock::now() +
                                std::chrono::seconds(60));
-    link.stream = link_->Stream(link.context.get());
+    link.stub = v1::StationLink::NewStub(
+        testing::StationChannel(hub_->port(), station_id));
+    link.stream = link.stub->Stream(link.context.get());
     v1::StationMessage hello;
     *hello.mutable_hello() = HelloOf(station_id);
     EXPECT_TRUE(link.stream->Write(hello));
@@ -273,7 +276,6 @@ class SetPlacementTest : public ::testing::Test {
   std::atomic<int64_t> hub_now_us_{kOffsetUs};
   std::unique_ptr<api::HubServer> hub_;
   std::shared_ptr<grpc::Channel> channel_;
-  std::unique_ptr<v1::StationLink::Stub> link_;
   std::unique_ptr<v1::Clinic::Stub> clinic_;
 };
 
@@ -432,7 +434,9 @@ TEST_F(SetPlacementTest, RescoringKeepsTheOldResultsBesideTheNew) {
   // still reads the set's samples by the sensors it had then.
   {
     grpc::ClientContext ctx;
-    auto stream = link_->Stream(&ctx);
+    auto link = v1::StationLink::NewStub(
+        testing::StationChannel(hub_->port(), "bay-5"));
+    auto stream = link->Stream(&ctx);
     v1::StationMessage hello;
     *hello.mutable_hello() = testing::SacrumHello("bay-5", "boot-2");
     ASSERT_TRUE(stream->Write(hello));
@@ -445,8 +449,9 @@ TEST_F(SetPlacementTest, RescoringKeepsTheOldResultsBesideTheNew) {
   }
 
   std::ostringstream out, err;
-  ASSERT_EQ(cli::Run({"--hub", "127.0.0.1:" + std::to_string(hub_->port()),
-                      "rescore", "--set", std::to_string(set_id)},
+  ASSERT_EQ(cli::Run({"--ca_file", testing::TestPki::Get().ca_file(), "--hub",
+                      "127.0.0.1:" + std::to_string(hub_->port()), "rescore",
+                      "--set", std::to_string(set_id)},
                      out, err),
             0)
       << err.str();
@@ -458,7 +463,8 @@ TEST_F(SetPlacementTest, RescoringKeepsTheOldResultsBesideTheNew) {
   // Both versions are listed, the hub's new one marked as its own.
   {
     std::ostringstream versions, verr;
-    ASSERT_EQ(cli::Run({"--hub", "127.0.0.1:" + std::to_string(hub_->port()),
+    ASSERT_EQ(cli::Run({"--ca_file", testing::TestPki::Get().ca_file(), "--hub",
+                        "127.0.0.1:" + std::to_string(hub_->port()),
                         "scoring-versions"},
                        versions, verr),
               0)

@@ -34,6 +34,7 @@ constexpr char kAdminPassword[] = "admin's password";
 // therapist's (some, like ListStations, are both's).
 const std::set<std::string> kAdminCalls = {
     "/stephub.v1.Clinic/CreateTherapist", "/stephub.v1.Clinic/Rescore",
+    "/stephub.v1.Clinic/RevokeStation",
     "/stephub.v1.Maintenance/Backup",     "/stephub.v1.Auth/AddUser",
     "/stephub.v1.Auth/ListUsers",         "/stephub.v1.Auth/SetUserDisabled",
     "/stephub.v1.Auth/ListAudit"};
@@ -106,6 +107,7 @@ class StaffAuthTest : public ::testing::Test {
     api::HubOptions options;
     options.listen_address = "127.0.0.1:0";
     options.data_dir = dir_.path();
+    testing::UseTestTls(&options);
     options.staff_auth.clock = [this] {
       return absl::Now() + absl::Seconds(skew_s_.load());
     };
@@ -116,8 +118,7 @@ class StaffAuthTest : public ::testing::Test {
   }
 
   std::shared_ptr<grpc::Channel> As(const std::string& token) {
-    return CreateStaffChannel(address_, grpc::InsecureChannelCredentials(),
-                              token);
+    return CreateStaffChannel(address_, testing::StaffCredentials(), token);
   }
 
   testing::TempDir dir_;
@@ -258,7 +259,8 @@ TEST_F(StaffAuthTest, ALiveWatchEndsWithItsSession) {
 
   // The next thing that happens in the clinic (a bay comes online) is not
   // sent to the disabled account: its watch ends instead.
-  auto link = v1::StationLink::NewStub(As(""));
+  auto link =
+      v1::StationLink::NewStub(testing::StationChannel(hub_->port(), "bay-2"));
   grpc::ClientContext link_ctx;
   link_ctx.set_deadline(std::chrono::system_clock::now() +
                         std::chrono::seconds(30));
@@ -288,7 +290,8 @@ TEST_F(StaffAuthTest, AuditLogSaysWhoTouchedWhichPatient) {
     ASSERT_TRUE(clinic->CreatePatient(&ctx, req, &patient).ok());
   }
   // A bay comes online and the therapist runs a set on it.
-  auto link = v1::StationLink::NewStub(therapist);
+  auto link =
+      v1::StationLink::NewStub(testing::StationChannel(hub_->port(), "bay-1"));
   grpc::ClientContext link_ctx;
   link_ctx.set_deadline(std::chrono::system_clock::now() +
                         std::chrono::seconds(30));

@@ -10,6 +10,7 @@
 #include <string>
 #include <thread>
 
+#include "common/pki.h"
 #include "common/simulator.h"
 #include "hub/api/hub_server.h"
 #include "station/sensors/sensors.h"
@@ -29,20 +30,26 @@ class StationDaemonTest : public ::testing::Test {
     api::HubOptions options;
     options.listen_address = "127.0.0.1:" + std::to_string(port);
     options.data_dir = dir_.path() + "/hub";
+    testing::UseTestTls(&options);
     auto hub = testing::StartHub(options);
     ASSERT_TRUE(hub.ok()) << hub.status();
     hub_ = std::move(*hub);
     port_ = hub_->port();
   }
 
-  void StartStation(const std::string& station_id) {
+  // With `identity` instead of the station's test certificate, if given.
+  void StartStation(const std::string& station_id,
+                    const pki::KeyAndCert* identity = nullptr) {
     station::StationOptions options;
     options.hub_address = "127.0.0.1:" + std::to_string(port_);
     options.station_id = station_id;
+    testing::UseTestTls(&options, station_id);
+    if (identity != nullptr) options.tls_identity = *identity;
     options.spool.dir = spool_dir_;
     options.max_backoff = absl::Milliseconds(300);
     auto profile = ProfileByName("level");
     ASSERT_TRUE(profile.ok());
+    io_.restart();
     station_ = std::make_unique<station::Station>(
         io_, options,
         station::MakeSimulatedSource(*profile, 3, station::MonotonicMicros()));
@@ -115,8 +122,8 @@ TEST_F(StationDaemonTest, HubHoldingMoreOfTheBootThanTheSpoolStartsANewBoot) {
     ASSERT_TRUE((*spool)->Sync().ok());
   }
   {
-    auto channel = testing::StaffChannel(port_);
-    auto link = v1::StationLink::NewStub(channel);
+    auto link =
+        v1::StationLink::NewStub(testing::StationChannel(port_, "bay-2"));
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() +
                      std::chrono::seconds(20));
@@ -213,6 +220,7 @@ TEST_F(StationDaemonTest, BatchTheHubKeepsRefusingIsSkippedAndTheRestFlows) {
   station::StationOptions options;
   options.hub_address = "127.0.0.1:" + std::to_string(port_);
   options.station_id = "bay-4";
+  testing::UseTestTls(&options, "bay-4");
   options.spool.dir = spool_dir_;
   options.max_backoff = absl::Milliseconds(200);
   station_ = std::make_unique<station::Station>(
@@ -224,6 +232,39 @@ TEST_F(StationDaemonTest, BatchTheHubKeepsRefusingIsSkippedAndTheRestFlows) {
       << "hub durable " << HubDurableSeq("bay-4");
   StopStation();
   EXPECT_TRUE(result_.ok()) << result_;
+}
+
+// A lost bay's Pi is revoked while it streams: its stream is cut and every
+// reconnect refused, it keeps spooling, and the replacement certificate
+// (issued after the revocation) delivers all of it; nothing is lost.
+TEST_F(StationDaemonTest, RevokedStationSpoolsAndItsReplacementDeliversAll) {
+  ASSERT_NO_FATAL_FAILURE(StartHub(0));
+  ASSERT_NO_FATAL_FAILURE(StartStation("bay-7"));
+  ASSERT_TRUE(testing::WaitFor([&] { return station_->acked_seq() >= 20; }));
+
+  v1::RevokeStationResponse revoked;
+  ASSERT_TRUE(testing::RevokeStation(port_, "bay-7", &revoked).ok());
+  EXPECT_EQ(revoked.streams_cut(), 1u);
+  // Refused from now on: the station samples and spools, the hub takes
+  // nothing more.
+  const uint64_t acked_at_revocation = station_->acked_seq();
+  ASSERT_TRUE(testing::WaitFor(
+      [&] { return station_->last_seq() >= acked_at_revocation + 40; }));
+  EXPECT_LE(station_->acked_seq(), acked_at_revocation + 8);
+  EXPECT_EQ(HubDurableSeq("bay-7"), station_->acked_seq());
+  StopStation();
+
+  const pki::KeyAndCert replacement =
+      testing::ReplacementCertificate("bay-7", revoked.revoked_at().seconds());
+  const uint64_t spooled = station_->last_seq();
+  ASSERT_NO_FATAL_FAILURE(StartStation("bay-7", &replacement));
+  ASSERT_TRUE(testing::WaitFor([&] {
+    return station_->acked_seq() >= spooled;
+  })) << "acked "
+      << station_->acked_seq() << " of " << spooled;
+  StopStation();
+  EXPECT_TRUE(result_.ok()) << result_;
+  EXPECT_EQ(HubDurableSeq("bay-7"), station_->last_seq());
 }
 
 }  // namespace

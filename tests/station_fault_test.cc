@@ -54,9 +54,10 @@ class FaultTest : public ::testing::Test {
     ++hub_starts_;
     ASSERT_TRUE(testing::AddTestStaff(dir_.path()).ok());
     hub_ = std::make_unique<testing::ChildProcess>(
-        std::vector<std::string>{
-            STEPHUB_HUB_BINARY, absl::StrCat("--listen=127.0.0.1:", port),
-            "--web_listen=", absl::StrCat("--data_dir=", dir_.path())},
+        testing::Concat(
+            {STEPHUB_HUB_BINARY, absl::StrCat("--listen=127.0.0.1:", port),
+             "--web_listen=", absl::StrCat("--data_dir=", dir_.path())},
+            testing::HubTlsFlags()),
         absl::StrCat(dir_.path(), "/hub-", hub_starts_, ".log"));
     ASSERT_TRUE(hub_->started());
     const std::string marker = "listening on port ";
@@ -86,7 +87,11 @@ class FaultTest : public ::testing::Test {
     out << "station_id: \"" << s.id << "\"\n"
         << "hub_address: \"127.0.0.1:" << port_ << "\"\n"
         << "spool { dir: \"" << s.spool_dir << "\" sync_interval_ms: 50 }\n"
-        << "link { max_backoff_ms: 500 }\n"
+        << "link { max_backoff_ms: 500 tls_ca_file: \""
+        << testing::TestPki::Get().ca_file() << "\" tls_cert_file: \""
+        << testing::TestPki::Get().station_cert_file(s.id)
+        << "\" tls_key_file: \""
+        << testing::TestPki::Get().station_key_file(s.id) << "\" }\n"
         << "sensors { sim { profile: \"" << s.profile << "\" seed: " << s.seed
         << " repetitions: " << kRepetitions << " } }\n";
   }

@@ -20,7 +20,6 @@ namespace stephub {
 namespace {
 
 using ::testing::HasSubstr;
-using Stream = grpc::ClientReaderWriter<v1::StationMessage, v1::HubMessage>;
 
 class StationLinkTest : public ::testing::Test {
  protected:
@@ -28,58 +27,25 @@ class StationLinkTest : public ::testing::Test {
     api::HubOptions options;
     options.listen_address = "127.0.0.1:0";
     options.data_dir = dir_.path();
+    testing::UseTestTls(&options);
     auto hub = testing::StartHub(options);
     ASSERT_TRUE(hub.ok()) << hub.status();
     hub_ = std::move(*hub);
     channel_ = testing::StaffChannel(hub_->port());
-    link_ = v1::StationLink::NewStub(channel_);
     clinic_ = v1::Clinic::NewStub(channel_);
   }
 
-  struct Call {
-    std::unique_ptr<grpc::ClientContext> context =
-        std::make_unique<grpc::ClientContext>();
-    std::unique_ptr<Stream> stream;
-  };
+  using Call = testing::StationCall;
 
-  Call Open() {
-    Call call;
-    call.context->set_deadline(std::chrono::system_clock::now() +
-                               std::chrono::seconds(20));
-    call.stream = link_->Stream(call.context.get());
-    return call;
-  }
-
-  static bool Send(Call& call, const v1::StationHello& hello) {
-    v1::StationMessage m;
-    *m.mutable_hello() = hello;
-    return call.stream->Write(m);
-  }
-  static bool Send(Call& call, const v1::SampleBatch& batch) {
-    v1::StationMessage m;
-    *m.mutable_batch() = batch;
-    return call.stream->Write(m);
-  }
-  // Reads until an ack covering `seq` arrives; false if the stream ends.
-  static bool AwaitAck(Call& call, uint64_t seq) {
-    v1::HubMessage msg;
-    while (call.stream->Read(&msg)) {
-      if (msg.has_ack() && msg.ack().durable_seq() >= seq) return true;
-    }
-    return false;
-  }
-  // Reads to the end of the stream and returns its status.
-  static grpc::Status Drain(Call& call) {
-    v1::HubMessage msg;
-    while (call.stream->Read(&msg)) {
-    }
-    return call.stream->Finish();
+  // A stream on a channel with `station_id`'s certificate.
+  Call Open(const std::string& station_id = "bay-1") {
+    return testing::OpenStationCall(hub_->port(),
+                                    testing::StationCredentials(station_id));
   }
 
   testing::TempDir dir_;
   std::unique_ptr<api::HubServer> hub_;
   std::shared_ptr<grpc::Channel> channel_;
-  std::unique_ptr<v1::StationLink::Stub> link_;
   std::unique_ptr<v1::Clinic::Stub> clinic_;
 };
 
@@ -89,6 +55,7 @@ TEST(HubStart, UnknownTimeZoneIsRefusedWithTheName) {
   options.listen_address = "127.0.0.1:0";
   options.data_dir = dir.path();
   options.time_zone = "Mars/Olympus_Mons";
+  testing::UseTestTls(&options);
   auto hub = testing::StartHub(options);
   ASSERT_FALSE(hub.ok());
   EXPECT_EQ(hub.status().code(), absl::StatusCode::kInvalidArgument);
@@ -105,7 +72,7 @@ TEST_F(StationLinkTest, BatchBeforeHelloIsFailedPrecondition) {
 }
 
 TEST_F(StationLinkTest, RepeatedSequenceIsRejectedAndAcceptedDataKept) {
-  Call call = Open();
+  Call call = Open("bay-1");
   ASSERT_TRUE(Send(call, testing::SacrumHello("bay-1", "boot-a")));
   ASSERT_TRUE(Send(call, testing::StandingBatch(1, 0, 5)));
   ASSERT_TRUE(AwaitAck(call, 1));
@@ -115,7 +82,7 @@ TEST_F(StationLinkTest, RepeatedSequenceIsRejectedAndAcceptedDataKept) {
   EXPECT_THAT(status.error_message(), HasSubstr("repeats"));
 
   // Reconnecting resumes after the batch that was stored.
-  Call again = Open();
+  Call again = Open("bay-1");
   ASSERT_TRUE(Send(again, testing::SacrumHello("bay-1", "boot-a")));
   v1::HubMessage welcome;
   ASSERT_TRUE(again.stream->Read(&welcome));
@@ -130,7 +97,7 @@ TEST_F(StationLinkTest, RepeatedSequenceIsRejectedAndAcceptedDataKept) {
 // One sample far ahead (a glitching clock) must not make every later batch
 // look as if it went back: the stream goes on, the step is recorded.
 TEST_F(StationLinkTest, TimeGoingBackAcrossBatchesIsAcceptedAndRecorded) {
-  Call call = Open();
+  Call call = Open("bay-4");
   ASSERT_TRUE(Send(call, testing::SacrumHello("bay-4", "boot-d")));
   ASSERT_TRUE(Send(call, testing::StandingBatch(1, 0, 5)));
   v1::SampleBatch glitch = testing::StandingBatch(2, 25'000, 5);
@@ -170,7 +137,7 @@ TEST_F(StationLinkTest, TimeGoingBackAcrossBatchesIsAcceptedAndRecorded) {
 }
 
 TEST_F(StationLinkTest, NanSampleIsInvalidArgumentNamingTheValue) {
-  Call call = Open();
+  Call call = Open("bay-2");
   ASSERT_TRUE(Send(call, testing::SacrumHello("bay-2", "boot-b")));
   v1::SampleBatch batch = testing::StandingBatch(1, 0, 5);
   batch.mutable_imu(0)->set_gy_radps(3,
@@ -212,7 +179,7 @@ TEST_F(StationLinkTest, OtherBadInputGetsPreciseStatuses) {
     v1::StationHello hello = testing::SacrumHello("bay-3", c.name);
     v1::SampleBatch batch = testing::StandingBatch(1, 1000, 5);
     c.spoil(hello, batch);
-    Call call = Open();
+    Call call = Open("bay-3");
     Send(call, hello);
     Send(call, batch);
     grpc::Status status = Drain(call);
@@ -246,7 +213,7 @@ TEST_F(StationLinkTest, StartSetOnUnknownStationIsNotFound) {
 }
 
 TEST_F(StationLinkTest, TherapistAndSessionAreRecordedOnTheSet) {
-  Call call = Open();
+  Call call = Open("bay-t");
   ASSERT_TRUE(Send(call, testing::SacrumHello("bay-t", "boot-t")));
   v1::HubMessage welcome;
   ASSERT_TRUE(call.stream->Read(&welcome));
@@ -344,12 +311,12 @@ TEST_F(StationLinkTest, TherapistAndSessionAreRecordedOnTheSet) {
 }
 
 TEST_F(StationLinkTest, GoodStationKeepsStreamingWhileAnotherMisbehaves) {
-  Call good = Open();
+  Call good = Open("bay-good");
   ASSERT_TRUE(Send(good, testing::SacrumHello("bay-good", "boot-g")));
   ASSERT_TRUE(Send(good, testing::StandingBatch(1, 0, 5)));
   ASSERT_TRUE(AwaitAck(good, 1));
 
-  Call bad = Open();
+  Call bad = Open("bay-bad");
   Send(bad, testing::SacrumHello("bay-bad", "boot-x"));
   v1::SampleBatch nan = testing::StandingBatch(1, 0, 5);
   nan.mutable_imu(0)->set_az_mps2(0, std::nanf(""));
@@ -393,7 +360,7 @@ class StationLinkClockAndHealthTest : public StationLinkTest {
 };
 
 TEST_F(StationLinkClockAndHealthTest, PingIsAnsweredWithHubTimes) {
-  Call call = Open();
+  Call call = Open("bay-1");
   ASSERT_TRUE(Send(call, testing::SacrumHello("bay-1", "boot-a")));
   v1::StationMessage ping;
   ping.mutable_clock_ping()->set_ping_id(7);
@@ -472,7 +439,7 @@ TEST_F(StationLinkClockAndHealthTest, BadHealthOrClockIsInvalidArgument) {
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
-    Call call = Open();
+    Call call = Open("bay-9");
     ASSERT_TRUE(Send(call, testing::SacrumHello("bay-9", "boot-z")));
     v1::StationMessage m;
     c.make(&m);
@@ -490,7 +457,7 @@ TEST_F(StationLinkClockAndHealthTest, BadHealthOrClockIsInvalidArgument) {
 }
 
 TEST_F(StationLinkClockAndHealthTest, GapIsAcceptedOnlyWhenTheStationOwnsIt) {
-  Call call = Open();
+  Call call = Open("bay-1");
   ASSERT_TRUE(Send(call, testing::SacrumHello("bay-1", "boot-a")));
   ASSERT_TRUE(Send(call, testing::StandingBatch(1, 0, 5)));
   ASSERT_TRUE(AwaitAck(call, 1));

@@ -5,13 +5,6 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include <boost/asio/connect.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/read_until.hpp>
-#include <boost/asio/streambuf.hpp>
-#include <boost/asio/write.hpp>
-
 #include "absl/strings/str_cat.h"
 #include "hub/api/hub_server.h"
 #include "tests/test_hub.h"
@@ -31,6 +24,7 @@ class WebServerTest : public ::testing::Test {
     options.listen_address = "127.0.0.1:0";
     options.web_listen_address = "127.0.0.1:0";
     options.data_dir = dir_.path();
+    testing::UseTestTls(&options);
     auto hub = testing::StartHub(options);
     ASSERT_TRUE(hub.ok()) << hub.status();
     hub_ = std::move(*hub);
@@ -107,7 +101,7 @@ TEST_F(WebServerTest, BadRequestsGetAStatusAndAReason) {
   EXPECT_EQ(malformed.status, 400);
   EXPECT_THAT(malformed.body, HasSubstr("bad HTTP request"));
   auto oversized = Post("/api/sets/start", std::string(100'000, 'x'));
-  EXPECT_EQ(oversized.status, 413);
+  EXPECT_EQ(oversized.status, 413) << oversized.body;
 
   // Nothing the pages were sent has harmed the hub.
   EXPECT_EQ(Get("/api/stations").status, 200);
@@ -194,21 +188,13 @@ TEST_F(WebServerTest, AnAdminWithoutTheTherapistRoleSeesNoPatients) {
 }
 
 TEST_F(WebServerTest, ConnectionsBeyondTheCapGet503AndTheRestCarryOn) {
-  namespace asio = boost::asio;
-  asio::io_context io;
-  const asio::ip::tcp::endpoint hub(asio::ip::make_address("127.0.0.1"),
-                                    static_cast<uint16_t>(port_));
   // 64 pages open at once (the default cap), each a live event stream.
-  std::vector<std::unique_ptr<asio::ip::tcp::socket>> open;
+  std::vector<std::unique_ptr<testing::OpenWebPage>> open;
   for (int i = 0; i < 64; ++i) {
-    auto socket = std::make_unique<asio::ip::tcp::socket>(io);
-    socket->connect(hub);
-    asio::write(*socket, asio::buffer("GET /api/events HTTP/1.1\r\nHost: "
-                                      "x\r\nCookie: " +
-                                      session_.cookie + "\r\n\r\n"));
-    asio::streambuf head;
-    asio::read_until(*socket, head, "\r\n\r\n");
-    open.push_back(std::move(socket));
+    open.push_back(std::make_unique<testing::OpenWebPage>(
+        port_, "GET /api/events HTTP/1.1\r\nHost: x\r\nCookie: " + session_.cookie +
+            "\r\n\r\n"));
+    ASSERT_THAT(open.back()->head(), HasSubstr("200 OK"));
   }
   auto refused = Get("/api/stations");
   EXPECT_EQ(refused.status, 503);

@@ -25,6 +25,7 @@
 #include "absl/time/time.h"
 #include "common/password_prompt.h"
 #include "common/staff_channel.h"
+#include "common/tls.h"
 #include "hub/store/store.h"
 #include "stephub/v1/auth.grpc.pb.h"
 #include "stephub/v1/clinic.grpc.pb.h"
@@ -32,12 +33,15 @@
 #include "stephub/v1/maintenance.grpc.pb.h"
 #include "stephub/v1/reports.grpc.pb.h"
 #include "tools/staff_session.h"
+#include "tools/certs.h"
+#include "tools/cli_args.h"
 #include "tools/watch_board.h"
 
 namespace stephub::cli {
 namespace {
 
-constexpr char kUsage[] = R"(usage: stephub [--hub HOST:PORT] COMMAND
+constexpr char kUsage[] =
+    R"(usage: stephub [--hub HOST:PORT] [--ca_file FILE | --insecure-dev] COMMAND
 
 commands:
   login USER                          sign in (asks for the password, or
@@ -57,6 +61,10 @@ commands:
   sessions PATIENT_ID                 the patient's visits (one per clinic day)
   session note SESSION_ID TEXT        the therapist's note on a visit
   stations                            list stations: online, last seen, backlog
+  stations revoke ID                  a lost or stolen bay: refuse its
+                                      certificates issued until now and cut
+                                      its open streams (a new certificate,
+                                      stephub certs station ID, is accepted)
   set start --station ID --patient ID --side left|right [--load TEXT] [--level N]
             [--therapist ID]
   set end (--station ID | --set ID)
@@ -90,52 +98,15 @@ commands:
                                       Reports go to stdout without -o; FILE
                                       appears only once the report is whole
 
-The hub address defaults to $STEPHUB_HUB or 127.0.0.1:50051. Every
-command but login needs a signed-in session: from `stephub login`, or a
-token in $STEPHUB_TOKEN.
+  certs init|hub|station ...          the clinic's certificates, offline
+                                      (stephub certs --help)
+
+The hub address defaults to $STEPHUB_HUB or 127.0.0.1:50051. The hub is
+reached over TLS, trusting the clinic CA in --ca_file, else $STEPHUB_CA,
+else stephub-data/tls/ca.crt; --insecure-dev for a hub run with it. Every
+command but login and certs needs a signed-in session: from `stephub
+login`, or a token in $STEPHUB_TOKEN.
 )";
-
-// Command-line words after the command: positionals and --name value pairs.
-struct Args {
-  std::vector<std::string> positional;
-  std::map<std::string, std::string> options;
-};
-
-// `switches` are options without a value (--lines).
-absl::StatusOr<Args> ParseArgs(const std::vector<std::string>& words,
-                               const std::vector<std::string>& known,
-                               const std::vector<std::string>& switches = {}) {
-  Args args;
-  for (size_t i = 0; i < words.size(); ++i) {
-    const std::string& w = words[i];
-    if (w.rfind("--", 0) == 0 || w == "-o") {
-      std::string name = w == "-o" ? "o" : w.substr(2);
-      std::string value;
-      if (auto eq = name.find('='); eq != std::string::npos) {
-        value = name.substr(eq + 1);
-        name = name.substr(0, eq);
-      } else if (std::find(switches.begin(), switches.end(), name) !=
-                 switches.end()) {
-        args.options[name] = "true";
-        continue;
-      } else {
-        if (i + 1 >= words.size()) {
-          return absl::InvalidArgumentError(
-              absl::StrCat("option --", name, " needs a value"));
-        }
-        value = words[++i];
-      }
-      if (std::find(known.begin(), known.end(), name) == known.end()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("unknown option --", name));
-      }
-      args.options[name] = value;
-    } else {
-      args.positional.push_back(w);
-    }
-  }
-  return args;
-}
 
 // A file written as FILE.partial and given its name only once whole: a FILE
 // that exists is never one cut short. Removed unless kept.
@@ -270,10 +241,10 @@ const char* VerdictText(v1::Verdict verdict) {
 
 class Cli {
  public:
-  Cli(std::string hub, std::string token, std::ostream& out, std::ostream& err)
+  Cli(std::string hub, std::shared_ptr<grpc::ChannelCredentials> credentials,
+      std::string token, std::ostream& out, std::ostream& err)
       : out_(out), err_(err), hub_(std::move(hub)) {
-    channel_ =
-        CreateStaffChannel(hub_, grpc::InsecureChannelCredentials(), token);
+    channel_ = CreateStaffChannel(hub_, credentials, token);
     auth_ = v1::Auth::NewStub(channel_);
     clinic_ = v1::Clinic::NewStub(channel_);
     dashboard_ = v1::Dashboard::NewStub(channel_);
@@ -583,18 +554,42 @@ class Cli {
     return 0;
   }
 
-  int Stations() {
+  int Stations(const std::vector<std::string>& words) {
+    auto args = ParseArgs(words, {});
+    if (!args.ok()) return Usage(std::string(args.status().message()));
+    if (!args->positional.empty()) {
+      if (args->positional[0] != "revoke" || args->positional.size() != 2) {
+        return Usage("stations, or stations revoke ID");
+      }
+      v1::RevokeStationRequest req;
+      req.set_station_id(args->positional[1]);
+      v1::RevokeStationResponse resp;
+      grpc::ClientContext ctx;
+      auto s = clinic_->RevokeStation(&ctx, req, &resp);
+      if (!s.ok()) return Fail(Describe(s));
+      out_ << "station " << resp.station_id() << " revoked at "
+           << Clock(resp.revoked_at()) << ": its certificates issued until "
+           << "then are refused; " << resp.streams_cut()
+           << " open stream(s) cut. A replacement Pi needs a new "
+           << "certificate: stephub certs station " << resp.station_id()
+           << " --force\n";
+      return 0;
+    }
     v1::ListStationsResponse resp;
     grpc::ClientContext ctx;
     auto s = clinic_->ListStations(&ctx, {}, &resp);
     if (!s.ok()) return Fail(s);
     for (const auto& st : resp.stations()) {
       out_ << absl::StrFormat(
-          "%-12s %-8s last seen %s  stored seq %d  backlog %d  set %s\n",
+          "%-12s %-8s last seen %s  stored seq %d  backlog %d  set %s%s\n",
           st.station_id(), st.online() ? "online" : "offline",
           st.has_last_seen() ? Clock(st.last_seen()) : "never",
           st.durable_seq(), st.backlog_batches(),
-          st.active_set_id() ? std::to_string(st.active_set_id()) : "-");
+          st.active_set_id() ? std::to_string(st.active_set_id()) : "-",
+          st.has_revoked_at()
+              ? absl::StrCat("  REVOKED ", Clock(st.revoked_at()),
+                             " (older certificates refused)")
+              : "");
     }
     return 0;
   }
@@ -1051,6 +1046,9 @@ int Run(const std::vector<std::string>& argv, std::ostream& out,
         std::ostream& err) {
   std::string hub = std::getenv("STEPHUB_HUB") ? std::getenv("STEPHUB_HUB")
                                                : "127.0.0.1:50051";
+  std::string ca_file =
+      std::getenv("STEPHUB_CA") ? std::getenv("STEPHUB_CA") : "";
+  bool insecure_dev = false;
   size_t i = 0;
   while (i < argv.size() && argv[i].rfind("--", 0) == 0) {
     if (argv[i] == "--help" || argv[i] == "-h") {
@@ -1062,6 +1060,17 @@ int Run(const std::vector<std::string>& argv, std::ostream& out,
       i += 2;
     } else if (argv[i].rfind("--hub=", 0) == 0) {
       hub = argv[i].substr(6);
+      ++i;
+    } else if ((argv[i] == "--ca_file" || argv[i] == "--ca-file") &&
+               i + 1 < argv.size()) {
+      ca_file = argv[i + 1];
+      i += 2;
+    } else if (argv[i].rfind("--ca_file=", 0) == 0 ||
+               argv[i].rfind("--ca-file=", 0) == 0) {
+      ca_file = argv[i].substr(10);
+      ++i;
+    } else if (argv[i] == "--insecure-dev" || argv[i] == "--insecure_dev") {
+      insecure_dev = true;
       ++i;
     } else {
       err << "stephub: unknown option " << argv[i] << "\n" << kUsage;
@@ -1078,6 +1087,21 @@ int Run(const std::vector<std::string>& argv, std::ostream& out,
     out << kUsage;
     return 0;
   }
+  if (command == "certs") return RunCerts(rest, out, err);
+  tls::Pems pems;
+  if (!insecure_dev) {
+    auto loaded = tls::LoadFiles(
+        {ca_file.empty() ? absl::StrCat(kDefaultCertsDir, "/ca.crt") : ca_file,
+         "", ""},
+        "give the clinic CA's certificate with --ca_file FILE or STEPHUB_CA "
+        "(stephub certs init makes it), or --insecure-dev for a hub run "
+        "with --insecure-dev");
+    if (!loaded.ok()) {
+      err << "stephub: " << loaded.status().message() << "\n";
+      return 2;
+    }
+    pems = *std::move(loaded);
+  }
   // The session saved by `stephub login` for this hub, unless a token is
   // given outright (scripts, tests).
   std::string token;
@@ -1087,14 +1111,15 @@ int Run(const std::vector<std::string>& argv, std::ostream& out,
                  LoadStaffSession(StaffSessionPath(), hub, absl::Now())) {
     token = saved->token;
   }
-  Cli cli(hub, command == "login" ? "" : token, out, err);
+  Cli cli(hub, tls::ChannelCredentials(pems, insecure_dev),
+          command == "login" ? "" : token, out, err);
   if (command == "login") return cli.Login(rest);
   if (command == "logout") return cli.Logout();
   if (command == "whoami") return cli.WhoAmI();
   if (command == "users") return cli.Users(rest);
   if (command == "audit") return cli.Audit(rest);
   if (command == "patients") return cli.Patients(rest);
-  if (command == "stations") return cli.Stations();
+  if (command == "stations") return cli.Stations(rest);
   if (command == "therapists") return cli.Therapists(rest);
   if (command == "sessions") return cli.Sessions(rest);
   if (command == "session") return cli.Session(rest);

@@ -4,6 +4,9 @@
 # live results of all bays in this terminal, then each patient's progress
 # and reports (CSV, progress PDF, FHIR; today's clinic summary as PDF and
 # CSV). Stops by itself; Ctrl-C ends everything cleanly.
+# Everything runs over TLS with a demo clinic CA made once in demo-data/tls
+# (kept between runs): stations with their own certificates, the CLI
+# trusting the CA, the dashboard on https.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$ROOT/tools/build.sh" >/dev/null
@@ -13,8 +16,22 @@ STATION_BIN="$BIN/station/stephub-station"
 CLI_BIN="$BIN/tools/stephub"
 
 DATA="${STEPHUB_DEMO_DIR:-$ROOT/demo-data}"
-rm -rf "$DATA"
+# A fresh record each run; the certificates are kept.
+mkdir -p "$DATA"
+find "$DATA" -mindepth 1 -maxdepth 1 ! -name tls -exec rm -rf {} +
 mkdir -p "$DATA/reports" "$DATA/logs"
+
+BAYS=(bay-1 bay-2 bay-3)
+TLS="$DATA/tls"
+if [ ! -f "$TLS/ca.crt" ]; then
+  "$CLI_BIN" certs init --dir "$TLS" --clinic "Demo clinic" >/dev/null
+fi
+[ -f "$TLS/hub.crt" ] || "$CLI_BIN" certs hub --dir "$TLS" >/dev/null
+for bay in "${BAYS[@]}"; do
+  [ -f "$TLS/stations/$bay.crt" ] ||
+    "$CLI_BIN" certs station "$bay" --dir "$TLS" >/dev/null
+done
+export STEPHUB_CA="$TLS/ca.crt"
 
 children=()
 cleanup() {
@@ -53,14 +70,15 @@ export STEPHUB_HUB="127.0.0.1:$PORT"
 export STEPHUB_SESSION_FILE="$DATA/cli-session"
 cli() { "$CLI_BIN" "$@"; }
 echo "$DEMO_PASSWORD" | cli login "$DEMO_USER" >/dev/null
-WEB_PORT=$(sed -n 's/.*dashboard on http port \([0-9]*\).*/\1/p' "$DATA/logs/hub.log")
-DASHBOARD="http://${WEB%:*}:$WEB_PORT/"
+WEB_PORT=$(sed -n 's/.*dashboard on https port \([0-9]*\).*/\1/p' "$DATA/logs/hub.log")
+DASHBOARD="https://${WEB%:*}:$WEB_PORT/"
 
 echo "StepHub demo: hub on $STEPHUB_HUB, record in $DATA/stephub.db"
 echo "Dashboard:    $DASHBOARD (every bay live; /bay/bay-3 is bay-3's screen)"
+echo "              (the browser does not know the demo CA $STEPHUB_CA:"
+echo "              import it, or accept the warning once)"
 echo "Sign in as:   $DEMO_USER, password $DEMO_PASSWORD"
 
-BAYS=(bay-1 bay-2 bay-3)
 PROFILES=(level moderate trendelenburg)
 NAMES=("Anna Berg" "Ben Okafor" "Carla Ruiz")
 SIDES=(left right left)
@@ -68,7 +86,9 @@ station_pids=()
 for i in 0 1 2; do
   "$STATION_BIN" --hub="$STEPHUB_HUB" --station_id="${BAYS[$i]}" \
     --sensors="sim:${PROFILES[$i]}" --seed=$((i + 11)) --exit_after_set \
-    --spool_dir="$DATA/spool-${BAYS[$i]}" \
+    --spool_dir="$DATA/spool-${BAYS[$i]}" --tls_ca_file="$TLS/ca.crt" \
+    --tls_cert_file="$TLS/stations/${BAYS[$i]}.crt" \
+    --tls_key_file="$TLS/stations/${BAYS[$i]}.key" \
     --quiet >"$DATA/logs/${BAYS[$i]}.log" 2>&1 &
   station_pids+=($!)
   children+=($!)

@@ -13,8 +13,12 @@ PACKAGES=(
   g++ cmake ninja-build pkg-config
   libgrpc++-dev libgrpc-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libboost-dev libgtest-dev libgmock-dev libsqlite3-dev libbenchmark-dev
-  nlohmann-json3-dev zlib1g-dev libcairo2-dev fonts-dejavu-core libssl-dev
+  nlohmann-json3-dev zlib1g-dev libcairo2-dev fonts-dejavu-core
+  libssl-dev
 )
+# libssl-dev: libcrypto makes the clinic's certificates (stephub certs) and
+# hashes staff passwords (scrypt) and session tokens, and
+# libssl serves the dashboard over HTTPS; no openssl command is needed.
 # What the tests need beyond the build: a browser for the dashboard's test,
 # poppler's tools to read the PDF reports back.
 if [ "${1:-}" = "--test" ]; then

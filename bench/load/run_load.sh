@@ -28,7 +28,7 @@ case "$SERVER" in
     SERVER_PID=$!
     PORT=""
     for _ in $(seq 1 100); do
-      PORT=$(sed -n 's/.*listening on port \([0-9]*\).*/\1/p' "$TMP/sink.log")
+      PORT=$(sed -n 's/.*listening on port \([0-9]*\).*/\1/p' "$TMP/sink.log" 2>/dev/null)
       [ -n "$PORT" ] && break
       sleep 0.1
     done

@@ -14,8 +14,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "hub/api/auth_service.h"
+#include "common/log.h"
+#include "common/tls.h"
 #include "hub/api/services.h"
 #include "hub/ingest/bays.h"
+#include "hub/ingest/station_access.h"
 #include "hub/ingest/station_link_service.h"
 #include "hub/live/live_bus.h"
 #include "hub/store/store.h"
@@ -88,6 +91,7 @@ struct HubServer::Parts {
   std::unique_ptr<auth::StaffAccounts> accounts;
   live::LiveBus bus;
   std::unique_ptr<ingest::Bays> bays;
+  std::unique_ptr<ingest::StationAccess> station_access;
   std::unique_ptr<ingest::StationLinkService> station_link;
   std::unique_ptr<ClinicService> clinic;
   std::unique_ptr<DashboardService> dashboard;
@@ -97,6 +101,7 @@ struct HubServer::Parts {
   std::unique_ptr<grpc::Server> server;
   std::unique_ptr<web::WebServer> web;
   int port = 0;
+  bool tls = false;
   bool shut_down = false;
 };
 
@@ -123,11 +128,62 @@ std::string ZoneName(const std::string& requested) {
   return requested;
 }
 
+// The TLS files `options` names, defaults filled in.
+tls::Files TlsFilesOf(const HubOptions& options) {
+  const std::filesystem::path dir =
+      std::filesystem::path(options.data_dir) / "tls";
+  const auto or_default = [&](const std::string& given, const char* name) {
+    return given.empty() ? (dir / name).string() : given;
+  };
+  return {or_default(options.tls_ca_file, "ca.crt"),
+          or_default(options.tls_cert_file, "hub.crt"),
+          or_default(options.tls_key_file, "hub.key")};
+}
+
+// The hub's certificate, its key and the clinic CA, or an error that says
+// which file is missing and how to make it.
+absl::StatusOr<tls::Pems> LoadHubTls(const HubOptions& options) {
+  const tls::Files files = TlsFilesOf(options);
+  const std::string dir =
+      (std::filesystem::path(options.data_dir) / "tls").string();
+  auto pems = tls::LoadFiles(
+      files,
+      absl::StrCat("create the clinic CA and the hub's certificate with "
+                   "`stephub certs init --dir ",
+                   dir, "` and `stephub certs hub --dir ", dir,
+                   " --name HOSTNAME`, or give --tls_ca_file, "
+                   "--tls_cert_file and --tls_key_file (docs/DEPLOY.md); "
+                   "--insecure-dev serves plaintext for development"));
+  if (!pems.ok()) return pems.status();
+  // A CA made again without remaking the hub's certificate, or an expired
+  // one, would only show as stations failing their handshakes.
+  if (auto s = pki::VerifyCert(pems->cert, pems->ca_cert, absl::Now());
+      !s.ok()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        files.cert_file, " and ", files.ca_file, ": ", s.message(),
+        "; make the hub's certificate again with `stephub certs hub --dir ",
+        dir, " --force`"));
+  }
+  return pems;
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<HubServer>> HubServer::Start(
     const HubOptions& options) {
   auto parts = std::make_unique<Parts>();
+  tls::Pems pems;
+  if (options.insecure_dev) {
+    Log(LogLevel::kWarning, "insecure_dev")
+        .With("warning",
+              "PLAINTEXT gRPC and HTTP, stations not authenticated: "
+              "development only, never on a clinic network");
+  } else {
+    auto loaded = LoadHubTls(options);
+    if (!loaded.ok()) return loaded.status();
+    pems = *std::move(loaded);
+    parts->tls = true;
+  }
   absl::TimeZone zone;
   if (!absl::LoadTimeZone(ZoneName(options.time_zone), &zone)) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -151,6 +207,9 @@ absl::StatusOr<std::unique_ptr<HubServer>> HubServer::Start(
   parts->bays = std::make_unique<ingest::Bays>(
       *parts->store, parts->bus, options.scoring, options.clock, zone);
   if (auto s = parts->bays->Load(); !s.ok()) return s;
+  parts->station_access = std::make_unique<ingest::StationAccess>(
+      *parts->store, /*require_certificates=*/!options.insecure_dev);
+  if (auto s = parts->station_access->Load(); !s.ok()) return s;
 
   parts->accounts =
       std::make_unique<auth::StaffAccounts>(*parts->store, options.staff_auth);
@@ -161,11 +220,11 @@ absl::StatusOr<std::unique_ptr<HubServer>> HubServer::Start(
               << options.data_dir << " --add_staff=NAME --roles=admin\n";
   }
 
-  parts->station_link =
-      std::make_unique<ingest::StationLinkService>(*parts->store, *parts->bays);
+  parts->station_link = std::make_unique<ingest::StationLinkService>(
+      *parts->store, *parts->bays, *parts->station_access);
   auth::StaffAccounts& accounts = *parts->accounts;
-  parts->clinic =
-      std::make_unique<ClinicService>(accounts, *parts->store, *parts->bays);
+  parts->clinic = std::make_unique<ClinicService>(
+      accounts, *parts->store, *parts->bays, *parts->station_access);
   parts->dashboard = std::make_unique<DashboardService>(
       accounts, *parts->store, *parts->bays, parts->bus, zone, options.clock);
   parts->reports = std::make_unique<ReportsService>(accounts, *parts->store,
@@ -177,10 +236,9 @@ absl::StatusOr<std::unique_ptr<HubServer>> HubServer::Start(
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  // Plaintext on the configured address until TLS lands (issue 8); the
-  // default address is loopback-only for that reason.
   builder.AddListeningPort(options.listen_address,
-                           grpc::InsecureServerCredentials(), &parts->port);
+                           tls::ServerCredentials(pems, options.insecure_dev),
+                           &parts->port);
   builder.SetMaxReceiveMessageSize(options.max_receive_message_bytes);
   // Stations ping every 10 s (station LinkConfig.keepalive_time_ms) to find
   // a dead Wi-Fi link quickly. gRPC servers by default refuse pings closer
@@ -209,8 +267,11 @@ absl::StatusOr<std::unique_ptr<HubServer>> HubServer::Start(
   if (!options.web_listen_address.empty()) {
     web::WebOptions web_options;
     web_options.listen_address = options.web_listen_address;
-    // Plain HTTP for now: a Secure cookie would never come back.
-    web_options.secure_cookies = false;
+    web_options.tls_cert_pem = pems.cert;
+    web_options.tls_key_pem = pems.key;
+    // Over HTTPS the session cookie is never sent in the clear; over
+    // --insecure-dev HTTP a Secure cookie would never come back.
+    web_options.secure_cookies = !options.insecure_dev;
     // The dashboard is a client of the services above, in process.
     auto web = web::WebServer::Start(
         web_options, parts->server->InProcessChannel(grpc::ChannelArguments()));
@@ -261,6 +322,7 @@ int HubServer::web_port() const {
 live::LiveBus::Stats HubServer::live_stats() const {
   return parts_->bus.stats();
 }
+bool HubServer::tls() const { return parts_->tls; }
 std::string HubServer::database_path() const { return parts_->database_path; }
 
 void HubServer::Shutdown() {

@@ -35,6 +35,15 @@ struct HubOptions {
   std::string web_listen_address;
   // Staff sign-in: session lifetime, lockout, request limits.
   auth::StaffAuthOptions staff_auth;
+  // Transport security: TLS on gRPC and HTTPS on the dashboard with the
+  // clinic CA's certificate and the hub's certificate and key (`stephub
+  // certs` writes them; empty: <data_dir>/tls/ca.crt, hub.crt, hub.key).
+  // Stations must present a certificate of the clinic CA naming them.
+  std::string tls_ca_file;
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  // Plaintext gRPC and HTTP, no station identity: for development only.
+  bool insecure_dev = false;
 };
 
 // Adds a staff account to the clinic database under `data_dir` directly,
@@ -54,6 +63,8 @@ class HubServer {
   int port() const;
   // The web dashboard's port; 0 without one.
   int web_port() const;
+  // Whether gRPC and the dashboard are served over TLS (not insecure_dev).
+  bool tls() const;
   // What live subscribers (WatchClinic calls) hold in the hub.
   live::LiveBus::Stats live_stats() const;
   std::string database_path() const;

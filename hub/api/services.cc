@@ -6,6 +6,7 @@
 #include <deque>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -181,7 +182,47 @@ grpc::Status ClinicService::ListStations(grpc::ServerContext* context,
       !s.ok()) {
     return s;
   }
-  for (auto& s : bays_.Stations()) *response->add_stations() = std::move(s);
+  std::map<std::string, absl::Time> revoked = access_.Revocations();
+  const auto stamp = [](absl::Time t) {
+    return google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(
+        absl::ToUnixMicros(t));
+  };
+  for (auto& s : bays_.Stations()) {
+    if (auto it = revoked.find(s.station_id()); it != revoked.end()) {
+      *s.mutable_revoked_at() = stamp(it->second);
+      revoked.erase(it);
+    }
+    *response->add_stations() = std::move(s);
+  }
+  // Revoked before it ever connected (a Pi lost on its way to the bay).
+  for (const auto& [station_id, at] : revoked) {
+    v1::StationStatus* s = response->add_stations();
+    s->set_station_id(station_id);
+    *s->mutable_revoked_at() = stamp(at);
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status ClinicService::RevokeStation(
+    grpc::ServerContext* context, const v1::RevokeStationRequest* request,
+    v1::RevokeStationResponse* response) {
+  auth::Caller caller;
+  if (auto s = AuthorizeCall(accounts_, *context, auth::kAdmin, &caller);
+      !s.ok()) {
+    return s;
+  }
+  auto revoked = access_.Revoke(request->station_id(), absl::Now());
+  if (!revoked.ok()) return ToGrpc(revoked.status());
+  if (auto s = accounts_.Audit(caller, "station_revoked", 0,
+                               request->station_id());
+      !s.ok()) {
+    return ToGrpc(s);
+  }
+  response->set_station_id(request->station_id());
+  *response->mutable_revoked_at() =
+      google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(
+          absl::ToUnixMicros(revoked->revoked_at));
+  response->set_streams_cut(revoked->streams_cut);
   return grpc::Status::OK;
 }
 

@@ -12,6 +12,7 @@
 #include "absl/time/time.h"
 #include "hub/auth/staff_accounts.h"
 #include "hub/ingest/bays.h"
+#include "hub/ingest/station_access.h"
 #include "hub/live/live_bus.h"
 #include "hub/store/store.h"
 #include "stephub/v1/clinic.grpc.pb.h"
@@ -24,8 +25,8 @@ namespace stephub::api {
 class ClinicService final : public v1::Clinic::Service {
  public:
   ClinicService(auth::StaffAccounts& accounts, store::ClinicStore& store,
-                ingest::Bays& bays)
-      : accounts_(accounts), store_(store), bays_(bays) {}
+                ingest::Bays& bays, ingest::StationAccess& access)
+      : accounts_(accounts), store_(store), bays_(bays), access_(access) {}
 
   grpc::Status CreatePatient(grpc::ServerContext* context,
                              const v1::CreatePatientRequest* request,
@@ -51,6 +52,9 @@ class ClinicService final : public v1::Clinic::Service {
   grpc::Status ListStations(grpc::ServerContext* context,
                             const v1::ListStationsRequest* request,
                             v1::ListStationsResponse* response) override;
+  grpc::Status RevokeStation(grpc::ServerContext* context,
+                             const v1::RevokeStationRequest* request,
+                             v1::RevokeStationResponse* response) override;
   grpc::Status StartSet(grpc::ServerContext* context,
                         const v1::StartSetRequest* request,
                         v1::ExerciseSet* response) override;
@@ -69,6 +73,7 @@ class ClinicService final : public v1::Clinic::Service {
   auth::StaffAccounts& accounts_;
   store::ClinicStore& store_;
   ingest::Bays& bays_;
+  ingest::StationAccess& access_;
 };
 
 // WatchClinic runs on the callback API (a watcher holds no thread while it

@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/log.h"
+#include "common/tls.h"
 
 namespace stephub::ingest {
 namespace {
@@ -144,10 +145,12 @@ class StationStream
     : public grpc::ServerBidiReactor<v1::StationMessage, v1::HubMessage> {
  public:
   StationStream(grpc::CallbackServerContext* context, store::ClinicStore& store,
-                Bays& bays, const StationLinkOptions& options)
+                Bays& bays, StationAccess& access,
+                const StationLinkOptions& options)
       : context_(context),
         store_(store),
         bays_(bays),
+        access_(access),
         options_(options),
         link_(std::make_shared<Link>(this)) {
     StartRead(&in_);
@@ -185,6 +188,7 @@ class StationStream
 
   void OnDone() override {
     link_->Gone();
+    if (admitted_) access_.Closed(access_token_);
     if (connected_) bays_.Disconnect(hello_.station_id(), token_);
     delete this;
   }
@@ -249,6 +253,24 @@ class StationStream
       return absl::FailedPreconditionError("hello sent twice on one stream");
     }
     if (auto s = ValidateHello(hello, options_.limits); !s.ok()) return s;
+    // The station is who its certificate says, not who its hello says.
+    const std::optional<pki::CertInfo> cert =
+        tls::PeerCertificate(*context_->auth_context());
+    auto admitted = access_.Admit(
+        cert, hello.station_id(),
+        [link = std::weak_ptr<Link>(link_)](const absl::Status& why) {
+          if (auto l = link.lock()) l->RequestFinish(ToGrpc(why));
+        });
+    if (!admitted.ok()) {
+      Log(LogLevel::kWarning, "station_refused")
+          .With("station", hello.station_id())
+          .With("certificate", cert ? cert->common_name : "none")
+          .With("peer", context_->peer())
+          .With("error", admitted.status());
+      return admitted.status();
+    }
+    admitted_ = true;
+    access_token_ = *admitted;
     auto durable = store_.DurableSeq(hello.station_id(), hello.boot_id());
     if (!durable.ok()) {
       return absl::UnavailableError(absl::StrCat("hub storage unavailable: ",
@@ -348,6 +370,7 @@ class StationStream
   grpc::CallbackServerContext* const context_;
   store::ClinicStore& store_;
   Bays& bays_;
+  StationAccess& access_;
   const StationLinkOptions& options_;
   std::shared_ptr<Link> link_;
 
@@ -360,6 +383,8 @@ class StationStream
   int clock_steps_ = 0;
   bool connected_ = false;
   uint64_t token_ = 0;
+  bool admitted_ = false;  // by access_, with access_token_
+  uint64_t access_token_ = 0;
 };
 
 bool Link::CommitDone(int max_uncommitted) {
@@ -415,7 +440,7 @@ void Link::Pump() {
 
 grpc::ServerBidiReactor<v1::StationMessage, v1::HubMessage>*
 StationLinkService::Stream(grpc::CallbackServerContext* context) {
-  return new StationStream(context, store_, bays_, options_);
+  return new StationStream(context, store_, bays_, access_, options_);
 }
 
 }  // namespace stephub::ingest

@@ -5,6 +5,7 @@
 #define STEPHUB_HUB_INGEST_STATION_LINK_SERVICE_H_
 
 #include "hub/ingest/bays.h"
+#include "hub/ingest/station_access.h"
 #include "hub/ingest/validate.h"
 #include "hub/store/store.h"
 #include "stephub/v1/station_link.grpc.pb.h"
@@ -20,9 +21,10 @@ struct StationLinkOptions {
 
 class StationLinkService final : public v1::StationLink::CallbackService {
  public:
+  // `access` decides which certificate may stream as which station.
   StationLinkService(store::ClinicStore& store, Bays& bays,
-                     StationLinkOptions options = {})
-      : store_(store), bays_(bays), options_(options) {}
+                     StationAccess& access, StationLinkOptions options = {})
+      : store_(store), bays_(bays), access_(access), options_(options) {}
 
   grpc::ServerBidiReactor<v1::StationMessage, v1::HubMessage>* Stream(
       grpc::CallbackServerContext* context) override;
@@ -30,6 +32,7 @@ class StationLinkService final : public v1::StationLink::CallbackService {
  private:
   store::ClinicStore& store_;
   Bays& bays_;
+  StationAccess& access_;
   const StationLinkOptions options_;
 };
 

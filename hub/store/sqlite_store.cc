@@ -27,7 +27,7 @@
 namespace stephub::store {
 namespace {
 
-constexpr int kSchemaVersion = 13;
+constexpr int kSchemaVersion = 14;
 // Writes taken into one transaction at most; bounds commit latency.
 constexpr size_t kMaxGroup = 512;
 
@@ -188,7 +188,14 @@ INSERT INTO scoring_versions SELECT scoring_version, MIN(scored_us)
     R"sql(
 CREATE INDEX events_by_time ON events(time_us, event_id);
 )sql",
-    // 13: staff who sign in, their sessions (by token hash) and the audit
+    // 13: revoked stations (a lost Pi): the station's certificates issued up
+    // to revoked_us are refused; a new one issued later is accepted.
+    R"sql(
+CREATE TABLE station_revocations(
+  station_id TEXT PRIMARY KEY,
+  revoked_us INTEGER NOT NULL) WITHOUT ROWID;
+)sql",
+    // 14: staff who sign in, their sessions (by token hash) and the audit
     // log of who touched which patient's record.
     R"sql(
 CREATE TABLE staff_users(
@@ -575,6 +582,30 @@ class SqliteStore final : public ClinicStore {
       r.last_seen = FromUs(st.Int(2));
       out.push_back(std::move(r));
     }
+    if (auto s = st.status(); !s.ok()) return s;
+    return out;
+  }
+
+  absl::Status RevokeStation(const std::string& station_id,
+                             absl::Time revoked_at) override {
+    return WriteAndWait([&](sqlite3* db) {
+      Statement st(db,
+                   "INSERT INTO station_revocations(station_id, revoked_us) "
+                   "VALUES(?,?) ON CONFLICT(station_id) DO UPDATE SET "
+                   "revoked_us=excluded.revoked_us");
+      st.Bind(1, station_id).Bind(2, ToUs(revoked_at));
+      return st.Run();
+    });
+  }
+
+  absl::StatusOr<std::vector<StationRevocation>> StationRevocations() override {
+    std::lock_guard<std::mutex> lock(reader_mu_);
+    Statement st(reader_db_,
+                 "SELECT station_id, revoked_us FROM station_revocations "
+                 "ORDER BY station_id");
+    if (auto s = st.prepared(); !s.ok()) return s;
+    std::vector<StationRevocation> out;
+    while (st.Step()) out.push_back({st.Text(0), FromUs(st.Int(1))});
     if (auto s = st.status(); !s.ok()) return s;
     return out;
   }

@@ -95,6 +95,13 @@ struct AuditRecord {
   std::string detail;
 };
 
+// A lost or stolen station: its certificates issued up to `revoked_at`
+// are refused (hub/ingest/station_access.h).
+struct StationRevocation {
+  std::string station_id;
+  absl::Time revoked_at;
+};
+
 // Called once the write is durably committed (or has failed). Runs on the
 // store's writer thread: it must not block.
 using CommitCallback = std::function<void(absl::Status)>;
@@ -118,6 +125,13 @@ class ClinicStore {
   virtual absl::StatusOr<std::vector<StationRecord>> ListStations() = 0;
 
   // Highest durably stored seq for (station, boot); 0 if none.
+  // Records (or moves forward) a station's revocation; returns once
+  // committed.
+  virtual absl::Status RevokeStation(const std::string& station_id,
+                                     absl::Time revoked_at) = 0;
+  virtual absl::StatusOr<std::vector<StationRevocation>>
+  StationRevocations() = 0;
+
   virtual absl::StatusOr<uint64_t> DurableSeq(const std::string& station_id,
                                               const std::string& boot_id) = 0;
   // Group-committed. A batch already stored is a success (idempotent).

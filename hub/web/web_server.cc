@@ -15,15 +15,18 @@
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <deque>
 #include <list>
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -53,6 +56,9 @@ constexpr size_t kMaxRequestBytes = 64 * 1024;
 constexpr auto kIdleTimeout = std::chrono::seconds(60);
 // A live page that does not read: disconnected past this many events.
 constexpr size_t kMaxUnsentEvents = 512;
+// After the last response of a connection, how long its client may go on
+// sending (a body it was refused) before the connection is closed anyway.
+constexpr auto kLinger = std::chrono::seconds(5);
 // A comment on an idle event stream, so that a page that went away is
 // noticed and its stream ended.
 constexpr auto kHeartbeat = std::chrono::seconds(15);
@@ -152,7 +158,7 @@ struct Reply {
   std::string content_type = "application/json";
   std::string body;
   bool cache = false;      // static assets may be cached by the browser
-  std::string set_cookie;  // sign-in and sign-out
+  std::string set_cookie = {};  // sign-in and sign-out
 };
 
 // Who a request comes from: the session cookie's token, and the CSRF token
@@ -232,7 +238,13 @@ std::string SessionCookie(const std::string& token, int64_t max_age_s,
                       "; HttpOnly; SameSite=Strict", secure ? "; Secure" : "");
 }
 
-class Session;
+// A browser's connection, whatever its transport.
+class Connection {
+ public:
+  virtual ~Connection() = default;
+  // From any thread.
+  virtual void CloseSoon() = 0;
+};
 
 }  // namespace
 
@@ -243,6 +255,8 @@ struct WebServer::State : std::enable_shared_from_this<WebServer::State> {
   std::unique_ptr<v1::Auth::Stub> auth;
   asio::io_context io{2};
   tcp::acceptor acceptor{io};
+  // HTTPS; empty: plain HTTP (the hub's insecure_dev).
+  std::optional<asio::ssl::context> tls;
   std::vector<std::thread> threads;
   std::atomic<int> connections{0};
   std::atomic<bool> stopping{false};
@@ -253,7 +267,7 @@ struct WebServer::State : std::enable_shared_from_this<WebServer::State> {
   std::list<grpc::ClientContext*> watches;
   // Every connection, to close on shutdown.
   std::mutex sessions_mu;
-  std::list<std::weak_ptr<Session>> sessions;
+  std::list<std::weak_ptr<Connection>> sessions;
 
   Reply Route(http::verb method, absl::string_view target,
               const std::string& body, const RequestAuth& auth);
@@ -322,39 +336,77 @@ class EventPump {
   std::thread thread_;
 };
 
-class Session : public std::enable_shared_from_this<Session> {
+// One connection over `Stream`: beast::tcp_stream (HTTP) or an
+// ssl_stream over it (HTTPS, after its handshake).
+template <typename Stream>
+class Session : public Connection,
+                public std::enable_shared_from_this<Session<Stream>> {
  public:
-  Session(tcp::socket socket, std::shared_ptr<WebServer::State> state)
-      : stream_(std::move(socket)), state_(std::move(state)) {}
+  static constexpr bool kTls = !std::is_same_v<Stream, beast::tcp_stream>;
+  using std::enable_shared_from_this<Session<Stream>>::shared_from_this;
+  using std::enable_shared_from_this<Session<Stream>>::weak_from_this;
+
+  // `busy`: a connection beyond the cap, not counted, that is answered
+  // 503 once its request is read (over TLS the refusal needs the handshake).
+  template <typename... TlsContext>
+  Session(tcp::socket socket, std::shared_ptr<WebServer::State> state,
+          bool busy, TlsContext&... tls)
+      : stream_(std::move(socket), tls...),
+        state_(std::move(state)),
+        busy_(busy) {}
   ~Session() {
     pump_.reset();  // joins its thread, which no longer reaches this session
-    state_->connections.fetch_sub(1);
+    if (!busy_) state_->connections.fetch_sub(1);
   }
 
   void Start() {
     {
       std::lock_guard<std::mutex> lock(state_->sessions_mu);
       state_->sessions.remove_if(
-          [](const std::weak_ptr<Session>& s) { return s.expired(); });
+          [](const std::weak_ptr<Connection>& s) { return s.expired(); });
       state_->sessions.push_back(weak_from_this());
     }
     asio::dispatch(
         stream_.get_executor(),
-        beast::bind_front_handler(&Session::Read, shared_from_this()));
+        beast::bind_front_handler(&Session::Handshake, shared_from_this()));
   }
 
-  // From any thread.
-  void CloseSoon() {
+  void CloseSoon() override {
     asio::post(stream_.get_executor(),
                [self = shared_from_this()] { self->Close(); });
   }
 
  private:
+  void Handshake() {
+    if constexpr (kTls) {
+      tcp().expires_after(kIdleTimeout);
+      stream_.async_handshake(
+          asio::ssl::stream_base::server,
+          [self = shared_from_this()](beast::error_code ec) {
+            // A browser that does not trust the clinic CA gives up here.
+            if (ec) {
+              self->Close();
+              return;
+            }
+            self->Read();
+          });
+    } else {
+      Read();
+    }
+  }
+
+  beast::tcp_stream& tcp() { return beast::get_lowest_layer(stream_); }
+
   void Read() {
     parser_.emplace();
     parser_->header_limit(kMaxRequestBytes);
     parser_->body_limit(kMaxRequestBytes);
-    stream_.expires_after(kIdleTimeout);
+    // A refused connection gets no long wait for its request.
+    if (busy_) {
+      tcp().expires_after(kLinger);
+    } else {
+      tcp().expires_after(kIdleTimeout);
+    }
     http::async_read(
         stream_, buffer_, *parser_,
         beast::bind_front_handler(&Session::OnRead, shared_from_this()));
@@ -375,6 +427,14 @@ class Session : public std::enable_shared_from_this<Session> {
                 "INVALID_ARGUMENT",
                 absl::StrCat("bad HTTP request: ", ec.message())),
           false);
+      return;
+    }
+    if (busy_) {
+      Reply busy;
+      busy.status = http::status::service_unavailable;
+      busy.content_type = "text/plain";
+      busy.body = "too many dashboard connections; retry\n";
+      Send(std::move(busy), false);
       return;
     }
     const auto& request = parser_->get();
@@ -417,12 +477,16 @@ class Session : public std::enable_shared_from_this<Session> {
     response->body() = std::move(reply.body);
     response->prepare_payload();
     if (head) response->body().clear();
-    stream_.expires_after(kIdleTimeout);
+    tcp().expires_after(kIdleTimeout);
     http::async_write(stream_, *response,
                       [self = shared_from_this(), response, keep_alive](
                           beast::error_code ec, size_t) {
-                        if (ec || !keep_alive) {
+                        if (ec) {
                           self->Close();
+                          return;
+                        }
+                        if (!keep_alive) {
+                          self->Linger();
                           return;
                         }
                         self->Read();
@@ -440,7 +504,7 @@ class Session : public std::enable_shared_from_this<Session> {
     header->chunked(false);
     auto serializer =
         std::make_shared<http::response_serializer<http::empty_body>>(*header);
-    stream_.expires_never();
+    tcp().expires_never();
     http::async_write_header(
         stream_, *serializer,
         [self = shared_from_this(), header, serializer,
@@ -505,10 +569,11 @@ class Session : public std::enable_shared_from_this<Session> {
         });
   }
 
-  // A page sends nothing on its event stream: a read that ends is the page
-  // gone, noticed at once rather than at the next write.
+  // Reads and drops input until the client closes (or the read fails),
+  // then closes. A page sends nothing on its event stream: a read that ends
+  // is the page gone, noticed at once rather than at the next write.
   void NoticeClose() {
-    stream_.socket().async_read_some(
+    stream_.async_read_some(
         asio::buffer(ignored_input_),
         [self = shared_from_this()](beast::error_code ec, size_t) {
           if (ec) {
@@ -529,19 +594,30 @@ class Session : public std::enable_shared_from_this<Session> {
     });
   }
 
+  // The last response is sent: stop sending, and read and drop whatever
+  // the client still sends (the rest of a body it was refused) until it
+  // closes or kLinger passes, so that its writes do not fail before it
+  // reads the answer.
+  void Linger() {
+    beast::error_code ignored;
+    tcp().socket().shutdown(tcp::socket::shutdown_send, ignored);
+    tcp().expires_after(kLinger);
+    NoticeClose();
+  }
+
   void Close() {
     if (gone_) return;
     gone_ = true;
     if (heartbeat_) heartbeat_->cancel();
     if (pump_) pump_->Stop();
     beast::error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
-    stream_.close();
+    tcp().socket().shutdown(tcp::socket::shutdown_both, ignored);
+    tcp().close();
     // The pump's thread ends with its cancelled watch; the destructor
     // joins it.
   }
 
-  beast::tcp_stream stream_;
+  Stream stream_;
   std::shared_ptr<WebServer::State> state_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
@@ -553,6 +629,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::atomic<bool> gone_{false};
   std::unique_ptr<asio::steady_timer> heartbeat_;
   std::array<char, 256> ignored_input_;
+  const bool busy_;
 };
 
 }  // namespace
@@ -564,6 +641,13 @@ void WebServer::State::Accept() {
         if (ec || self->stopping) return;
         if (self->connections.fetch_add(1) >= self->options.max_connections) {
           self->connections.fetch_sub(1);
+          if (self->tls) {
+            std::make_shared<Session<beast::ssl_stream<beast::tcp_stream>>>(
+                std::move(socket), self, /*busy=*/true, *self->tls)
+                ->Start();
+            self->Accept();
+            return;
+          }
           // Too many at once: say so, briefly, and close.
           static const std::string kBusy =
               "HTTP/1.1 503 Service Unavailable\r\nContent-Type: "
@@ -572,8 +656,14 @@ void WebServer::State::Accept() {
           beast::error_code ignored;
           asio::write(socket, asio::buffer(kBusy), ignored);
           socket.close(ignored);
+        } else if (self->tls) {
+          std::make_shared<Session<beast::ssl_stream<beast::tcp_stream>>>(
+              std::move(socket), self, /*busy=*/false, *self->tls)
+              ->Start();
         } else {
-          std::make_shared<Session>(std::move(socket), self)->Start();
+          std::make_shared<Session<beast::tcp_stream>>(std::move(socket), self,
+                                                       /*busy=*/false)
+              ->Start();
         }
         self->Accept();
       });
@@ -773,6 +863,23 @@ absl::StatusOr<std::unique_ptr<WebServer>> WebServer::Start(
     const WebOptions& options, std::shared_ptr<grpc::Channel> hub) {
   auto state = std::make_shared<State>();
   state->options = options;
+  if (!options.tls_cert_pem.empty()) {
+    state->tls.emplace(asio::ssl::context::tls_server);
+    state->tls->set_options(
+        asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+        asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+        asio::ssl::context::no_tlsv1_1);
+    beast::error_code ec;
+    state->tls->use_certificate_chain(asio::buffer(options.tls_cert_pem), ec);
+    if (!ec) {
+      state->tls->use_private_key(asio::buffer(options.tls_key_pem),
+                                  asio::ssl::context::pem, ec);
+    }
+    if (ec) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "the dashboard's certificate or key is unusable: ", ec.message()));
+    }
+  }
   state->clinic = v1::Clinic::NewStub(hub);
   state->dashboard = v1::Dashboard::NewStub(hub);
   state->auth = v1::Auth::NewStub(hub);

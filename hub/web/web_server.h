@@ -1,8 +1,9 @@
 // The hub's web dashboard: pages for the clinic, each bay and each patient,
 // a JSON API and a Server-Sent Events stream, served over HTTP by
-// Boost.Beast. It is a view of the gRPC contract: every answer comes from
-// the hub's own Clinic and Dashboard services, called through a channel,
-// and is their message in protobuf's JSON mapping.
+// Boost.Beast, over HTTPS unless the hub runs insecure_dev. It is a view of the
+// gRPC contract: every answer comes from the hub's own Clinic and Dashboard
+// services, called through a channel, and is their message in protobuf's JSON
+// mapping.
 #ifndef STEPHUB_HUB_WEB_WEB_SERVER_H_
 #define STEPHUB_HUB_WEB_WEB_SERVER_H_
 
@@ -16,9 +17,13 @@
 namespace stephub::web {
 
 struct WebOptions {
-  // "HOST:PORT"; port 0 picks one. Loopback by default until TLS and
-  // sign-in land (issue 8).
+  // "HOST:PORT"; port 0 picks one. Loopback by default until sign-in
+  // lands (issue 8).
   std::string listen_address = "127.0.0.1:8080";
+  // HTTPS with this certificate chain and key (PEM; the hub's own); empty:
+  // plain HTTP.
+  std::string tls_cert_pem;
+  std::string tls_key_pem;
   // Connections served at once (each holds a thread; a live page holds
   // one for as long as it is open). Beyond it: 503.
   int max_connections = 64;
