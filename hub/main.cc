@@ -26,8 +26,8 @@ ABSL_FLAG(std::string, time_zone, "localtime",
           "name such as Europe/Berlin)");
 ABSL_FLAG(std::string, web_listen, "127.0.0.1:8080",
           "address of the web dashboard, served over HTTPS (HOST:PORT; port 0 "
-          "picks one; empty: no dashboard). Loopback by default until sign-in "
-          "lands");
+          "picks one; empty: no dashboard). Loopback by default; 0.0.0.0:8080 "
+          "serves the clinic's network");
 ABSL_FLAG(std::string, tls_ca_file, "",
           "the clinic CA's certificate, which stations' certificates must "
           "come from (default DATA_DIR/tls/ca.crt; `stephub certs init`)");

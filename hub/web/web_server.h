@@ -17,8 +17,8 @@
 namespace stephub::web {
 
 struct WebOptions {
-  // "HOST:PORT"; port 0 picks one. Loopback by default until sign-in
-  // lands (issue 8).
+  // "HOST:PORT"; port 0 picks one. Loopback by default: opening it to the
+  // clinic's network is a decision (deploy/stephub-hub.service makes it).
   std::string listen_address = "127.0.0.1:8080";
   // HTTPS with this certificate chain and key (PEM; the hub's own); empty:
   // plain HTTP.
