@@ -23,6 +23,7 @@
 #include <list>
 #include <mutex>
 #include <optional>
+#include <sstream>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -165,8 +166,8 @@ struct RequestAuth {
 RequestAuth AuthOf(const http::request<http::string_body>& request) {
   RequestAuth auth;
   const auto cookies = request[http::field::cookie];
-  for (absl::string_view cookie : absl::StrSplit(
-           absl::string_view(cookies.data(), cookies.size()), ';')) {
+  for (absl::string_view cookie :
+       absl::StrSplit(absl::string_view(cookies.data(), cookies.size()), ';')) {
     cookie = absl::StripAsciiWhitespace(cookie);
     const size_t eq = cookie.find('=');
     if (eq != absl::string_view::npos &&
@@ -221,6 +222,45 @@ std::string SessionCookie(const std::string& token, int64_t max_age_s,
 }
 
 class Session;
+
+// What a request the parser refused is answered: why, with 413 for one
+// past the size limits.
+Reply BadRequest(beast::error_code ec) {
+  return Error(ec == http::error::body_limit || ec == http::error::header_limit
+                   ? http::status::payload_too_large
+                   : http::status::bad_request,
+               "INVALID_ARGUMENT",
+               absl::StrCat("bad HTTP request: ", ec.message()));
+}
+
+// `head`: the headers a GET would have, without its body.
+http::response<http::string_body> ResponseOf(Reply reply, bool keep_alive,
+                                             bool head) {
+  http::response<http::string_body> response(reply.status, 11);
+  response.set(http::field::server, "stephub-hub");
+  response.set(http::field::content_type, reply.content_type);
+  response.set(http::field::cache_control,
+               reply.cache ? "max-age=300" : "no-store");
+  // Pages are not to be framed by another site (clickjacking) nor
+  // guessed into another type.
+  response.set("X-Frame-Options", "DENY");
+  response.set("X-Content-Type-Options", "nosniff");
+  if (!reply.set_cookie.empty()) {
+    response.set(http::field::set_cookie, reply.set_cookie);
+  }
+  response.keep_alive(keep_alive);
+  response.body() = std::move(reply.body);
+  response.prepare_payload();
+  if (head) response.body().clear();
+  return response;
+}
+
+bool IsEventStream(const http::request<http::string_body>& request) {
+  const absl::string_view target(request.target().data(),
+                                 request.target().size());
+  return request.method() == http::verb::get &&
+         (target == "/api/events" || absl::StartsWith(target, "/api/events?"));
+}
 
 }  // namespace
 
@@ -356,19 +396,12 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     if (ec) {
       // A malformed or oversized request gets a reason, then the door.
-      Send(
-          Error(ec == http::error::body_limit || ec == http::error::header_limit
-                    ? http::status::payload_too_large
-                    : http::status::bad_request,
-                "INVALID_ARGUMENT",
-                absl::StrCat("bad HTTP request: ", ec.message())),
-          false);
+      Send(BadRequest(ec), false);
       return;
     }
     const auto& request = parser_->get();
     const std::string target(request.target());
-    if (request.method() == http::verb::get &&
-        (target == "/api/events" || absl::StartsWith(target, "/api/events?"))) {
+    if (IsEventStream(request)) {
       // Refused with a status a script can see, not an event stream that
       // ends at once and that EventSource would retry for ever.
       const RequestAuth auth = AuthOf(request);
@@ -388,23 +421,8 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // `head`: the headers a GET would have, without its body.
   void Send(Reply reply, bool keep_alive, bool head = false) {
-    auto response =
-        std::make_shared<http::response<http::string_body>>(reply.status, 11);
-    response->set(http::field::server, "stephub-hub");
-    response->set(http::field::content_type, reply.content_type);
-    response->set(http::field::cache_control,
-                  reply.cache ? "max-age=300" : "no-store");
-    // Pages are not to be framed by another site (clickjacking) nor
-    // guessed into another type.
-    response->set("X-Frame-Options", "DENY");
-    response->set("X-Content-Type-Options", "nosniff");
-    if (!reply.set_cookie.empty()) {
-      response->set(http::field::set_cookie, reply.set_cookie);
-    }
-    response->keep_alive(keep_alive);
-    response->body() = std::move(reply.body);
-    response->prepare_payload();
-    if (head) response->body().clear();
+    auto response = std::make_shared<http::response<http::string_body>>(
+        ResponseOf(std::move(reply), keep_alive, head));
     stream_.expires_after(kIdleTimeout);
     http::async_write(stream_, *response,
                       [self = shared_from_this(), response, keep_alive](
@@ -762,15 +780,25 @@ Reply WebServer::State::Route(http::verb method, absl::string_view target,
           absl::StrCat("no page at ", target, "\n")};
 }
 
-WebServer::WebServer(std::shared_ptr<State> state) : state_(std::move(state)) {}
+namespace {
 
-absl::StatusOr<std::unique_ptr<WebServer>> WebServer::Start(
-    const WebOptions& options, std::shared_ptr<grpc::Channel> hub) {
-  auto state = std::make_shared<State>();
+std::shared_ptr<WebServer::State> NewState(const WebOptions& options,
+                                           std::shared_ptr<grpc::Channel> hub) {
+  auto state = std::make_shared<WebServer::State>();
   state->options = options;
   state->clinic = v1::Clinic::NewStub(hub);
   state->dashboard = v1::Dashboard::NewStub(hub);
   state->auth = v1::Auth::NewStub(hub);
+  return state;
+}
+
+}  // namespace
+
+WebServer::WebServer(std::shared_ptr<State> state) : state_(std::move(state)) {}
+
+absl::StatusOr<std::unique_ptr<WebServer>> WebServer::Start(
+    const WebOptions& options, std::shared_ptr<grpc::Channel> hub) {
+  auto state = NewState(options, hub);
   const std::string& address = options.listen_address;
   const size_t colon = address.rfind(':');
   int port = -1;
@@ -834,5 +862,56 @@ void WebServer::Shutdown() {
 }
 
 WebServer::~WebServer() { Shutdown(); }
+
+WebRequestHandler::WebRequestHandler(const WebOptions& options,
+                                     std::shared_ptr<grpc::Channel> hub)
+    : state_(NewState(options, std::move(hub))) {}
+
+WebRequestHandler::~WebRequestHandler() = default;
+
+std::string WebRequestHandler::Answer(absl::string_view raw_request) {
+  http::request_parser<http::string_body> parser;
+  parser.header_limit(kMaxRequestBytes);
+  parser.body_limit(kMaxRequestBytes);
+  parser.eager(true);
+  beast::error_code ec;
+  size_t used = 0;
+  // The bytes as a socket would deliver them, all at once; what is left
+  // after a complete request would be the next one, which a connection
+  // reads next, so it is not looked at here.
+  while (!ec && !parser.is_done() && used < raw_request.size()) {
+    const size_t n = parser.put(
+        asio::buffer(raw_request.data() + used, raw_request.size() - used), ec);
+    used += n;
+    if (ec == http::error::need_more) {
+      ec = {};
+      if (n == 0) break;
+    }
+  }
+  if (!ec && !parser.is_done()) parser.put_eof(ec);
+  if (!ec && !parser.is_done()) ec = http::error::partial_message;
+  Reply reply;
+  bool keep_alive = false;
+  bool head = false;
+  if (ec) {
+    reply = BadRequest(ec);
+  } else {
+    const auto& request = parser.get();
+    keep_alive = request.keep_alive();
+    head = request.method() == http::verb::head;
+    if (IsEventStream(request)) {
+      // The stream itself needs a connection; its gate does not.
+      reply = state_->CurrentSession(AuthOf(request));
+    } else {
+      reply = state_->Route(
+          request.method(),
+          absl::string_view(request.target().data(), request.target().size()),
+          request.body(), AuthOf(request));
+    }
+  }
+  std::ostringstream out;
+  out << ResponseOf(std::move(reply), keep_alive, head);
+  return out.str();
+}
 
 }  // namespace stephub::web
