@@ -10,6 +10,7 @@
 
 #include <google/protobuf/util/json_util.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <boost/asio/bind_executor.hpp>
@@ -174,6 +175,13 @@ RequestAuth AuthOf(const http::request<http::string_body>& request) {
         cookie.substr(0, eq) == kSessionCookie) {
       auth.token = std::string(cookie.substr(eq + 1));
     }
+  }
+  // The token goes into gRPC metadata, where bytes outside visible ASCII
+  // are an API misuse that aborts the process (found by the HTTP fuzz
+  // target): such a cookie is no session.
+  if (!std::all_of(auth.token.begin(), auth.token.end(),
+                   [](char c) { return absl::ascii_isgraph(c); })) {
+    auth.token.clear();
   }
   auth.csrf = std::string(request["X-CSRF-Token"]);
   return auth;
@@ -888,7 +896,8 @@ std::string WebRequestHandler::Answer(absl::string_view raw_request) {
       if (n == 0) break;
     }
   }
-  if (!ec && !parser.is_done()) parser.put_eof(ec);
+  // The peer closed: what came is all there is (Beast wants some first).
+  if (!ec && !parser.is_done() && parser.got_some()) parser.put_eof(ec);
   if (!ec && !parser.is_done()) ec = http::error::partial_message;
   Reply reply;
   bool keep_alive = false;
