@@ -412,6 +412,11 @@ absl::StatusOr<nlohmann::json> ParseJson(absl::string_view file,
     const auto [line, column] = LineColumnAt(text, e.byte);
     return absl::InvalidArgumentError(absl::StrCat(
         file, ":", line, ":", column, ": not valid JSON (", e.what(), ")"));
+  } catch (const nlohmann::json::exception& e) {
+    // Valid syntax it cannot hold, e.g. a number past a double's range
+    // (out_of_range; the recording fuzz target's find).
+    return absl::InvalidArgumentError(
+        absl::StrCat(file, ": not valid JSON (", e.what(), ")"));
   }
 }
 
