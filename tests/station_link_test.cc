@@ -284,6 +284,29 @@ TEST_F(StationLinkTest, StaffInputOutOfRangeIsInvalidArgument) {
   }
 }
 
+// One stream per station: a newer one (the station reconnecting after a
+// cut the hub has not noticed yet) replaces the older, which is ended; what
+// the older had acknowledged stays.
+TEST_F(StationLinkTest, ANewerStreamOfTheSameStationReplacesTheOlder) {
+  Call first = Open();
+  ASSERT_TRUE(Send(first, testing::SacrumHello("bay-1", "boot-a")));
+  ASSERT_TRUE(Send(first, testing::StandingBatch(1, 0, 5)));
+  ASSERT_TRUE(AwaitAck(first, 1));
+
+  Call second = Open();
+  ASSERT_TRUE(Send(second, testing::SacrumHello("bay-1", "boot-a")));
+  v1::HubMessage welcome;
+  ASSERT_TRUE(second.stream->Read(&welcome));
+  ASSERT_TRUE(welcome.has_welcome());
+  EXPECT_EQ(welcome.welcome().durable_seq(), 1u);
+  EXPECT_EQ(Drain(first).error_code(), grpc::StatusCode::CANCELLED);
+
+  ASSERT_TRUE(Send(second, testing::StandingBatch(2, 25'000, 5)));
+  EXPECT_TRUE(AwaitAck(second, 2));
+  second.stream->WritesDone();
+  EXPECT_TRUE(Drain(second).ok());
+}
+
 TEST_F(StationLinkTest, StartSetOnUnknownStationIsNotFound) {
   v1::CreatePatientRequest patient_request;
   patient_request.set_display_name("Test Patient");
