@@ -412,6 +412,11 @@ absl::StatusOr<nlohmann::json> ParseJson(absl::string_view file,
     const auto [line, column] = LineColumnAt(text, e.byte);
     return absl::InvalidArgumentError(absl::StrCat(
         file, ":", line, ":", column, ": not valid JSON (", e.what(), ")"));
+  } catch (const nlohmann::json::exception& e) {
+    // Valid syntax it cannot hold, e.g. a number past a double's range
+    // (out_of_range; the recording fuzz target's find).
+    return absl::InvalidArgumentError(
+        absl::StrCat(file, ": not valid JSON (", e.what(), ")"));
   }
 }
 
@@ -574,24 +579,39 @@ std::string FormatTruthArms(const std::vector<TruthRepetition>& truth) {
   return out;
 }
 
-absl::Status ReadImuFiles(const fs::path& dir, Recording* recording) {
-  std::error_code ec;
-  std::vector<fs::path> files;
-  for (const auto& entry : fs::directory_iterator(dir, ec)) {
-    const std::string name = entry.path().filename().string();
-    if (absl::StartsWith(name, kImuPrefix) &&
-        absl::EndsWith(name, kCsvSuffix)) {
-      files.push_back(entry.path());
-    }
-  }
-  if (ec) {
+}  // namespace
+
+absl::StatusOr<Recording> ParseRecording(
+    const std::map<std::string, std::string>& files, const std::string& dir) {
+  auto file_at = [&](absl::string_view name) {
+    return (fs::path(dir) / std::string(name)).string();
+  };
+  auto find = [&](absl::string_view name) -> const std::string* {
+    const auto it = files.find(std::string(name));
+    return it == files.end() ? nullptr : &it->second;
+  };
+  Recording recording;
+  const std::string* meta_text = find(kMetaFile);
+  if (meta_text == nullptr) {
     return absl::NotFoundError(
-        absl::StrCat(dir.string(), ": cannot list: ", ec.message()));
+        absl::StrCat(file_at(kMetaFile), ": required file is missing"));
   }
-  std::sort(files.begin(), files.end());
-  for (const fs::path& path : files) {
-    const std::string name = path.filename().string();
-    const std::string file = path.string();
+  auto meta = ParseMeta(file_at(kMetaFile), *meta_text);
+  if (!meta.ok()) return meta.status();
+  recording.meta = std::move(*meta);
+  if (const std::string* text = find(kForceFile)) {
+    auto force = ParseForce(file_at(kForceFile), *text);
+    if (!force.ok()) return force.status();
+    recording.force = std::move(*force);
+  }
+  // The map's order is the sorted file names' order, as a listing would be.
+  for (const auto& [name, text] : files) {
+    if (!absl::StartsWith(name, kImuPrefix) ||
+        !absl::EndsWith(name, kCsvSuffix) ||
+        name.size() < kImuPrefix.size() + kCsvSuffix.size()) {
+      continue;
+    }
+    const std::string file = file_at(name);
     const std::string placement_name = name.substr(
         kImuPrefix.size(), name.size() - kImuPrefix.size() - kCsvSuffix.size());
     auto placement = ParsePlacement(placement_name);
@@ -599,16 +619,24 @@ absl::Status ReadImuFiles(const fs::path& dir, Recording* recording) {
       return absl::InvalidArgumentError(
           absl::StrCat(file, ": ", placement.status().message()));
     }
-    auto text = ReadFile(path);
-    if (!text.ok()) return text.status();
-    auto samples = ParseImu(file, *text);
+    auto samples = ParseImu(file, text);
     if (!samples.ok()) return samples.status();
-    recording->imu[*placement] = std::move(*samples);
+    recording.imu[*placement] = std::move(*samples);
   }
-  return absl::OkStatus();
+  if (const std::string* text = find(kTruthFile)) {
+    auto truth = ParseTruth(file_at(kTruthFile), *text);
+    if (!truth.ok()) return truth.status();
+    recording.truth = std::move(*truth);
+    if (const std::string* arms_text = find(kTruthArmsFile)) {
+      if (absl::Status s = ParseTruthArms(file_at(kTruthArmsFile), *arms_text,
+                                          &recording.truth);
+          !s.ok()) {
+        return s;
+      }
+    }
+  }
+  return recording;
 }
-
-}  // namespace
 
 absl::StatusOr<Recording> ReadRecording(const std::string& dir) {
   const fs::path root(dir);
@@ -617,46 +645,25 @@ absl::StatusOr<Recording> ReadRecording(const std::string& dir) {
     return absl::NotFoundError(
         absl::StrCat(dir, ": recording folder not found"));
   }
-  Recording recording;
-  const fs::path meta_path = root / std::string(kMetaFile);
-  if (!fs::exists(meta_path, ec)) {
+  // Only the files the format names are read; the rest of the folder
+  // (notes, plots) is not ours.
+  std::map<std::string, std::string> files;
+  for (const auto& entry : fs::directory_iterator(root, ec)) {
+    const std::string name = entry.path().filename().string();
+    const bool ours = name == kMetaFile || name == kForceFile ||
+                      name == kTruthFile || name == kTruthArmsFile ||
+                      (absl::StartsWith(name, kImuPrefix) &&
+                       absl::EndsWith(name, kCsvSuffix));
+    if (!ours) continue;
+    auto text = ReadFile(entry.path());
+    if (!text.ok()) return text.status();
+    files[name] = std::move(*text);
+  }
+  if (ec) {
     return absl::NotFoundError(
-        absl::StrCat(meta_path.string(), ": required file is missing"));
+        absl::StrCat(dir, ": cannot list: ", ec.message()));
   }
-  auto meta_text = ReadFile(meta_path);
-  if (!meta_text.ok()) return meta_text.status();
-  auto meta = ParseMeta(meta_path.string(), *meta_text);
-  if (!meta.ok()) return meta.status();
-  recording.meta = std::move(*meta);
-
-  const fs::path force_path = root / std::string(kForceFile);
-  if (fs::exists(force_path, ec)) {
-    auto text = ReadFile(force_path);
-    if (!text.ok()) return text.status();
-    auto force = ParseForce(force_path.string(), *text);
-    if (!force.ok()) return force.status();
-    recording.force = std::move(*force);
-  }
-  if (absl::Status s = ReadImuFiles(root, &recording); !s.ok()) return s;
-  const fs::path truth_path = root / std::string(kTruthFile);
-  if (fs::exists(truth_path, ec)) {
-    auto text = ReadFile(truth_path);
-    if (!text.ok()) return text.status();
-    auto truth = ParseTruth(truth_path.string(), *text);
-    if (!truth.ok()) return truth.status();
-    recording.truth = std::move(*truth);
-    const fs::path arms_path = root / std::string(kTruthArmsFile);
-    if (fs::exists(arms_path, ec)) {
-      auto arms_text = ReadFile(arms_path);
-      if (!arms_text.ok()) return arms_text.status();
-      if (absl::Status s =
-              ParseTruthArms(arms_path.string(), *arms_text, &recording.truth);
-          !s.ok()) {
-        return s;
-      }
-    }
-  }
-  return recording;
+  return ParseRecording(files, dir);
 }
 
 absl::Status WriteRecording(const std::string& dir,

@@ -65,6 +65,12 @@ Recording WithOnlySensors(Recording recording,
 // line and column, e.g. "imu_sacrum.csv:17:3: 'ay_mps2' is not a number".
 absl::StatusOr<Recording> ReadRecording(const std::string& dir);
 
+// The same from the folder's files already read, by file name ("meta.json",
+// "imu_sacrum.csv", ...); `dir` only names them in errors. ReadRecording
+// reads through it; so does the recording fuzz target, without a disk.
+absl::StatusOr<Recording> ParseRecording(
+    const std::map<std::string, std::string>& files, const std::string& dir);
+
 // Writes a recording folder (created if missing), in the documented format.
 absl::Status WriteRecording(const std::string& dir, const Recording& recording);
 

@@ -235,6 +235,38 @@ TEST_F(RecordingTest, InvalidJsonNamesLineAndColumn) {
               HasSubstr("meta.json:3:3: not valid"));
 }
 
+// Valid JSON syntax that nlohmann cannot hold threw past the reader and
+// ended the process (found by fuzz/recording_reader_fuzzer).
+TEST_F(RecordingTest, NumberPastADoublesRangeIsAnError) {
+  Put("meta.json",
+      R"({"format": "stephub-recording/1", "stance_side": "left", )"
+      R"("exercise": "lateral_step_down", "body_mass_kg": 71e308})");
+  auto rec = Read();
+  ASSERT_FALSE(rec.ok());
+  EXPECT_EQ(rec.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(rec.status().message()),
+              HasSubstr("meta.json: not valid JSON"));
+}
+
+// What ReadRecording reads through, from files already in memory.
+TEST_F(RecordingTest, ParseRecordingReadsFilesByName) {
+  auto rec = ParseRecording(
+      {{"meta.json", kMeta},
+       {"imu_sacrum.csv",
+        "t_us,ax_mps2,ay_mps2,az_mps2,gx_radps,gy_radps,gz_radps\n"
+        "0,0,0,9.8,0,0,0\n5000,0,0,9.8,0,0,0\n"},
+       {"notes.txt", "not ours"}},
+      "in-memory");
+  ASSERT_TRUE(rec.ok()) << rec.status();
+  ASSERT_EQ(rec->imu.count(Placement::kSacrum), 1u);
+  EXPECT_EQ(rec->imu.at(Placement::kSacrum).size(), 2u);
+  EXPECT_TRUE(rec->force.empty());
+  auto missing = ParseRecording({}, "in-memory");
+  EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(std::string(missing.status().message()),
+              HasSubstr("in-memory/meta.json: required file is missing"));
+}
+
 TEST_F(RecordingTest, MissingFolderOrMetaIsNotFound) {
   EXPECT_EQ(ReadRecording((dir_ / "nope").string()).status().code(),
             absl::StatusCode::kNotFound);

@@ -173,6 +173,43 @@ TEST_F(StationLinkTest, OtherBadInputGetsPreciseStatuses) {
          h.mutable_sensors(0)->set_placement(v1::PLACEMENT_STANCE_FOOT);
        },
        "body placement"},
+      {"placement no version knows",
+       [](auto& h, auto&) {
+         h.mutable_sensors(0)->set_placement(static_cast<v1::Placement>(77));
+       },
+       "body placement"},
+      {"rate not a number",
+       [](auto& h, auto&) {
+         h.mutable_sensors(0)->set_rate_hz(
+             std::numeric_limits<double>::quiet_NaN());
+       },
+       "rate_hz"},
+      {"infinite acceleration",
+       [](auto&, auto& b) {
+         b.mutable_imu(0)->set_az_mps2(1,
+                                       std::numeric_limits<float>::infinity());
+       },
+       "az_mps2[1] is not a finite number"},
+      {"acceleration beyond physics",
+       [](auto&, auto& b) { b.mutable_imu(0)->set_ax_mps2(0, -1e6f); },
+       "exceeds"},
+      {"negative time",
+       [](auto&, auto& b) { b.mutable_imu(0)->set_t_us(0, -1); },
+       "outside [0, 2^62)"},
+      {"repeated timestamp",
+       [](auto&, auto& b) { b.mutable_imu(0)->set_t_us(3, b.imu(0).t_us(2)); },
+       "strictly increase"},
+      {"sensor twice in a batch",
+       [](auto&, auto& b) { *b.add_imu() = b.imu(0); }, "appears twice"},
+      {"too many samples",
+       [](auto&, auto& b) { b = testing::StandingBatch(1, 1000, 5001); },
+       "5001 samples in one batch, more than the limit of 5000"},
+      {"control characters in boot_id",
+       [](auto& h, auto&) { h.set_boot_id("boot\x1b[2Jx"); },
+       "boot_id must not contain control characters"},
+      {"software version too long",
+       [](auto& h, auto&) { h.set_software_version(std::string(65, 'v')); },
+       "software_version must be 0 to 64 characters (got 65)"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
@@ -186,6 +223,55 @@ TEST_F(StationLinkTest, OtherBadInputGetsPreciseStatuses) {
     EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
     EXPECT_THAT(status.error_message(), HasSubstr(c.expect));
   }
+}
+
+TEST_F(StationLinkTest, StaffInputOutOfRangeIsInvalidArgument) {
+  {
+    // Seconds whose microseconds would overflow.
+    v1::RescoreRequest request;
+    request.mutable_since()->set_seconds(std::numeric_limits<int64_t>::max());
+    v1::RescoreResponse response;
+    grpc::ClientContext ctx;
+    const grpc::Status status = clinic_->Rescore(&ctx, request, &response);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_THAT(status.error_message(), HasSubstr("since must be a time"));
+  }
+  {
+    v1::StartSetRequest request;
+    request.set_station_id("bay-1");
+    request.set_patient_id(1);
+    request.set_stance_side(v1::STANCE_SIDE_LEFT);
+    request.set_load("5 kg\x1b[8m");
+    v1::ExerciseSet set;
+    grpc::ClientContext ctx;
+    const grpc::Status status = clinic_->StartSet(&ctx, request, &set);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_THAT(status.error_message(),
+                HasSubstr("load must not contain control characters"));
+  }
+}
+
+// One stream per station: a newer one (the station reconnecting after a
+// cut the hub has not noticed yet) replaces the older, which is ended; what
+// the older had acknowledged stays.
+TEST_F(StationLinkTest, ANewerStreamOfTheSameStationReplacesTheOlder) {
+  Call first = Open();
+  ASSERT_TRUE(Send(first, testing::SacrumHello("bay-1", "boot-a")));
+  ASSERT_TRUE(Send(first, testing::StandingBatch(1, 0, 5)));
+  ASSERT_TRUE(AwaitAck(first, 1));
+
+  Call second = Open();
+  ASSERT_TRUE(Send(second, testing::SacrumHello("bay-1", "boot-a")));
+  v1::HubMessage welcome;
+  ASSERT_TRUE(second.stream->Read(&welcome));
+  ASSERT_TRUE(welcome.has_welcome());
+  EXPECT_EQ(welcome.welcome().durable_seq(), 1u);
+  EXPECT_EQ(Drain(first).error_code(), grpc::StatusCode::CANCELLED);
+
+  ASSERT_TRUE(Send(second, testing::StandingBatch(2, 25'000, 5)));
+  EXPECT_TRUE(AwaitAck(second, 2));
+  second.stream->WritesDone();
+  EXPECT_TRUE(Drain(second).ok());
 }
 
 TEST_F(StationLinkTest, StartSetOnUnknownStationIsNotFound) {
@@ -436,6 +522,22 @@ TEST_F(StationLinkClockAndHealthTest, BadHealthOrClockIsInvalidArgument) {
          m->mutable_clock_offset()->set_round_trip_us(-5);
        },
        "round_trip_us"},
+      {"control characters in a detail",
+       [](v1::StationMessage* m) {
+         auto* h = m->mutable_health()->add_sensors();
+         h->set_sensor_id(10);
+         h->set_state(v1::SENSOR_STATE_FAULT);
+         h->set_detail("ok\rFAILED");
+       },
+       "sensor 10: health detail must not contain control characters"},
+      {"detail too long",
+       [](v1::StationMessage* m) {
+         auto* h = m->mutable_health()->add_sensors();
+         h->set_sensor_id(10);
+         h->set_state(v1::SENSOR_STATE_OK);
+         h->set_detail(std::string(513, 'd'));
+       },
+       "health detail must be 0 to 512 characters"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);

@@ -2,6 +2,8 @@
 // pages and API answers, every kind of bad request with a clear status and
 // message, the connection cap, and a hub that shuts down with a live page
 // open.
+#include "hub/web/web_server.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -102,9 +104,46 @@ TEST_F(WebServerTest, BadRequestsGetAStatusAndAReason) {
   EXPECT_THAT(malformed.body, HasSubstr("bad HTTP request"));
   auto oversized = Post("/api/sets/start", std::string(100'000, 'x'));
   EXPECT_EQ(oversized.status, 413) << oversized.body;
+  // A cookie whose token is not ASCII once aborted the hub inside gRPC
+  // (invalid metadata); it is no session.
+  auto not_ascii =
+      testing::HttpExchange(port_, "", "", "",
+                            "GET /api/patients HTTP/1.1\r\nHost: hub\r\n"
+                            "Cookie: stephub_session=ab\xba\xba\r\n\r\n");
+  EXPECT_EQ(not_ascii.status, 401);
 
   // Nothing the pages were sent has harmed the hub.
   EXPECT_EQ(Get("/api/stations").status, 200);
+}
+
+// The socket-free entry point the HTTP fuzz target drives answers as a
+// connection does: same routing, same limits, same hub behind it.
+TEST_F(WebServerTest, RequestHandlerAnswersAsAConnectionDoes) {
+  web::WebRequestHandler handler(
+      {}, grpc::CreateChannel(absl::StrCat("127.0.0.1:", hub_->port()),
+                              testing::StaffCredentials()));
+  const std::string stations = handler.Answer(absl::StrCat(
+      "GET /api/stations HTTP/1.1\r\nHost: hub\r\nCookie: ", session_.cookie,
+      "\r\n\r\n"));
+  EXPECT_THAT(stations, StartsWith("HTTP/1.1 200 OK\r\n"));
+  EXPECT_THAT(stations, HasSubstr(Get("/api/stations").body));
+
+  const std::string signed_out =
+      handler.Answer("GET /api/patients HTTP/1.1\r\nHost: hub\r\n\r\n");
+  EXPECT_THAT(signed_out, StartsWith("HTTP/1.1 401"));
+
+  // Nothing at all (the fuzzer's first find: Beast asserts on an end of
+  // input before any byte).
+  EXPECT_THAT(handler.Answer(""), StartsWith("HTTP/1.1 400"));
+  const std::string garbage = handler.Answer("NOT HTTP AT ALL\r\n\r\n");
+  EXPECT_THAT(garbage, StartsWith("HTTP/1.1 400"));
+  EXPECT_THAT(garbage, HasSubstr("bad HTTP request"));
+  const std::string cut_short =
+      handler.Answer("GET /api/stations HTTP/1.1\r\nHost: hu");
+  EXPECT_THAT(cut_short, StartsWith("HTTP/1.1 400"));
+  const std::string huge_header = handler.Answer(absl::StrCat(
+      "GET / HTTP/1.1\r\nX-Pad: ", std::string(70'000, 'x'), "\r\n\r\n"));
+  EXPECT_THAT(huge_header, StartsWith("HTTP/1.1 413"));
 }
 
 TEST_F(WebServerTest, SignInIsNeededAndPostsNeedTheCsrfToken) {

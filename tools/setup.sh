@@ -3,7 +3,8 @@
 # and the dashboard's front-end packages from the npm registry (pinned by
 # hub/web/package-lock.json). --test also installs what the tests need:
 # Debian's Chromium and ChromeDriver (the dashboard's browser test) and
-# poppler-utils (reading PDF reports back).
+# poppler-utils (reading PDF reports back), and clang with libFuzzer and
+# the sanitizer runtimes (fuzzing and the sanitizer run of the suite).
 # Idempotent: only calls apt-get or npm when something is missing. Works as
 # root or via sudo.
 set -euo pipefail
@@ -21,8 +22,10 @@ PACKAGES=(
 # libssl serves the dashboard over HTTPS; no openssl command is needed.
 # What the tests need beyond the build: a browser for the dashboard's test,
 # poppler's tools to read the PDF reports back.
+# clang 14 with its runtime libraries (libclang_rt.fuzzer, ASan, UBSan):
+# the fuzz targets and the sanitizer run of the suite (tools/fuzz.sh).
 if [ "${1:-}" = "--test" ]; then
-  PACKAGES+=(chromium chromium-driver poppler-utils)
+  PACKAGES+=(chromium chromium-driver poppler-utils clang libclang-rt-14-dev)
 fi
 
 missing=()

@@ -4,6 +4,7 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/resource_quota.h>
 
 #include <condition_variable>
 #include <cstdlib>
@@ -220,8 +221,10 @@ absl::StatusOr<std::unique_ptr<HubServer>> HubServer::Start(
               << options.data_dir << " --add_staff=NAME --roles=admin\n";
   }
 
+  ingest::StationLinkOptions link_options;
+  link_options.max_stations = options.max_stations;
   parts->station_link = std::make_unique<ingest::StationLinkService>(
-      *parts->store, *parts->bays, *parts->station_access);
+      *parts->store, *parts->bays, *parts->station_access, link_options);
   auth::StaffAccounts& accounts = *parts->accounts;
   parts->clinic = std::make_unique<ClinicService>(
       accounts, *parts->store, *parts->bays, *parts->station_access);
@@ -239,7 +242,21 @@ absl::StatusOr<std::unique_ptr<HubServer>> HubServer::Start(
   builder.AddListeningPort(options.listen_address,
                            tls::ServerCredentials(pems, options.insecure_dev),
                            &parts->port);
+  // Deliberately 1 MiB (HubOptions): a station's batch is 10-40 KiB and
+  // the validator's own limits (16 sensors, 5000 samples each) stay near
+  // it, staff requests are far smaller; a larger message is refused by
+  // gRPC with RESOURCE_EXHAUSTED before the hub allocates for it.
   builder.SetMaxReceiveMessageSize(options.max_receive_message_bytes);
+  // Calls at once on one connection: a station needs one, the staff CLI a
+  // few; the web dashboard's in-process channel holds up to its 64 live
+  // pages' watches. A client opening more waits for its own calls to end
+  // instead of growing the hub's per-call state.
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, 100);
+  // All connections' transport buffers together; past it gRPC shrinks
+  // flow-control windows and refuses new calls rather than allocate.
+  grpc::ResourceQuota quota("stephub-hub");
+  quota.Resize(512u << 20);
+  builder.SetResourceQuota(quota);
   // Stations ping every 10 s (station LinkConfig.keepalive_time_ms) to find
   // a dead Wi-Fi link quickly. gRPC servers by default refuse pings closer
   // than 5 minutes and close the connection with too_many_pings; accept one

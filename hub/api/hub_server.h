@@ -3,6 +3,7 @@
 #ifndef STEPHUB_HUB_API_HUB_SERVER_H_
 #define STEPHUB_HUB_API_HUB_SERVER_H_
 
+#include <cstddef>
 #include <functional>
 #include <memory>
 #include <string>
@@ -20,6 +21,8 @@ struct HubOptions {
   std::string listen_address = "127.0.0.1:50051";  // port 0 picks one
   std::string data_dir = "stephub-data";           // holds stephub.db
   int max_receive_message_bytes = 1 << 20;         // a batch is ~10-40 KiB
+  // Stations the hub keeps a bay for (StationLinkOptions::max_stations).
+  size_t max_stations = 1000;
   // The hub's time for placing sets on stations' clocks (tests replace it).
   std::function<absl::Time()> clock = &absl::Now;
   // The clinic's time zone, for the days and weeks of progress: an IANA

@@ -113,7 +113,9 @@ const char* CategoryName(v1::QualityCategory category) {
 // station could not assess them.
 std::string MetricsCsv(const v1::Repetition& rep) {
   const v1::RepetitionMetrics& m = rep.metrics();
-  auto number = [](bool has, double value, const char* format) {
+  // A FormatSpec, not a char*: clang checks the format at each call.
+  auto number = [](bool has, double value,
+                   const absl::FormatSpec<double>& format) {
     return has ? absl::StrFormat(format, value) : std::string();
   };
   const bool scored =

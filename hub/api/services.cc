@@ -16,6 +16,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "common/text.h"
 #include "hub/api/auth_service.h"
 #include "hub/api/progress_view.h"
 #include "hub/api/report_export.h"
@@ -26,23 +27,6 @@ namespace {
 grpc::Status ToGrpc(const absl::Status& s) {
   return grpc::Status(static_cast<grpc::StatusCode>(s.code()),
                       std::string(s.message()));
-}
-
-// Text a person typed: bounded and valid UTF-8 (protobuf already enforces
-// UTF-8 on proto3 strings; control characters would garble reports).
-absl::Status CheckText(const std::string& value, const char* field,
-                       size_t min_len, size_t max_len) {
-  if (value.size() < min_len || value.size() > max_len) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "%s must be %d to %d characters", field, min_len, max_len));
-  }
-  for (unsigned char c : value) {
-    if (c < 0x20 || c == 0x7f) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(field, " must not contain control characters"));
-    }
-  }
-  return absl::OkStatus();
 }
 
 }  // namespace
@@ -279,6 +263,15 @@ grpc::Status ClinicService::Rescore(grpc::ServerContext* context,
   }
   std::vector<int64_t> set_ids;
   if (request->has_since()) {
+    // Seconds past year 9999 would overflow the conversion to microseconds.
+    using google::protobuf::util::TimeUtil;
+    const google::protobuf::Timestamp& since = request->since();
+    if (since.seconds() < TimeUtil::kTimestampMinSeconds ||
+        since.seconds() > TimeUtil::kTimestampMaxSeconds || since.nanos() < 0 ||
+        since.nanos() > 999'999'999) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          "since must be a time between the years 1 and 9999");
+    }
     auto sets = store_.SetsStartedSince(absl::FromUnixMicros(
         google::protobuf::util::TimeUtil::TimestampToMicroseconds(
             request->since())));

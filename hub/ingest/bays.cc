@@ -12,6 +12,8 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "common/log.h"
+#include "common/text.h"
+#include "hub/ingest/batch_scoring.h"
 #include "hub/ingest/repetition_proto.h"
 #include "hub/ingest/validate.h"
 #include "hub/scoring/scoring_config.h"
@@ -71,58 +73,6 @@ google::protobuf::Timestamp Now() {
 
 StanceSide ToStanceSide(v1::StanceSide side) {
   return side == v1::STANCE_SIDE_RIGHT ? StanceSide::kRight : StanceSide::kLeft;
-}
-
-std::optional<Placement> ImuPlacement(v1::Placement placement) {
-  switch (placement) {
-    case v1::PLACEMENT_SACRUM:
-      return Placement::kSacrum;
-    case v1::PLACEMENT_STERNUM:
-      return Placement::kSternum;
-    case v1::PLACEMENT_THIGH:
-      return Placement::kThigh;
-    case v1::PLACEMENT_SHANK:
-      return Placement::kShank;
-    case v1::PLACEMENT_WRIST:
-      return Placement::kWrist;
-    default:
-      return std::nullopt;
-  }
-}
-
-// The station's sensors that scoring uses, by sensor id: one IMU per
-// placement (the first the hello names) and the first force plate.
-struct ScoredSensors {
-  std::vector<std::pair<uint32_t, Placement>> imus;
-  std::optional<uint32_t> force_plate;
-};
-
-ScoredSensors ScoredSensorsOf(const v1::StationHello& hello) {
-  ScoredSensors out;
-  for (const v1::SensorInfo& s : hello.sensors()) {
-    if (s.kind() == v1::SENSOR_KIND_IMU) {
-      const auto placement = ImuPlacement(s.placement());
-      if (!placement) continue;
-      const bool seen = std::any_of(
-          out.imus.begin(), out.imus.end(),
-          [&](const auto& imu) { return imu.second == *placement; });
-      if (!seen) out.imus.push_back({s.sensor_id(), *placement});
-    } else if (s.kind() == v1::SENSOR_KIND_FORCE_PLATE && !out.force_plate) {
-      out.force_plate = s.sensor_id();
-    }
-  }
-  return out;
-}
-
-scoring::StationSensors StationSensorsOf(const v1::StationHello& hello) {
-  const ScoredSensors scored = ScoredSensorsOf(hello);
-  scoring::StationSensors sensors;
-  for (const auto& [id, placement] : scored.imus) {
-    sensors.imus.push_back(placement);
-  }
-  sensors.force_plate = scored.force_plate.has_value();
-  sensors.calibration_movement = hello.calibration_movement();
-  return sensors;
 }
 
 // The bay screen's words for where the patient is in the set.
@@ -304,6 +254,17 @@ std::vector<std::shared_ptr<Bays::Bay>> Bays::AllBays() const {
   std::vector<std::shared_ptr<Bay>> bays;
   for (const auto& [id, bay] : bays_) bays.push_back(bay);
   return bays;
+}
+
+absl::Status Bays::MayConnect(const std::string& station_id,
+                              size_t max_stations) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (bays_.size() < max_stations || bays_.count(station_id) > 0) {
+    return absl::OkStatus();
+  }
+  return absl::ResourceExhaustedError(absl::StrCat(
+      "the hub already keeps ", bays_.size(),
+      " stations, its limit; station \"", station_id, "\" is not one of them"));
 }
 
 uint64_t Bays::Connect(const v1::StationHello& hello,
@@ -504,29 +465,8 @@ std::vector<v1::Repetition> Bays::ScoreLocked(const Bay& bay,
   const int64_t until_us = set.has_station_end_us()
                                ? set.station_end_us()
                                : std::numeric_limits<int64_t>::max();
-  auto within = [&](auto samples) {
-    std::erase_if(samples, [&](const auto& sample) {
-      return sample.t_us < from_us || sample.t_us > until_us;
-    });
-    return samples;
-  };
-  // Every sensor's share of the batch, then its end; a repetition comes
-  // back from the call that completed its last sensor's data, or from
-  // EndBatch if it gave up waiting for a sensor that stopped.
-  std::vector<scoring::Repetition> scored;
-  auto keep = [&scored](std::vector<scoring::Repetition> reps) {
-    scored.insert(scored.end(), reps.begin(), reps.end());
-  };
-  scoring::SetScorer& scorer = *scoring.scorer;
-  const ScoredSensors sensors = ScoredSensorsOf(bay.hello);
-  for (const auto& [id, placement] : sensors.imus) {
-    keep(scorer.AddImuSamples(placement, within(ImuSamplesOf(batch, id))));
-  }
-  if (sensors.force_plate) {
-    keep(scorer.AddForceSamples(
-        within(ForceSamplesOf(batch, *sensors.force_plate))));
-  }
-  keep(scorer.EndBatch());
+  const std::vector<scoring::Repetition> scored =
+      ScoreBatchSamples(*scoring.scorer, bay.hello, batch, from_us, until_us);
   std::vector<v1::Repetition> out;
   for (const scoring::Repetition& r : scored) {
     out.push_back(RepetitionToWire(bay, set, r));
@@ -641,10 +581,11 @@ absl::StatusOr<v1::ExerciseSet> Bays::StartSet(
     return absl::InvalidArgumentError(
         "stance_side must be STANCE_SIDE_LEFT or STANCE_SIDE_RIGHT");
   }
-  if (request.load().size() > 100 || request.exercise().size() > 100) {
-    return absl::InvalidArgumentError(
-        "exercise and load must be at most 100 characters");
+  // Both are printed on reports and shown on the bay's screen.
+  if (auto s = CheckText(request.exercise(), "exercise", 0, 100); !s.ok()) {
+    return s;
   }
+  if (auto s = CheckText(request.load(), "load", 0, 100); !s.ok()) return s;
   if (request.level() > 3) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "level %d is not a programme level (1-3)", request.level()));

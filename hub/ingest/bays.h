@@ -3,6 +3,8 @@
 #ifndef STEPHUB_HUB_INGEST_BAYS_H_
 #define STEPHUB_HUB_INGEST_BAYS_H_
 
+#include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -49,6 +51,10 @@ class Bays {
   // Loads known stations and running sets (after a hub restart).
   absl::Status Load();
 
+  // OK if `station_id` has a bay, or fewer than `max_stations` stations
+  // have one; RESOURCE_EXHAUSTED otherwise.
+  absl::Status MayConnect(const std::string& station_id,
+                          size_t max_stations) const;
   // A station said hello on a new stream; returns a token for Disconnect.
   uint64_t Connect(const v1::StationHello& hello,
                    std::shared_ptr<StationConnection> connection);
@@ -137,7 +143,8 @@ class Bays {
   mutable std::mutex mu_;  // guards bays_ (the map, not each bay)
   std::map<std::string, std::shared_ptr<Bay>> bays_;
   std::mutex set_control_mu_;  // serialises StartSet/EndSet
-  uint64_t next_token_ = 1;
+  // Handed out under different bays' mutexes.
+  std::atomic<uint64_t> next_token_{1};
 };
 
 }  // namespace stephub::ingest

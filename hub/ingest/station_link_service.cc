@@ -7,11 +7,14 @@
 // outside that mutex.
 #include "hub/ingest/station_link_service.h"
 
+#include <algorithm>
 #include <deque>
 #include <iostream>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -22,12 +25,32 @@ namespace stephub::ingest {
 namespace {
 
 // Messages waiting to be written to one station before its pings are
-// refused; acks coalesce and feedback is rare, so only pongs can pile up.
+// refused. Acks and feedback coalesce (at most one of each waits), so only
+// pongs could pile up: the outbox of a station that never reads stays
+// under kMaxOutbox + 3 messages (with the welcome).
 constexpr size_t kMaxOutbox = 256;
 
 grpc::Status ToGrpc(const absl::Status& s) {
   return grpc::Status(static_cast<grpc::StatusCode>(s.code()),
                       std::string(s.message()));
+}
+
+// A received message's bytes in one piece (gRPC may hand them over in
+// several slices).
+std::string FlatBytes(const grpc::ByteBuffer& buffer) {
+  std::vector<grpc::Slice> slices;
+  std::string out;
+  if (!buffer.Dump(&slices).ok()) return out;
+  out.reserve(buffer.Length());
+  for (const grpc::Slice& slice : slices) {
+    out.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+  }
+  return out;
+}
+
+grpc::ByteBuffer BytesOf(const v1::HubMessage& message) {
+  grpc::Slice slice(message.SerializeAsString());
+  return grpc::ByteBuffer(&slice, 1);
 }
 
 class StationStream;
@@ -40,9 +63,24 @@ class Link : public StationConnection,
   explicit Link(StationStream* stream) : stream_(stream) {}
 
   void SendFeedback(const v1::StationFeedback& feedback) override {
-    v1::HubMessage msg;
-    *msg.mutable_feedback() = feedback;
-    Send(std::move(msg));
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (finish_requested_) return;
+      // Feedback is the bay's whole state, so only the newest unsent one
+      // matters: a station that never reads holds one, not one per
+      // repetition.
+      auto pending = std::find_if(
+          outbox_.begin(), outbox_.end(),
+          [](const v1::HubMessage& m) { return m.has_feedback(); });
+      if (pending != outbox_.end()) {
+        *pending->mutable_feedback() = feedback;
+      } else {
+        v1::HubMessage msg;
+        *msg.mutable_feedback() = feedback;
+        outbox_.push_back(std::move(msg));
+      }
+    }
+    Pump();
   }
   void Evict() override;
 
@@ -60,9 +98,13 @@ class Link : public StationConnection,
       std::lock_guard<std::mutex> lock(mu_);
       if (finish_requested_) return;
       // Commits complete in order, so the newest ack covers older ones
-      // still waiting in the outbox.
-      if (!outbox_.empty() && outbox_.back().has_ack()) {
-        outbox_.back().mutable_ack()->set_durable_seq(seq);
+      // still waiting in the outbox: a station that never reads holds one
+      // ack here, however many batches it sends.
+      auto pending =
+          std::find_if(outbox_.begin(), outbox_.end(),
+                       [](const v1::HubMessage& m) { return m.has_ack(); });
+      if (pending != outbox_.end()) {
+        pending->mutable_ack()->set_durable_seq(seq);
       } else {
         v1::HubMessage msg;
         msg.mutable_ack()->set_durable_seq(seq);
@@ -88,17 +130,18 @@ class Link : public StationConnection,
     return outbox_.size();
   }
 
-  void CommitQueued() {
+  void CommitQueued(size_t bytes) {
     std::lock_guard<std::mutex> lock(mu_);
     ++uncommitted_;
+    uncommitted_bytes_ += bytes;
   }
   // Returns true when the caller should resume reading.
-  bool CommitDone(int max_uncommitted);
+  bool CommitDone(size_t bytes, const StationLinkOptions& options);
   // Returns false when reading must pause until commits drain.
-  bool MayReadOn(int max_uncommitted) {
+  bool MayReadOn(const StationLinkOptions& options) {
     std::lock_guard<std::mutex> lock(mu_);
     if (finish_requested_) return false;
-    if (uncommitted_ >= max_uncommitted) {
+    if (!BelowLimits(options)) {
       read_paused_ = true;
       return false;
     }
@@ -128,6 +171,11 @@ class Link : public StationConnection,
 
  private:
   void Pump();
+  // The caller holds mu_.
+  bool BelowLimits(const StationLinkOptions& options) const {
+    return uncommitted_ < options.max_uncommitted_batches &&
+           uncommitted_bytes_ < options.max_uncommitted_bytes;
+  }
 
   std::mutex mu_;
   StationStream* stream_;  // null once gRPC is done with the stream
@@ -137,12 +185,13 @@ class Link : public StationConnection,
   bool finished_ = false;
   grpc::Status finish_status_;
   int uncommitted_ = 0;
+  size_t uncommitted_bytes_ = 0;
   bool read_paused_ = false;
   bool reads_done_ = false;
 };
 
 class StationStream
-    : public grpc::ServerBidiReactor<v1::StationMessage, v1::HubMessage> {
+    : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
   StationStream(grpc::CallbackServerContext* context, store::ClinicStore& store,
                 Bays& bays, StationAccess& access,
@@ -153,7 +202,7 @@ class StationStream
         access_(access),
         options_(options),
         link_(std::make_shared<Link>(this)) {
-    StartRead(&in_);
+    StartRead(&in_bytes_);
   }
 
   void OnReadDone(bool ok) override {
@@ -161,7 +210,9 @@ class StationStream
       link_->ReadsDone();
       return;
     }
-    absl::Status status = Dispatch();
+    absl::Status status = ParseStationMessage(FlatBytes(in_bytes_), &in_);
+    in_bytes_.Clear();
+    if (status.ok()) status = Dispatch();
     if (!status.ok()) {
       if (!hello_.station_id().empty()) {
         Log(LogLevel::kWarning, "station_stream_rejected")
@@ -175,7 +226,7 @@ class StationStream
   }
 
   void ReadNext() {
-    if (link_->MayReadOn(options_.max_uncommitted_batches)) StartRead(&in_);
+    if (link_->MayReadOn(options_)) StartRead(&in_bytes_);
   }
 
   void OnWriteDone(bool ok) override {
@@ -194,7 +245,7 @@ class StationStream
   }
 
   grpc::CallbackServerContext* context() { return context_; }
-  v1::HubMessage out_;  // the message being written; one write at a time
+  grpc::ByteBuffer out_;  // the message being written; one write at a time
 
  private:
   absl::Status Dispatch() {
@@ -271,6 +322,10 @@ class StationStream
     }
     admitted_ = true;
     access_token_ = *admitted;
+    if (auto s = bays_.MayConnect(hello.station_id(), options_.max_stations);
+        !s.ok()) {
+      return s;
+    }
     auto durable = store_.DurableSeq(hello.station_id(), hello.boot_id());
     if (!durable.ok()) {
       return absl::UnavailableError(absl::StrCat("hub storage unavailable: ",
@@ -338,29 +393,30 @@ class StationStream
     for (const auto& force : batch.force()) span(force.t_us());
     batch.SerializeToString(&record.payload);
 
-    link_->CommitQueued();
+    const size_t bytes = record.payload.size();
+    link_->CommitQueued(bytes);
     bays_.BatchQueued(hello_.station_id());
     const uint64_t seq = batch.seq();
-    store_.AppendBatch(std::move(record),
-                       [link = link_, this_station = hello_.station_id(), seq,
-                        &bays = bays_, max = options_.max_uncommitted_batches,
-                        stream = this](absl::Status s) {
-                         if (!s.ok()) {
-                           Log(LogLevel::kError, "batch_not_stored")
-                               .With("station", this_station)
-                               .With("seq", seq)
-                               .With("error", s);
-                           link->RequestFinish(grpc::Status(
-                               grpc::StatusCode::UNAVAILABLE,
-                               absl::StrCat("hub could not store batch ", seq,
-                                            ": ", s.message())));
-                         } else {
-                           bays.BatchCommitted(this_station, seq);
-                           link->Acknowledge(seq);
-                         }
-                         if (link->CommitDone(max))
-                           stream->StartRead(&stream->in_);
-                       });
+    store_.AppendBatch(
+        std::move(record),
+        [link = link_, this_station = hello_.station_id(), seq, &bays = bays_,
+         options = options_, bytes, stream = this](absl::Status s) {
+          if (!s.ok()) {
+            Log(LogLevel::kError, "batch_not_stored")
+                .With("station", this_station)
+                .With("seq", seq)
+                .With("error", s);
+            link->RequestFinish(
+                grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                             absl::StrCat("hub could not store batch ", seq,
+                                          ": ", s.message())));
+          } else {
+            bays.BatchCommitted(this_station, seq);
+            link->Acknowledge(seq);
+          }
+          if (link->CommitDone(bytes, options))
+            stream->StartRead(&stream->in_bytes_);
+        });
     // Scoring after queueing keeps a repetition's row behind the batches
     // it came from in the writer's queue.
     bays_.ScoreBatch(hello_.station_id(), hello_.boot_id(), batch);
@@ -374,6 +430,10 @@ class StationStream
   const StationLinkOptions& options_;
   std::shared_ptr<Link> link_;
 
+  // Read raw, so that bytes protobuf cannot parse are refused with a
+  // status that says so: gRPC's own parse would end the stream as if the
+  // station had closed it, with OK.
+  grpc::ByteBuffer in_bytes_;
   v1::StationMessage in_;
   v1::StationHello hello_;
   std::optional<BatchValidator> validator_;
@@ -387,15 +447,16 @@ class StationStream
   uint64_t access_token_ = 0;
 };
 
-bool Link::CommitDone(int max_uncommitted) {
+bool Link::CommitDone(size_t bytes, const StationLinkOptions& options) {
   bool resume = false;
   bool finish = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
     --uncommitted_;
+    uncommitted_bytes_ -= bytes;
     // A paused read is resumed only while the stream lives: the reactor is
     // not finished until this flag is false, so stream_ is valid here.
-    if (read_paused_ && uncommitted_ < max_uncommitted && !finish_requested_ &&
+    if (read_paused_ && BelowLimits(options) && !finish_requested_ &&
         stream_ != nullptr) {
       read_paused_ = false;
       resume = true;
@@ -422,7 +483,7 @@ void Link::Pump() {
     if (!outbox_.empty()) {
       writing_ = true;
       write = true;
-      stream_->out_ = std::move(outbox_.front());
+      stream_->out_ = BytesOf(outbox_.front());
       outbox_.pop_front();
     } else if (finish_requested_) {
       // gRPC completes a read still outstanding with ok=false after Finish.
@@ -438,7 +499,7 @@ void Link::Pump() {
 
 }  // namespace
 
-grpc::ServerBidiReactor<v1::StationMessage, v1::HubMessage>*
+grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>*
 StationLinkService::Stream(grpc::CallbackServerContext* context) {
   return new StationStream(context, store_, bays_, access_, options_);
 }

@@ -4,6 +4,8 @@
 #ifndef STEPHUB_HUB_INGEST_STATION_LINK_SERVICE_H_
 #define STEPHUB_HUB_INGEST_STATION_LINK_SERVICE_H_
 
+#include <cstddef>
+
 #include "hub/ingest/bays.h"
 #include "hub/ingest/station_access.h"
 #include "hub/ingest/validate.h"
@@ -17,16 +19,28 @@ struct StationLinkOptions {
   // Batches a stream may have queued for commit before the hub stops
   // reading from it: bounds the memory one station can make the hub hold.
   int max_uncommitted_batches = 256;
+  // The same in bytes: 256 batches of the 1 MiB a message may be would be
+  // 256 MiB; a real station's 10-40 KiB batches never come near.
+  size_t max_uncommitted_bytes = 16u << 20;
+  // Stations the hub keeps a bay for; a hello from one more is refused
+  // with RESOURCE_EXHAUSTED. Until stations are authenticated, anyone who
+  // can reach the port could otherwise make it remember any number.
+  size_t max_stations = 1000;
 };
 
-class StationLinkService final : public v1::StationLink::CallbackService {
+// Raw messages in and out: the service parses what stations send itself
+// (ParseStationMessage), to answer bytes that are no StationMessage with
+// INVALID_ARGUMENT.
+class StationLinkService final
+    : public v1::StationLink::WithRawCallbackMethod_Stream<
+          v1::StationLink::Service> {
  public:
   // `access` decides which certificate may stream as which station.
   StationLinkService(store::ClinicStore& store, Bays& bays,
                      StationAccess& access, StationLinkOptions options = {})
       : store_(store), bays_(bays), access_(access), options_(options) {}
 
-  grpc::ServerBidiReactor<v1::StationMessage, v1::HubMessage>* Stream(
+  grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* Stream(
       grpc::CallbackServerContext* context) override;
 
  private:

@@ -7,6 +7,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/text.h"
 
 namespace stephub::ingest {
 namespace {
@@ -66,6 +67,17 @@ absl::Status CheckSizes(uint32_t sensor_id, int n,
 
 }  // namespace
 
+absl::Status ParseStationMessage(absl::string_view bytes,
+                                 v1::StationMessage* message) {
+  if (!message->ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+    return Invalid(absl::StrFormat(
+        "a message of %d bytes is not a StationMessage (protobuf cannot parse "
+        "it, or a string in it is not UTF-8)",
+        bytes.size()));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ValidateStationId(const std::string& station_id) {
   if (station_id.empty() || station_id.size() > 64) {
     return Invalid("station_id must be 1 to 64 characters");
@@ -104,10 +116,9 @@ absl::Status ValidateHealth(const v1::StationHealth& health,
       return Invalid(absl::StrFormat("sensor %d: health state %d is unknown",
                                      h.sensor_id(), h.state()));
     }
-    if (h.detail().size() > 512) {
-      return Invalid(absl::StrFormat(
-          "sensor %d: health detail is %d bytes; the limit is 512",
-          h.sensor_id(), h.detail().size()));
+    if (auto s = CheckText(h.detail(), "health detail", 0, 512); !s.ok()) {
+      return Invalid(
+          absl::StrFormat("sensor %d: %s", h.sensor_id(), s.message()));
     }
   }
   return absl::OkStatus();
@@ -131,8 +142,11 @@ absl::Status ValidateClockOffset(const v1::ClockOffset& clock) {
 absl::Status ValidateHello(const v1::StationHello& hello,
                            const IngestLimits& limits) {
   if (auto s = ValidateStationId(hello.station_id()); !s.ok()) return s;
-  if (hello.boot_id().empty() || hello.boot_id().size() > 64) {
-    return Invalid("boot_id must be 1 to 64 characters");
+  // Both are stored with every batch and shown on the station list.
+  if (auto s = CheckText(hello.boot_id(), "boot_id", 1, 64); !s.ok()) return s;
+  if (auto s = CheckText(hello.software_version(), "software_version", 0, 64);
+      !s.ok()) {
+    return s;
   }
   if (hello.sensors().empty()) return Invalid("hello lists no sensors");
   if (hello.sensors_size() > limits.max_sensors) {

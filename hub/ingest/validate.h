@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "common/samples.h"
 #include "stephub/v1/station_link.pb.h"
 
@@ -24,6 +25,11 @@ struct IngestLimits {
   double max_abs_force_n = 20000;
   double max_abs_cop_mm = 5000;
 };
+
+// The bytes of one message from a station, parsed; INVALID_ARGUMENT if they
+// are no StationMessage (proto3 strings must also be valid UTF-8).
+absl::Status ParseStationMessage(absl::string_view bytes,
+                                 v1::StationMessage* message);
 
 // Rules for identifiers on the wire: lower-case letters, digits, '-', '_',
 // '.', 1 to 64 characters.

@@ -10,6 +10,7 @@
 
 #include <google/protobuf/util/json_util.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <boost/asio/bind_executor.hpp>
@@ -25,6 +26,7 @@
 #include <list>
 #include <mutex>
 #include <optional>
+#include <sstream>
 #include <thread>
 #include <type_traits>
 #include <utility>
@@ -180,6 +182,13 @@ RequestAuth AuthOf(const http::request<http::string_body>& request) {
       auth.token = std::string(cookie.substr(eq + 1));
     }
   }
+  // The token goes into gRPC metadata, where bytes outside visible ASCII
+  // are an API misuse that aborts the process (found by the HTTP fuzz
+  // target): such a cookie is no session.
+  if (!std::all_of(auth.token.begin(), auth.token.end(),
+                   [](char c) { return absl::ascii_isgraph(c); })) {
+    auth.token.clear();
+  }
   auth.csrf = std::string(request["X-CSRF-Token"]);
   return auth;
 }
@@ -245,6 +254,45 @@ class Connection {
   // From any thread.
   virtual void CloseSoon() = 0;
 };
+
+// What a request the parser refused is answered: why, with 413 for one
+// past the size limits.
+Reply BadRequest(beast::error_code ec) {
+  return Error(ec == http::error::body_limit || ec == http::error::header_limit
+                   ? http::status::payload_too_large
+                   : http::status::bad_request,
+               "INVALID_ARGUMENT",
+               absl::StrCat("bad HTTP request: ", ec.message()));
+}
+
+// `head`: the headers a GET would have, without its body.
+http::response<http::string_body> ResponseOf(Reply reply, bool keep_alive,
+                                             bool head) {
+  http::response<http::string_body> response(reply.status, 11);
+  response.set(http::field::server, "stephub-hub");
+  response.set(http::field::content_type, reply.content_type);
+  response.set(http::field::cache_control,
+               reply.cache ? "max-age=300" : "no-store");
+  // Pages are not to be framed by another site (clickjacking) nor
+  // guessed into another type.
+  response.set("X-Frame-Options", "DENY");
+  response.set("X-Content-Type-Options", "nosniff");
+  if (!reply.set_cookie.empty()) {
+    response.set(http::field::set_cookie, reply.set_cookie);
+  }
+  response.keep_alive(keep_alive);
+  response.body() = std::move(reply.body);
+  response.prepare_payload();
+  if (head) response.body().clear();
+  return response;
+}
+
+bool IsEventStream(const http::request<http::string_body>& request) {
+  const absl::string_view target(request.target().data(),
+                                 request.target().size());
+  return request.method() == http::verb::get &&
+         (target == "/api/events" || absl::StartsWith(target, "/api/events?"));
+}
 
 }  // namespace
 
@@ -420,13 +468,7 @@ class Session : public Connection,
     }
     if (ec) {
       // A malformed or oversized request gets a reason, then the door.
-      Send(
-          Error(ec == http::error::body_limit || ec == http::error::header_limit
-                    ? http::status::payload_too_large
-                    : http::status::bad_request,
-                "INVALID_ARGUMENT",
-                absl::StrCat("bad HTTP request: ", ec.message())),
-          false);
+      Send(BadRequest(ec), false);
       return;
     }
     if (busy_) {
@@ -439,8 +481,7 @@ class Session : public Connection,
     }
     const auto& request = parser_->get();
     const std::string target(request.target());
-    if (request.method() == http::verb::get &&
-        (target == "/api/events" || absl::StartsWith(target, "/api/events?"))) {
+    if (IsEventStream(request)) {
       // Refused with a status a script can see, not an event stream that
       // ends at once and that EventSource would retry for ever.
       const RequestAuth auth = AuthOf(request);
@@ -460,23 +501,8 @@ class Session : public Connection,
 
   // `head`: the headers a GET would have, without its body.
   void Send(Reply reply, bool keep_alive, bool head = false) {
-    auto response =
-        std::make_shared<http::response<http::string_body>>(reply.status, 11);
-    response->set(http::field::server, "stephub-hub");
-    response->set(http::field::content_type, reply.content_type);
-    response->set(http::field::cache_control,
-                  reply.cache ? "max-age=300" : "no-store");
-    // Pages are not to be framed by another site (clickjacking) nor
-    // guessed into another type.
-    response->set("X-Frame-Options", "DENY");
-    response->set("X-Content-Type-Options", "nosniff");
-    if (!reply.set_cookie.empty()) {
-      response->set(http::field::set_cookie, reply.set_cookie);
-    }
-    response->keep_alive(keep_alive);
-    response->body() = std::move(reply.body);
-    response->prepare_payload();
-    if (head) response->body().clear();
+    auto response = std::make_shared<http::response<http::string_body>>(
+        ResponseOf(std::move(reply), keep_alive, head));
     tcp().expires_after(kIdleTimeout);
     http::async_write(stream_, *response,
                       [self = shared_from_this(), response, keep_alive](
@@ -857,11 +883,11 @@ Reply WebServer::State::Route(http::verb method, absl::string_view target,
           absl::StrCat("no page at ", target, "\n")};
 }
 
-WebServer::WebServer(std::shared_ptr<State> state) : state_(std::move(state)) {}
+namespace {
 
-absl::StatusOr<std::unique_ptr<WebServer>> WebServer::Start(
+absl::StatusOr<std::shared_ptr<WebServer::State>> NewState(
     const WebOptions& options, std::shared_ptr<grpc::Channel> hub) {
-  auto state = std::make_shared<State>();
+  auto state = std::make_shared<WebServer::State>();
   state->options = options;
   if (!options.tls_cert_pem.empty()) {
     state->tls.emplace(asio::ssl::context::tls_server);
@@ -883,6 +909,18 @@ absl::StatusOr<std::unique_ptr<WebServer>> WebServer::Start(
   state->clinic = v1::Clinic::NewStub(hub);
   state->dashboard = v1::Dashboard::NewStub(hub);
   state->auth = v1::Auth::NewStub(hub);
+  return state;
+}
+
+}  // namespace
+
+WebServer::WebServer(std::shared_ptr<State> state) : state_(std::move(state)) {}
+
+absl::StatusOr<std::unique_ptr<WebServer>> WebServer::Start(
+    const WebOptions& options, std::shared_ptr<grpc::Channel> hub) {
+  auto made = NewState(options, hub);
+  if (!made.ok()) return made.status();
+  std::shared_ptr<State> state = *std::move(made);
   const std::string& address = options.listen_address;
   const size_t colon = address.rfind(':');
   int port = -1;
@@ -946,5 +984,71 @@ void WebServer::Shutdown() {
 }
 
 WebServer::~WebServer() { Shutdown(); }
+
+namespace {
+// The handler sees requests as they come out of TLS: it has no use for the
+// certificate, and without one making its state cannot fail.
+WebOptions WithoutTls(WebOptions options) {
+  options.tls_cert_pem.clear();
+  options.tls_key_pem.clear();
+  return options;
+}
+}  // namespace
+
+WebRequestHandler::WebRequestHandler(const WebOptions& options,
+                                     std::shared_ptr<grpc::Channel> hub)
+    : state_(*NewState(WithoutTls(options), std::move(hub))) {}
+
+WebRequestHandler::~WebRequestHandler() = default;
+
+std::string WebRequestHandler::Answer(absl::string_view raw_request) {
+  http::request_parser<http::string_body> parser;
+  parser.header_limit(kMaxRequestBytes);
+  parser.body_limit(kMaxRequestBytes);
+  parser.eager(true);
+  beast::error_code ec;
+  size_t used = 0;
+  // The bytes as a socket would deliver them, all at once; what is left
+  // after a complete request would be the next one, which a connection
+  // reads next, so it is not looked at here.
+  while (!ec && !parser.is_done() && used < raw_request.size()) {
+    const size_t n = parser.put(
+        asio::buffer(raw_request.data() + used, raw_request.size() - used), ec);
+    used += n;
+    // As Beast's own read loop does, the parser is given more only after
+    // it asked for more; every byte is here already, so this is the end
+    // of the input. (Calling it again on the same bytes trips its
+    // assertions: the HTTP fuzz target's second find.)
+    if (ec == http::error::need_more) {
+      ec = {};
+      break;
+    }
+  }
+  // The peer closed: what came is all there is (Beast wants some first).
+  if (!ec && !parser.is_done() && parser.got_some()) parser.put_eof(ec);
+  if (!ec && !parser.is_done()) ec = http::error::partial_message;
+  Reply reply;
+  bool keep_alive = false;
+  bool head = false;
+  if (ec) {
+    reply = BadRequest(ec);
+  } else {
+    const auto& request = parser.get();
+    keep_alive = request.keep_alive();
+    head = request.method() == http::verb::head;
+    if (IsEventStream(request)) {
+      // The stream itself needs a connection; its gate does not.
+      reply = state_->CurrentSession(AuthOf(request));
+    } else {
+      reply = state_->Route(
+          request.method(),
+          absl::string_view(request.target().data(), request.target().size()),
+          request.body(), AuthOf(request));
+    }
+  }
+  std::ostringstream out;
+  out << ResponseOf(std::move(reply), keep_alive, head);
+  return out.str();
+}
 
 }  // namespace stephub::web

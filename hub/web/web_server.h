@@ -13,6 +13,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace stephub::web {
 
@@ -48,6 +49,23 @@ class WebServer {
  private:
   explicit WebServer(std::shared_ptr<State> state);
   std::shared_ptr<State> state_;
+};
+
+// One raw HTTP request answered as a connection of the web server would
+// answer it (same parser limits, same routing, same hub calls), with no
+// socket: for the HTTP fuzz target. Live event streams need a connection;
+// here a request for one is answered with its sign-in check only.
+class WebRequestHandler {
+ public:
+  WebRequestHandler(const WebOptions& options,
+                    std::shared_ptr<grpc::Channel> hub);
+  ~WebRequestHandler();
+
+  // The response's bytes (status line, headers, body).
+  std::string Answer(absl::string_view raw_request);
+
+ private:
+  std::shared_ptr<WebServer::State> state_;
 };
 
 }  // namespace stephub::web
