@@ -679,7 +679,7 @@ TEST_F(ReportExportTest, LargeReportsComeInSeveralChunks) {
   ASSERT_TRUE(one.status.ok());
   EXPECT_GT(one.data.size(), 32u * 1024);
   EXPECT_GT(one.chunks, 1);
-  EXPECT_NO_THROW(json::parse(one.data));
+  EXPECT_FALSE(json::parse(one.data, nullptr, false).is_discarded());
 }
 
 TEST_F(ReportExportTest, BadRequestsGetClearStatuses) {

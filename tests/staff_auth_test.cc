@@ -34,10 +34,9 @@ constexpr char kAdminPassword[] = "admin's password";
 // therapist's (some, like ListStations, are both's).
 const std::set<std::string> kAdminCalls = {
     "/stephub.v1.Clinic/CreateTherapist", "/stephub.v1.Clinic/Rescore",
-    "/stephub.v1.Clinic/RevokeStation",
-    "/stephub.v1.Maintenance/Backup",     "/stephub.v1.Auth/AddUser",
-    "/stephub.v1.Auth/ListUsers",         "/stephub.v1.Auth/SetUserDisabled",
-    "/stephub.v1.Auth/ListAudit"};
+    "/stephub.v1.Clinic/RevokeStation",   "/stephub.v1.Maintenance/Backup",
+    "/stephub.v1.Auth/AddUser",           "/stephub.v1.Auth/ListUsers",
+    "/stephub.v1.Auth/SetUserDisabled",   "/stephub.v1.Auth/ListAudit"};
 const std::set<std::string> kEitherRole = {
     "/stephub.v1.Clinic/ListTherapists",
     "/stephub.v1.Clinic/ListStations",
@@ -259,23 +258,17 @@ TEST_F(StaffAuthTest, ALiveWatchEndsWithItsSession) {
 
   // The next thing that happens in the clinic (a bay comes online) is not
   // sent to the disabled account: its watch ends instead.
-  auto link =
-      v1::StationLink::NewStub(testing::StationChannel(hub_->port(), "bay-2"));
-  grpc::ClientContext link_ctx;
-  link_ctx.set_deadline(std::chrono::system_clock::now() +
-                        std::chrono::seconds(30));
-  auto stream = link->Stream(&link_ctx);
-  v1::StationMessage hello;
-  *hello.mutable_hello() = testing::SacrumHello("bay-2", "boot-b");
-  ASSERT_TRUE(stream->Write(hello));
+  testing::StationCall station = testing::OpenStationCall(
+      hub_->port(), testing::StationCredentials("bay-2"));
+  ASSERT_TRUE(testing::Send(station, testing::SacrumHello("bay-2", "boot-b")));
   while (watch->Read(&event)) {
     EXPECT_FALSE(event.has_station()) << event.DebugString();
   }
   const grpc::Status ended = watch->Finish();
   EXPECT_EQ(ended.error_code(), grpc::StatusCode::UNAUTHENTICATED)
       << ended.error_message();
-  link_ctx.TryCancel();
-  stream->Finish();
+  station.context->TryCancel();
+  testing::Drain(station);
 }
 
 TEST_F(StaffAuthTest, AuditLogSaysWhoTouchedWhichPatient) {
@@ -290,15 +283,9 @@ TEST_F(StaffAuthTest, AuditLogSaysWhoTouchedWhichPatient) {
     ASSERT_TRUE(clinic->CreatePatient(&ctx, req, &patient).ok());
   }
   // A bay comes online and the therapist runs a set on it.
-  auto link =
-      v1::StationLink::NewStub(testing::StationChannel(hub_->port(), "bay-1"));
-  grpc::ClientContext link_ctx;
-  link_ctx.set_deadline(std::chrono::system_clock::now() +
-                        std::chrono::seconds(30));
-  auto stream = link->Stream(&link_ctx);
-  v1::StationMessage hello;
-  *hello.mutable_hello() = testing::SacrumHello("bay-1", "boot-a");
-  ASSERT_TRUE(stream->Write(hello));
+  testing::StationCall station = testing::OpenStationCall(
+      hub_->port(), testing::StationCredentials("bay-1"));
+  ASSERT_TRUE(testing::Send(station, testing::SacrumHello("bay-1", "boot-a")));
   ASSERT_TRUE(testing::WaitFor([&] {
     const v1::ListStationsResponse listed = testing::ListStations(hub_->port());
     for (const auto& s : listed.stations()) {
@@ -335,8 +322,8 @@ TEST_F(StaffAuthTest, AuditLogSaysWhoTouchedWhichPatient) {
     }
     ASSERT_TRUE(reader->Finish().ok());
   }
-  link_ctx.TryCancel();
-  stream->Finish();
+  station.context->TryCancel();
+  testing::Drain(station);
 
   auto admin = v1::Auth::NewStub(
       As(testing::SignIn(hub_->port(), kAdmin, kAdminPassword)));
