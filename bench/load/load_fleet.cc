@@ -320,9 +320,16 @@ absl::StatusOr<std::vector<int64_t>> CreatePatients(
     ids.assign(static_cast<size_t>(options.stations), 0);
     return ids;
   }
-  auto clinic = v1::Clinic::NewStub(CreateStaffChannel(
-      options.hub_address, options.credentials, options.staff_tokens[0]));
+  // Each therapist registers their own stations' patients: one person's
+  // calls are rate-limited (a burst of 300).
+  std::vector<std::unique_ptr<v1::Clinic::Stub>> clinics;
+  for (const std::string& token : options.staff_tokens) {
+    clinics.push_back(v1::Clinic::NewStub(
+        CreateStaffChannel(options.hub_address, options.credentials, token)));
+  }
   for (int i = 0; i < options.stations; ++i) {
+    v1::Clinic::Stub* clinic =
+        clinics[static_cast<size_t>(i) % clinics.size()].get();
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() +
                      std::chrono::seconds(10));
