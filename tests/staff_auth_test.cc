@@ -9,6 +9,7 @@
 #include <atomic>
 #include <set>
 
+#include "absl/status/statusor.h"
 #include "common/staff_channel.h"
 #include "hub/api/hub_server.h"
 #include "stephub/v1/auth.grpc.pb.h"
@@ -120,6 +121,20 @@ class StaffAuthTest : public ::testing::Test {
     return CreateStaffChannel(address_, testing::StaffCredentials(), token);
   }
 
+  // An admin disables the therapist's account.
+  absl::StatusOr<v1::StaffUser> DisableTherapist() {
+    auto admin = v1::Auth::NewStub(
+        As(testing::SignIn(hub_->port(), kAdmin, kAdminPassword)));
+    grpc::ClientContext ctx;
+    v1::SetUserDisabledRequest req;
+    req.set_username(kTherapist);
+    req.set_disabled(true);
+    v1::StaffUser user;
+    const grpc::Status s = admin->SetUserDisabled(&ctx, req, &user);
+    if (!s.ok()) return absl::InternalError(s.error_message());
+    return user;
+  }
+
   testing::TempDir dir_;
   std::atomic<int64_t> skew_s_{0};
   std::unique_ptr<api::HubServer> hub_;
@@ -217,13 +232,9 @@ TEST_F(StaffAuthTest, DisablingAnAccountEndsItsSessionsAtOnce) {
       As(testing::SignIn(hub_->port(), kTherapist, kTherapistPassword));
   auto admin = v1::Auth::NewStub(
       As(testing::SignIn(hub_->port(), kAdmin, kAdminPassword)));
-  grpc::ClientContext ctx;
-  v1::SetUserDisabledRequest req;
-  req.set_username(kTherapist);
-  req.set_disabled(true);
-  v1::StaffUser user;
-  ASSERT_TRUE(admin->SetUserDisabled(&ctx, req, &user).ok());
-  EXPECT_TRUE(user.disabled());
+  auto disabled = DisableTherapist();
+  ASSERT_TRUE(disabled.ok()) << disabled.status();
+  EXPECT_TRUE(disabled->disabled());
   EXPECT_EQ(CallWithEmptyRequest(therapist, "/stephub.v1.Clinic/ListPatients")
                 .error_code(),
             grpc::StatusCode::UNAUTHENTICATED);
@@ -231,8 +242,11 @@ TEST_F(StaffAuthTest, DisablingAnAccountEndsItsSessionsAtOnce) {
       testing::SignIn(hub_->port(), kTherapist, kTherapistPassword).empty());
   // An admin cannot lock themself out.
   grpc::ClientContext self_ctx;
-  req.set_username(kAdmin);
-  EXPECT_EQ(admin->SetUserDisabled(&self_ctx, req, &user).error_code(),
+  v1::SetUserDisabledRequest self;
+  self.set_username(kAdmin);
+  self.set_disabled(true);
+  v1::StaffUser user;
+  EXPECT_EQ(admin->SetUserDisabled(&self_ctx, self, &user).error_code(),
             grpc::StatusCode::FAILED_PRECONDITION);
 }
 
@@ -247,14 +261,7 @@ TEST_F(StaffAuthTest, ALiveWatchEndsWithItsSession) {
   ASSERT_TRUE(watch->Read(&event));
   ASSERT_TRUE(event.has_snapshot());
 
-  auto admin = v1::Auth::NewStub(
-      As(testing::SignIn(hub_->port(), kAdmin, kAdminPassword)));
-  grpc::ClientContext ctx;
-  v1::SetUserDisabledRequest req;
-  req.set_username(kTherapist);
-  req.set_disabled(true);
-  v1::StaffUser user;
-  ASSERT_TRUE(admin->SetUserDisabled(&ctx, req, &user).ok());
+  ASSERT_TRUE(DisableTherapist().ok());
 
   // The next thing that happens in the clinic (a bay comes online) is not
   // sent to the disabled account: its watch ends instead.
