@@ -1,6 +1,8 @@
 // stephub-loadgen's engine; see load_fleet.h.
 #include "bench/load/load_fleet.h"
 
+#include <google/protobuf/util/time_util.h>
+
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -25,6 +27,8 @@
 
 namespace stephub::bench {
 namespace {
+
+using google::protobuf::util::TimeUtil;
 
 using Clock = std::chrono::steady_clock;
 
@@ -76,7 +80,7 @@ struct Counters {
   std::atomic<int64_t> batches_late{0}, streams_ended{0};
   std::atomic<int64_t> sets_started{0}, sets_ended{0}, set_errors{0};
   std::atomic<int64_t> repetitions{0};
-  Histogram ack_lag, repetition_latency;
+  Histogram ack_lag, repetition_latency, repetition_published, send_lag;
   std::mutex error_mu;
   std::string first_error;
   void Error(const std::string& what) {
@@ -119,7 +123,6 @@ class LoadStation {
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
     channel_ = grpc::CreateCustomChannel(address, credentials, args);
     stub_ = v1::StationLink::NewStub(channel_);
-    start_us_ = start_us;
     offset_us_ = absl::ToUnixMicros(absl::Now()) - station::MonotonicMicros();
     v1::StationMessage hello;
     v1::StationHello* h = hello.mutable_hello();
@@ -144,6 +147,12 @@ class LoadStation {
     offset.mutable_clock_offset()->set_uncertainty_us(100);
     stream_->Send(std::move(offset));
   }
+
+  // Batch k holds the samples of [epoch + k*P, epoch + (k+1)*P) on the
+  // station clock. The epoch is when the ticker starts, not when the
+  // streams were opened: opening hundreds takes a while, and data older
+  // than its sending would count against the hub's latency.
+  void SetEpoch(int64_t epoch_us) { start_us_ = epoch_us; }
 
   // Sends batch k (the samples of [start + k*P, start + (k+1)*P)); returns
   // the replay's batch index, for the set schedule.
@@ -300,8 +309,10 @@ class LatencyWatch {
       const auto it = offsets_.find(rep.station_id());
       if (it == offsets_.end()) continue;
       counters_.repetitions.fetch_add(1);
-      counters_.repetition_latency.Add(
-          absl::Microseconds(arrived_us - (rep.end_us() + it->second)));
+      const int64_t end_us = rep.end_us() + it->second;
+      counters_.repetition_latency.Add(absl::Microseconds(arrived_us - end_us));
+      counters_.repetition_published.Add(absl::Microseconds(
+          TimeUtil::TimestampToMicroseconds(event.time()) - end_us));
     }
     reader->Finish();
   }
@@ -429,6 +440,8 @@ absl::StatusOr<FleetResult> RunFleet(const PregeneratedSet& set,
   // Batch k of every station goes out once its period has passed, as a
   // real-time station sends it.
   const auto started = Clock::now();
+  const int64_t epoch_us = station::MonotonicMicros();
+  for (auto& s : stations) s->SetEpoch(epoch_us);
   const auto period = absl::ToChronoMicroseconds(set.batch_period);
   const auto until = started + absl::ToChronoMicroseconds(options.duration);
   uint64_t k = 0;
@@ -446,6 +459,7 @@ absl::StatusOr<FleetResult> RunFleet(const PregeneratedSet& set,
         s->in_set = false;
       }
     }
+    counters.send_lag.Add(absl::FromChrono(Clock::now() - due));
   }
   const absl::Duration ran = absl::FromChrono(Clock::now() - started);
 
@@ -480,6 +494,8 @@ absl::StatusOr<FleetResult> RunFleet(const PregeneratedSet& set,
   result.set_errors = counters.set_errors;
   result.repetitions = counters.repetitions;
   result.repetition_latency = counters.repetition_latency.Summary();
+  result.repetition_published = counters.repetition_published.Summary();
+  result.send_lag = counters.send_lag.Summary();
   result.first_error = counters.first_error;
   return result;
 }
@@ -500,11 +516,13 @@ std::string ResultJson(const FleetResult& r) {
       "\"batches_acked\":%d,\"samples_sent\":%d,\"batches_lost\":%d,"
       "\"batches_late\":%d,\"ack_lag\":%s,\"streams_ended\":%d,"
       "\"sets_started\":%d,\"sets_ended\":%d,\"set_errors\":%d,"
-      "\"repetitions\":%d,\"repetition_latency\":%s,\"first_error\":\"%s\"}",
+      "\"repetitions\":%d,\"repetition_latency\":%s,"
+      "\"repetition_published\":%s,\"send_lag\":%s,\"first_error\":\"%s\"}",
       r.stations, absl::ToDoubleSeconds(r.ran), r.batches_sent, r.batches_acked,
       r.samples_sent, r.batches_lost, r.batches_late, pct(r.ack_lag),
       r.streams_ended, r.sets_started, r.sets_ended, r.set_errors,
-      r.repetitions, pct(r.repetition_latency), error);
+      r.repetitions, pct(r.repetition_latency), pct(r.repetition_published),
+      pct(r.send_lag), error);
 }
 
 }  // namespace stephub::bench

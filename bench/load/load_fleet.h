@@ -74,6 +74,12 @@ struct FleetResult {
   int64_t sets_started = 0, sets_ended = 0, set_errors = 0;
   int64_t repetitions = 0;
   Percentiles repetition_latency;  // rep end (data time) -> subscriber
+  // The part of it before the hub published the event (scoring, and the
+  // hub's backlog of batches), the rest being delivery to the subscriber.
+  Percentiles repetition_published;
+  // How late each tick's batches all left the generator: its own delay,
+  // included in repetition_latency (data time runs on the schedule).
+  Percentiles send_lag;
   std::string first_error;
 };
 
