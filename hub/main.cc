@@ -10,6 +10,7 @@
 #include "absl/time/time.h"
 #include "common/flags.h"
 #include "common/password_prompt.h"
+#include "common/process_setup.h"
 #include "hub/api/hub_server.h"
 #include "hub/scoring/scoring_config.h"
 
@@ -104,6 +105,7 @@ int main(int argc, char** argv) {
       "[--time_zone=ZONE] [--insecure-dev]\n"
       "       stephub-hub --data_dir=DIR --add_staff=NAME "
       "[--roles=therapist,admin] [--display_name=NAME]");
+  stephub::ConfigureServingProcess();
   stephub::ParseFlagsAcceptingDashes(argc, argv);
   if (!absl::GetFlag(FLAGS_add_staff).empty()) return AddStaff();
 

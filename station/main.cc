@@ -16,6 +16,7 @@
 #include "absl/time/clock.h"
 #include "common/flags.h"
 #include "common/log.h"
+#include "common/process_setup.h"
 #include "google/protobuf/text_format.h"
 #include "station/config.h"
 #include "station/sensors/station_sources.h"
@@ -151,6 +152,7 @@ int main(int argc, char** argv) {
       "[--hub=HOST:PORT] [--sensors=sim:moderate|replay:DIR]\n"
       "       [--tls_ca_file=F --tls_cert_file=F --tls_key_file=F | "
       "--insecure-dev]");
+  stephub::ConfigureServingProcess();
   stephub::ParseFlagsAcceptingDashes(argc, argv);
   auto config = EffectiveConfig();
   if (!config.ok()) {

@@ -17,6 +17,7 @@
 #include "absl/strings/str_split.h"
 #include "bench/load/load_fleet.h"
 #include "common/flags.h"
+#include "common/process_setup.h"
 #include "stephub/v1/auth.grpc.pb.h"
 
 ABSL_FLAG(std::string, hub, "127.0.0.1:50051", "the hub (or stephub-sink)");
@@ -102,6 +103,7 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "stephub-loadgen --hub=HOST:PORT --stations=N --duration=5m "
       "[--staff=NAME,... --staff_password=PW] [--server_pid=PID]");
+  stephub::ConfigureServingProcess();
   stephub::ParseFlagsAcceptingDashes(argc, argv);
   auto set = stephub::bench::PregenerateSet(absl::GetFlag(FLAGS_profile), 7,
                                             absl::GetFlag(FLAGS_batch_period));

@@ -11,6 +11,7 @@
 
 #include "absl/flags/flag.h"
 #include "common/flags.h"
+#include "common/process_setup.h"
 #include "stephub/v1/station_link.grpc.pb.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:0", "address (port 0 picks one)");
@@ -100,6 +101,7 @@ class Sink final : public v1::StationLink::CallbackService {
 }  // namespace stephub::bench
 
 int main(int argc, char** argv) {
+  stephub::ConfigureServingProcess();
   stephub::ParseFlagsAcceptingDashes(argc, argv);
   sigset_t stop;
   sigemptyset(&stop);
