@@ -5,6 +5,7 @@
 #define STEPHUB_HUB_INGEST_STATION_LINK_SERVICE_H_
 
 #include <cstddef>
+#include <memory>
 
 #include "hub/ingest/bays.h"
 #include "hub/ingest/station_access.h"
@@ -13,6 +14,8 @@
 #include "stephub/v1/station_link.grpc.pb.h"
 
 namespace stephub::ingest {
+
+class DueAcks;
 
 struct StationLinkOptions {
   IngestLimits limits;
@@ -37,8 +40,7 @@ class StationLinkService final
  public:
   // `access` decides which certificate may stream as which station.
   StationLinkService(store::ClinicStore& store, Bays& bays,
-                     StationAccess& access, StationLinkOptions options = {})
-      : store_(store), bays_(bays), access_(access), options_(options) {}
+                     StationAccess& access, StationLinkOptions options = {});
 
   grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* Stream(
       grpc::CallbackServerContext* context) override;
@@ -48,6 +50,9 @@ class StationLinkService final
   Bays& bays_;
   StationAccess& access_;
   const StationLinkOptions options_;
+  // Streams with batches committed and not yet acknowledged: each gets one
+  // acknowledgement per group commit, not one per batch.
+  std::shared_ptr<DueAcks> due_acks_;
 };
 
 }  // namespace stephub::ingest

@@ -30,7 +30,7 @@ namespace {
 
 constexpr int kSchemaVersion = 14;
 // Writes taken into one transaction at most; bounds commit latency.
-constexpr size_t kMaxGroup = 512;
+constexpr size_t kMaxGroup = 4096;
 
 // Each entry brings the schema from version i to i+1.
 const char* const kMigrations[] = {
@@ -695,6 +695,11 @@ class SqliteStore final : public ClinicStore {
           return st.Run();
         },
         std::move(done), /*single_statement=*/true);
+  }
+
+  void SetAfterGroupCommit(std::function<void()> hook) override {
+    std::lock_guard<std::mutex> lock(queue_mu_);
+    after_group_commit_ = std::move(hook);
   }
 
   absl::Status VisitBatches(
@@ -1610,6 +1615,7 @@ class SqliteStore final : public ClinicStore {
   void WriterLoop() {
     for (;;) {
       std::vector<PendingWrite> group;
+      std::function<void()> after;
       {
         std::unique_lock<std::mutex> lock(queue_mu_);
         queue_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
@@ -1618,8 +1624,10 @@ class SqliteStore final : public ClinicStore {
           group.push_back(std::move(queue_.front()));
           queue_.pop_front();
         }
+        after = after_group_commit_;
       }
       CommitGroup(group);
+      if (after) after();
     }
   }
 
@@ -1662,6 +1670,7 @@ class SqliteStore final : public ClinicStore {
   std::mutex queue_mu_;
   std::condition_variable queue_cv_;
   std::deque<PendingWrite> queue_;
+  std::function<void()> after_group_commit_;
   bool stopping_ = false;
   std::atomic<uint64_t> commits_{0};
   std::atomic<uint64_t> writes_{0};

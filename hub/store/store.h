@@ -90,7 +90,7 @@ struct AuditRecord {
   int64_t audit_id = 0;
   absl::Time time;
   std::string username;
-  std::string action;  // "set_started", "report_exported", ...
+  std::string action;      // "set_started", "report_exported", ...
   int64_t patient_id = 0;  // 0: none
   std::string detail;
 };
@@ -136,6 +136,10 @@ class ClinicStore {
                                               const std::string& boot_id) = 0;
   // Group-committed. A batch already stored is a success (idempotent).
   virtual void AppendBatch(BatchRecord batch, CommitCallback done) = 0;
+  // Runs on the writer thread after each group commit's callbacks, for
+  // work cheaper once per commit than once per write (the station links'
+  // acknowledgements). One hook; empty clears it.
+  virtual void SetAfterGroupCommit(std::function<void()> hook) = 0;
   // Batches of a station received at or after `received_since`, in the
   // order they arrived (as live scoring saw them), for re-scoring. `visit`
   // returns false to stop early.
@@ -231,8 +235,9 @@ class ClinicStore {
   virtual absl::StatusOr<int64_t> AddAudit(const AuditRecord& entry) = 0;
   // Newest first, older than `before_id` (0: the newest), of one patient
   // (0: all).
-  virtual absl::StatusOr<std::vector<AuditRecord>> AuditPage(
-      int64_t patient_id, int64_t before_id, int limit) = 0;
+  virtual absl::StatusOr<std::vector<AuditRecord>> AuditPage(int64_t patient_id,
+                                                             int64_t before_id,
+                                                             int limit) = 0;
 
   // Station connected/disconnected, set started/ended: the clinic's log,
   // stamped with the time it is called.
