@@ -429,7 +429,10 @@ absl::StatusOr<FleetResult> RunFleet(const PregeneratedSet& set,
   station::StreamTracker tracker;
   const int64_t start_us = station::MonotonicMicros();
   for (auto& s : stations) {
-    s->Open(options.hub_address, options.credentials, io, tracker, start_us);
+    s->Open(options.hub_address,
+            options.station_credentials ? options.station_credentials(s->id())
+                                        : options.credentials,
+            io, tracker, start_us);
   }
   SetSchedule schedule(options, counters);
   std::unique_ptr<LatencyWatch> watch;

@@ -10,6 +10,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -38,8 +39,12 @@ absl::StatusOr<PregeneratedSet> PregenerateSet(const std::string& profile,
 
 struct FleetOptions {
   std::string hub_address;
+  // The staff tools' channels (and the stations', unless given below).
   std::shared_ptr<grpc::ChannelCredentials> credentials =
       grpc::InsecureChannelCredentials();
+  // A station's own channel credentials (its client certificate), by id.
+  std::function<std::shared_ptr<grpc::ChannelCredentials>(const std::string&)>
+      station_credentials;
   int stations = 10;
   absl::Duration duration = absl::Minutes(5);
   std::string station_prefix = "load-";

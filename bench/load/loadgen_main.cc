@@ -4,6 +4,7 @@
 // also the server's CPU and memory over the run.
 #include <unistd.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -17,7 +18,9 @@
 #include "absl/strings/str_split.h"
 #include "bench/load/load_fleet.h"
 #include "common/flags.h"
+#include "common/pki.h"
 #include "common/process_setup.h"
+#include "common/tls.h"
 #include "stephub/v1/auth.grpc.pb.h"
 
 ABSL_FLAG(std::string, hub, "127.0.0.1:50051", "the hub (or stephub-sink)");
@@ -34,6 +37,10 @@ ABSL_FLAG(int, server_pid, 0,
           "the server's pid: its CPU time and memory over the run are "
           "reported");
 ABSL_FLAG(int, io_threads, 2, "threads for the streams' callbacks");
+ABSL_FLAG(std::string, tls_dir, "",
+          "a clinic CA's directory (stephub certs init: ca.crt, ca.key): "
+          "connect over TLS, each station with its own certificate made "
+          "from the CA; empty: plaintext (a hub with --insecure-dev)");
 
 namespace {
 
@@ -79,10 +86,39 @@ ProcessUsage UsageOf(int pid) {
   return u;
 }
 
-std::string SignIn(const std::string& hub, const std::string& user,
-                   const std::string& password) {
-  auto auth = stephub::v1::Auth::NewStub(
-      grpc::CreateChannel(hub, grpc::InsecureChannelCredentials()));
+// TLS as the clinic's stations have it: the CA in `dir` signs a certificate
+// for each station as it connects (a P-256 signature: well under a
+// millisecond each).
+absl::Status UseClinicTls(const std::string& dir,
+                          stephub::bench::FleetOptions* options) {
+  namespace pki = stephub::pki;
+  pki::KeyAndCert ca;
+  for (auto [name, out] : {std::pair{"/ca.crt", &ca.cert_pem},
+                           std::pair{"/ca.key", &ca.key_pem}}) {
+    auto pem = pki::ReadFile(dir + name);
+    if (!pem.ok()) return pem.status();
+    *out = *std::move(pem);
+  }
+  options->credentials = stephub::tls::ChannelCredentials(
+      {ca.cert_pem, "", ""}, /*insecure_dev=*/false);
+  options->station_credentials = [ca](const std::string& station_id) {
+    auto cert =
+        pki::MakeStationCert(ca, station_id, pki::StationValidity(absl::Now()));
+    if (!cert.ok()) {
+      std::cerr << "stephub-loadgen: certificate for " << station_id << ": "
+                << cert.status().message() << "\n";
+      std::exit(1);
+    }
+    return stephub::tls::ChannelCredentials(
+        {ca.cert_pem, cert->cert_pem, cert->key_pem}, /*insecure_dev=*/false);
+  };
+  return absl::OkStatus();
+}
+
+std::string SignIn(const std::string& hub,
+                   const std::shared_ptr<grpc::ChannelCredentials>& credentials,
+                   const std::string& user, const std::string& password) {
+  auto auth = stephub::v1::Auth::NewStub(grpc::CreateChannel(hub, credentials));
   grpc::ClientContext ctx;
   stephub::v1::LoginRequest req;
   req.set_username(user);
@@ -116,10 +152,17 @@ int main(int argc, char** argv) {
   options.stations = absl::GetFlag(FLAGS_stations);
   options.duration = absl::GetFlag(FLAGS_duration);
   options.io_threads = absl::GetFlag(FLAGS_io_threads);
+  if (const std::string dir = absl::GetFlag(FLAGS_tls_dir); !dir.empty()) {
+    if (auto s = UseClinicTls(dir, &options); !s.ok()) {
+      std::cerr << "stephub-loadgen: " << s.message() << "\n";
+      return 2;
+    }
+  }
   for (absl::string_view user :
        absl::StrSplit(absl::GetFlag(FLAGS_staff), ',', absl::SkipEmpty())) {
-    const std::string token = SignIn(options.hub_address, std::string(user),
-                                     absl::GetFlag(FLAGS_staff_password));
+    const std::string token =
+        SignIn(options.hub_address, options.credentials, std::string(user),
+               absl::GetFlag(FLAGS_staff_password));
     if (token.empty()) return 1;
     options.staff_tokens.push_back(token);
   }

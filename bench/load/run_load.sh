@@ -5,6 +5,8 @@
 # loadgen's JSON line with the server's CPU and memory, and "server".
 #
 # usage: bench/load/run_load.sh hub|sink N DURATION [build dir]
+# BENCH_TLS=1: the hub with a clinic CA and every station with its own
+# certificate (the sink is plaintext only). BENCH_HUB_FLAGS: more hub flags.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 SERVER="$1"
@@ -22,6 +24,7 @@ case "$SERVER" in
     SERVER_PID=$HUB_PID
     ADDRESS=$STEPHUB_HUB
     SETS=(--staff="$STAFF" --staff_password="$BENCH_PASSWORD")
+    [ "${BENCH_TLS:-0}" = 1 ] && SETS+=(--tls_dir="$BENCH_TLS_DIR")
     ;;
   sink)
     "$BIN/bench/stephub-sink" --listen=127.0.0.1:0 >"$TMP/sink.log" 2>&1 &
