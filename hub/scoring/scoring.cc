@@ -141,7 +141,12 @@ constexpr int64_t kMaxPinUs = 10'000'000;
 // a sensor that is not yet still gets another chance.
 constexpr int64_t kStillUs = 1'000'000;
 constexpr int64_t kRetryUs = 100'000;
-constexpr int64_t kSeriesKeepUs = 30'000'000;
+// Processed samples kept behind the data fed to segmentation, beyond what
+// a pending or unfinished repetition (or the calibration movement) holds
+// on its own: a repetition's start is known within a second or two of it.
+// At 30 s this was most of the hub's memory per station in a set (about
+// 3.5 MiB: four IMUs' 200 Hz attitudes and the 1 kHz plate).
+constexpr int64_t kSeriesKeepUs = 10'000'000;
 // Whatever segmentation is doing (or when nothing segments: no source, or
 // one that stopped), processed samples further behind the newest data than
 // this are dropped: far longer than a repetition and the wait for it.
