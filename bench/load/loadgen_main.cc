@@ -4,10 +4,15 @@
 // also the server's CPU and memory over the run.
 #include <unistd.h>
 
+#include <array>
+#include <condition_variable>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <mutex>
 #include <sstream>
+#include <thread>
+#include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/usage.h"
@@ -15,6 +20,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "bench/load/load_fleet.h"
 #include "common/flags.h"
@@ -37,6 +43,9 @@ ABSL_FLAG(int, server_pid, 0,
           "the server's pid: its CPU time and memory over the run are "
           "reported");
 ABSL_FLAG(int, io_threads, 2, "threads for the streams' callbacks");
+ABSL_FLAG(absl::Duration, sample_every, absl::ZeroDuration(),
+          "with --server_pid: also record the server's RSS and CPU this "
+          "often (a soak's memory over time); 0: only over the whole run");
 ABSL_FLAG(std::string, tls_dir, "",
           "a clinic CA's directory (stephub certs init: ca.crt, ca.key): "
           "connect over TLS, each station with its own certificate made "
@@ -168,7 +177,40 @@ int main(int argc, char** argv) {
   }
   const int pid = absl::GetFlag(FLAGS_server_pid);
   const ProcessUsage before = pid > 0 ? UsageOf(pid) : ProcessUsage{};
+  // [minutes since the start, RSS MiB, CPU cores over the interval]
+  std::vector<std::array<double, 3>> samples;
+  std::mutex sampling_mu;
+  std::condition_variable sampling_cv;
+  bool sampling_done = false;
+  std::thread sampler;
+  if (const absl::Duration every = absl::GetFlag(FLAGS_sample_every);
+      pid > 0 && every > absl::ZeroDuration()) {
+    sampler = std::thread([&, every] {
+      const absl::Time start = absl::Now();
+      ProcessUsage last = before;
+      absl::Time last_at = start;
+      std::unique_lock<std::mutex> lock(sampling_mu);
+      while (!sampling_cv.wait_for(lock, absl::ToChronoMilliseconds(every),
+                                   [&] { return sampling_done; })) {
+        const ProcessUsage now = UsageOf(pid);
+        const absl::Time at = absl::Now();
+        samples.push_back(
+            {absl::ToDoubleMinutes(at - start), now.rss_kib / 1024.0,
+             (now.cpu_s - last.cpu_s) / absl::ToDoubleSeconds(at - last_at)});
+        last = now;
+        last_at = at;
+      }
+    });
+  }
   auto result = stephub::bench::RunFleet(*set, options);
+  if (sampler.joinable()) {
+    {
+      std::lock_guard<std::mutex> lock(sampling_mu);
+      sampling_done = true;
+    }
+    sampling_cv.notify_all();
+    sampler.join();
+  }
   if (!result.ok()) {
     std::cerr << "stephub-loadgen: " << result.status().message() << "\n";
     return 1;
@@ -186,6 +228,18 @@ int main(int argc, char** argv) {
                         "\"server_rss_kib_per_station\":%.0f}",
                         cpu, after.rss_kib / 1024.0, after.hwm_kib / 1024.0,
                         static_cast<double>(after.rss_kib) / options.stations));
+    if (!samples.empty()) {
+      json.pop_back();
+      absl::StrAppend(
+          &json, ",\"server_over_time\":[",
+          absl::StrJoin(samples, ",",
+                        [](std::string* out, const std::array<double, 3>& s) {
+                          absl::StrAppend(
+                              out, absl::StrFormat("[%.2f,%.1f,%.3f]", s[0],
+                                                   s[1], s[2]));
+                        }),
+          "]}");
+    }
   }
   std::cout << json << std::endl;
   return result->batches_lost == 0 ? 0 : 3;

@@ -6,7 +6,9 @@
 #
 # usage: bench/load/run_load.sh hub|sink N DURATION [build dir]
 # BENCH_TLS=1: the hub with a clinic CA and every station with its own
-# certificate (the sink is plaintext only). BENCH_HUB_FLAGS: more hub flags.
+# certificate (the sink is plaintext only). BENCH_HUB_FLAGS: more hub flags;
+# LOADGEN_FLAGS: more stephub-loadgen flags (--sample_every=1m for a soak,
+# --batch_period=100ms).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 SERVER="$1"
@@ -42,8 +44,9 @@ case "$SERVER" in
 esac
 
 set +e
+# shellcheck disable=SC2086
 RESULT=$("$BIN/bench/stephub-loadgen" --hub="$ADDRESS" --stations="$N" \
-  --duration="$DURATION" --server_pid="$SERVER_PID" "${SETS[@]}")
+  --duration="$DURATION" --server_pid="$SERVER_PID" "${SETS[@]}" ${LOADGEN_FLAGS:-})
 CODE=$?
 set -e
 echo "${RESULT%\}},\"server\":\"$SERVER\"}"
