@@ -10,6 +10,7 @@
 #include <boost/asio/io_context.hpp>
 #include <chrono>
 #include <deque>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <random>
@@ -238,23 +239,31 @@ class SetSchedule {
   }
   bool enabled() const { return !clinics_.empty(); }
 
+  // A station's calls go one at a time: an EndSet and the next StartSet
+  // sent together could reach the hub in either order.
   void Start(const LoadStation& station) {
     auto call = std::make_shared<Call<v1::StartSetRequest>>();
     call->request.set_station_id(station.id());
     call->request.set_patient_id(station.patient_id());
     call->request.set_stance_side(v1::STANCE_SIDE_LEFT);
-    Next()->async()->StartSet(&call->context, &call->request, &call->set,
-                              [this, call](grpc::Status s) {
-                                Done(s, counters_.sets_started, "StartSet");
-                              });
+    InTurn(station.id(), [this, call, id = station.id()] {
+      Next()->async()->StartSet(&call->context, &call->request, &call->set,
+                                [this, call, id](grpc::Status s) {
+                                  Done(s, counters_.sets_started, "StartSet");
+                                  TurnDone(id);
+                                });
+    });
   }
   void End(const LoadStation& station) {
     auto call = std::make_shared<Call<v1::EndSetRequest>>();
     call->request.set_station_id(station.id());
-    Next()->async()->EndSet(&call->context, &call->request, &call->set,
-                            [this, call](grpc::Status s) {
-                              Done(s, counters_.sets_ended, "EndSet");
-                            });
+    InTurn(station.id(), [this, call, id = station.id()] {
+      Next()->async()->EndSet(&call->context, &call->request, &call->set,
+                              [this, call, id](grpc::Status s) {
+                                Done(s, counters_.sets_ended, "EndSet");
+                                TurnDone(id);
+                              });
+    });
   }
 
  private:
@@ -266,6 +275,36 @@ class SetSchedule {
   };
   v1::Clinic::Stub* Next() {
     return clinics_[next_.fetch_add(1) % clinics_.size()].get();
+  }
+  struct Lane {
+    bool busy = false;
+    std::deque<std::function<void()>> waiting;
+  };
+  void InTurn(const std::string& station_id, std::function<void()> call) {
+    {
+      std::lock_guard<std::mutex> lock(lanes_mu_);
+      Lane& lane = lanes_[station_id];
+      if (lane.busy) {
+        lane.waiting.push_back(std::move(call));
+        return;
+      }
+      lane.busy = true;
+    }
+    call();
+  }
+  void TurnDone(const std::string& station_id) {
+    std::function<void()> next;
+    {
+      std::lock_guard<std::mutex> lock(lanes_mu_);
+      Lane& lane = lanes_[station_id];
+      if (lane.waiting.empty()) {
+        lane.busy = false;
+        return;
+      }
+      next = std::move(lane.waiting.front());
+      lane.waiting.pop_front();
+    }
+    next();
   }
   void Done(const grpc::Status& s, std::atomic<int64_t>& ok, const char* what) {
     if (s.ok()) {
@@ -279,6 +318,8 @@ class SetSchedule {
   Counters& counters_;
   std::vector<std::unique_ptr<v1::Clinic::Stub>> clinics_;
   std::atomic<size_t> next_{0};
+  std::mutex lanes_mu_;
+  std::map<std::string, Lane> lanes_;
 };
 
 // Reads WatchClinic and times each repetition from its end (data time) to
