@@ -7,6 +7,8 @@
 
 #include <cmath>
 #include <limits>
+#include <thread>
+#include <vector>
 
 #include "absl/time/clock.h"
 #include "hub/api/hub_server.h"
@@ -394,6 +396,102 @@ TEST_F(StationLinkTest, TherapistAndSessionAreRecordedOnTheSet) {
   EXPECT_EQ(sessions.sessions(0).day().size(), 10u);  // YYYY-MM-DD
   call.stream->WritesDone();
   Drain(call);
+}
+
+// Start and end are locked per station, not clinic-wide: calls racing on
+// one station still leave it one set, ended once, while other stations'
+// calls go on beside them; the patient's day stays one session.
+TEST_F(StationLinkTest, RacingSetCallsLeaveEachStationOneSet) {
+  constexpr int kStations = 3;
+  constexpr int kCallsEach = 4;
+  std::vector<Call> calls;
+  for (int i = 0; i < kStations; ++i) {
+    const std::string id = "bay-race-" + std::to_string(i);
+    calls.push_back(Open(id));
+    ASSERT_TRUE(Send(calls.back(), testing::SacrumHello(id, "boot-r")));
+    v1::HubMessage welcome;
+    ASSERT_TRUE(calls.back().stream->Read(&welcome));
+  }
+  v1::Patient patient;
+  {
+    grpc::ClientContext ctx;
+    v1::CreatePatientRequest req;
+    req.set_display_name("Rae");
+    ASSERT_TRUE(clinic_->CreatePatient(&ctx, req, &patient).ok());
+  }
+  struct Outcome {
+    grpc::Status status;
+    v1::ExerciseSet set;
+  };
+  // Every station's calls at once, each on its own thread.
+  auto race = [&](auto call_for) {
+    std::vector<Outcome> outcomes(kStations * kCallsEach);
+    std::vector<std::thread> threads;
+    for (int i = 0; i < kStations * kCallsEach; ++i) {
+      threads.emplace_back([&, i] {
+        grpc::ClientContext ctx;
+        ctx.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::seconds(30));
+        outcomes[i].status = call_for(i / kCallsEach, &ctx, &outcomes[i].set);
+      });
+    }
+    for (auto& t : threads) t.join();
+    return outcomes;
+  };
+  const auto started =
+      race([&](int station, grpc::ClientContext* ctx, v1::ExerciseSet* set) {
+        v1::StartSetRequest req;
+        req.set_station_id("bay-race-" + std::to_string(station));
+        req.set_patient_id(patient.patient_id());
+        req.set_stance_side(v1::STANCE_SIDE_LEFT);
+        return clinic_->StartSet(ctx, req, set);
+      });
+  std::vector<int64_t> set_of(kStations, 0);
+  for (int i = 0; i < kStations * kCallsEach; ++i) {
+    const Outcome& o = started[i];
+    if (o.status.ok()) {
+      EXPECT_EQ(set_of[i / kCallsEach], 0)
+          << "two sets on station " << i / kCallsEach;
+      set_of[i / kCallsEach] = o.set.set_id();
+    } else {
+      EXPECT_EQ(o.status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+      EXPECT_THAT(o.status.error_message(), HasSubstr("already running set"));
+    }
+  }
+  for (int s = 0; s < kStations; ++s) EXPECT_NE(set_of[s], 0) << s;
+
+  const auto ended =
+      race([&](int station, grpc::ClientContext* ctx, v1::ExerciseSet* set) {
+        v1::EndSetRequest req;
+        req.set_set_id(set_of[station]);
+        return clinic_->EndSet(ctx, req, set);
+      });
+  std::vector<int> ends(kStations, 0);
+  for (int i = 0; i < kStations * kCallsEach; ++i) {
+    const Outcome& o = ended[i];
+    if (o.status.ok()) {
+      ++ends[i / kCallsEach];
+      EXPECT_EQ(o.set.set_id(), set_of[i / kCallsEach]);
+    } else {
+      EXPECT_EQ(o.status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+      EXPECT_THAT(o.status.error_message(), HasSubstr("already ended"));
+    }
+  }
+  for (int s = 0; s < kStations; ++s) EXPECT_EQ(ends[s], 1) << s;
+
+  v1::ListSessionsResponse sessions;
+  {
+    grpc::ClientContext ctx;
+    v1::ListSessionsRequest req;
+    req.set_patient_id(patient.patient_id());
+    ASSERT_TRUE(clinic_->ListSessions(&ctx, req, &sessions).ok());
+  }
+  ASSERT_EQ(sessions.sessions_size(), 1);
+  EXPECT_EQ(sessions.sessions(0).set_ids_size(), kStations);
+  for (auto& call : calls) {
+    call.stream->WritesDone();
+    Drain(call);
+  }
 }
 
 TEST_F(StationLinkTest, GoodStationKeepsStreamingWhileAnotherMisbehaves) {

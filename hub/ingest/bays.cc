@@ -31,6 +31,10 @@ struct Bays::SetScoring {
 };
 
 struct Bays::Bay {
+  // Serialises this station's StartSet and EndSet (check, store, attach).
+  // Each waits for a store commit, so one lock for all bays made every
+  // therapist's call queue behind every other bay's commit.
+  std::mutex control_mu;
   std::mutex mu;
   std::string station_id;
   v1::StationHello hello;
@@ -590,13 +594,13 @@ absl::StatusOr<v1::ExerciseSet> Bays::StartSet(
     return absl::InvalidArgumentError(absl::StrFormat(
         "level %d is not a programme level (1-3)", request.level()));
   }
-  std::lock_guard<std::mutex> control(set_control_mu_);
   auto bay = Find(request.station_id());
   if (!bay) {
     return absl::NotFoundError(absl::StrCat(
         "no station \"", request.station_id(),
         "\": a station is known once it has connected to this hub"));
   }
+  std::lock_guard<std::mutex> control(bay->control_mu);
   auto patient = store_.GetPatient(request.patient_id());
   if (!patient.ok()) return patient.status();
   if (request.therapist_id() != 0) {
@@ -642,21 +646,30 @@ absl::StatusOr<v1::ExerciseSet> Bays::StartSet(
 }
 
 absl::StatusOr<v1::ExerciseSet> Bays::EndSet(const v1::EndSetRequest& request) {
-  std::lock_guard<std::mutex> control(set_control_mu_);
-  std::string station_id = request.station_id();
-  if (request.set_id() != 0) {
+  auto set_not_ended = [&]() -> absl::StatusOr<v1::ExerciseSet> {
     auto set = store_.GetSet(request.set_id());
-    if (!set.ok()) return set.status();
-    if (set->state() == v1::SET_STATE_ENDED) {
+    if (set.ok() && set->state() == v1::SET_STATE_ENDED) {
       return absl::FailedPreconditionError(
           absl::StrFormat("set %d has already ended", request.set_id()));
     }
+    return set;
+  };
+  std::string station_id = request.station_id();
+  if (request.set_id() != 0) {
+    auto set = set_not_ended();
+    if (!set.ok()) return set.status();
     station_id = set->station_id();
   } else if (station_id.empty()) {
     return absl::InvalidArgumentError("give set_id or station_id");
   }
   auto bay = Find(station_id);
   if (!bay) return absl::NotFoundError(absl::StrCat("no station ", station_id));
+  std::lock_guard<std::mutex> control(bay->control_mu);
+  // Again under the bay's lock: another EndSet of this set may have ended
+  // it since the first look.
+  if (request.set_id() != 0) {
+    if (auto set = set_not_ended(); !set.ok()) return set.status();
+  }
   int64_t set_id;
   std::optional<int64_t> end_us;
   bool partial = false;

@@ -142,7 +142,6 @@ class Bays {
   const absl::TimeZone zone_;
   mutable std::mutex mu_;  // guards bays_ (the map, not each bay)
   std::map<std::string, std::shared_ptr<Bay>> bays_;
-  std::mutex set_control_mu_;  // serialises StartSet/EndSet
   // Handed out under different bays' mutexes.
   std::atomic<uint64_t> next_token_{1};
 };
