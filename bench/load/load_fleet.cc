@@ -9,6 +9,7 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <chrono>
+#include <condition_variable>
 #include <deque>
 #include <functional>
 #include <map>
@@ -237,7 +238,17 @@ class SetSchedule {
           CreateStaffChannel(options.hub_address, options.credentials, token)));
     }
   }
+  ~SetSchedule() { Stop(); }
   bool enabled() const { return !clinics_.empty(); }
+
+  // Drops the calls not yet sent and waits for those under way (each has
+  // a deadline): their callbacks use this object and the counters.
+  void Stop() {
+    std::unique_lock<std::mutex> lock(lanes_mu_);
+    stopping_ = true;
+    for (auto& [id, lane] : lanes_) lane.waiting.clear();
+    idle_.wait(lock, [this] { return calls_under_way_ == 0; });
+  }
 
   // A station's calls go one at a time: an EndSet and the next StartSet
   // sent together could reach the hub in either order.
@@ -269,6 +280,10 @@ class SetSchedule {
  private:
   template <typename Request>
   struct Call {
+    Call() {
+      context.set_deadline(std::chrono::system_clock::now() +
+                           std::chrono::seconds(30));
+    }
     grpc::ClientContext context;
     Request request;
     v1::ExerciseSet set;
@@ -283,12 +298,14 @@ class SetSchedule {
   void InTurn(const std::string& station_id, std::function<void()> call) {
     {
       std::lock_guard<std::mutex> lock(lanes_mu_);
+      if (stopping_) return;
       Lane& lane = lanes_[station_id];
       if (lane.busy) {
         lane.waiting.push_back(std::move(call));
         return;
       }
       lane.busy = true;
+      ++calls_under_way_;
     }
     call();
   }
@@ -299,6 +316,9 @@ class SetSchedule {
       Lane& lane = lanes_[station_id];
       if (lane.waiting.empty()) {
         lane.busy = false;
+        --calls_under_way_;
+        // Under the lock: Stop() may return, and this object go, at once.
+        idle_.notify_all();
         return;
       }
       next = std::move(lane.waiting.front());
@@ -320,6 +340,9 @@ class SetSchedule {
   std::atomic<size_t> next_{0};
   std::mutex lanes_mu_;
   std::map<std::string, Lane> lanes_;
+  bool stopping_ = false;
+  int calls_under_way_ = 0;  // one at most per lane
+  std::condition_variable idle_;
 };
 
 // Reads WatchClinic and times each repetition from its end (data time) to
@@ -516,6 +539,7 @@ absl::StatusOr<FleetResult> RunFleet(const PregeneratedSet& set,
     if (unacked == 0) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
+  schedule.Stop();
   FleetResult result;
   result.stations = options.stations;
   result.ran = ran;
