@@ -45,6 +45,13 @@ class StationLinkTest : public ::testing::Test {
                                     testing::StationCredentials(station_id));
   }
 
+  void ListSessions(int64_t patient_id, v1::ListSessionsResponse* sessions) {
+    grpc::ClientContext ctx;
+    v1::ListSessionsRequest req;
+    req.set_patient_id(patient_id);
+    ASSERT_TRUE(clinic_->ListSessions(&ctx, req, sessions).ok());
+  }
+
   testing::TempDir dir_;
   std::unique_ptr<api::HubServer> hub_;
   std::shared_ptr<grpc::Channel> channel_;
@@ -384,12 +391,7 @@ TEST_F(StationLinkTest, TherapistAndSessionAreRecordedOnTheSet) {
               grpc::StatusCode::NOT_FOUND);
   }
   v1::ListSessionsResponse sessions;
-  {
-    grpc::ClientContext ctx;
-    v1::ListSessionsRequest req;
-    req.set_patient_id(patient.patient_id());
-    ASSERT_TRUE(clinic_->ListSessions(&ctx, req, &sessions).ok());
-  }
+  ASSERT_NO_FATAL_FAILURE(ListSessions(patient.patient_id(), &sessions));
   ASSERT_EQ(sessions.sessions_size(), 1);
   EXPECT_EQ(sessions.sessions(0).note(), "left hip sore after set 2");
   EXPECT_EQ(sessions.sessions(0).set_ids_size(), 2);
@@ -480,12 +482,7 @@ TEST_F(StationLinkTest, RacingSetCallsLeaveEachStationOneSet) {
   for (int s = 0; s < kStations; ++s) EXPECT_EQ(ends[s], 1) << s;
 
   v1::ListSessionsResponse sessions;
-  {
-    grpc::ClientContext ctx;
-    v1::ListSessionsRequest req;
-    req.set_patient_id(patient.patient_id());
-    ASSERT_TRUE(clinic_->ListSessions(&ctx, req, &sessions).ok());
-  }
+  ASSERT_NO_FATAL_FAILURE(ListSessions(patient.patient_id(), &sessions));
   ASSERT_EQ(sessions.sessions_size(), 1);
   EXPECT_EQ(sessions.sessions(0).set_ids_size(), kStations);
   for (auto& call : calls) {
