@@ -310,11 +310,20 @@ struct AngleSample {
   Quaternion depth_sensor_to_world;
 };
 
-// Where [from, to] starts in a time-ordered deque.
+// Where [from, to] starts in a time-ordered deque. Most lookups are for
+// the newest few samples (segmentation is fed as each sample arrives), so
+// a short walk back from the end comes first: a binary search over a 10 s
+// series for every sample was 3 % of the hub's CPU at 400 stations.
 template <typename T>
 typename std::deque<T>::const_iterator FirstAtOrAfter(const std::deque<T>& d,
                                                       int64_t t_us) {
-  return std::lower_bound(d.begin(), d.end(), t_us,
+  constexpr int kWalk = 8;
+  auto it = d.end();
+  for (int i = 0; i < kWalk; ++i) {
+    if (it == d.begin() || std::prev(it)->t_us < t_us) return it;
+    --it;
+  }
+  return std::lower_bound(d.begin(), it, t_us,
                           [](const T& s, int64_t t) { return s.t_us < t; });
 }
 
@@ -333,19 +342,33 @@ std::vector<T> Stretch(const std::deque<T>& d, int64_t from_us, int64_t to_us) {
   return out;
 }
 
-// A segment's long axis at t_us, interpolated between its samples.
-std::optional<Vec3> LongAxisAt(const std::deque<AngleSample>& series,
-                               int64_t t_us) {
-  const auto it = FirstAtOrAfter(series, t_us);
-  if (it == series.end()) return std::nullopt;
-  if (it->t_us == t_us) return it->angles.long_axis;
-  if (it == series.begin()) return std::nullopt;
-  const auto prev = it - 1;
-  if (it->t_us - prev->t_us > kMaxGapUs) return std::nullopt;
+// A segment's long axis at rising times, interpolated between its samples.
+// The knee is measured at every thigh sample against the shank: walking
+// the shank's series once instead of searching it for each sample saves
+// most of what these lookups cost (3 % of the hub's CPU at 400 stations).
+class LongAxisCursor {
+ public:
+  // Times asked for are >= from_us and do not go back.
+  LongAxisCursor(const std::deque<AngleSample>& series, int64_t from_us)
+      : series_(series), next_(FirstAtOrAfter(series, from_us)) {}
+  std::optional<Vec3> At(int64_t t_us);
+
+ private:
+  const std::deque<AngleSample>& series_;
+  std::deque<AngleSample>::const_iterator next_;  // first at or after
+};
+
+std::optional<Vec3> LongAxisCursor::At(int64_t t_us) {
+  while (next_ != series_.end() && next_->t_us < t_us) ++next_;
+  if (next_ == series_.end()) return std::nullopt;
+  if (next_->t_us == t_us) return next_->angles.long_axis;
+  if (next_ == series_.begin()) return std::nullopt;
+  const auto prev = next_ - 1;
+  if (next_->t_us - prev->t_us > kMaxGapUs) return std::nullopt;
   const double w =
-      static_cast<double>(t_us - prev->t_us) / (it->t_us - prev->t_us);
+      static_cast<double>(t_us - prev->t_us) / (next_->t_us - prev->t_us);
   return Normalized(prev->angles.long_axis * (1 - w) +
-                    it->angles.long_axis * w);
+                    next_->angles.long_axis * w);
 }
 
 // Of the largest and the most negative value, the one with larger magnitude.
@@ -1221,12 +1244,13 @@ void SetScorer::State::Advance() {
 void SetScorer::State::FeedKnee() {
   const ImuChannel& thigh = Imu(Placement::kThigh);
   const ImuChannel& shank = Imu(Placement::kShank);
+  LongAxisCursor shank_axis_at(shank.series, fed_until_us + 1);
   for (auto it = FirstAtOrAfter(thigh.series, fed_until_us + 1);
        it != thigh.series.end(); ++it) {
     if (movement == Movement::kFound) return;
     if (shank.series.empty() || shank.series.back().t_us < it->t_us) return;
     // A hole in the shank's data shows up as a gap in what is fed.
-    const auto shank_axis = LongAxisAt(shank.series, it->t_us);
+    const auto shank_axis = shank_axis_at.At(it->t_us);
     if (!shank_axis) continue;
     Feed(it->t_us,
          KneeFlexionDeg(it->angles.long_axis, *shank_axis, /*standing=*/0));
@@ -1563,9 +1587,10 @@ void SetScorer::State::MeasureKnee(const RepSpan& span, Repetition* r) {
   }
   if (!usable) return;
   Extremes flexion, valgus;
+  LongAxisCursor shank_axis_at(shank.series, span.start_us);
   for (auto it = FirstAtOrAfter(thigh.series, span.start_us);
        it != thigh.series.end() && it->t_us <= span.end_us; ++it) {
-    const auto shank_axis = LongAxisAt(shank.series, it->t_us);
+    const auto shank_axis = shank_axis_at.At(it->t_us);
     if (!shank_axis) continue;
     flexion.Add(KneeFlexionDeg(it->angles.long_axis, *shank_axis,
                                config.standing_knee_flexion_deg));
