@@ -3,8 +3,12 @@
 // in real time. Google Benchmark; results in docs/BENCHMARKS.md.
 #include <benchmark/benchmark.h>
 
+#include <cmath>
+#include <vector>
+
 #include "common/recording.h"
 #include "common/simulator.h"
+#include "hub/scoring/force_plate.h"
 #include "hub/scoring/scoring.h"
 
 namespace stephub {
@@ -89,6 +93,27 @@ void BM_FullStation(benchmark::State& state) {
   Score(state, r, Samples(r, true, true));
 }
 BENCHMARK(BM_FullStation)->Unit(benchmark::kMillisecond);
+
+// Per force sample while the patient stands on the plate but shifts their
+// weight (never steady): what the standing-window search costs before a
+// set calibrates, for as long as the patient does not stand still.
+void BM_PlateStillnessWhileShifting(benchmark::State& state) {
+  std::vector<ForceSample> samples;
+  for (int64_t t = 0; t < 10'000'000; t += 1'000) {
+    // 700 N, swaying +-30 N at 0.5 Hz: within what one leg holds, never
+    // steady.
+    samples.push_back({t, 700 + 30 * std::sin(t * 1e-6 * 3.14159), 0, 0});
+  }
+  for (auto _ : state) {
+    scoring::PlateStillnessDetector detector;
+    for (const ForceSample& s : samples) {
+      benchmark::DoNotOptimize(detector.Add(s));
+    }
+  }
+  state.SetItemsProcessed(state.iterations() *
+                          static_cast<int64_t>(samples.size()));
+}
+BENCHMARK(BM_PlateStillnessWhileShifting)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace stephub

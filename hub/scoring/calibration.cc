@@ -81,6 +81,41 @@ bool SteadyOver(It begin, It end) {
          Norm(second.gyro - first.gyro) < kMaxRateDriftRadps;
 }
 
+// Whether a window's running sums put it well outside SteadyOver's limits,
+// so that the exact pass over it can be skipped (see the plate's
+// ClearlyUnsteady in force_plate.cc: the same margin over rounding).
+bool ClearlyUnsteady(const WindowSums<8>& sums, size_t n) {
+  if (n < 2) return false;
+  constexpr double kMargin = 1.02;
+  const size_t half = n / 2;
+  const auto all = sums.Sum(0, n);
+  const auto first = sums.Sum(0, half);
+  const auto second = sums.Sum(half, n);
+  auto mean = [](const auto& s, size_t from, size_t count) {
+    const double c = static_cast<double>(count);
+    return Vec3{s[from] / c, s[from + 1] / c, s[from + 2] / c};
+  };
+  const Vec3 accel = mean(all, 0, n), gyro = mean(all, 3, n);
+  const double accel_variance =
+      all[6] / static_cast<double>(n) - Dot(accel, accel);
+  const double gyro_variance =
+      all[7] / static_cast<double>(n) - Dot(gyro, gyro);
+  const Vec3 accel_drift = mean(second, 0, n - half) - mean(first, 0, half);
+  const Vec3 gyro_drift = mean(second, 3, n - half) - mean(first, 3, half);
+  auto beyond = [&](double value, double limit) {
+    return value >= limit * kMargin;
+  };
+  return beyond(Norm(gyro), kMaxMeanRateRadps) ||
+         beyond(std::abs(Norm(accel) - kNominalGravity),
+                kMaxMeanGravityErrorMps2) ||
+         beyond(accel_variance,
+                kMaxAccelScatterMps2 * kMaxAccelScatterMps2 * kMargin) ||
+         beyond(gyro_variance,
+                kMaxRateScatterRadps * kMaxRateScatterRadps * kMargin) ||
+         beyond(Norm(accel_drift), kMaxAccelDriftMps2) ||
+         beyond(Norm(gyro_drift), kMaxRateDriftRadps);
+}
+
 double Asin(double x) { return std::asin(std::clamp(x, -1.0, 1.0)); }
 
 // `from` turned by angle_rad toward `toward` (a unit vector square to it).
@@ -91,22 +126,30 @@ Vec3 TurnedToward(const Vec3& from, const Vec3& toward, double angle_rad) {
 }  // namespace
 
 std::optional<StillWindow> StillnessDetector::Add(const ImuSample& sample) {
-  if (!StillSample(sample)) {
+  if (!StillSample(sample) ||
+      (!window_.empty() && sample.t_us <= window_.back().t_us)) {
     window_.clear();
-    return std::nullopt;
+    sums_.Clear();
+    if (!StillSample(sample)) return std::nullopt;
   }
-  if (!window_.empty() && sample.t_us <= window_.back().t_us) window_.clear();
   window_.push_back(sample);
+  const Vec3 a = Accel(sample), g = Gyro(sample);
+  sums_.PushBack({a.x, a.y, a.z, g.x, g.y, g.z, Dot(a, a), Dot(g, g)});
   while (window_.back().t_us - window_.front().t_us > kMaxWindowUs) {
-    window_.pop_front();
+    PopFront();
   }
   if (window_.back().t_us - window_.front().t_us < kMinStillUs) {
     return std::nullopt;
   }
-  if (Steady()) return Summary();
+  if (!ClearlyUnsteady(sums_, window_.size()) && Steady()) return Summary();
   // Slow drift: slide on rather than restart, the tail may still qualify.
-  window_.pop_front();
+  PopFront();
   return std::nullopt;
+}
+
+void StillnessDetector::PopFront() {
+  window_.pop_front();
+  sums_.PopFront();
 }
 
 StillWindow StillnessDetector::Summary() const {

@@ -13,6 +13,7 @@
 #include "absl/types/span.h"
 #include "common/geometry.h"
 #include "common/samples.h"
+#include "hub/scoring/window_sums.h"
 
 namespace stephub::scoring {
 
@@ -39,8 +40,11 @@ class StillnessDetector {
  private:
   bool Steady() const;
   StillWindow Summary() const;
+  void PopFront();
 
   std::deque<ImuSample> window_;
+  // accel (3), gyro (3), |accel|^2, |gyro|^2 of window_
+  WindowSums<8> sums_;
 };
 
 // The same test over a given stretch of samples (another sensor's share of

@@ -3,7 +3,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <deque>
 #include <optional>
+#include <random>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -88,6 +90,115 @@ TEST(PlateStillness, LongStandingKeepsTheWindowBounded) {
   EXPECT_EQ(first->end_us, 1'000'000);
   EXPECT_NEAR(first->weight_n, 700, 0.01);
   EXPECT_LE(most, 1'500u + 1);
+}
+
+// The detectors skip their pass over the window when running sums show it
+// far from steady. On data that wanders in and out of the limits they must
+// find exactly the windows that judging every window in full finds: this
+// is that judge, on the latest 1-1.5 s (the detectors' rule, repeated on
+// purpose), counting both answers.
+template <typename Sample, typename Judge>
+class JudgedInFull {
+ public:
+  explicit JudgedInFull(Judge judge) : judge_(judge) {}
+  auto Add(const Sample& sample) {
+    window_.push_back(sample);
+    while (window_.back().t_us - window_.front().t_us > 1'500'000) {
+      window_.pop_front();
+    }
+    decltype(judge_(std::vector<Sample>())) result;
+    if (window_.back().t_us - window_.front().t_us < 1'000'000) return result;
+    result = judge_(std::vector<Sample>(window_.begin(), window_.end()));
+    if (!result) window_.pop_front();
+    ++(result ? found : refused);
+    return result;
+  }
+  void Clear() { window_.clear(); }
+  int found = 0, refused = 0;
+
+ private:
+  Judge judge_;
+  std::deque<Sample> window_;
+};
+
+TEST(Stillness, SkippingClearlyUnsteadyWindowsFindsTheSameWindows) {
+  std::mt19937_64 rng(11);
+  std::uniform_real_distribution<double> uniform(0, 1);
+  std::normal_distribution<double> normal(0, 1);
+  StillnessDetector detector;
+  JudgedInFull<ImuSample, decltype(&SteadyWindowOf)> reference(&SteadyWindowOf);
+  int64_t t = 0;
+  for (int segment = 0; segment < 40; ++segment) {
+    // Around the limits: scatter 0.4 m/s^2 and 0.05 rad/s, drift 0.1 m/s^2
+    // and 0.04 rad/s between halves of a window.
+    const double accel_noise = 0.05 + 0.4 * uniform(rng);
+    const double gyro_noise = 0.005 + 0.06 * uniform(rng);
+    const double accel_slope = 0.3 * (uniform(rng) - 0.5);  // per second
+    const double gyro_slope = 0.1 * (uniform(rng) - 0.5);
+    const int64_t end = t + static_cast<int64_t>(2e6 * uniform(rng)) + 200'000;
+    for (const int64_t start = t; t < end; t += kStepUs) {
+      const double s = (t - start) * 1e-6;
+      auto noisy = [&](double sd, double limit) {
+        return std::clamp(sd * normal(rng), -limit, limit);
+      };
+      const ImuSample sample = Reading(
+          t,
+          {0.3 + accel_slope * s + noisy(accel_noise, 0.5),
+           -0.2 + noisy(accel_noise, 0.5), 9.8 + noisy(accel_noise, 0.5)},
+          {0.01 + gyro_slope * s + noisy(gyro_noise, 0.2),
+           noisy(gyro_noise, 0.2), noisy(gyro_noise, 0.2)});
+      const auto window = detector.Add(sample);
+      const auto expected = reference.Add(sample);
+      ASSERT_EQ(window.has_value(), expected.has_value()) << "t_us " << t;
+      if (!window) continue;
+      EXPECT_EQ(window->start_us, expected->start_us);
+      EXPECT_EQ(window->end_us, expected->end_us);
+      EXPECT_DOUBLE_EQ(window->mean_accel_mps2.x, expected->mean_accel_mps2.x);
+      EXPECT_DOUBLE_EQ(window->mean_gyro_radps.z, expected->mean_gyro_radps.z);
+    }
+  }
+  // Both answers came up often, so the limits were crossed both ways.
+  EXPECT_GT(reference.found, 100);
+  EXPECT_GT(reference.refused, 100);
+}
+
+TEST(PlateStillness, SkippingClearlyUnsteadyWindowsFindsTheSameWindows) {
+  std::mt19937_64 rng(12);
+  std::uniform_real_distribution<double> uniform(0, 1);
+  std::normal_distribution<double> normal(0, 1);
+  PlateStillnessDetector detector;
+  JudgedInFull<ForceSample, decltype(&SteadyPlateWindowOf)> reference(
+      &SteadyPlateWindowOf);
+  int64_t t = 0;
+  for (int segment = 0; segment < 20; ++segment) {
+    // Around the limits at 700 N: scatter 10.5 N, drift 7 N between halves;
+    // now and then a step off the plate (below 200 N) starts afresh.
+    const double noise = 3 + 10 * uniform(rng);
+    const double slope = 24 * (uniform(rng) - 0.5);  // N per second
+    const bool step_off = uniform(rng) < 0.1;
+    const int64_t end = t + static_cast<int64_t>(2e6 * uniform(rng)) + 100'000;
+    for (const int64_t start = t; t < end; t += 1'000) {
+      const double fz =
+          step_off && t - start < 20'000
+              ? 50.0
+              : 700 + slope * (t - start) * 1e-6 + noise * normal(rng);
+      const ForceSample sample{t, fz, 0, 0};
+      const auto window = detector.Add(sample);
+      std::optional<PlateStillWindow> expected;
+      if (fz < 200) {
+        reference.Clear();
+      } else {
+        expected = reference.Add(sample);
+      }
+      ASSERT_EQ(window.has_value(), expected.has_value()) << "t_us " << t;
+      if (!window) continue;
+      EXPECT_EQ(window->start_us, expected->start_us);
+      EXPECT_EQ(window->end_us, expected->end_us);
+      EXPECT_DOUBLE_EQ(window->weight_n, expected->weight_n);
+    }
+  }
+  EXPECT_GT(reference.found, 100);
+  EXPECT_GT(reference.refused, 100);
 }
 
 // A sensor strapped square to the pelvis: tilted about its own x and y

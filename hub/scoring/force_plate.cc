@@ -133,6 +133,25 @@ std::optional<PlateStillWindow> SteadyOver(It begin, It end) {
   return PlateStillWindow{begin->t_us, last->t_us, all.mean};
 }
 
+// Whether a window's running sums (of fz and fz^2) put it well outside
+// SteadyOver's limits. Patients who shift their weight at the start of a
+// set would otherwise cost a pass over up to 1.5 s of samples for every
+// sample. The margin is orders of magnitude above the sums' rounding, so
+// a window this passes is one SteadyOver refuses too.
+bool ClearlyUnsteady(const WindowSums<2>& sums, size_t n) {
+  if (n < 10) return false;
+  constexpr double kMargin = 1.02;
+  const size_t half = n / 2;
+  const auto all = sums.Sum(0, n);
+  const double mean = all[0] / static_cast<double>(n);
+  const double variance = all[1] / static_cast<double>(n) - mean * mean;
+  const double first = sums.Sum(0, half)[0] / static_cast<double>(half);
+  const double second = sums.Sum(half, n)[0] / static_cast<double>(n - half);
+  const double scatter_limit = kMaxForceScatterShare * mean;
+  return variance > scatter_limit * scatter_limit * kMargin * kMargin ||
+         std::abs(second - first) > kMaxForceDriftShare * mean * kMargin;
+}
+
 // Means of `value` over consecutive bins of `bin_us`, skipping non-finite
 // values; returns (bin centre time, mean) pairs.
 template <typename F>
@@ -304,18 +323,27 @@ std::optional<PlateStillWindow> PlateStillnessDetector::Add(
   if (!Finite(sample.fz_n) || sample.fz_n < kMinStandingForceN ||
       (!window_.empty() && sample.t_us <= window_.back().t_us)) {
     window_.clear();
+    sums_.Clear();
     return std::nullopt;
   }
   window_.push_back(sample);
+  sums_.PushBack({sample.fz_n, sample.fz_n * sample.fz_n});
   while (window_.back().t_us - window_.front().t_us > kMaxStillWindowUs) {
-    window_.pop_front();
+    PopFront();
   }
   if (window_.back().t_us - window_.front().t_us < kMinStillUs) {
     return std::nullopt;
   }
-  if (auto w = SteadyOver(window_.begin(), window_.end())) return w;
-  window_.pop_front();
+  if (!ClearlyUnsteady(sums_, window_.size())) {
+    if (auto w = SteadyOver(window_.begin(), window_.end())) return w;
+  }
+  PopFront();
   return std::nullopt;
+}
+
+void PlateStillnessDetector::PopFront() {
+  window_.pop_front();
+  sums_.PopFront();
 }
 
 double FootLoad::At(int64_t t_us) const {

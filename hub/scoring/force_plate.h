@@ -12,6 +12,7 @@
 
 #include "absl/types/span.h"
 #include "common/samples.h"
+#include "hub/scoring/window_sums.h"
 
 namespace stephub::scoring {
 
@@ -36,7 +37,10 @@ class PlateStillnessDetector {
   size_t buffered_samples() const { return window_.size(); }
 
  private:
+  void PopFront();
+
   std::deque<ForceSample> window_;
+  WindowSums<2> sums_;  // fz, fz^2 of window_
 };
 
 // The centre of mass's vertical motion relative to standing.
