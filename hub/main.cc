@@ -44,6 +44,10 @@ ABSL_FLAG(absl::Duration, fold_samples_after, absl::Minutes(5),
           "how long sample batches stay raw before they are folded into "
           "compressed blocks, a minute of a station's at a time (\"inf\": "
           "never)");
+ABSL_FLAG(absl::Duration, stream_commit_delay, absl::Milliseconds(100),
+          "how long stations' sample batches may wait for company before "
+          "they are committed (0 to 1s): longer writes less to disk with "
+          "many stations, and acknowledges batches later");
 
 ABSL_FLAG(std::string, add_staff, "",
           "add this staff account to the database under --data_dir and exit "
@@ -124,6 +128,7 @@ int main(int argc, char** argv) {
   options.data_dir = absl::GetFlag(FLAGS_data_dir);
   options.time_zone = absl::GetFlag(FLAGS_time_zone);
   options.fold_samples_after = absl::GetFlag(FLAGS_fold_samples_after);
+  options.stream_commit_delay = absl::GetFlag(FLAGS_stream_commit_delay);
   options.web_listen_address = absl::GetFlag(FLAGS_web_listen);
   options.tls_ca_file = absl::GetFlag(FLAGS_tls_ca_file);
   options.tls_cert_file = absl::GetFlag(FLAGS_tls_cert_file);

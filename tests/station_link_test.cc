@@ -72,6 +72,20 @@ TEST(HubStart, UnknownTimeZoneIsRefusedWithTheName) {
               HasSubstr("unknown time zone \"Mars/Olympus_Mons\""));
 }
 
+TEST(HubStart, StreamCommitDelayOutsideItsRangeIsRefused) {
+  testing::TempDir dir;
+  api::HubOptions options;
+  options.listen_address = "127.0.0.1:0";
+  options.data_dir = dir.path();
+  options.stream_commit_delay = absl::Seconds(5);
+  testing::UseTestTls(&options);
+  auto hub = testing::StartHub(options);
+  ASSERT_FALSE(hub.ok());
+  EXPECT_EQ(hub.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(hub.status().message()),
+              HasSubstr("stream commit delay 5s is outside 0 to 1s"));
+}
+
 TEST_F(StationLinkTest, BatchBeforeHelloIsFailedPrecondition) {
   Call call = Open();
   Send(call, testing::StandingBatch(1, 0, 5));

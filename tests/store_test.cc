@@ -7,6 +7,7 @@
 #include <sqlite3.h>
 
 #include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <future>
@@ -109,6 +110,62 @@ TEST(SqliteStore, ManyQueuedWritesAllCommitInOrder) {
   EXPECT_EQ(ok.load(), kBatches);
   EXPECT_TRUE(in_order.load());
   EXPECT_EQ(*(*store)->CountBatches("bay-1"), kBatches);
+}
+
+// Streamed batches wait for company until the delay after the last commit
+// has passed; the wait is a lower bound, so the check cannot flake.
+TEST(SqliteStore, BatchesWaitForTheStreamCommitDelay) {
+  testing::TempDir dir;
+  constexpr auto kDelay = std::chrono::milliseconds(300);
+  auto store = OpenSqliteStore(
+      DbPath(dir), {.stream_commit_delay = absl::FromChrono(kDelay)});
+  ASSERT_TRUE(store.ok());
+  const auto before = std::chrono::steady_clock::now();
+  ASSERT_TRUE((*store)->CreatePatient("Anna K.", "").ok());
+  const uint64_t commits = (*store)->write_stats().commits;
+  ASSERT_TRUE(AppendAndWait(**store, Batch("bay-1", 1)).ok());
+  EXPECT_GE(std::chrono::steady_clock::now() - before, kDelay);
+  EXPECT_EQ((*store)->write_stats().commits, commits + 1);
+}
+
+// Anything but streamed data is committed at once, and the batches waiting
+// go with it: a therapist's call is never held up by the delay.
+TEST(SqliteStore, AWriteSomeoneWaitsForTakesTheWaitingBatchesAlong) {
+  testing::TempDir dir;
+  auto store =
+      OpenSqliteStore(DbPath(dir), {.stream_commit_delay = absl::Seconds(1)});
+  ASSERT_TRUE(store.ok());
+  ASSERT_TRUE((*store)->CreatePatient("Anna K.", "").ok());
+  std::atomic<int> committed{0};
+  for (int i = 1; i <= 50; ++i) {
+    (*store)->AppendBatch(Batch("bay-1", i), [&](absl::Status s) {
+      if (s.ok()) ++committed;
+    });
+  }
+  ASSERT_TRUE((*store)->CreatePatient("Ben L.", "").ok());
+  EXPECT_EQ(committed.load(), 50);
+  EXPECT_EQ(*(*store)->CountBatches("bay-1"), 50);
+}
+
+// Closing the store does not wait out the delay, nor drop what waits.
+TEST(SqliteStore, ClosingCommitsTheWaitingBatches) {
+  testing::TempDir dir;
+  std::atomic<int> committed{0};
+  {
+    auto store =
+        OpenSqliteStore(DbPath(dir), {.stream_commit_delay = absl::Seconds(1)});
+    ASSERT_TRUE(store.ok());
+    ASSERT_TRUE((*store)->CreatePatient("Anna K.", "").ok());
+    for (int i = 1; i <= 10; ++i) {
+      (*store)->AppendBatch(Batch("bay-1", i), [&](absl::Status s) {
+        if (s.ok()) ++committed;
+      });
+    }
+  }
+  EXPECT_EQ(committed.load(), 10);
+  auto store = OpenSqliteStore(DbPath(dir));
+  ASSERT_TRUE(store.ok());
+  EXPECT_EQ(*(*store)->CountBatches("bay-1"), 10);
 }
 
 // A backup taken while batches keep committing is a whole, consistent

@@ -194,6 +194,13 @@ absl::StatusOr<std::unique_ptr<HubServer>> HubServer::Start(
     pems = *std::move(loaded);
     parts->tls = true;
   }
+  if (options.stream_commit_delay < absl::ZeroDuration() ||
+      options.stream_commit_delay > absl::Seconds(1)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("stream commit delay ",
+                     absl::FormatDuration(options.stream_commit_delay),
+                     " is outside 0 to 1s"));
+  }
   absl::TimeZone zone;
   if (!absl::LoadTimeZone(ZoneName(options.time_zone), &zone)) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -207,7 +214,9 @@ absl::StatusOr<std::unique_ptr<HubServer>> HubServer::Start(
         "cannot create data directory ", options.data_dir, ": ", ec.message()));
   }
   parts->database_path = DatabasePath(options.data_dir);
-  auto store = store::OpenSqliteStore(parts->database_path);
+  auto store = store::OpenSqliteStore(
+      parts->database_path,
+      {.stream_commit_delay = options.stream_commit_delay});
   if (!store.ok()) return store.status();
   parts->store = std::move(*store);
   if (options.fold_samples_after != absl::InfiniteDuration()) {

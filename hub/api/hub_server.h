@@ -34,6 +34,9 @@ struct HubOptions {
   // compressed sample blocks (ClinicStore::CompactSamples), a minute of a
   // station's at a time; absl::InfiniteDuration() keeps them raw.
   absl::Duration fold_samples_after = absl::Minutes(5);
+  // Sample batches wait up to this for company before their commit
+  // (store::SqliteStoreOptions::stream_commit_delay), 0 to 1 s.
+  absl::Duration stream_commit_delay = absl::Milliseconds(100);
   // The web dashboard's "HOST:PORT" (port 0 picks one); empty: none.
   std::string web_listen_address;
   // Staff sign-in: session lifetime, lockout, request limits.

@@ -262,10 +262,20 @@ class ClinicStore {
       EventCursor after, int limit) = 0;
 };
 
+struct SqliteStoreOptions {
+  // How long after the last commit began streamed data (sample batches and
+  // repetitions) may wait for the next, so that one commit carries many
+  // batches per station. It delays stations' acknowledgements, and reads of
+  // the database trail the stream by up to this; the live events therapists
+  // watch are published before their commit and do not wait. Any other
+  // write is committed at once and takes the waiting ones along.
+  absl::Duration stream_commit_delay = absl::ZeroDuration();
+};
+
 // Opens (creating and migrating as needed) the SQLite database at `path`.
 // A database written by a newer StepHub is refused with a clear message.
 absl::StatusOr<std::unique_ptr<ClinicStore>> OpenSqliteStore(
-    const std::string& path);
+    const std::string& path, const SqliteStoreOptions& options = {});
 
 // The schema version this build writes.
 int SqliteSchemaVersion();
