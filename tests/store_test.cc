@@ -168,6 +168,30 @@ TEST(SqliteStore, ClosingCommitsTheWaitingBatches) {
   EXPECT_EQ(*(*store)->CountBatches("bay-1"), 10);
 }
 
+// The writer copies the log into the database between commits once it
+// holds checkpoint_frames pages, so the log is reused from its start: it
+// stays near that size however much is written.
+TEST(SqliteStore, TheLogIsCheckpointedBetweenCommits) {
+  testing::TempDir dir;
+  auto store = OpenSqliteStore(DbPath(dir), {.checkpoint_frames = 64});
+  ASSERT_TRUE(store.ok());
+  uint64_t seq = 0;
+  auto kilobyte_batch = [&] {
+    BatchRecord b = Batch("bay-1", ++seq);
+    b.payload.assign(1024, 'x');
+    return b;
+  };
+  for (int wave = 0; wave < 40; ++wave) {
+    // 50 batches a commit: some 15 pages each.
+    for (int i = 0; i < 49; ++i) (*store)->AppendBatch(kilobyte_batch(), {});
+    ASSERT_TRUE(AppendAndWait(**store, kilobyte_batch()).ok());
+  }
+  EXPECT_EQ(*(*store)->CountBatches("bay-1"), 2000);
+  // 2,000 batches are over 2 MB; without checkpoints the log holds them all.
+  const auto log_bytes = std::filesystem::file_size(DbPath(dir) + "-wal");
+  EXPECT_LT(log_bytes, 1u << 20) << log_bytes;
+}
+
 // A backup taken while batches keep committing is a whole, consistent
 // database: it passes the integrity check, opens as a clinic store, and
 // holds every batch committed before it began and none half-written.

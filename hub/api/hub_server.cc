@@ -5,6 +5,7 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/resource_quota.h>
+#include <pthread.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -51,6 +52,7 @@ class SampleFolder {
   static constexpr int kFoldingNice = 10;
 
   void Run() {
+    pthread_setname_np(pthread_self(), "stephub-fold");
     // Folding is deferrable and costs as much CPU per station as ingest
     // (about 0.1 s per station-minute, mostly zlib): at a lower priority it
     // takes what live stations leave and catches up when the clinic is

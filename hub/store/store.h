@@ -270,6 +270,10 @@ struct SqliteStoreOptions {
   // watch are published before their commit and do not wait. Any other
   // write is committed at once and takes the waiting ones along.
   absl::Duration stream_commit_delay = absl::ZeroDuration();
+  // The write-ahead log is copied into the database once it holds this
+  // many 4 KiB pages (8192: 32 MiB), after the commit that filled it has
+  // been acknowledged rather than inside it.
+  int checkpoint_frames = 8192;
 };
 
 // Opens (creating and migrating as needed) the SQLite database at `path`.
