@@ -199,7 +199,13 @@ class Link : public StationConnection,
       reads_done_ = true;
       finish = uncommitted_ == 0;
     }
-    if (finish) RequestFinish(grpc::Status::OK);
+    if (finish) {
+      // The last batch may be durable with its ack still due: the group's
+      // acks go out only after every callback of the group has run, and a
+      // finish requested first would drop it.
+      SendDueAck();
+      RequestFinish(grpc::Status::OK);
+    }
   }
 
   void WriteDone() {
