@@ -159,6 +159,15 @@ class Link : public StationConnection,
     Acknowledge(seq);
   }
 
+  // The station half-closed and everything it sent is committed: its last
+  // acknowledgement goes first (the group's acks are sent only after all of
+  // the group's callbacks, and once the finish is requested an ack is
+  // dropped), then the end.
+  void FinishAcknowledged() {
+    SendDueAck();
+    RequestFinish(grpc::Status::OK);
+  }
+
   // Ends the stream with `status` once the outbox is written.
   void RequestFinish(grpc::Status status) {
     {
@@ -199,13 +208,7 @@ class Link : public StationConnection,
       reads_done_ = true;
       finish = uncommitted_ == 0;
     }
-    if (finish) {
-      // The last batch may be durable with its ack still due: the group's
-      // acks go out only after every callback of the group has run, and a
-      // finish requested first would drop it.
-      SendDueAck();
-      RequestFinish(grpc::Status::OK);
-    }
+    if (finish) FinishAcknowledged();
   }
 
   void WriteDone() {
@@ -548,12 +551,7 @@ bool Link::CommitDone(size_t bytes, const StationLinkOptions& options) {
     }
     finish = reads_done_ && uncommitted_ == 0;
   }
-  if (finish) {
-    // The station's last acknowledgement goes before the end, not with the
-    // group's.
-    SendDueAck();
-    RequestFinish(grpc::Status::OK);
-  }
+  if (finish) FinishAcknowledged();
   return resume;
 }
 

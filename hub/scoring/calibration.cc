@@ -126,11 +126,11 @@ Vec3 TurnedToward(const Vec3& from, const Vec3& toward, double angle_rad) {
 }  // namespace
 
 std::optional<StillWindow> StillnessDetector::Add(const ImuSample& sample) {
-  if (!StillSample(sample) ||
-      (!window_.empty() && sample.t_us <= window_.back().t_us)) {
+  const bool still = StillSample(sample);
+  if (!still || (!window_.empty() && sample.t_us <= window_.back().t_us)) {
     window_.clear();
     sums_.Clear();
-    if (!StillSample(sample)) return std::nullopt;
+    if (!still) return std::nullopt;
   }
   window_.push_back(sample);
   const Vec3 a = Accel(sample), g = Gyro(sample);

@@ -1679,10 +1679,9 @@ class SqliteStore final : public ClinicStore {
       last_commit_ = std::chrono::steady_clock::now();
       CommitGroup(group);
       if (after) after();
-      // A checkpoint copies up to 32 MiB of log into the database, a few
-      // hundred ms at 400 stations; run inside COMMIT it held back that
-      // commit's acknowledgements, and made the slowest of them late. Here
-      // it runs once they are sent, while the next batches gather anyway.
+      // A checkpoint copies up to 32 MiB of log into the database; run
+      // inside COMMIT it held back that commit's acknowledgements. Here it
+      // runs once they are sent, while the next batches gather anyway.
       if (log_frames_ >= checkpoint_frames_) {
         log_frames_ = 0;
         sqlite3_wal_checkpoint_v2(writer_db_, nullptr,
