@@ -5,13 +5,20 @@
 // per 25 ms) and are folded into sample blocks once they are
 // --fold_after_minutes old, as the hub's SampleFolder does. Reports samples
 // and batches per second, batches per commit, the folding's cost and
-// ratio, and the database's growth per station-hour.
+// ratio, and the database's growth per station-hour. With --paced the
+// batches arrive in real time, as the hub receives them, and the report is
+// what the store's writer thread costs per batch (CPU and bytes written).
 // Results in docs/BENCHMARKS.md.
+#include <unistd.h>
+
 #include <condition_variable>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <mutex>
+#include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/flags/flag.h"
@@ -29,6 +36,11 @@ ABSL_FLAG(double, hours, 1.0, "hours of data per station");
 ABSL_FLAG(int, stations, 1, "stations streaming at once");
 ABSL_FLAG(double, fold_after_minutes, 5,
           "fold batches this old into sample blocks (negative: never)");
+ABSL_FLAG(bool, paced, false,
+          "batches arrive in real time (one per station per 25 ms) rather "
+          "than as fast as the store takes them");
+ABSL_FLAG(absl::Duration, commit_delay, absl::ZeroDuration(),
+          "the store's stream commit delay (the hub's default: 100ms)");
 
 namespace {
 
@@ -49,6 +61,41 @@ std::vector<stephub::v1::SampleBatch> OneMinute(uint64_t seed) {
   return batches;
 }
 
+// CPU time of this process's thread named `name` (the store's writer names
+// its thread), from /proc; zero if there is none.
+absl::Duration ThreadCpu(const std::string& name) {
+  for (const auto& task :
+       std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream comm(task.path() / "comm");
+    std::string thread_name;
+    if (!std::getline(comm, thread_name) || thread_name != name) continue;
+    std::ifstream stat_file(task.path() / "stat");
+    std::string stat((std::istreambuf_iterator<char>(stat_file)), {});
+    // Fields after the parenthesised name: state is field 3, utime 14.
+    std::istringstream fields(stat.substr(stat.rfind(')') + 2));
+    std::string field;
+    int64_t utime = 0, stime = 0;
+    for (int i = 3; i <= 15 && fields >> field; ++i) {
+      if (i == 14) utime = std::stoll(field);
+      if (i == 15) stime = std::stoll(field);
+    }
+    return absl::Seconds(static_cast<double>(utime + stime) /
+                         sysconf(_SC_CLK_TCK));
+  }
+  return absl::ZeroDuration();
+}
+
+// Bytes this process has passed to write() and its kin so far.
+uint64_t BytesWritten() {
+  std::ifstream io("/proc/self/io");
+  std::string key;
+  uint64_t value = 0;
+  while (io >> key >> value) {
+    if (key == "wchar:") return value;
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -59,7 +106,10 @@ int main(int argc, char** argv) {
       static_cast<int64_t>(absl::GetFlag(FLAGS_hours) * 3600e6 / kBatchUs);
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
-  auto store = stephub::store::OpenSqliteStore(dir + "/stephub.db");
+  stephub::store::SqliteStoreOptions options;
+  options.stream_commit_delay = absl::GetFlag(FLAGS_commit_delay);
+  const bool paced = absl::GetFlag(FLAGS_paced);
+  auto store = stephub::store::OpenSqliteStore(dir + "/stephub.db", options);
   if (!store.ok()) {
     std::cerr << store.status() << "\n";
     return 1;
@@ -80,8 +130,13 @@ int main(int argc, char** argv) {
   absl::Duration folding_time;
   const absl::Time arrival0 = absl::FromUnixSeconds(1'795'000'020);
   const absl::Time start = absl::Now();
+  const absl::Duration writer_cpu0 = ThreadCpu("stephub-store");
+  const uint64_t written0 = BytesWritten();
   for (int64_t i = 0; i < batches_per_station; ++i) {
     const absl::Time arrival = arrival0 + i * absl::Microseconds(kBatchUs);
+    if (paced) {
+      absl::SleepFor(start + i * absl::Microseconds(kBatchUs) - absl::Now());
+    }
     if (fold_after >= 0 && i % static_cast<int64_t>(minute.size()) == 0) {
       const absl::Time t = absl::Now();
       auto step = (*store)->CompactSamples(arrival - absl::Minutes(fold_after),
@@ -142,6 +197,8 @@ int main(int argc, char** argv) {
     cv.wait(lock, [&] { return in_flight == 0; });
   }
   const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
+  const absl::Duration writer_cpu = ThreadCpu("stephub-store") - writer_cpu0;
+  const auto written = static_cast<double>(BytesWritten() - written0);
   const stephub::store::WriteStats stats = (*store)->write_stats();
   store->reset();  // checkpoints the WAL into the database file
   uintmax_t bytes = 0;
@@ -156,7 +213,9 @@ int main(int argc, char** argv) {
       "  %.0fx real time for %d station(s); database %.1f MiB, %.1f MiB "
       "per station-hour (%d samples/min/station)\n"
       "  folded %d batches into %d blocks, %.3f of their bytes, in %.1f s "
-      "(%.1f ms per block)\n",
+      "(%.1f ms per block)\n"
+      "  writer thread: %.3f cores, %.2f us of CPU and %.0f bytes written "
+      "per batch\n",
       stations, absl::GetFlag(FLAGS_hours), batches_per_station * stations,
       samples, seconds, samples / seconds,
       batches_per_station * stations / seconds,
@@ -170,6 +229,10 @@ int main(int argc, char** argv) {
       absl::ToDoubleSeconds(folding_time),
       folded.blocks > 0
           ? absl::ToDoubleMilliseconds(folding_time) / folded.blocks
-          : 0.0);
+          : 0.0,
+      absl::ToDoubleSeconds(writer_cpu) / seconds,
+      absl::ToDoubleMicroseconds(writer_cpu) /
+          static_cast<double>(batches_per_station * stations),
+      written / static_cast<double>(batches_per_station * stations));
   return 0;
 }
