@@ -30,7 +30,7 @@
 namespace stephub::store {
 namespace {
 
-constexpr int kSchemaVersion = 14;
+constexpr int kSchemaVersion = 15;
 // Writes taken into one transaction at most; bounds commit latency. At
 // 512, 400 full-rate stations (16,000 batches a second) needed more
 // commits than the disk's fsyncs allowed and the writer fell behind.
@@ -225,6 +225,41 @@ CREATE TABLE audit_log(
   patient_id INTEGER NOT NULL,
   detail TEXT NOT NULL);
 CREATE INDEX audit_by_patient ON audit_log(patient_id, audit_id);
+)sql",
+    // 15: the highest seq stored of each boot, raw or folded, kept by a
+    // trigger in place of the batches' unique (station, boot, seq) index.
+    // A station sends a boot's batches in rising seq, so the high mark alone
+    // tells a resent batch; the index cost every commit a page per station
+    // (its keys lead with the station), the mark a few pages in all.
+    R"sql(
+ALTER TABLE compacted_seqs RENAME TO stored_seqs;
+INSERT INTO stored_seqs(station_id, boot_id, high_seq)
+  SELECT station_id, boot_id, MAX(seq) FROM sample_batches WHERE true
+  GROUP BY station_id, boot_id
+  ON CONFLICT(station_id, boot_id) DO UPDATE SET
+  high_seq = MAX(high_seq, excluded.high_seq);
+CREATE TABLE sample_batches_v15(
+  station_id TEXT NOT NULL,
+  boot_id TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  first_t_us INTEGER NOT NULL,
+  last_t_us INTEGER NOT NULL,
+  sample_count INTEGER NOT NULL,
+  payload BLOB NOT NULL,
+  received_us INTEGER NOT NULL);
+INSERT INTO sample_batches_v15 SELECT station_id, boot_id, seq, first_t_us,
+  last_t_us, sample_count, payload, received_us FROM sample_batches
+  ORDER BY rowid;
+DROP TABLE sample_batches;
+ALTER TABLE sample_batches_v15 RENAME TO sample_batches;
+CREATE INDEX sample_batches_by_arrival ON sample_batches(station_id,
+  received_us);
+CREATE TRIGGER sample_batches_high_seq AFTER INSERT ON sample_batches BEGIN
+  INSERT INTO stored_seqs(station_id, boot_id, high_seq)
+    VALUES(NEW.station_id, NEW.boot_id, NEW.seq)
+    ON CONFLICT(station_id, boot_id) DO UPDATE SET
+    high_seq = MAX(high_seq, excluded.high_seq);
+END;
 )sql",
 };
 static_assert(std::size(kMigrations) == kSchemaVersion);
@@ -687,27 +722,26 @@ class SqliteStore final : public ClinicStore {
                                       const std::string& boot_id) override {
     std::lock_guard<std::mutex> lock(reader_mu_);
     Statement st(reader_db_,
-                 "SELECT MAX((SELECT COALESCE(MAX(seq), 0) FROM sample_batches "
-                 "WHERE station_id = ?1 AND boot_id = ?2), "
-                 "(SELECT COALESCE(MAX(high_seq), 0) FROM compacted_seqs "
-                 "WHERE station_id = ?1 AND boot_id = ?2))");
+                 "SELECT high_seq FROM stored_seqs "
+                 "WHERE station_id = ? AND boot_id = ?");
     if (auto s = st.prepared(); !s.ok()) return s;
     st.Bind(1, station_id).Bind(2, boot_id);
     if (st.Step()) return static_cast<uint64_t>(st.Int(0));
-    return st.status();
+    if (auto s = st.status(); !s.ok()) return s;
+    return 0;
   }
 
   void AppendBatch(BatchRecord batch, CommitCallback done) override {
     Enqueue(
         [this, b = std::move(batch)](sqlite3*) {
-          // OR IGNORE: a batch resent after a reconnect is stored once.
-          // One at or below a boot's folded seqs is stored already: a
-          // station sends each boot's batches in rising seq.
+          // A batch resent after a reconnect is stored once: a station
+          // sends each boot's batches in rising seq, so one at or below
+          // the boot's high mark (kept by a trigger) is stored already.
           Statement st(*writer_statements_,
-                       "INSERT OR IGNORE INTO sample_batches(station_id, "
+                       "INSERT INTO sample_batches(station_id, "
                        "boot_id, seq, first_t_us, last_t_us, sample_count, "
                        "payload, received_us) SELECT ?1,?2,?3,?4,?5,?6,?7,?8 "
-                       "WHERE NOT EXISTS (SELECT 1 FROM compacted_seqs WHERE "
+                       "WHERE NOT EXISTS (SELECT 1 FROM stored_seqs WHERE "
                        "station_id = ?1 AND boot_id = ?2 AND high_seq >= ?3)");
           st.Bind(1, b.station_id)
               .Bind(2, b.boot_id)
@@ -1564,14 +1598,11 @@ class SqliteStore final : public ClinicStore {
     int64_t last_t = batches.front().last_t_us;
     int64_t samples = 0;
     int64_t batch_bytes = 0;
-    std::map<std::string, uint64_t> high_seq;  // per boot
     for (const BatchRecord& b : batches) {
       first_t = std::min(first_t, b.first_t_us);
       last_t = std::max(last_t, b.last_t_us);
       samples += b.sample_count;
       batch_bytes += static_cast<int64_t>(b.payload.size());
-      uint64_t& high = high_seq[b.boot_id];
-      high = std::max(high, b.seq);
     }
     const auto block_bytes = static_cast<int64_t>(block->size());
     auto write = [&, block = std::move(*block)](sqlite3* db) -> absl::Status {
@@ -1590,17 +1621,6 @@ class SqliteStore final : public ClinicStore {
           .Bind(8, batch_bytes)
           .BindBlob(9, block);
       if (auto s = insert.Run(); !s.ok()) return s;
-      for (const auto& [boot, seq] : high_seq) {
-        Statement upsert(db,
-                         "INSERT INTO compacted_seqs(station_id, boot_id, "
-                         "high_seq) VALUES(?,?,?) ON CONFLICT(station_id, "
-                         "boot_id) DO UPDATE SET high_seq = "
-                         "MAX(high_seq, excluded.high_seq)");
-        upsert.Bind(1, station)
-            .Bind(2, boot)
-            .Bind(3, static_cast<int64_t>(seq));
-        if (auto s = upsert.Run(); !s.ok()) return s;
-      }
       Statement remove(db,
                        "DELETE FROM sample_batches WHERE station_id = ? AND "
                        "received_us >= ? AND received_us < ?");
