@@ -9,14 +9,11 @@
 // batches arrive in real time, as the hub receives them, and the report is
 // what the store's writer thread costs per batch (CPU and bytes written).
 // Results in docs/BENCHMARKS.md.
-#include <unistd.h>
-
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <mutex>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -26,6 +23,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "bench/proc_cpu.h"
 #include "common/simulator.h"
 #include "hub/store/store.h"
 #include "station/sensors/sensors.h"
@@ -69,18 +67,7 @@ absl::Duration ThreadCpu(const std::string& name) {
     std::ifstream comm(task.path() / "comm");
     std::string thread_name;
     if (!std::getline(comm, thread_name) || thread_name != name) continue;
-    std::ifstream stat_file(task.path() / "stat");
-    std::string stat((std::istreambuf_iterator<char>(stat_file)), {});
-    // Fields after the parenthesised name: state is field 3, utime 14.
-    std::istringstream fields(stat.substr(stat.rfind(')') + 2));
-    std::string field;
-    int64_t utime = 0, stime = 0;
-    for (int i = 3; i <= 15 && fields >> field; ++i) {
-      if (i == 14) utime = std::stoll(field);
-      if (i == 15) stime = std::stoll(field);
-    }
-    return absl::Seconds(static_cast<double>(utime + stime) /
-                         sysconf(_SC_CLK_TCK));
+    return stephub::bench::CpuTimeOf(task.path() / "stat");
   }
   return absl::ZeroDuration();
 }

@@ -23,6 +23,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "bench/load/load_fleet.h"
+#include "bench/proc_cpu.h"
 #include "common/flags.h"
 #include "common/pki.h"
 #include "common/process_setup.h"
@@ -61,20 +62,8 @@ struct ProcessUsage {
 
 ProcessUsage UsageOf(int pid) {
   ProcessUsage u;
-  std::ifstream stat(absl::StrCat("/proc/", pid, "/stat"));
-  std::string text((std::istreambuf_iterator<char>(stat)), {});
-  // Fields after the command's closing parenthesis; utime and stime are
-  // the 14th and 15th of the line.
-  const size_t close = text.rfind(')');
-  if (close != std::string::npos) {
-    std::vector<std::string> fields =
-        absl::StrSplit(text.substr(close + 2), ' ');
-    double utime = 0, stime = 0;
-    if (fields.size() > 13 && absl::SimpleAtod(fields[11], &utime) &&
-        absl::SimpleAtod(fields[12], &stime)) {
-      u.cpu_s = (utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
-    }
-  }
+  u.cpu_s = absl::ToDoubleSeconds(
+      stephub::bench::CpuTimeOf(absl::StrCat("/proc/", pid, "/stat")));
   std::ifstream status(absl::StrCat("/proc/", pid, "/status"));
   std::string line;
   while (std::getline(status, line)) {
