@@ -27,6 +27,8 @@ namespace {
 const absl::Time kMinute0 = absl::FromUnixSeconds(1'795'000'020);
 constexpr absl::Duration kEvery = absl::Milliseconds(250);
 constexpr uint64_t kFoldEvery = 240;  // a simulated minute
+// Appended but not yet acknowledged, at most (the hub allows a station 256).
+constexpr int kMaxInFlight = 256;
 
 absl::Time ArrivalOf(uint64_t seq) {
   return kMinute0 + static_cast<int64_t>(seq - 1) * kEvery;
@@ -55,7 +57,7 @@ absl::Time ArrivalOf(uint64_t seq) {
     b.received_at = ArrivalOf(seq);
     {
       std::unique_lock<std::mutex> lock(mu);
-      cv.wait(lock, [&] { return in_flight < 256; });
+      cv.wait(lock, [&] { return in_flight < kMaxInFlight; });
       ++in_flight;
     }
     (*store)->AppendBatch(std::move(b), [&, seq, acks](absl::Status s) {
@@ -64,10 +66,16 @@ absl::Time ArrivalOf(uint64_t seq) {
       --in_flight;
       cv.notify_all();
     });
-    if (seq % kFoldEvery == 0) {
+    // Only what is surely committed is folded: a minute whose batches are
+    // still queued would be refused (ABORTED, folded next time), as the
+    // hub's folder, five minutes behind, never sees.
+    if (seq % kFoldEvery == 0 && seq > kMaxInFlight) {
       auto folded =
-          (*store)->CompactSamples(ArrivalOf(seq) - absl::Seconds(30), 100);
-      if (!folded.ok()) _exit(4);
+          (*store)->CompactSamples(ArrivalOf(seq - kMaxInFlight), 100);
+      if (!folded.ok()) {
+        std::cerr << "child: folding failed: " << folded.status() << "\n";
+        _exit(4);
+      }
     }
   }
 }
