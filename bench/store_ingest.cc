@@ -24,9 +24,8 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "bench/proc_cpu.h"
-#include "common/simulator.h"
+#include "bench/simulated_minute.h"
 #include "hub/store/store.h"
-#include "station/sensors/sensors.h"
 
 ABSL_FLAG(std::string, dir, "/tmp/stephub-store-bench",
           "directory for the database (emptied first)");
@@ -42,22 +41,9 @@ ABSL_FLAG(absl::Duration, commit_delay, absl::ZeroDuration(),
 
 namespace {
 
-constexpr int64_t kBatchUs = 25'000;
+using stephub::bench::kBatchUs;
+using stephub::bench::OneMinute;
 constexpr int kMaxUncommittedPerStation = 256;
-
-// One minute of a station's batches, replayed with shifted times.
-std::vector<stephub::v1::SampleBatch> OneMinute(uint64_t seed) {
-  stephub::PatientProfile profile = *stephub::ProfileByName("moderate");
-  auto source = stephub::station::MakeSimulatedSource(profile, seed, 0);
-  source->OnSetStarted(0, profile.stance_side);
-  std::vector<stephub::v1::SampleBatch> batches;
-  for (int64_t t = kBatchUs; t <= 60'000'000; t += kBatchUs) {
-    stephub::v1::SampleBatch batch;
-    if (!source->Poll(t, &batch).ok()) break;
-    batches.push_back(std::move(batch));
-  }
-  return batches;
-}
 
 // CPU time of this process's thread named `name` (the store's writer names
 // its thread), from /proc; zero if there is none.
