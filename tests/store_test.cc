@@ -408,6 +408,105 @@ TEST(SqliteStore, ABatchArrivingLateForAFoldedMinuteKeepsItsPlace) {
   EXPECT_EQ(*(*store)->CountBatches("bay-1"), 121);
 }
 
+// Rows stored in one order with arrival times in another (the clock stepped
+// back between two batches): the block takes every row stored up to the
+// minute's last one, and nothing is lost or seen twice.
+TEST(SqliteStore, FoldingFollowsStoringOrderWhenArrivalTimesStepBack) {
+  testing::TempDir dir;
+  auto store = OpenSqliteStore(DbPath(dir));
+  ASSERT_TRUE(store.ok());
+  const absl::Duration received[] = {absl::Seconds(10), absl::Seconds(70),
+                                     absl::Seconds(20), absl::Seconds(80)};
+  uint64_t seq = 0;
+  for (absl::Duration at : received) {
+    ++seq;
+    ASSERT_TRUE(AppendAndWait(**store, ArrivingBatches("bay-1", "boot", seq,
+                                                       kMinute0 + at, 1,
+                                                       absl::ZeroDuration())[0])
+                    .ok());
+  }
+  auto seqs = [&] {
+    std::vector<uint64_t> out;
+    for (const BatchRecord& b : Visited(**store, "bay-1")) out.push_back(b.seq);
+    return out;
+  };
+  const std::vector<uint64_t> want = {1, 3, 2, 4};
+  ASSERT_EQ(seqs(), want);
+  // Minute 0 has ended, minute 1 has not: its first batch, stored before
+  // one of minute 0's, goes into the block too; its second stays raw.
+  auto folded = (*store)->CompactSamples(kMinute0 + absl::Seconds(90), 10);
+  ASSERT_TRUE(folded.ok()) << folded.status();
+  EXPECT_EQ(folded->blocks, 1);
+  EXPECT_EQ(folded->batches, 3);
+  EXPECT_EQ(seqs(), want);
+  EXPECT_EQ(*(*store)->CountBatches("bay-1"), 4);
+  folded = (*store)->CompactSamples(kMinute0 + absl::Minutes(3), 10);
+  ASSERT_TRUE(folded.ok()) << folded.status();
+  EXPECT_EQ(folded->batches, 1);
+  EXPECT_EQ(seqs(), want);
+  EXPECT_EQ(*(*store)->CountBatches("bay-1"), 4);
+}
+
+// Rows of folded batches are deleted once no unfolded row is stored before
+// them; until then they are out of sight. The newest row stays (ids must
+// never repeat one a fold mark covers). VACUUM, which an IT person may
+// run, leaves every batch where it was.
+TEST(SqliteStore, FoldedRowsAreDeletedBehindTheOldestUnfoldedOne) {
+  testing::TempDir dir;
+  std::vector<BatchRecord> before_1, before_2;
+  {
+    auto store = OpenSqliteStore(DbPath(dir));
+    ASSERT_TRUE(store.ok());
+    // Interleaved as live stations arrive; bay-2 starts a minute later.
+    const std::vector<BatchRecord> bay_1 = ArrivingBatches(
+        "bay-1", "boot", 1, kMinute0, 240, absl::Milliseconds(500));
+    const std::vector<BatchRecord> bay_2 =
+        ArrivingBatches("bay-2", "boot", 1, kMinute0 + absl::Minutes(1), 120,
+                        absl::Milliseconds(500));
+    for (size_t i = 0; i < bay_1.size(); ++i) {
+      (*store)->AppendBatch(bay_1[i], nullptr);
+      if (i >= 120) (*store)->AppendBatch(bay_2[i - 120], nullptr);
+    }
+    ASSERT_TRUE(
+        AppendAndWait(**store, ArrivingBatches("bay-3", "boot", 1,
+                                               kMinute0 + absl::Minutes(3), 1,
+                                               absl::ZeroDuration())[0])
+            .ok());
+    before_1 = Visited(**store, "bay-1");
+    before_2 = Visited(**store, "bay-2");
+    // bay-1's minute 0 is alone in its ids: deleted at once.
+    auto folded = (*store)->CompactSamples(kMinute0 + absl::Minutes(1), 10);
+    ASSERT_TRUE(folded.ok()) << folded.status();
+    EXPECT_EQ(folded->blocks, 1);
+    EXPECT_EQ(folded->rows_deleted, 120);
+    // Then every minute that has ended; bay-3's row, the newest, stays.
+    folded = (*store)->CompactSamples(kMinute0 + absl::Minutes(5), 10);
+    ASSERT_TRUE(folded.ok()) << folded.status();
+    EXPECT_EQ(folded->blocks, 3);
+    EXPECT_EQ(folded->rows_deleted, 240);
+    ExpectSameBatches(Visited(**store, "bay-1"), before_1);
+    ExpectSameBatches(Visited(**store, "bay-2"), before_2);
+  }
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(DbPath(dir).c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "VACUUM", nullptr, nullptr, nullptr), SQLITE_OK)
+      << sqlite3_errmsg(db);
+  sqlite3_stmt* rows = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM sample_batches", -1,
+                               &rows, nullptr),
+            SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(rows), SQLITE_ROW);
+  EXPECT_EQ(sqlite3_column_int(rows, 0), 1);
+  sqlite3_finalize(rows);
+  sqlite3_close(db);
+  auto store = OpenSqliteStore(DbPath(dir));
+  ASSERT_TRUE(store.ok());
+  ExpectSameBatches(Visited(**store, "bay-1"), before_1);
+  ExpectSameBatches(Visited(**store, "bay-2"), before_2);
+  EXPECT_EQ(*(*store)->CountBatches("bay-3"), 1);
+  EXPECT_EQ(*(*store)->CountBatches("bay-1"), 240);
+}
+
 // A clinic database as StepHub's first schema wrote it (version 1), with
 // one of everything: it opens, upgrades to the current schema, and keeps
 // what it held. The SQL is that release's, copied here as a fixture: the

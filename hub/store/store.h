@@ -47,6 +47,8 @@ struct CompactionResult {
   int64_t batches = 0;
   int64_t batch_bytes = 0;  // their payloads
   int64_t block_bytes = 0;  // the blocks that replaced them
+  // Rows of batches folded now or before, deleted now.
+  int64_t rows_deleted = 0;
 };
 
 // One line of the clinic's log (ClinicStore::AddEvent).
