@@ -6,7 +6,6 @@
 #include <bit>
 #include <cstdint>
 #include <map>
-#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -14,6 +13,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "google/protobuf/arena.h"
 #include "stephub/v1/station_link.pb.h"
 
 namespace stephub::store {
@@ -24,6 +24,8 @@ constexpr uint8_t kLayout = 1;
 // Far above a minute of any station; refuses a damaged size before
 // allocating it.
 constexpr uint64_t kMaxBodyBytes = uint64_t{1} << 30;
+// Holds a full-rate batch's messages twice over (parsed and rebuilt).
+constexpr size_t kArenaBlockBytes = 64 << 10;
 
 constexpr int kImuChannels = 6;
 constexpr int kForceChannels = 3;
@@ -154,16 +156,19 @@ bool Rectangular(int n, const Channels& channels) {
   return true;
 }
 
-// The batch as its known fields rebuild it; nullopt when that would not
-// give back `payload` byte for byte, so that it must be kept verbatim.
-std::optional<v1::SampleBatch> ColumnarForm(const BatchRecord& record) {
-  v1::SampleBatch parsed;
-  if (!parsed.ParseFromString(record.payload)) return std::nullopt;
-  v1::SampleBatch known;
+// The batch as its known fields rebuild it, on `arena`; null when that
+// would not give back `payload` byte for byte, so that it must be kept
+// verbatim.
+const v1::SampleBatch* ColumnarForm(const BatchRecord& record,
+                                    google::protobuf::Arena* arena) {
+  auto& parsed =
+      *google::protobuf::Arena::CreateMessage<v1::SampleBatch>(arena);
+  if (!parsed.ParseFromString(record.payload)) return nullptr;
+  auto& known = *google::protobuf::Arena::CreateMessage<v1::SampleBatch>(arena);
   known.set_seq(parsed.seq());
   known.set_follows_spool_loss(parsed.follows_spool_loss());
   for (const v1::ImuSamples& imu : parsed.imu()) {
-    if (!Rectangular(imu.t_us_size(), ImuChannels(imu))) return std::nullopt;
+    if (!Rectangular(imu.t_us_size(), ImuChannels(imu))) return nullptr;
     v1::ImuSamples* copy = known.add_imu();
     copy->set_sensor_id(imu.sensor_id());
     *copy->mutable_t_us() = imu.t_us();
@@ -173,7 +178,7 @@ std::optional<v1::SampleBatch> ColumnarForm(const BatchRecord& record) {
   }
   for (const v1::ForceSamples& force : parsed.force()) {
     if (!Rectangular(force.t_us_size(), ForceChannels(force))) {
-      return std::nullopt;
+      return nullptr;
     }
     v1::ForceSamples* copy = known.add_force();
     copy->set_sensor_id(force.sensor_id());
@@ -182,8 +187,8 @@ std::optional<v1::SampleBatch> ColumnarForm(const BatchRecord& record) {
     auto to = MutableForceChannels(copy);
     for (int c = 0; c < kForceChannels; ++c) *to[c] = *from[c];
   }
-  if (known.SerializeAsString() != record.payload) return std::nullopt;
-  return known;
+  if (known.SerializeAsString() != record.payload) return nullptr;
+  return &known;
 }
 
 void WriteTimes(const std::vector<int64_t>& t_us, BodyWriter* body) {
@@ -280,9 +285,14 @@ absl::StatusOr<std::string> EncodeSampleBlock(
     }
     return streams[it->second];
   };
+  // A minute is thousands of batches of a dozen repeated fields each: their
+  // messages live on an arena, reset per batch, instead of the heap.
+  std::vector<char> arena_block(kArenaBlockBytes);
+  google::protobuf::Arena arena(arena_block.data(), arena_block.size());
   // Each batch's numbers relative to the one before: they change little.
   BatchHeader previous;
   for (const BatchRecord& b : batches) {
+    arena.Reset();
     const BatchHeader header = HeaderOf(b);
     body.Varint(boot_index.find(b.boot_id)->second);
     body.Delta(Minus(header.seq, previous.seq));
@@ -292,7 +302,7 @@ absl::StatusOr<std::string> EncodeSampleBlock(
     body.Varint(b.sample_count);
     previous = header;
 
-    const std::optional<v1::SampleBatch> columnar = ColumnarForm(b);
+    const v1::SampleBatch* columnar = ColumnarForm(b, &arena);
     if (!columnar) {
       body.Varint(0);
       body.Bytes(b.payload);
@@ -413,9 +423,12 @@ absl::StatusOr<std::vector<BatchRecord>> DecodeSampleBlock(
     size_t count;
   };
   struct Layout {
-    std::optional<v1::SampleBatch> columnar;  // holds seq and flags only
+    v1::SampleBatch* columnar = nullptr;  // on `arena`; seq and flags only
     std::vector<Entry> imu, force;
   };
+  // The batches' messages are rebuilt only to be serialized: an arena
+  // spares a heap allocation per repeated field.
+  google::protobuf::Arena arena;
   std::vector<BatchRecord> records(batch_count);
   std::vector<Layout> layouts(batch_count);
   std::map<StreamKey, size_t> stream_index;
@@ -448,7 +461,8 @@ absl::StatusOr<std::vector<BatchRecord>> DecodeSampleBlock(
     }
     if (form > 3) return Damaged("unknown batch form");
     Layout& layout = layouts[i];
-    layout.columnar.emplace();
+    layout.columnar =
+        google::protobuf::Arena::CreateMessage<v1::SampleBatch>(&arena);
     layout.columnar->set_follows_spool_loss((form & 2) != 0);
     uint64_t payload_seq;
     if (!body.Delta(&payload_seq)) return Damaged("batch seq");
