@@ -7,6 +7,7 @@
 #include <cmath>
 #include <limits>
 
+#include "absl/strings/escaping.h"
 #include "common/simulator.h"
 #include "station/sensors/sensors.h"
 
@@ -43,6 +44,45 @@ std::vector<BatchRecord> SimulatedBatches(double seconds, int64_t first_seq) {
     for (const auto& f : batch.force()) span(f.t_us());
     // Arrival jitters by a few hundred microseconds, as it does on a LAN.
     r.received_at = arrival + absl::Microseconds(t + (t * 7919) % 900);
+    batch.SerializeToString(&r.payload);
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+// Two small batches made by hand, for a block written by an older layout.
+std::vector<BatchRecord> HandMadeBatches() {
+  std::vector<BatchRecord> out;
+  for (uint64_t seq : {1, 2}) {
+    v1::SampleBatch batch;
+    batch.set_seq(seq);
+    const auto t0 = static_cast<int64_t>(seq) * 25'000;
+    v1::ImuSamples* imu = batch.add_imu();
+    imu->set_sensor_id(3);
+    v1::ForceSamples* force = batch.add_force();
+    force->set_sensor_id(1);
+    for (int i = 0; i < 4; ++i) {
+      const float x = static_cast<float>(seq * 10 + i);
+      imu->add_t_us(t0 + i * 5'000);
+      imu->add_ax_mps2(0.5f + x);
+      imu->add_ay_mps2(-0.25f * x);
+      imu->add_az_mps2(9.81f);
+      imu->add_gx_radps(0.01f * x);
+      imu->add_gy_radps(0.0f);
+      imu->add_gz_radps(-x);
+      force->add_t_us(t0 + i * 1'000);
+      force->add_fz_n(700.0f + x);
+      force->add_cop_x_mm(1.5f * x);
+      force->add_cop_y_mm(-2.0f);
+    }
+    BatchRecord r;
+    r.station_id = "bay-1";
+    r.boot_id = "boot-a";
+    r.seq = seq;
+    r.first_t_us = t0;
+    r.last_t_us = t0 + 15'000;
+    r.sample_count = 8;
+    r.received_at = absl::FromUnixMicros(1'795'000'000'000'000 + t0 + 700);
     batch.SerializeToString(&r.payload);
     out.push_back(std::move(r));
   }
@@ -108,6 +148,41 @@ TEST(SampleBlock, KeepsOddBatchesVerbatimAmongColumnarOnes) {
   auto back = DecodeSampleBlock("bay-1", *block);
   ASSERT_TRUE(back.ok()) << back.status();
   ExpectSameBatches(*back, batches);
+}
+
+// The planes of sensor noise follow the zlib stream as they are, at the
+// block's end: damage there is found by their own checksum.
+TEST(SampleBlock, DamageToTheNoisePlanesIsFound) {
+  const std::vector<BatchRecord> batches = SimulatedBatches(10, 1);
+  auto block = EncodeSampleBlock(batches);
+  ASSERT_TRUE(block.ok()) << block.status();
+  for (size_t back = 1; back < 5000; back += 499) {
+    std::string damaged = *block;
+    damaged[damaged.size() - back] ^= 0x01;
+    auto decoded = DecodeSampleBlock("bay-1", damaged);
+    ASSERT_FALSE(decoded.ok()) << back << " bytes from the end";
+    EXPECT_EQ(decoded.status().code(), absl::StatusCode::kDataLoss)
+        << decoded.status();
+  }
+  auto intact = DecodeSampleBlock("bay-1", *block);
+  ASSERT_TRUE(intact.ok()) << intact.status();
+  ExpectSameBatches(*intact, batches);
+}
+
+// Blocks written before the floats' noise planes were kept outside zlib
+// (layout 1) read back as they did.
+TEST(SampleBlock, ABlockOfTheFirstLayoutStillReadsBack) {
+  const std::string block = absl::HexStringToBytes(
+      "01f402780185c1af4a04411cc0f1ef6f6659063964c285050d67b35cb0681266"
+      "c162f0dec1cb07b7e11ec0e214c31d882fe0136cb4b92ac8860da3d960beb482"
+      "8ae1c03f8c69837e3e4ad2f1743a1b1ea3ea87d5c5f3659906afcba518417422"
+      "92a082d7c1eb722946109d8824c1ebeb2b058bd17c0439d1b62decca64868e8a"
+      "68600bdb9accd091136d12bd11dd11ed83e65b33ecb7871bbb6bcdd9e9d3e3fd"
+      "d16d33deda9bbd9c97fce38668600bdb9accd011bcfe7c57b0a8d5bc567040b4"
+      "8326054e5ce59cab1cbf727e688ad77e6fd2fb58a7a3e26f5f0b803726");
+  auto back = DecodeSampleBlock("bay-1", block);
+  ASSERT_TRUE(back.ok()) << back.status();
+  ExpectSameBatches(*back, HandMadeBatches());
 }
 
 TEST(SampleBlock, NoBatchesIsAnEmptyBlock) {

@@ -4,8 +4,10 @@
 
 #include <array>
 #include <bit>
+#include <cmath>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -20,7 +22,10 @@ namespace stephub::store {
 namespace {
 
 // Bumped when the layout changes; a block says which layout it uses.
-constexpr uint8_t kLayout = 1;
+// 1: the whole body through zlib. 2: the floats' byte planes that are noise
+// follow the zlib stream as they are, with their CRC-32.
+constexpr uint8_t kLayout = 2;
+constexpr uint8_t kFirstLayout = 1;
 // Far above a minute of any station; refuses a damaged size before
 // allocating it.
 constexpr uint64_t kMaxBodyBytes = uint64_t{1} << 30;
@@ -216,36 +221,92 @@ bool ReadTimes(size_t n, BodyReader* body, std::vector<int64_t>* t_us) {
   return true;
 }
 
+// Whether deflate would spend its time on `plane` for nothing: its bytes
+// are near 8 bits of entropy each (Huffman coding gains under 1 %) and
+// hardly repeat their neighbour (no runs to match). Sensor noise fills the
+// floats' low mantissa bytes so; half the planes of a minute are such.
+bool IsNoise(absl::string_view plane) {
+  constexpr size_t kMinBytes = 1024;  // below, entropy cannot be told
+  if (plane.size() < kMinBytes) return false;
+  std::array<uint32_t, 256> counts{};
+  size_t repeats = 0;
+  uint8_t previous = 0;
+  for (char c : plane) {
+    const auto byte = static_cast<uint8_t>(c);
+    ++counts[byte];
+    repeats += byte == previous;
+    previous = byte;
+  }
+  const auto n = static_cast<double>(plane.size());
+  if (static_cast<double>(repeats) > n / 100) return false;
+  double bits = 0;
+  for (uint32_t count : counts) {
+    if (count > 0) bits -= count * std::log2(count / n);
+  }
+  return bits / n > 7.92;
+}
+
 // XOR with the previous value, then byte planes from the most significant.
-void WriteFloats(const std::vector<float>& values, BodyWriter* body) {
-  std::string planes(values.size() * 4, '\0');
+// Which planes go to `noise` rather than the body is a bitmask ahead of them.
+void WriteFloats(const std::vector<float>& values, BodyWriter* body,
+                 std::string* noise) {
+  const size_t n = values.size();
+  std::string planes(n * 4, '\0');
   uint32_t previous = 0;
-  for (size_t i = 0; i < values.size(); ++i) {
+  for (size_t i = 0; i < n; ++i) {
     const auto bits = std::bit_cast<uint32_t>(values[i]);
     const uint32_t x = bits ^ previous;
     previous = bits;
     for (int p = 0; p < 4; ++p) {
-      planes[p * values.size() + i] = static_cast<char>(x >> (24 - 8 * p));
+      planes[p * n + i] = static_cast<char>(x >> (24 - 8 * p));
     }
   }
-  body->Raw(planes);
+  const absl::string_view all(planes);
+  uint32_t noise_planes = 0;
+  for (int p = 0; p < 4; ++p) {
+    if (IsNoise(all.substr(p * n, n))) noise_planes |= 1u << p;
+  }
+  body->Varint(noise_planes);
+  for (int p = 0; p < 4; ++p) {
+    const absl::string_view plane = all.substr(p * n, n);
+    if ((noise_planes & (1u << p)) != 0) {
+      noise->append(plane.data(), plane.size());
+    } else {
+      body->out().append(plane.data(), plane.size());
+    }
+  }
 }
 
-bool ReadFloats(size_t n, BodyReader* body, std::vector<float>* values) {
-  absl::string_view planes;
-  if (n > body->remaining() / 4 || !body->Raw(n * 4, &planes)) return false;
+// `noise` is null for layout 1, where every plane is in the body.
+bool ReadFloats(size_t n, BodyReader* body, BodyReader* noise,
+                std::vector<float>* values) {
+  uint64_t noise_planes = 0;
+  if (noise != nullptr && (!body->Varint(&noise_planes) || noise_planes > 15)) {
+    return false;
+  }
+  std::array<absl::string_view, 4> planes;
+  for (int p = 0; p < 4; ++p) {
+    BodyReader* from = (noise_planes & (1u << p)) != 0 ? noise : body;
+    if (n > from->remaining() || !from->Raw(n, &planes[p])) return false;
+  }
   values->resize(n);
   uint32_t previous = 0;
   for (size_t i = 0; i < n; ++i) {
     uint32_t x = 0;
     for (int p = 0; p < 4; ++p) {
-      x |= static_cast<uint32_t>(static_cast<uint8_t>(planes[p * n + i]))
+      x |= static_cast<uint32_t>(static_cast<uint8_t>(planes[p][i]))
            << (24 - 8 * p);
     }
     previous ^= x;
     (*values)[i] = std::bit_cast<float>(previous);
   }
   return true;
+}
+
+uint32_t NoiseChecksum(absl::string_view noise) {
+  return static_cast<uint32_t>(
+      crc32(crc32(0, nullptr, 0), reinterpret_cast<const Bytef*>(noise.data()),
+            static_cast<uInt>(noise.size())));
 }
 
 absl::Status Damaged(absl::string_view what) {
@@ -337,10 +398,11 @@ absl::StatusOr<std::string> EncodeSampleBlock(
     }
   }
   // Streams in the order they first appeared, which the reader recovers.
+  std::string noise;
   for (const Stream& s : streams) {
     WriteTimes(s.t_us, &body);
     for (const std::vector<float>& channel : s.channels) {
-      WriteFloats(channel, &body);
+      WriteFloats(channel, &body, &noise);
     }
   }
 
@@ -372,18 +434,21 @@ absl::StatusOr<std::string> EncodeSampleBlock(
   BodyWriter header;
   header.out().push_back(static_cast<char>(kLayout));
   header.Varint(raw.size());
-  header.Raw(packed);
+  header.Bytes(packed);
+  // zlib checks the body it inflates; the noise needs its own check.
+  header.Varint(NoiseChecksum(noise));
+  header.Raw(noise);
   return std::move(header.out());
 }
 
 absl::StatusOr<std::vector<BatchRecord>> DecodeSampleBlock(
     absl::string_view station_id, absl::string_view block) {
   if (block.empty()) return Damaged("empty");
-  if (static_cast<uint8_t>(block[0]) != kLayout) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("sample block has layout ",
-                     static_cast<int>(static_cast<uint8_t>(block[0])),
-                     "; this StepHub reads layout ", kLayout));
+  const auto layout = static_cast<uint8_t>(block[0]);
+  if (layout < kFirstLayout || layout > kLayout) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "sample block has layout ", static_cast<int>(layout),
+        "; this StepHub reads layouts ", kFirstLayout, " to ", kLayout));
   }
   BodyReader header(block.substr(1));
   uint64_t raw_size;
@@ -391,7 +456,21 @@ absl::StatusOr<std::vector<BatchRecord>> DecodeSampleBlock(
     return Damaged("bad size");
   }
   absl::string_view packed;
-  header.Raw(header.remaining(), &packed);
+  std::optional<BodyReader> noise;
+  if (layout == kFirstLayout) {
+    header.Raw(header.remaining(), &packed);
+  } else {
+    uint64_t checksum;
+    absl::string_view noise_bytes;
+    if (!header.Bytes(&packed) || !header.Varint(&checksum)) {
+      return Damaged("bad header");
+    }
+    header.Raw(header.remaining(), &noise_bytes);
+    if (checksum != NoiseChecksum(noise_bytes)) {
+      return Damaged("its noise planes fail their checksum");
+    }
+    noise.emplace(noise_bytes);
+  }
   std::string raw(raw_size, '\0');
   uLongf unpacked = raw_size;
   if (uncompress(reinterpret_cast<Bytef*>(raw.data()), &unpacked,
@@ -503,12 +582,15 @@ absl::StatusOr<std::vector<BatchRecord>> DecodeSampleBlock(
     }
     streams[s].channels.resize(ChannelCount(stream_kinds[s]));
     for (std::vector<float>& channel : streams[s].channels) {
-      if (!ReadFloats(stream_sizes[s], &body, &channel)) {
+      if (!ReadFloats(stream_sizes[s], &body, noise ? &*noise : nullptr,
+                      &channel)) {
         return Damaged("samples cut short");
       }
     }
   }
-  if (body.remaining() != 0) return Damaged("bytes left over");
+  if (body.remaining() != 0 || (noise && noise->remaining() != 0)) {
+    return Damaged("bytes left over");
+  }
 
   std::vector<size_t> cursor(streams.size(), 0);
   auto take = [&](const Entry& e, google::protobuf::RepeatedField<int64_t>* t,

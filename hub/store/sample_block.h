@@ -6,7 +6,9 @@
 // A block therefore regroups a minute of batches by sensor and channel:
 // timestamps as differences of differences (constant rates cost nothing),
 // each channel's floats XORed with the previous value and split into byte
-// planes (sign, exponent and high mantissa bytes repeat), then zlib.
+// planes (sign, exponent and high mantissa bytes repeat), then zlib; the
+// planes that are sensor noise (entropy near 8 bits a byte) skip zlib, which
+// cannot shrink them, and carry a CRC-32 of their own.
 // A batch that would not come back byte for byte from its fields (unknown
 // fields from a newer station, unusual encoding) is kept verbatim instead.
 #ifndef STEPHUB_HUB_STORE_SAMPLE_BLOCK_H_
