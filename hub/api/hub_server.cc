@@ -53,11 +53,12 @@ class SampleFolder {
 
   void Run() {
     pthread_setname_np(pthread_self(), "stephub-fold");
-    // Folding is deferrable and costs about as much CPU per station as
-    // ingest (65 ms per station-minute on the bench machine: encoding,
-    // zlib, reading the block back): at a lower priority it takes what live
-    // stations leave and catches up when the clinic is quieter, instead of
-    // making acknowledgements late. (Linux: a thread's own nice value.)
+    // Folding is deferrable and costs a good part of what ingest does per
+    // station (on the bench machine, per station-minute: 26 ms to encode
+    // and read back a block, 24 ms of the writer's with 100 stations
+    // interleaved): at a lower priority it takes what live stations leave
+    // and catches up when the clinic is quieter, instead of making
+    // acknowledgements late. (Linux: a thread's own nice value.)
     setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), kFoldingNice);
     std::string last_failure;
     for (;;) {
