@@ -26,24 +26,10 @@ const std::vector<store::BatchRecord>& Minute() {
     for (const v1::SampleBatch& proto : bench::OneMinute(1)) {
       v1::SampleBatch batch = proto;
       batch.set_seq(++seq);
-      store::BatchRecord r;
-      r.station_id = "bay-1";
-      r.boot_id = "bench";
-      r.seq = seq;
-      r.first_t_us = INT64_MAX;
-      r.last_t_us = INT64_MIN;
-      auto times = [&](const google::protobuf::RepeatedField<int64_t>& t) {
-        if (t.empty()) return;
-        r.first_t_us = std::min(r.first_t_us, t.Get(0));
-        r.last_t_us = std::max(r.last_t_us, *t.rbegin());
-        r.sample_count += t.size();
-      };
-      for (const auto& imu : batch.imu()) times(imu.t_us());
-      for (const auto& f : batch.force()) times(f.t_us());
-      batch.SerializeToString(&r.payload);
-      r.received_at = arrival0 + absl::Microseconds(bench::kBatchUs *
-                                                    static_cast<int64_t>(seq));
-      out->push_back(std::move(r));
+      out->push_back(store::BatchRecordOf(
+          batch, "bay-1", "bench",
+          arrival0 +
+              absl::Microseconds(bench::kBatchUs * static_cast<int64_t>(seq))));
     }
     return out;
   }();

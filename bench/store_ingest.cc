@@ -130,26 +130,14 @@ int main(int argc, char** argv) {
     for (int s = 0; s < stations; ++s) {
       stephub::v1::SampleBatch batch = proto;
       batch.set_seq(i + 1);
-      stephub::store::BatchRecord record;
-      record.station_id = absl::StrCat("bay-", s + 1);
-      record.boot_id = "bench";
-      record.seq = i + 1;
-      bool any = false;
       auto shifted = [&](google::protobuf::RepeatedField<int64_t>* t) {
         for (int64_t& v : *t) v += shift;
-        if (t->empty()) return;
-        record.first_t_us =
-            any ? std::min(record.first_t_us, t->Get(0)) : t->Get(0);
-        record.last_t_us =
-            any ? std::max(record.last_t_us, *t->rbegin()) : *t->rbegin();
-        record.sample_count += t->size();
-        any = true;
       };
       for (auto& imu : *batch.mutable_imu()) shifted(imu.mutable_t_us());
       for (auto& f : *batch.mutable_force()) shifted(f.mutable_t_us());
+      stephub::store::BatchRecord record = stephub::store::BatchRecordOf(
+          batch, absl::StrCat("bay-", s + 1), "bench", arrival);
       samples += record.sample_count;
-      batch.SerializeToString(&record.payload);
-      record.received_at = arrival;
       {
         std::unique_lock<std::mutex> lock(mu);
         cv.wait(lock, [&] {

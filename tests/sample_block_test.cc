@@ -26,26 +26,11 @@ std::vector<BatchRecord> SimulatedBatches(double seconds, int64_t first_seq) {
   for (int64_t t = kBatchUs; t <= seconds * 1e6; t += kBatchUs) {
     v1::SampleBatch batch;
     EXPECT_TRUE(source->Poll(t, &batch).ok());
-    BatchRecord r;
-    r.station_id = "bay-1";
-    r.boot_id = "boot-a";
-    r.seq = static_cast<uint64_t>(first_seq++);
-    batch.set_seq(r.seq);
-    r.first_t_us = std::numeric_limits<int64_t>::max();
-    r.last_t_us = std::numeric_limits<int64_t>::min();
-    auto span = [&](const auto& times) {
-      for (int64_t v : times) {
-        r.first_t_us = std::min(r.first_t_us, v);
-        r.last_t_us = std::max(r.last_t_us, v);
-        ++r.sample_count;
-      }
-    };
-    for (const auto& imu : batch.imu()) span(imu.t_us());
-    for (const auto& f : batch.force()) span(f.t_us());
+    batch.set_seq(static_cast<uint64_t>(first_seq++));
     // Arrival jitters by a few hundred microseconds, as it does on a LAN.
-    r.received_at = arrival + absl::Microseconds(t + (t * 7919) % 900);
-    batch.SerializeToString(&r.payload);
-    out.push_back(std::move(r));
+    out.push_back(
+        BatchRecordOf(batch, "bay-1", "boot-a",
+                      arrival + absl::Microseconds(t + (t * 7919) % 900)));
   }
   return out;
 }
@@ -75,16 +60,9 @@ std::vector<BatchRecord> HandMadeBatches() {
       force->add_cop_x_mm(1.5f * x);
       force->add_cop_y_mm(-2.0f);
     }
-    BatchRecord r;
-    r.station_id = "bay-1";
-    r.boot_id = "boot-a";
-    r.seq = seq;
-    r.first_t_us = t0;
-    r.last_t_us = t0 + 15'000;
-    r.sample_count = 8;
-    r.received_at = absl::FromUnixMicros(1'795'000'000'000'000 + t0 + 700);
-    batch.SerializeToString(&r.payload);
-    out.push_back(std::move(r));
+    out.push_back(
+        BatchRecordOf(batch, "bay-1", "boot-a",
+                      absl::FromUnixMicros(1'795'000'000'000'000 + t0 + 700)));
   }
   return out;
 }

@@ -455,24 +455,8 @@ class StationStream
                        " were lost on the station (spool damage, or refused by "
                        "the hub)"));
     }
-    store::BatchRecord record;
-    record.station_id = hello_.station_id();
-    record.boot_id = hello_.boot_id();
-    record.seq = batch.seq();
-    record.received_at = absl::Now();
-    bool any = false;
-    auto span = [&](const google::protobuf::RepeatedField<int64_t>& t) {
-      if (t.empty()) return;
-      record.first_t_us =
-          any ? std::min(record.first_t_us, t.Get(0)) : t.Get(0);
-      record.last_t_us = any ? std::max(record.last_t_us, t.Get(t.size() - 1))
-                             : t.Get(t.size() - 1);
-      record.sample_count += static_cast<uint32_t>(t.size());
-      any = true;
-    };
-    for (const auto& imu : batch.imu()) span(imu.t_us());
-    for (const auto& force : batch.force()) span(force.t_us());
-    batch.SerializeToString(&record.payload);
+    store::BatchRecord record = store::BatchRecordOf(
+        batch, hello_.station_id(), hello_.boot_id(), absl::Now());
 
     const size_t bytes = record.payload.size();
     link_->CommitQueued(bytes);

@@ -35,6 +35,12 @@ struct BatchRecord {
   bool operator==(const BatchRecord&) const = default;
 };
 
+// `batch` as the store keeps it: serialized, with its seq, the span of its
+// samples' times (each sensor's series in time order; 0 and 0 when it has
+// no samples) and how many samples it holds.
+BatchRecord BatchRecordOf(const v1::SampleBatch& batch, std::string station_id,
+                          std::string boot_id, absl::Time received_at);
+
 // How the writer has been grouping writes into commits (since open).
 struct WriteStats {
   uint64_t commits = 0;
