@@ -66,9 +66,9 @@ absl::Time ArrivalOf(uint64_t seq) {
       --in_flight;
       cv.notify_all();
     });
-    // Only what is surely committed is folded: a minute whose batches are
-    // still queued would be refused (ABORTED, folded next time), as the
-    // hub's folder, five minutes behind, never sees.
+    // Only what is surely committed is folded, as by the hub's folder,
+    // five minutes behind (a minute with batches still queued would be
+    // folded in two blocks; before schema 16 it was refused, ABORTED).
     if (seq % kFoldEvery == 0 && seq > kMaxInFlight) {
       auto folded =
           (*store)->CompactSamples(ArrivalOf(seq - kMaxInFlight), 100);
