@@ -159,8 +159,9 @@ class ClinicStore {
   // Folds the batches received before `received_before` into compressed
   // sample blocks, one per station and minute of arrival, oldest first, at
   // most `max_blocks` of them. Nothing else changes: VisitBatches,
-  // CountBatches and DurableSeq read blocks and batches alike. Blocks on
-  // until the blocks are committed.
+  // CountBatches and DurableSeq read blocks and batches alike. Then deletes
+  // the folded batches' rows that no unfolded one precedes. Blocks on
+  // until all of it is committed.
   virtual absl::StatusOr<CompactionResult> CompactSamples(
       absl::Time received_before, int max_blocks) = 0;
 
