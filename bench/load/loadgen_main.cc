@@ -7,8 +7,10 @@
 #include <array>
 #include <condition_variable>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <mutex>
 #include <sstream>
 #include <thread>
@@ -82,6 +84,37 @@ ProcessUsage UsageOf(int pid) {
     }
   }
   return u;
+}
+
+// CPU seconds of the server's live threads, summed by thread name (the
+// hub names its store writer and folder; gRPC names its own), to say where
+// a run's time went. Threads that ended before the reading are not in it.
+std::map<std::string, double> ThreadCpuOf(int pid) {
+  std::map<std::string, double> by_name;
+  std::error_code error;
+  const std::string tasks = absl::StrCat("/proc/", pid, "/task");
+  for (const auto& task : std::filesystem::directory_iterator(tasks, error)) {
+    std::ifstream comm(task.path() / "comm");
+    std::string name;
+    if (!std::getline(comm, name)) continue;
+    by_name[name] += absl::ToDoubleSeconds(
+        stephub::bench::CpuTimeOf((task.path() / "stat").string()));
+  }
+  return by_name;
+}
+
+// {"name":cores,...} over `seconds`, for names that used any CPU.
+std::string ThreadCoresJson(const std::map<std::string, double>& before,
+                            const std::map<std::string, double>& after,
+                            double seconds) {
+  std::vector<std::string> parts;
+  for (const auto& [name, cpu_s] : after) {
+    const auto was = before.find(name);
+    const double used = cpu_s - (was == before.end() ? 0 : was->second);
+    if (used <= 0) continue;
+    parts.push_back(absl::StrFormat("\"%s\":%.3f", name, used / seconds));
+  }
+  return absl::StrCat("{", absl::StrJoin(parts, ","), "}");
 }
 
 // TLS as the clinic's stations have it: the CA in `dir` signs a certificate
@@ -166,8 +199,12 @@ int main(int argc, char** argv) {
   }
   const int pid = absl::GetFlag(FLAGS_server_pid);
   const ProcessUsage before = pid > 0 ? UsageOf(pid) : ProcessUsage{};
+  const std::map<std::string, double> threads_before =
+      pid > 0 ? ThreadCpuOf(pid) : std::map<std::string, double>{};
   // [minutes since the start, RSS MiB, CPU cores over the interval]
   std::vector<std::array<double, 3>> samples;
+  // The same intervals' CPU by thread name, as JSON objects.
+  std::vector<std::string> thread_samples;
   std::mutex sampling_mu;
   std::condition_variable sampling_cv;
   bool sampling_done = false;
@@ -177,16 +214,22 @@ int main(int argc, char** argv) {
     sampler = std::thread([&, every] {
       const absl::Time start = absl::Now();
       ProcessUsage last = before;
+      std::map<std::string, double> last_threads = threads_before;
       absl::Time last_at = start;
       std::unique_lock<std::mutex> lock(sampling_mu);
       while (!sampling_cv.wait_for(lock, absl::ToChronoMilliseconds(every),
                                    [&] { return sampling_done; })) {
         const ProcessUsage now = UsageOf(pid);
+        std::map<std::string, double> now_threads = ThreadCpuOf(pid);
         const absl::Time at = absl::Now();
-        samples.push_back(
-            {absl::ToDoubleMinutes(at - start), now.rss_kib / 1024.0,
-             (now.cpu_s - last.cpu_s) / absl::ToDoubleSeconds(at - last_at)});
+        const double seconds = absl::ToDoubleSeconds(at - last_at);
+        samples.push_back({absl::ToDoubleMinutes(at - start),
+                           now.rss_kib / 1024.0,
+                           (now.cpu_s - last.cpu_s) / seconds});
+        thread_samples.push_back(
+            ThreadCoresJson(last_threads, now_threads, seconds));
         last = now;
+        last_threads = std::move(now_threads);
         last_at = at;
       }
     });
@@ -217,6 +260,11 @@ int main(int argc, char** argv) {
                         "\"server_rss_kib_per_station\":%.0f}",
                         cpu, after.rss_kib / 1024.0, after.hwm_kib / 1024.0,
                         static_cast<double>(after.rss_kib) / options.stations));
+    json.pop_back();
+    absl::StrAppend(&json, ",\"server_threads_cores\":",
+                    ThreadCoresJson(threads_before, ThreadCpuOf(pid),
+                                    absl::ToDoubleSeconds(result->ran)),
+                    "}");
     if (!samples.empty()) {
       json.pop_back();
       absl::StrAppend(
@@ -227,7 +275,8 @@ int main(int argc, char** argv) {
                               out, absl::StrFormat("[%.2f,%.1f,%.3f]", s[0],
                                                    s[1], s[2]));
                         }),
-          "]}");
+          "],\"server_threads_over_time\":[",
+          absl::StrJoin(thread_samples, ","), "]}");
     }
   }
   std::cout << json << std::endl;
