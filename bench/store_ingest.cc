@@ -9,6 +9,8 @@
 // batches arrive in real time, as the hub receives them, and the report is
 // what the store's writer thread costs per batch (CPU and bytes written).
 // Results in docs/BENCHMARKS.md.
+#include <time.h>
+
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
@@ -58,6 +60,13 @@ absl::Duration ThreadCpu(const std::string& name) {
   return absl::ZeroDuration();
 }
 
+// CPU time of the calling thread (finer than /proc's clock ticks).
+absl::Duration CallerCpu() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return absl::DurationFromTimespec(ts);
+}
+
 // Bytes this process has passed to write() and its kin so far.
 uint64_t BytesWritten() {
   std::ifstream io("/proc/self/io");
@@ -101,6 +110,7 @@ int main(int argc, char** argv) {
   const double fold_after = absl::GetFlag(FLAGS_fold_after_minutes);
   stephub::store::CompactionResult folded;
   absl::Duration folding_time;
+  absl::Duration folding_cpu;  // this thread's, as the hub's folder thread
   const absl::Time arrival0 = absl::FromUnixSeconds(1'795'000'020);
   const absl::Time start = absl::Now();
   const absl::Duration writer_cpu0 = ThreadCpu("stephub-store");
@@ -112,6 +122,7 @@ int main(int argc, char** argv) {
     }
     if (fold_after >= 0 && i % static_cast<int64_t>(minute.size()) == 0) {
       const absl::Time t = absl::Now();
+      const absl::Duration cpu = CallerCpu();
       auto step = (*store)->CompactSamples(arrival - absl::Minutes(fold_after),
                                            1000 * stations);
       if (!step.ok()) {
@@ -119,6 +130,7 @@ int main(int argc, char** argv) {
         return 1;
       }
       folding_time += absl::Now() - t;
+      folding_cpu += CallerCpu() - cpu;
       folded.blocks += step->blocks;
       folded.batches += step->batches;
       folded.batch_bytes += step->batch_bytes;
@@ -174,7 +186,7 @@ int main(int argc, char** argv) {
       "  %.0fx real time for %d station(s); database %.1f MiB, %.1f MiB "
       "per station-hour (%d samples/min/station)\n"
       "  folded %d batches into %d blocks, %.3f of their bytes, in %.1f s "
-      "(%.1f ms per block)\n"
+      "(%.1f ms per block, %.1f ms of the folding thread's CPU)\n"
       "  writer thread: %.3f cores, %.2f us of CPU and %.0f bytes written "
       "per batch\n",
       stations, absl::GetFlag(FLAGS_hours), batches_per_station * stations,
@@ -190,6 +202,9 @@ int main(int argc, char** argv) {
       absl::ToDoubleSeconds(folding_time),
       folded.blocks > 0
           ? absl::ToDoubleMilliseconds(folding_time) / folded.blocks
+          : 0.0,
+      folded.blocks > 0
+          ? absl::ToDoubleMilliseconds(folding_cpu) / folded.blocks
           : 0.0,
       absl::ToDoubleSeconds(writer_cpu) / seconds,
       absl::ToDoubleMicroseconds(writer_cpu) /
