@@ -49,5 +49,12 @@ RESULT=$("$BIN/bench/stephub-loadgen" --hub="$ADDRESS" --stations="$N" \
   --duration="$DURATION" --server_pid="$SERVER_PID" "${SETS[@]}" ${LOADGEN_FLAGS:-})
 CODE=$?
 set -e
-echo "${RESULT%\}},\"server\":\"$SERVER\"}"
+EXTRA=""
+if [ "$SERVER" = hub ]; then
+  # Whether the hub's folder fell behind the stations (and caught up).
+  BEHIND=$(grep -c "event=sample_folding_behind" "$TMP/hub.log" || true)
+  CAUGHT_UP=$(grep -c "event=sample_folding_caught_up" "$TMP/hub.log" || true)
+  EXTRA=",\"folding_behind\":$BEHIND,\"folding_caught_up\":$CAUGHT_UP"
+fi
+echo "${RESULT%\}}$EXTRA,\"server\":\"$SERVER\"}"
 exit $CODE

@@ -20,6 +20,7 @@
 #include "common/log.h"
 #include "common/tls.h"
 #include "hub/api/auth_service.h"
+#include "hub/api/folding_backlog.h"
 #include "hub/api/services.h"
 #include "hub/ingest/bays.h"
 #include "hub/ingest/station_access.h"
@@ -76,8 +77,34 @@ class SampleFolder {
           }
           break;
         }
+        const bool more_due = folded->blocks == kBlocksAtOnce;
+        const absl::Time now = absl::Now();
+        const absl::Duration behind = backlog_.behind_for(now);
+        switch (backlog_.PassDone(now, more_due)) {
+          case FoldingBacklog::Change::kFellBehind:
+            Log(LogLevel::kWarning, "sample_folding_behind")
+                .With("minutes", absl::ToInt64Minutes(behind));
+            store_.AddEvent(
+                "sample_folding_behind", "",
+                absl::StrCat("for ", absl::ToInt64Minutes(behind),
+                             " min the sample folder has not caught up: the "
+                             "hub is short of CPU for its stations; raw "
+                             "batches stay on disk, and the database grows, "
+                             "until it does (nothing is lost)"));
+            break;
+          case FoldingBacklog::Change::kCaughtUp:
+            Log(LogLevel::kInfo, "sample_folding_caught_up")
+                .With("minutes", absl::ToInt64Minutes(behind));
+            store_.AddEvent(
+                "sample_folding_caught_up", "",
+                absl::StrCat("the sample folder caught up after ",
+                             absl::ToInt64Minutes(behind), " min behind"));
+            break;
+          case FoldingBacklog::Change::kNone:
+            break;
+        }
         std::lock_guard<std::mutex> lock(mu_);
-        if (folded->blocks < kBlocksAtOnce || stopping_) break;
+        if (!more_due || stopping_) break;
       }
       std::unique_lock<std::mutex> lock(mu_);
       if (cv_.wait_for(lock, std::chrono::seconds(30),
@@ -87,8 +114,13 @@ class SampleFolder {
     }
   }
 
+  // A folder with minutes due this long without a pass that ran out of
+  // them is behind: in steady state it runs out every 30 s.
+  static constexpr absl::Duration kToleratedBacklog = absl::Minutes(5);
+
   store::ClinicStore& store_;
   const absl::Duration fold_after_;
+  FoldingBacklog backlog_{absl::Now(), kToleratedBacklog};
   std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ = false;
