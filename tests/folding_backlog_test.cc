@@ -14,13 +14,13 @@ const absl::Time kStart = absl::FromUnixSeconds(1'795'000'000);
 TEST(FoldingBacklog, AFolderThatRunsOutOfDueMinutesIsNeverBehind) {
   FoldingBacklog backlog(kStart, absl::Minutes(5));
   for (int i = 1; i <= 60; ++i) {
-    // Several passes at their limit, then one with nothing more due, every
-    // 30 s for half an hour.
+    // A pass at its limit, then one with nothing more due, every 30 s for
+    // half an hour.
     const absl::Time pass = kStart + i * absl::Seconds(30);
     EXPECT_EQ(backlog.PassDone(pass - absl::Seconds(2), true), Change::kNone);
     EXPECT_EQ(backlog.PassDone(pass, false), Change::kNone);
   }
-  EXPECT_EQ(backlog.behind_for(kStart + absl::Minutes(30)),
+  EXPECT_EQ(backlog.BehindFor(kStart + absl::Minutes(30)),
             absl::ZeroDuration());
 }
 
@@ -34,7 +34,7 @@ TEST(FoldingBacklog, BehindIsSaidOnceAfterTheToleratedTimeAndThenCaughtUp) {
   EXPECT_EQ(
       backlog.PassDone(kStart + absl::Minutes(6) + absl::Seconds(1), true),
       Change::kFellBehind);
-  EXPECT_EQ(backlog.behind_for(kStart + absl::Minutes(7)), absl::Minutes(6));
+  EXPECT_EQ(backlog.BehindFor(kStart + absl::Minutes(7)), absl::Minutes(6));
   EXPECT_EQ(backlog.PassDone(kStart + absl::Minutes(9), true), Change::kNone)
       << "said once, not at every pass";
   EXPECT_EQ(backlog.PassDone(kStart + absl::Minutes(12), false),
@@ -54,6 +54,17 @@ TEST(FoldingBacklog, AHubStartedOnAnOldBacklogCountsFromItsStart) {
   EXPECT_EQ(
       backlog.PassDone(kStart + absl::Minutes(5) + absl::Seconds(30), true),
       Change::kFellBehind);
+}
+
+TEST(FoldingBacklog, TimeHeldUpByAFailedPassIsNotCalledBehind) {
+  FoldingBacklog backlog(kStart, absl::Minutes(5));
+  EXPECT_EQ(backlog.PassDone(kStart + absl::Minutes(4), true), Change::kNone);
+  // Folding fails for ten minutes (reported as sample_folding_failed).
+  backlog.PassFailed(kStart + absl::Minutes(14));
+  EXPECT_EQ(backlog.PassDone(kStart + absl::Minutes(15), true), Change::kNone);
+  EXPECT_EQ(backlog.BehindFor(kStart + absl::Minutes(15)), absl::Minutes(1));
+  EXPECT_EQ(backlog.PassDone(kStart + absl::Minutes(20), true),
+            Change::kFellBehind);
 }
 
 }  // namespace

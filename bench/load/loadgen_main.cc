@@ -86,32 +86,47 @@ ProcessUsage UsageOf(int pid) {
   return u;
 }
 
-// CPU seconds of the server's live threads, summed by thread name (the
-// hub names its store writer and folder; gRPC names its own), to say where
-// a run's time went. Threads that ended before the reading are not in it.
-std::map<std::string, double> ThreadCpuOf(int pid) {
-  std::map<std::string, double> by_name;
+// A server thread's name and CPU seconds so far.
+struct ThreadCpu {
+  std::string name;
+  double cpu_s = 0;
+};
+
+// The server's live threads by thread id (the hub names its store writer
+// and folder; gRPC names its own).
+std::map<std::string, ThreadCpu> ThreadCpuOf(int pid) {
+  std::map<std::string, ThreadCpu> by_tid;
   std::error_code error;
   const std::string tasks = absl::StrCat("/proc/", pid, "/task");
   for (const auto& task : std::filesystem::directory_iterator(tasks, error)) {
     std::ifstream comm(task.path() / "comm");
     std::string name;
     if (!std::getline(comm, name)) continue;
-    by_name[name] += absl::ToDoubleSeconds(
-        stephub::bench::CpuTimeOf((task.path() / "stat").string()));
+    by_tid[task.path().filename().string()] = {
+        name, absl::ToDoubleSeconds(
+                  stephub::bench::CpuTimeOf((task.path() / "stat").string()))};
   }
-  return by_name;
+  return by_tid;
 }
 
-// {"name":cores,...} over `seconds`, for names that used any CPU.
-std::string ThreadCoresJson(const std::map<std::string, double>& before,
-                            const std::map<std::string, double>& after,
+// {"name":cores,...} over `seconds`: each thread's CPU since `before`
+// (all of it for a thread started since), summed by name, for names that
+// used any. A thread that ended in between is missing from both.
+std::string ThreadCoresJson(const std::map<std::string, ThreadCpu>& before,
+                            const std::map<std::string, ThreadCpu>& after,
                             double seconds) {
+  std::map<std::string, double> by_name;
+  for (const auto& [tid, thread] : after) {
+    const auto was = before.find(tid);
+    by_name[thread.name] +=
+        thread.cpu_s - (was == before.end() ? 0 : was->second.cpu_s);
+  }
   std::vector<std::string> parts;
-  for (const auto& [name, cpu_s] : after) {
-    const auto was = before.find(name);
-    const double used = cpu_s - (was == before.end() ? 0 : was->second);
-    if (used <= 0) continue;
+  for (const auto& [name, used] : by_name) {
+    // Names are the server's own; one that would need escaping is left out.
+    if (used <= 0 || name.find_first_of("\"\\") != std::string::npos) {
+      continue;
+    }
     parts.push_back(absl::StrFormat("\"%s\":%.3f", name, used / seconds));
   }
   return absl::StrCat("{", absl::StrJoin(parts, ","), "}");
@@ -199,8 +214,8 @@ int main(int argc, char** argv) {
   }
   const int pid = absl::GetFlag(FLAGS_server_pid);
   const ProcessUsage before = pid > 0 ? UsageOf(pid) : ProcessUsage{};
-  const std::map<std::string, double> threads_before =
-      pid > 0 ? ThreadCpuOf(pid) : std::map<std::string, double>{};
+  const std::map<std::string, ThreadCpu> threads_before =
+      pid > 0 ? ThreadCpuOf(pid) : std::map<std::string, ThreadCpu>{};
   // [minutes since the start, RSS MiB, CPU cores over the interval]
   std::vector<std::array<double, 3>> samples;
   // The same intervals' CPU by thread name, as JSON objects.
@@ -214,13 +229,13 @@ int main(int argc, char** argv) {
     sampler = std::thread([&, every] {
       const absl::Time start = absl::Now();
       ProcessUsage last = before;
-      std::map<std::string, double> last_threads = threads_before;
+      std::map<std::string, ThreadCpu> last_threads = threads_before;
       absl::Time last_at = start;
       std::unique_lock<std::mutex> lock(sampling_mu);
       while (!sampling_cv.wait_for(lock, absl::ToChronoMilliseconds(every),
                                    [&] { return sampling_done; })) {
         const ProcessUsage now = UsageOf(pid);
-        std::map<std::string, double> now_threads = ThreadCpuOf(pid);
+        std::map<std::string, ThreadCpu> now_threads = ThreadCpuOf(pid);
         const absl::Time at = absl::Now();
         const double seconds = absl::ToDoubleSeconds(at - last_at);
         samples.push_back({absl::ToDoubleMinutes(at - start),

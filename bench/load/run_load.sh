@@ -51,7 +51,9 @@ CODE=$?
 set -e
 EXTRA=""
 if [ "$SERVER" = hub ]; then
-  # Whether the hub's folder fell behind the stations (and caught up).
+  # Whether the hub's folder fell behind the stations (and caught up):
+  # only runs longer than 10 minutes can show it (5 before folding starts,
+  # 5 more without catching up).
   BEHIND=$(grep -c "event=sample_folding_behind" "$TMP/hub.log" || true)
   CAUGHT_UP=$(grep -c "event=sample_folding_caught_up" "$TMP/hub.log" || true)
   EXTRA=",\"folding_behind\":$BEHIND,\"folding_caught_up\":$CAUGHT_UP"

@@ -2,7 +2,8 @@
 // has not once run out of due minutes for a while is short of CPU, and the
 // clinic's IT person should hear of it (raw rows then stay on disk longer
 // and the database grows, though nothing is lost). Pure: the caller says
-// when each pass ended.
+// when each pass ended, on a clock that does not jump (the hub's is
+// monotonic).
 #ifndef STEPHUB_HUB_API_FOLDING_BACKLOG_H_
 #define STEPHUB_HUB_API_FOLDING_BACKLOG_H_
 
@@ -24,10 +25,13 @@ class FoldingBacklog {
   // behind or, having been behind, caught up (each once).
   Change PassDone(absl::Time now, bool more_due);
 
-  // Since the folder last had nothing due (at `now`).
-  absl::Duration behind_for(absl::Time now) const {
-    return now - caught_up_at_;
-  }
+  // A pass that failed: the failure is reported on its own, and the time
+  // behind counts again from `now`, so that a folder held up by it is not
+  // later said to be short of CPU.
+  void PassFailed(absl::Time now) { caught_up_at_ = now; }
+
+  // Since the folder last had nothing due (at `now`), or a pass failed.
+  absl::Duration BehindFor(absl::Time now) const { return now - caught_up_at_; }
 
  private:
   absl::Time caught_up_at_;

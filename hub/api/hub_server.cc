@@ -9,6 +9,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdlib>
 #include <filesystem>
@@ -51,6 +52,16 @@ class SampleFolder {
  private:
   static constexpr int kBlocksAtOnce = 10;
   static constexpr int kFoldingNice = 10;
+  // A folder with minutes due this long without a pass that ran out of
+  // them is behind: in steady state it runs out every 30 s.
+  static constexpr absl::Duration kToleratedBacklog = absl::Minutes(5);
+
+  // For the backlog: a clock that a time step cannot make look behind.
+  static absl::Time MonotonicNow() {
+    return absl::UnixEpoch() +
+           absl::FromChrono(
+               std::chrono::steady_clock::now().time_since_epoch());
+  }
 
   void Run() {
     pthread_setname_np(pthread_self(), "stephub-fold");
@@ -75,11 +86,12 @@ class SampleFolder {
             store_.AddEvent("sample_folding_failed", "", failure);
             last_failure = failure;
           }
+          backlog_.PassFailed(MonotonicNow());
           break;
         }
         const bool more_due = folded->blocks == kBlocksAtOnce;
-        const absl::Time now = absl::Now();
-        const absl::Duration behind = backlog_.behind_for(now);
+        const absl::Time now = MonotonicNow();
+        const absl::Duration behind = backlog_.BehindFor(now);
         switch (backlog_.PassDone(now, more_due)) {
           case FoldingBacklog::Change::kFellBehind:
             Log(LogLevel::kWarning, "sample_folding_behind")
@@ -114,13 +126,9 @@ class SampleFolder {
     }
   }
 
-  // A folder with minutes due this long without a pass that ran out of
-  // them is behind: in steady state it runs out every 30 s.
-  static constexpr absl::Duration kToleratedBacklog = absl::Minutes(5);
-
   store::ClinicStore& store_;
   const absl::Duration fold_after_;
-  FoldingBacklog backlog_{absl::Now(), kToleratedBacklog};
+  FoldingBacklog backlog_{MonotonicNow(), kToleratedBacklog};
   std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ = false;
