@@ -5,9 +5,12 @@
 
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <string>
+#include <system_error>
 #include <vector>
 
 #include "absl/strings/numbers.h"
@@ -35,6 +38,29 @@ inline absl::Duration CpuTimeOf(const std::string& stat_path) {
   }
   return absl::Seconds((utime + stime) /
                        static_cast<double>(sysconf(_SC_CLK_TCK)));
+}
+
+// One thread of a process: its name (/proc's comm) and CPU time so far.
+struct ThreadCpu {
+  std::string name;
+  absl::Duration cpu;
+};
+
+// The live threads of the process whose /proc directory is `process_dir`
+// ("/proc/self", "/proc/PID"), by thread id; empty if it cannot be read.
+inline std::map<std::string, ThreadCpu> ThreadCpuTimes(
+    const std::string& process_dir) {
+  std::map<std::string, ThreadCpu> by_tid;
+  std::error_code error;
+  for (const auto& task : std::filesystem::directory_iterator(
+           std::filesystem::path(process_dir) / "task", error)) {
+    std::ifstream comm(task.path() / "comm");
+    std::string name;
+    if (!std::getline(comm, name)) continue;
+    by_tid[task.path().filename().string()] = {
+        name, CpuTimeOf((task.path() / "stat").string())};
+  }
+  return by_tid;
 }
 
 }  // namespace stephub::bench

@@ -50,12 +50,9 @@ constexpr int kMaxUncommittedPerStation = 256;
 // CPU time of this process's thread named `name` (the store's writer names
 // its thread), from /proc; zero if there is none.
 absl::Duration ThreadCpu(const std::string& name) {
-  for (const auto& task :
-       std::filesystem::directory_iterator("/proc/self/task")) {
-    std::ifstream comm(task.path() / "comm");
-    std::string thread_name;
-    if (!std::getline(comm, thread_name) || thread_name != name) continue;
-    return stephub::bench::CpuTimeOf(task.path() / "stat");
+  for (const auto& [tid, thread] :
+       stephub::bench::ThreadCpuTimes("/proc/self")) {
+    if (thread.name == name) return thread.cpu;
   }
   return absl::ZeroDuration();
 }

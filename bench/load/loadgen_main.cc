@@ -7,7 +7,6 @@
 #include <array>
 #include <condition_variable>
 #include <cstdlib>
-#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -86,40 +85,24 @@ ProcessUsage UsageOf(int pid) {
   return u;
 }
 
-// A server thread's name and CPU seconds so far.
-struct ThreadCpu {
-  std::string name;
-  double cpu_s = 0;
-};
-
-// The server's live threads by thread id (the hub names its store writer
-// and folder; gRPC names its own).
-std::map<std::string, ThreadCpu> ThreadCpuOf(int pid) {
-  std::map<std::string, ThreadCpu> by_tid;
-  std::error_code error;
-  const std::string tasks = absl::StrCat("/proc/", pid, "/task");
-  for (const auto& task : std::filesystem::directory_iterator(tasks, error)) {
-    std::ifstream comm(task.path() / "comm");
-    std::string name;
-    if (!std::getline(comm, name)) continue;
-    by_tid[task.path().filename().string()] = {
-        name, absl::ToDoubleSeconds(
-                  stephub::bench::CpuTimeOf((task.path() / "stat").string()))};
-  }
-  return by_tid;
+// The server's live threads by id (the hub names its store writer and
+// folder; gRPC names its own).
+using ServerThreads = std::map<std::string, stephub::bench::ThreadCpu>;
+ServerThreads ThreadsOf(int pid) {
+  return stephub::bench::ThreadCpuTimes(absl::StrCat("/proc/", pid));
 }
 
 // {"name":cores,...} over `seconds`: each thread's CPU since `before`
 // (all of it for a thread started since), summed by name, for names that
 // used any. A thread that ended in between is missing from both.
-std::string ThreadCoresJson(const std::map<std::string, ThreadCpu>& before,
-                            const std::map<std::string, ThreadCpu>& after,
-                            double seconds) {
+std::string ThreadCoresJson(const ServerThreads& before,
+                            const ServerThreads& after, double seconds) {
   std::map<std::string, double> by_name;
   for (const auto& [tid, thread] : after) {
     const auto was = before.find(tid);
-    by_name[thread.name] +=
-        thread.cpu_s - (was == before.end() ? 0 : was->second.cpu_s);
+    by_name[thread.name] += absl::ToDoubleSeconds(
+        thread.cpu -
+        (was == before.end() ? absl::ZeroDuration() : was->second.cpu));
   }
   std::vector<std::string> parts;
   for (const auto& [name, used] : by_name) {
@@ -214,8 +197,8 @@ int main(int argc, char** argv) {
   }
   const int pid = absl::GetFlag(FLAGS_server_pid);
   const ProcessUsage before = pid > 0 ? UsageOf(pid) : ProcessUsage{};
-  const std::map<std::string, ThreadCpu> threads_before =
-      pid > 0 ? ThreadCpuOf(pid) : std::map<std::string, ThreadCpu>{};
+  const ServerThreads threads_before =
+      pid > 0 ? ThreadsOf(pid) : ServerThreads{};
   // [minutes since the start, RSS MiB, CPU cores over the interval]
   std::vector<std::array<double, 3>> samples;
   // The same intervals' CPU by thread name, as JSON objects.
@@ -229,13 +212,13 @@ int main(int argc, char** argv) {
     sampler = std::thread([&, every] {
       const absl::Time start = absl::Now();
       ProcessUsage last = before;
-      std::map<std::string, ThreadCpu> last_threads = threads_before;
+      ServerThreads last_threads = threads_before;
       absl::Time last_at = start;
       std::unique_lock<std::mutex> lock(sampling_mu);
       while (!sampling_cv.wait_for(lock, absl::ToChronoMilliseconds(every),
                                    [&] { return sampling_done; })) {
         const ProcessUsage now = UsageOf(pid);
-        std::map<std::string, ThreadCpu> now_threads = ThreadCpuOf(pid);
+        ServerThreads now_threads = ThreadsOf(pid);
         const absl::Time at = absl::Now();
         const double seconds = absl::ToDoubleSeconds(at - last_at);
         samples.push_back({absl::ToDoubleMinutes(at - start),
@@ -277,7 +260,7 @@ int main(int argc, char** argv) {
                         static_cast<double>(after.rss_kib) / options.stations));
     json.pop_back();
     absl::StrAppend(&json, ",\"server_threads_cores\":",
-                    ThreadCoresJson(threads_before, ThreadCpuOf(pid),
+                    ThreadCoresJson(threads_before, ThreadsOf(pid),
                                     absl::ToDoubleSeconds(result->ran)),
                     "}");
     if (!samples.empty()) {
