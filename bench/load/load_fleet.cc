@@ -83,6 +83,7 @@ struct Counters {
   std::atomic<int64_t> sets_started{0}, sets_ended{0}, set_errors{0};
   std::atomic<int64_t> repetitions{0};
   Histogram ack_lag, repetition_latency, repetition_published, send_lag;
+  Histogram set_call;  // StartSet/EndSet sent -> answered, errors too
   std::mutex error_mu;
   std::string first_error;
   void Error(const std::string& what) {
@@ -258,9 +259,11 @@ class SetSchedule {
     call->request.set_patient_id(station.patient_id());
     call->request.set_stance_side(v1::STANCE_SIDE_LEFT);
     InTurn(station.id(), [this, call, id = station.id()] {
+      call->Send();
       Next()->async()->StartSet(&call->context, &call->request, &call->set,
                                 [this, call, id](grpc::Status s) {
-                                  Done(s, counters_.sets_started, "StartSet");
+                                  Done(s, call->sent, counters_.sets_started,
+                                       "StartSet");
                                   TurnDone(id);
                                 });
     });
@@ -269,9 +272,11 @@ class SetSchedule {
     auto call = std::make_shared<Call<v1::EndSetRequest>>();
     call->request.set_station_id(station.id());
     InTurn(station.id(), [this, call, id = station.id()] {
+      call->Send();
       Next()->async()->EndSet(&call->context, &call->request, &call->set,
                               [this, call, id](grpc::Status s) {
-                                Done(s, counters_.sets_ended, "EndSet");
+                                Done(s, call->sent, counters_.sets_ended,
+                                     "EndSet");
                                 TurnDone(id);
                               });
     });
@@ -280,10 +285,14 @@ class SetSchedule {
  private:
   template <typename Request>
   struct Call {
-    Call() {
+    // When its turn comes, not when queued: the wait behind the station's
+    // previous call is that call's time.
+    void Send() {
+      sent = Clock::now();
       context.set_deadline(std::chrono::system_clock::now() +
                            std::chrono::seconds(30));
     }
+    Clock::time_point sent;
     grpc::ClientContext context;
     Request request;
     v1::ExerciseSet set;
@@ -326,7 +335,9 @@ class SetSchedule {
     }
     next();
   }
-  void Done(const grpc::Status& s, std::atomic<int64_t>& ok, const char* what) {
+  void Done(const grpc::Status& s, Clock::time_point sent,
+            std::atomic<int64_t>& ok, const char* what) {
+    counters_.set_call.Add(absl::FromChrono(Clock::now() - sent));
     if (s.ok()) {
       ok.fetch_add(1);
     } else {
@@ -560,6 +571,7 @@ absl::StatusOr<FleetResult> RunFleet(const PregeneratedSet& set,
   result.sets_started = counters.sets_started;
   result.sets_ended = counters.sets_ended;
   result.set_errors = counters.set_errors;
+  result.set_call = counters.set_call.Summary();
   result.repetitions = counters.repetitions;
   result.repetition_latency = counters.repetition_latency.Summary();
   result.repetition_published = counters.repetition_published.Summary();
@@ -584,13 +596,13 @@ std::string ResultJson(const FleetResult& r) {
       "\"batches_acked\":%d,\"samples_sent\":%d,\"batches_lost\":%d,"
       "\"batches_late\":%d,\"ack_lag\":%s,\"streams_ended\":%d,"
       "\"sets_started\":%d,\"sets_ended\":%d,\"set_errors\":%d,"
-      "\"repetitions\":%d,\"repetition_latency\":%s,"
+      "\"set_call\":%s,\"repetitions\":%d,\"repetition_latency\":%s,"
       "\"repetition_published\":%s,\"send_lag\":%s,\"first_error\":\"%s\"}",
       r.stations, absl::ToDoubleSeconds(r.ran), r.batches_sent, r.batches_acked,
       r.samples_sent, r.batches_lost, r.batches_late, pct(r.ack_lag),
       r.streams_ended, r.sets_started, r.sets_ended, r.set_errors,
-      r.repetitions, pct(r.repetition_latency), pct(r.repetition_published),
-      pct(r.send_lag), error);
+      pct(r.set_call), r.repetitions, pct(r.repetition_latency),
+      pct(r.repetition_published), pct(r.send_lag), error);
 }
 
 }  // namespace stephub::bench

@@ -77,6 +77,7 @@ struct FleetResult {
   Percentiles ack_lag;
   int64_t streams_ended = 0;  // streams the hub ended while running
   int64_t sets_started = 0, sets_ended = 0, set_errors = 0;
+  Percentiles set_call;  // a StartSet/EndSet from sending to its answer
   int64_t repetitions = 0;
   Percentiles repetition_latency;  // rep end (data time) -> subscriber
   // The part of it before the hub published the event (scoring, and the

@@ -621,13 +621,14 @@ BatchRecord BatchFrom(const Statement& row, const std::string& station_id) {
 class SqliteStore final : public ClinicStore {
  public:
   SqliteStore(std::string path, sqlite3* writer, sqlite3* reader,
-              const SqliteStoreOptions& options)
+              sqlite3* folder, const SqliteStoreOptions& options)
       : path_(std::move(path)),
         stream_commit_delay_(absl::ToChronoNanoseconds(
             std::clamp(options.stream_commit_delay, absl::ZeroDuration(),
                        absl::Seconds(1)))),
         writer_db_(writer),
         reader_db_(reader),
+        fold_db_(folder),
         writer_statements_(std::make_unique<StatementCache>(writer)),
         checkpoint_frames_(std::max(1, options.checkpoint_frames)) {
     // Replaces the writer's automatic checkpoint, which ran inside COMMIT,
@@ -644,6 +645,7 @@ class SqliteStore final : public ClinicStore {
     queue_cv_.notify_all();
     writer_thread_.join();
     writer_statements_.reset();  // finalized before their connection closes
+    sqlite3_close(fold_db_);
     sqlite3_close(reader_db_);
     sqlite3_close(writer_db_);
   }
@@ -910,8 +912,7 @@ class SqliteStore final : public ClinicStore {
     std::string station;
     for (bool first = true; result.blocks < max_blocks; first = false) {
       {
-        std::lock_guard<std::mutex> lock(reader_mu_);
-        Statement next(reader_db_,
+        Statement next(fold_db_,
                        first ? "SELECT MIN(station_id) FROM sample_batches"
                              : "SELECT MIN(station_id) FROM sample_batches "
                                "WHERE station_id > ?");
@@ -1623,17 +1624,16 @@ class SqliteStore final : public ClinicStore {
     int64_t mark = 0;
     int64_t through = 0;
     {
-      std::lock_guard<std::mutex> lock(reader_mu_);
-      if (auto s = Exec(reader_db_, "BEGIN"); !s.ok()) return s;
-      auto end = absl::MakeCleanup(
-          [this] { Exec(reader_db_, "COMMIT").IgnoreError(); });
-      Statement marked(reader_db_,
+      if (auto s = Exec(fold_db_, "BEGIN"); !s.ok()) return s;
+      auto end =
+          absl::MakeCleanup([this] { Exec(fold_db_, "COMMIT").IgnoreError(); });
+      Statement marked(fold_db_,
                        absl::StrCat("SELECT ", kStationFoldMark).c_str());
       if (auto s = marked.prepared(); !s.ok()) return s;
       marked.Bind(1, station);
       if (!marked.Step()) return marked.status();
       mark = marked.Int(0);
-      Statement oldest(reader_db_,
+      Statement oldest(fold_db_,
                        "SELECT received_us FROM sample_batches INDEXED BY "
                        "sample_batches_by_arrival WHERE station_id = ? AND "
                        "batch_id > ? ORDER BY received_us LIMIT 1");
@@ -1646,7 +1646,7 @@ class SqliteStore final : public ClinicStore {
       const int64_t first = oldest.Int(0);
       minute_start = first - ((first % kBlockUs) + kBlockUs) % kBlockUs;
       if (minute_start + kBlockUs > cutoff) return false;
-      Statement last(reader_db_,
+      Statement last(fold_db_,
                      "SELECT MAX(batch_id) FROM sample_batches INDEXED BY "
                      "sample_batches_by_arrival WHERE station_id = ? AND "
                      "received_us < ? AND batch_id > ?");
@@ -1654,7 +1654,7 @@ class SqliteStore final : public ClinicStore {
       last.Bind(1, station).Bind(2, minute_start + kBlockUs).Bind(3, mark);
       if (!last.Step()) return last.status();
       through = last.Int(0);
-      Statement rows(reader_db_,
+      Statement rows(fold_db_,
                      absl::StrCat(kBatchColumns,
                                   "WHERE station_id = ? AND received_us >= ? "
                                   "AND batch_id > ? AND batch_id <= ? "
@@ -1741,16 +1741,14 @@ class SqliteStore final : public ClinicStore {
     int64_t oldest = 0;
     int64_t end = 0;
     {
-      std::lock_guard<std::mutex> lock(reader_mu_);
       Statement range(
-          reader_db_,
-          "SELECT MIN(batch_id), MAX(batch_id) FROM sample_batches");
+          fold_db_, "SELECT MIN(batch_id), MAX(batch_id) FROM sample_batches");
       if (auto s = range.prepared(); !s.ok()) return s;
       if (!range.Step()) return range.status();
       if (range.IsNull(0)) return absl::OkStatus();
       oldest = range.Int(0);
       end = range.Int(1) - 1;
-      Statement unfolded(reader_db_,
+      Statement unfolded(fold_db_,
                          absl::StrCat("SELECT batch_id FROM sample_batches "
                                       "WHERE batch_id > ",
                                       kFoldMark, " ORDER BY batch_id LIMIT 1")
@@ -1883,7 +1881,11 @@ class SqliteStore final : public ClinicStore {
   const std::string path_;
   const std::chrono::steady_clock::duration stream_commit_delay_;
   sqlite3* const writer_db_;  // used only by the writer thread
-  sqlite3* const reader_db_;
+  sqlite3* const reader_db_;  // under reader_mu_
+  // The sample folder's own, under compact_mu_: it runs at a low priority
+  // and reads a minute's rows at a time; on reader_db_, a therapist's
+  // EndSet would wait for it whenever busier threads keep it off the CPU.
+  sqlite3* const fold_db_;
   std::unique_ptr<StatementCache> writer_statements_;  // writer_db_'s
   const int checkpoint_frames_;
   int log_frames_ = 0;  // writer thread's
@@ -1983,8 +1985,21 @@ absl::StatusOr<std::unique_ptr<ClinicStore>> OpenSqliteStore(
     sqlite3_close(*writer);
     return reader.status();
   }
+  auto folder = OpenConnection(path);
+  // It reads each row once, soon after it was written: a small cache.
+  if (folder.ok()) {
+    if (auto s = Exec(*folder, "PRAGMA cache_size=-8192"); !s.ok()) {
+      sqlite3_close(*folder);
+      folder = s;
+    }
+  }
+  if (!folder.ok()) {
+    sqlite3_close(*reader);
+    sqlite3_close(*writer);
+    return folder.status();
+  }
   return std::unique_ptr<ClinicStore>(
-      new SqliteStore(path, *writer, *reader, options));
+      new SqliteStore(path, *writer, *reader, *folder, options));
 }
 
 }  // namespace stephub::store
