@@ -1625,8 +1625,13 @@ class SqliteStore final : public ClinicStore {
     int64_t through = 0;
     {
       if (auto s = Exec(fold_db_, "BEGIN"); !s.ok()) return s;
-      auto end =
-          absl::MakeCleanup([this] { Exec(fold_db_, "COMMIT").IgnoreError(); });
+      // A read transaction left open would pin its snapshot (and the WAL)
+      // and make every later BEGIN fail: end it whatever COMMIT says.
+      auto end = absl::MakeCleanup([this] {
+        if (!Exec(fold_db_, "COMMIT").ok()) {
+          Exec(fold_db_, "ROLLBACK").IgnoreError();
+        }
+      });
       Statement marked(fold_db_,
                        absl::StrCat("SELECT ", kStationFoldMark).c_str());
       if (auto s = marked.prepared(); !s.ok()) return s;
@@ -1986,7 +1991,7 @@ absl::StatusOr<std::unique_ptr<ClinicStore>> OpenSqliteStore(
     return reader.status();
   }
   auto folder = OpenConnection(path);
-  // It reads each row once, soon after it was written: a small cache.
+  // The folder reads each row once: a small cache.
   if (folder.ok()) {
     if (auto s = Exec(*folder, "PRAGMA cache_size=-8192"); !s.ok()) {
       sqlite3_close(*folder);
