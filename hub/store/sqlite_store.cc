@@ -453,7 +453,9 @@ absl::Status Exec(sqlite3* db, const std::string& sql) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<sqlite3*> OpenConnection(const std::string& path) {
+// `cache_kib`: the connection's page cache (SQLite's cache_size).
+absl::StatusOr<sqlite3*> OpenConnection(const std::string& path,
+                                        int cache_kib = 64 * 1024) {
   sqlite3* db = nullptr;
   const int rc = sqlite3_open_v2(
       path.c_str(), &db,
@@ -466,17 +468,18 @@ absl::StatusOr<sqlite3*> OpenConnection(const std::string& path) {
         absl::StrCat("cannot open database ", path, ": ", msg));
   }
   sqlite3_busy_timeout(db, 5000);
+  const std::string cache = absl::StrCat("PRAGMA cache_size=-", cache_kib);
   // WAL: readers never block the writer. synchronous=FULL: a commit is on
   // disk when it returns, which is what an acknowledgement promises.
   for (const char* pragma :
        {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL",
-        "PRAGMA foreign_keys=ON",
+        "PRAGMA foreign_keys=ON", cache.c_str(),
         // A checkpoint copies the log's pages into the database; every
         // 32 MiB of log instead of 4 MiB, a busy index page is copied once
         // for many commits (store_ingest at 300 stations: 64,000 -> 82,000
         // batches a second). The log file is cut back to 64 MiB after. (The
         // store's writer checkpoints by itself, between commits.)
-        "PRAGMA cache_size=-65536", "PRAGMA wal_autocheckpoint=8192",
+        "PRAGMA wal_autocheckpoint=8192",
         "PRAGMA journal_size_limit=67108864"}) {
     if (auto s = Exec(db, pragma); !s.ok()) {
       sqlite3_close(db);
@@ -1990,14 +1993,8 @@ absl::StatusOr<std::unique_ptr<ClinicStore>> OpenSqliteStore(
     sqlite3_close(*writer);
     return reader.status();
   }
-  auto folder = OpenConnection(path);
   // The folder reads each row once: a small cache.
-  if (folder.ok()) {
-    if (auto s = Exec(*folder, "PRAGMA cache_size=-8192"); !s.ok()) {
-      sqlite3_close(*folder);
-      folder = s;
-    }
-  }
+  auto folder = OpenConnection(path, /*cache_kib=*/8 * 1024);
   if (!folder.ok()) {
     sqlite3_close(*reader);
     sqlite3_close(*writer);
