@@ -8,7 +8,7 @@
 # BENCH_TLS=1: the hub with a clinic CA and every station with its own
 # certificate (the sink is plaintext only). BENCH_HUB_FLAGS: more hub flags;
 # LOADGEN_FLAGS: more stephub-loadgen flags (--sample_every=1m for a soak,
-# --batch_period=100ms).
+# --batch_period=100ms); HUB_LOG=path keeps the hub's log.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 SERVER="$1"
@@ -56,7 +56,12 @@ if [ "$SERVER" = hub ]; then
   # 5 more without catching up).
   BEHIND=$(grep -c "event=sample_folding_behind" "$TMP/hub.log" || true)
   CAUGHT_UP=$(grep -c "event=sample_folding_caught_up" "$TMP/hub.log" || true)
+  # Set calls that kept a therapist waiting half a second or more; the
+  # hub's log line names the phase that took the time.
+  SLOW_SET_CALLS=$(grep -c "event=slow_set_call" "$TMP/hub.log" || true)
   EXTRA=",\"folding_behind\":$BEHIND,\"folding_caught_up\":$CAUGHT_UP"
+  EXTRA="$EXTRA,\"slow_set_calls\":$SLOW_SET_CALLS"
+  if [ -n "${HUB_LOG:-}" ]; then cp "$TMP/hub.log" "$HUB_LOG"; fi
 fi
 echo "${RESULT%\}}$EXTRA,\"server\":\"$SERVER\"}"
 exit $CODE

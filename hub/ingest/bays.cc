@@ -7,6 +7,9 @@
 #include <deque>
 #include <iostream>
 #include <limits>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -114,6 +117,45 @@ void LogStoreFailure(const char* what, const absl::Status& s) {
   if (!s.ok())
     Log(LogLevel::kError, "not_stored").With("what", what).With("error", s);
 }
+
+// Times a therapist's StartSet or EndSet phase by phase and logs the call
+// if it kept the therapist waiting: under load the wait could be the bay's
+// lock, the store's reads or its writer, and only the phases tell which.
+class SetCallPhases {
+ public:
+  explicit SetCallPhases(const char* call)
+      : call_(call), start_(absl::Now()), last_(start_) {}
+  ~SetCallPhases() {
+    const absl::Duration total = absl::Now() - start_;
+    if (total < kSlow) return;
+    Log line(LogLevel::kWarning, "slow_set_call");
+    line.With("call", call_).With("station", station_);
+    line.With("total_ms", absl::ToInt64Milliseconds(total));
+    for (const auto& [phase, took] : phases_) {
+      line.With(absl::StrCat(phase, "_ms"), absl::ToInt64Milliseconds(took));
+    }
+  }
+  SetCallPhases(const SetCallPhases&) = delete;
+  SetCallPhases& operator=(const SetCallPhases&) = delete;
+
+  void set_station(absl::string_view station) {
+    station_ = std::string(station);
+  }
+  // The time since the previous phase ended is `phase`'s.
+  void Done(const char* phase) {
+    const absl::Time now = absl::Now();
+    phases_.emplace_back(phase, now - last_);
+    last_ = now;
+  }
+
+ private:
+  static constexpr absl::Duration kSlow = absl::Milliseconds(500);
+  const char* const call_;
+  std::string station_;
+  const absl::Time start_;
+  absl::Time last_;
+  std::vector<std::pair<const char*, absl::Duration>> phases_;
+};
 
 }  // namespace
 
@@ -579,6 +621,8 @@ void Bays::ScoreBatch(const std::string& station_id, const std::string& boot_id,
 
 absl::StatusOr<v1::ExerciseSet> Bays::StartSet(
     const v1::StartSetRequest& request) {
+  SetCallPhases phases("StartSet");
+  phases.set_station(request.station_id());
   if (auto s = ValidateStationId(request.station_id()); !s.ok()) return s;
   if (request.stance_side() != v1::STANCE_SIDE_LEFT &&
       request.stance_side() != v1::STANCE_SIDE_RIGHT) {
@@ -601,12 +645,14 @@ absl::StatusOr<v1::ExerciseSet> Bays::StartSet(
         "\": a station is known once it has connected to this hub"));
   }
   std::lock_guard<std::mutex> control(bay->control_mu);
+  phases.Done("wait_bay");
   auto patient = store_.GetPatient(request.patient_id());
   if (!patient.ok()) return patient.status();
   if (request.therapist_id() != 0) {
     auto therapist = store_.GetTherapist(request.therapist_id());
     if (!therapist.ok()) return therapist.status();
   }
+  phases.Done("read");
   v1::ExerciseSet set;
   v1::StationHello station;
   {
@@ -630,22 +676,26 @@ absl::StatusOr<v1::ExerciseSet> Bays::StartSet(
   set.set_therapist_id(request.therapist_id());
   const absl::CivilDay day = absl::ToCivilDay(clock_(), zone_);
   auto created = store_.CreateSet(set, absl::FormatCivilTime(day), station);
+  phases.Done("store");
   if (!created.ok()) return created.status();
   {
     std::lock_guard<std::mutex> lock(bay->mu);
     AttachScorer(*bay, *created);
     SendFeedbackLocked(*bay);
   }
+  phases.Done("attach");
   store_.AddEvent("set_started", request.station_id(),
                   absl::StrCat("set ", created->set_id(), " patient ",
                                created->patient_id()));
   v1::ClinicEvent event;
   *event.mutable_set_started() = *created;
   Publish(std::move(event));
+  phases.Done("publish");
   return created;
 }
 
 absl::StatusOr<v1::ExerciseSet> Bays::EndSet(const v1::EndSetRequest& request) {
+  SetCallPhases phases("EndSet");
   auto set_not_ended = [&]() -> absl::StatusOr<v1::ExerciseSet> {
     auto set = store_.GetSet(request.set_id());
     if (set.ok() && set->state() == v1::SET_STATE_ENDED) {
@@ -662,14 +712,18 @@ absl::StatusOr<v1::ExerciseSet> Bays::EndSet(const v1::EndSetRequest& request) {
   } else if (station_id.empty()) {
     return absl::InvalidArgumentError("give set_id or station_id");
   }
+  phases.set_station(station_id);
+  phases.Done("read");
   auto bay = Find(station_id);
   if (!bay) return absl::NotFoundError(absl::StrCat("no station ", station_id));
   std::lock_guard<std::mutex> control(bay->control_mu);
+  phases.Done("wait_bay");
   // Again under the bay's lock: another EndSet of this set may have ended
   // it since the first look.
   if (request.set_id() != 0) {
     if (auto set = set_not_ended(); !set.ok()) return set.status();
   }
+  phases.Done("reread");
   int64_t set_id;
   std::optional<int64_t> end_us;
   bool partial = false;
@@ -701,7 +755,9 @@ absl::StatusOr<v1::ExerciseSet> Bays::EndSet(const v1::EndSetRequest& request) {
     bay->trace_recent.clear();
     SendFeedbackLocked(*bay);
   }
+  phases.Done("score");
   auto ended = store_.EndSet(set_id, clock_(), end_us, closing);
+  phases.Done("store");
   if (!ended.ok()) return ended.status();
   store_.AddEvent(
       "set_ended", station_id,
@@ -716,6 +772,7 @@ absl::StatusOr<v1::ExerciseSet> Bays::EndSet(const v1::EndSetRequest& request) {
   v1::ClinicEvent event;
   *event.mutable_set_ended() = *ended;
   Publish(std::move(event));
+  phases.Done("publish");
   return ended;
 }
 
