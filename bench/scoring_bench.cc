@@ -4,8 +4,12 @@
 #include <benchmark/benchmark.h>
 
 #include <cmath>
+#include <map>
+#include <memory>
+#include <utility>
 #include <vector>
 
+#include "absl/types/span.h"
 #include "common/recording.h"
 #include "common/simulator.h"
 #include "hub/scoring/force_plate.h"
@@ -93,6 +97,108 @@ void BM_FullStation(benchmark::State& state) {
   Score(state, r, Samples(r, true, true));
 }
 BENCHMARK(BM_FullStation)->Unit(benchmark::kMillisecond);
+
+// Many stations scored side by side, batch by batch, as the hub's
+// callback threads do: each 25 ms batch of every station in turn, so that
+// a station's scorer state has left the caches by its next batch. Against
+// one station alone (the argument 1) this is what the hub's number of
+// stations costs scoring per sample. Items are all samples.
+void BM_InterleavedStations(benchmark::State& state) {
+  const auto stations = static_cast<size_t>(state.range(0));
+  // Distinct recordings, so that the stations' data is not one copy that
+  // stays cached either; each about 4 MB.
+  constexpr uint64_t kRecordings = 8;
+  static const std::vector<Recording> recordings = [] {
+    std::vector<Recording> out;
+    const PatientProfile profile = *ProfileByName("moderate");
+    for (uint64_t seed = 1; seed <= kRecordings; ++seed) {
+      out.push_back(SimulateRecording(profile, seed));
+    }
+    return out;
+  }();
+  // Each recording cut into 25 ms batches: per batch, each IMU's samples
+  // and the plate's, as spans.
+  struct Batch {
+    std::vector<std::pair<Placement, absl::Span<const ImuSample>>> imus;
+    absl::Span<const ForceSample> force;
+  };
+  static const std::vector<std::vector<Batch>> batches = [] {
+    std::vector<std::vector<Batch>> out;
+    for (const Recording& r : recordings) {
+      std::vector<Batch>& cut = out.emplace_back();
+      constexpr int64_t kBatchUs = 25'000;
+      const int64_t first = r.force.front().t_us;
+      const int64_t last = r.force.back().t_us;
+      std::map<Placement, size_t> next;
+      size_t next_force = 0;
+      for (int64_t to = first + kBatchUs; to <= last + kBatchUs;
+           to += kBatchUs) {
+        Batch& b = cut.emplace_back();
+        for (const auto& [placement, samples] : r.imu) {
+          size_t& i = next[placement];
+          const size_t begin = i;
+          while (i < samples.size() && samples[i].t_us < to) ++i;
+          b.imus.emplace_back(placement, absl::MakeConstSpan(samples).subspan(
+                                             begin, i - begin));
+        }
+        const size_t begin = next_force;
+        while (next_force < r.force.size() && r.force[next_force].t_us < to) {
+          ++next_force;
+        }
+        b.force =
+            absl::MakeConstSpan(r.force).subspan(begin, next_force - begin);
+      }
+    }
+    return out;
+  }();
+  size_t most_batches = 0;
+  for (const auto& cut : batches)
+    most_batches = std::max(most_batches, cut.size());
+  int64_t samples = 0;
+  double seconds = 0;
+  for (size_t s = 0; s < stations; ++s) {
+    const Recording& r = recordings[s % kRecordings];
+    samples += Samples(r, true, true);
+    seconds += DataSeconds(r);
+  }
+  for (auto _ : state) {
+    state.PauseTiming();
+    std::vector<std::unique_ptr<scoring::SetScorer>> scorers;
+    for (size_t s = 0; s < stations; ++s) {
+      const Recording& r = recordings[s % kRecordings];
+      scorers.push_back(std::make_unique<scoring::SetScorer>(
+          r.meta.stance_side, scoring::SensorsOf(r)));
+    }
+    state.ResumeTiming();
+    size_t repetitions = 0;
+    for (size_t b = 0; b < most_batches; ++b) {
+      for (size_t s = 0; s < stations; ++s) {
+        const std::vector<Batch>& cut = batches[s % kRecordings];
+        if (b >= cut.size()) continue;
+        scoring::SetScorer& scorer = *scorers[s];
+        for (const auto& [placement, imu] : cut[b].imus) {
+          repetitions += scorer.AddImuSamples(placement, imu).size();
+        }
+        repetitions += scorer.AddForceSamples(cut[b].force).size();
+        repetitions += scorer.EndBatch().size();
+      }
+    }
+    for (auto& scorer : scorers) repetitions += scorer->FinishSet().size();
+    benchmark::DoNotOptimize(repetitions);
+    state.PauseTiming();
+    scorers.clear();
+    state.ResumeTiming();
+  }
+  state.SetItemsProcessed(state.iterations() * samples);
+  state.counters["stations_per_core"] =
+      benchmark::Counter(seconds * static_cast<double>(state.iterations()),
+                         benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_InterleavedStations)
+    ->Arg(1)
+    ->Arg(8)
+    ->Arg(300)
+    ->Unit(benchmark::kMillisecond);
 
 // Per force sample while the patient stands on the plate but shifts their
 // weight (never steady): what the standing-window search costs before a
