@@ -3,13 +3,11 @@
 // in real time. Google Benchmark; results in docs/BENCHMARKS.md.
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <cmath>
-#include <map>
 #include <memory>
-#include <utility>
 #include <vector>
 
-#include "absl/types/span.h"
 #include "common/recording.h"
 #include "common/simulator.h"
 #include "hub/scoring/force_plate.h"
@@ -116,44 +114,17 @@ void BM_InterleavedStations(benchmark::State& state) {
     }
     return out;
   }();
-  // Each recording cut into 25 ms batches: per batch, each IMU's samples
-  // and the plate's, as spans.
-  struct Batch {
-    std::vector<std::pair<Placement, absl::Span<const ImuSample>>> imus;
-    absl::Span<const ForceSample> force;
-  };
-  static const std::vector<std::vector<Batch>> batches = [] {
-    std::vector<std::vector<Batch>> out;
+  static const std::vector<std::vector<scoring::RecordingBatch>> batches = [] {
+    std::vector<std::vector<scoring::RecordingBatch>> out;
     for (const Recording& r : recordings) {
-      std::vector<Batch>& cut = out.emplace_back();
-      constexpr int64_t kBatchUs = 25'000;
-      const int64_t first = r.force.front().t_us;
-      const int64_t last = r.force.back().t_us;
-      std::map<Placement, size_t> next;
-      size_t next_force = 0;
-      for (int64_t to = first + kBatchUs; to <= last + kBatchUs;
-           to += kBatchUs) {
-        Batch& b = cut.emplace_back();
-        for (const auto& [placement, samples] : r.imu) {
-          size_t& i = next[placement];
-          const size_t begin = i;
-          while (i < samples.size() && samples[i].t_us < to) ++i;
-          b.imus.emplace_back(placement, absl::MakeConstSpan(samples).subspan(
-                                             begin, i - begin));
-        }
-        const size_t begin = next_force;
-        while (next_force < r.force.size() && r.force[next_force].t_us < to) {
-          ++next_force;
-        }
-        b.force =
-            absl::MakeConstSpan(r.force).subspan(begin, next_force - begin);
-      }
+      out.push_back(scoring::BatchesOf(r));
     }
     return out;
   }();
   size_t most_batches = 0;
-  for (const auto& cut : batches)
+  for (const auto& cut : batches) {
     most_batches = std::max(most_batches, cut.size());
+  }
   int64_t samples = 0;
   double seconds = 0;
   for (size_t s = 0; s < stations; ++s) {
@@ -173,7 +144,7 @@ void BM_InterleavedStations(benchmark::State& state) {
     size_t repetitions = 0;
     for (size_t b = 0; b < most_batches; ++b) {
       for (size_t s = 0; s < stations; ++s) {
-        const std::vector<Batch>& cut = batches[s % kRecordings];
+        const auto& cut = batches[s % kRecordings];
         if (b >= cut.size()) continue;
         scoring::SetScorer& scorer = *scorers[s];
         for (const auto& [placement, imu] : cut[b].imus) {

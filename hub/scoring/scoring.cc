@@ -1846,14 +1846,8 @@ std::vector<std::string> SetScorer::set_problems() const {
   return problems;
 }
 
-std::vector<Repetition> ScoreRecording(const Recording& recording,
-                                       const ScoringConfig& config) {
-  std::vector<Repetition> reps;
-  const StationSensors sensors = SensorsOf(recording);
-  if (sensors.imus.empty() && !sensors.force_plate) return reps;
-  SetScorer scorer(recording.meta.stance_side, sensors, config);
-  // Batches of 25 ms of every sensor, as a station sends them, so that the
-  // offline path exercises exactly the online one.
+std::vector<RecordingBatch> BatchesOf(const Recording& recording) {
+  std::vector<RecordingBatch> batches;
   constexpr int64_t kBatchUs = 25'000;
   int64_t first = std::numeric_limits<int64_t>::max();
   int64_t last = std::numeric_limits<int64_t>::min();
@@ -1868,25 +1862,43 @@ std::vector<Repetition> ScoreRecording(const Recording& recording,
   }
   std::map<Placement, size_t> next;
   size_t next_force = 0;
-  auto keep = [&reps](std::vector<Repetition> done) {
-    reps.insert(reps.end(), done.begin(), done.end());
-  };
   for (int64_t from = first; from <= last; from += kBatchUs) {
     const int64_t to = from + kBatchUs;
+    RecordingBatch& batch = batches.emplace_back();
     for (const auto& [placement, samples] : recording.imu) {
       size_t& i = next[placement];
       const size_t begin = i;
       while (i < samples.size() && samples[i].t_us < to) ++i;
-      keep(scorer.AddImuSamples(
-          placement, absl::MakeConstSpan(samples).subspan(begin, i - begin)));
+      batch.imus.emplace_back(
+          placement, absl::MakeConstSpan(samples).subspan(begin, i - begin));
     }
     const size_t begin = next_force;
     while (next_force < recording.force.size() &&
            recording.force[next_force].t_us < to) {
       ++next_force;
     }
-    keep(scorer.AddForceSamples(absl::MakeConstSpan(recording.force)
-                                    .subspan(begin, next_force - begin)));
+    batch.force =
+        absl::MakeConstSpan(recording.force).subspan(begin, next_force - begin);
+  }
+  return batches;
+}
+
+std::vector<Repetition> ScoreRecording(const Recording& recording,
+                                       const ScoringConfig& config) {
+  std::vector<Repetition> reps;
+  const StationSensors sensors = SensorsOf(recording);
+  if (sensors.imus.empty() && !sensors.force_plate) return reps;
+  SetScorer scorer(recording.meta.stance_side, sensors, config);
+  auto keep = [&reps](std::vector<Repetition> done) {
+    reps.insert(reps.end(), done.begin(), done.end());
+  };
+  // Batches as a station sends them, so that the offline path exercises
+  // exactly the online one.
+  for (const RecordingBatch& batch : BatchesOf(recording)) {
+    for (const auto& [placement, samples] : batch.imus) {
+      keep(scorer.AddImuSamples(placement, samples));
+    }
+    keep(scorer.AddForceSamples(batch.force));
     keep(scorer.EndBatch());
   }
   // A repetition cut off by the end of the recording is not counted.

@@ -273,6 +273,18 @@ class SetScorer {
   std::unique_ptr<State> state_;
 };
 
+// One batch of a recording as a station sends it: each IMU's samples and
+// the plate's within the same 25 ms, as views into the recording.
+struct RecordingBatch {
+  std::vector<std::pair<Placement, absl::Span<const ImuSample>>> imus;
+  absl::Span<const ForceSample> force;
+};
+
+// `recording` cut into its 25 ms batches, from its first sample on; every
+// IMU the recording holds appears in every batch, with no samples if it
+// sent none then. The views live as long as the recording.
+std::vector<RecordingBatch> BatchesOf(const Recording& recording);
+
 // Offline: scores a whole recording with exactly the online code. Returns the
 // counted repetitions; one cut off by the end of the recording is left out.
 std::vector<Repetition> ScoreRecording(const Recording& recording,
